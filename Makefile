@@ -1,0 +1,50 @@
+# Thin wrapper around CMake. `make run` and `make test` do all the set-up on a
+# fresh Debian 12 machine (missing packages are installed first).
+BUILD      ?= build
+TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+FUZZ_TIME  ?= 300
+
+.PHONY: all deps build run test test-build fuzz-build fuzz bench format clean
+
+all: build
+
+deps:
+	scripts/deps.sh build
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	scripts/run.sh
+
+# Tests run on an ASan+UBSan build with -Werror, plus a clang libFuzzer build
+# for the bounded fuzz smoke.
+test-build:
+	scripts/deps.sh test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DICESTATION_WERROR=ON \
+		-DICESTATION_SANITIZE=ON
+	cmake --build $(TEST_BUILD) -j$(JOBS)
+
+fuzz-build:
+	scripts/deps.sh test
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DICESTATION_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+test: build test-build fuzz-build
+	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+bench: build
+	scripts/deps.sh bench
+	bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,153 @@
+/*
+ * The configuration snapshot: one typed, validated, immutable struct built from
+ * the Station's YAML tree (peers.yml and its includes). Every other layer reads
+ * a `const struct ice_config *` passed to it; nothing reads YAML or the
+ * environment after load. Reload builds a new snapshot and swaps it whole.
+ *
+ * YAML paths (see docs/configuration.md for every key, default and env override):
+ *   peers.logger.level
+ *   peers.node.server.workers
+ *   peers.node.server.http.*
+ *   peers.node.server.subserver.stun.*
+ *   peers.node.server.subserver.turn.*
+ */
+#ifndef ICESTATION_CONFIG_H
+#define ICESTATION_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "icestation/addr.h"
+#include "icestation/common.h"
+
+enum ice_transport {
+	ICE_TRANSPORT_UDP = 1u << 0,
+	ICE_TRANSPORT_TCP = 1u << 1,
+	ICE_TRANSPORT_TLS = 1u << 2,
+};
+
+enum {
+	ICE_CONFIG_MAX_LISTEN = 8,
+	ICE_CONFIG_MAX_CIDRS = 64,
+	ICE_CONFIG_MAX_SECRETS = 8,
+	ICE_CONFIG_MAX_TOKENS = 16,
+	ICE_CONFIG_MAX_ORIGINS = 16,
+	ICE_CONFIG_MAX_FALLBACK = 8,
+	ICE_CONFIG_MAX_WORKERS = 64,
+	ICE_CONFIG_ERRLEN = 512,
+};
+
+/* Where the public address comes from, for the log line and /readyz. */
+enum ice_public_ip_source {
+	ICE_PUBLIC_IP_LITERAL, /* a literal in the YAML */
+	ICE_PUBLIC_IP_ENV,     /* PEERS_STUN_PUBLIC_IP / PEERS_TURN_PUBLIC_IP */
+	ICE_PUBLIC_IP_AUTO,    /* the address of the interface that routes outward */
+};
+
+struct ice_public_ip {
+	enum ice_public_ip_source source;
+	struct ice_addr addr; /* port 0; family 0 if auto found nothing (not ready) */
+};
+
+struct ice_config_http {
+	bool enabled;
+	struct ice_addr listen;		     /* default 0.0.0.0:8080 */
+	char *bearer_tokens[ICE_CONFIG_MAX_TOKENS]; /* empty = no bearer check */
+	size_t n_bearer_tokens;
+	char *identity_header;		     /* trusted user header from the proxy, NULL = off */
+	char *cors_origins[ICE_CONFIG_MAX_ORIGINS]; /* exact origins, or "*" */
+	size_t n_cors_origins;
+	uint32_t max_header_bytes; /* default 8192 */
+	uint32_t max_body_bytes;   /* default 4096 */
+	uint32_t timeout_s;	   /* read/write timeout, default 10 */
+	uint32_t max_connections;  /* default 1024 */
+};
+
+struct ice_config_stun {
+	bool enabled;
+	uint16_t port; /* default 3478 */
+	struct ice_public_ip public_ip;
+	uint32_t rate_rps;   /* requests-per-second per source IP; 0 = unlimited */
+	uint32_t rate_burst; /* bucket depth */
+	struct ice_addr listen[ICE_CONFIG_MAX_LISTEN]; /* port 0; default 0.0.0.0 and :: */
+	size_t n_listen;
+	unsigned transports; /* enum ice_transport bits; default UDP|TCP */
+	uint32_t tcp_idle_timeout_s;   /* default 30 */
+	uint32_t tcp_max_connections;  /* per worker, default 1024 */
+};
+
+struct ice_config_tls {
+	bool enabled;
+	uint16_t port; /* default 5349 */
+	char *cert;
+	char *key;
+};
+
+struct ice_config_turn {
+	bool enabled;
+	uint16_t port; /* default 3478; may equal stun.port: one socket set serves both */
+	char *realm;
+	struct ice_public_ip public_ip;
+	struct ice_addr listen[ICE_CONFIG_MAX_LISTEN];
+	size_t n_listen;
+	unsigned transports;
+
+	/* Secrets: [0] mints and verifies; the rest only verify (rotation). */
+	char *auth_secrets[ICE_CONFIG_MAX_SECRETS];
+	size_t auth_secret_lens[ICE_CONFIG_MAX_SECRETS];
+	size_t n_auth_secrets;
+	char *auth_secret_file; /* where [0] came from, if a file; NULL otherwise */
+
+	struct ice_cidr relay_ip_range[ICE_CONFIG_MAX_CIDRS]; /* local addresses relays bind */
+	size_t n_relay_ip_range;
+	uint16_t relay_port_min, relay_port_max; /* default 49152-65535 */
+
+	uint32_t max_allocations;		  /* default 1000 */
+	uint32_t max_allocations_per_user;	  /* default 5 */
+	uint32_t allocations_per_minute_per_user; /* default 10 */
+	uint32_t allocation_lifetime_s;		  /* default 600, max 3600 */
+	uint32_t credential_ttl_s;		  /* default 86400 */
+
+	struct ice_cidr denied_peer_ip[ICE_CONFIG_MAX_CIDRS];
+	size_t n_denied_peer_ip;
+	struct ice_cidr allowed_peer_ip[ICE_CONFIG_MAX_CIDRS];
+	size_t n_allowed_peer_ip;
+
+	struct ice_config_tls tls;
+
+	bool fallback_enabled;
+	char *fallback_stun_servers[ICE_CONFIG_MAX_FALLBACK];
+	size_t n_fallback_stun_servers;
+};
+
+struct ice_config {
+	char *path;	   /* the main file as given */
+	int log_level;	   /* enum ice_log_level */
+	unsigned workers;  /* resolved: "auto" = online CPUs; >= 1 */
+	struct ice_config_http http;
+	struct ice_config_stun stun;
+	struct ice_config_turn turn;
+};
+
+/*
+ * Load and validate the tree rooted at path. On success returns a new snapshot
+ * (free with ice_config_free). On failure returns NULL and writes one or more
+ * lines "file:line:col: message" into err (NUL-terminated, truncated to errlen).
+ * Reads the environment for ${VAR} expansion and the *_PUBLIC_IP overrides.
+ * public-ip auto is resolved here (a connect()ed UDP socket's getsockname; no
+ * packet is sent).
+ */
+struct ice_config *ice_config_load(const char *path, char *err, size_t errlen);
+
+/* Free a snapshot. Accepts NULL. Secrets are wiped before free. */
+void ice_config_free(struct ice_config *cfg);
+
+/*
+ * Print the effective configuration as YAML to fp, secrets and bearer tokens
+ * masked ("***"). Returns 0 or -errno.
+ */
+int ice_config_print(const struct ice_config *cfg, FILE *fp);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * Logging: one line per event to stderr, journald friendly ("<N>" priority
+ * prefix when stderr is the journal). Never called per packet.
+ * The macros check the level before evaluating their arguments.
+ */
+#ifndef ICESTATION_LOG_H
+#define ICESTATION_LOG_H
+
+#include <stdarg.h>
+
+#include "icestation/common.h"
+
+enum ice_log_level {
+	ICE_LOG_ERROR = 3,
+	ICE_LOG_WARN = 4,
+	ICE_LOG_INFO = 6,
+	ICE_LOG_DEBUG = 7,
+};
+
+extern int ice_log_level_cur;
+
+/* Set the threshold; messages above it are not formatted. */
+void ice_log_set_level(enum ice_log_level level);
+
+/* Parse "debug" | "info" | "warn" | "error"; returns the level or -EINVAL. */
+int ice_log_level_parse(const char *s);
+
+/* Emit one line. Use the macros below instead. */
+void ice_log_emit(enum ice_log_level level, int errnum, const char *fmt, ...) ICE_PRINTF(3, 4);
+
+#define ICE_LOG_AT(lvl, errnum, ...)                                                               \
+	do {                                                                                       \
+		if ((int)(lvl) <= ice_log_level_cur)                                               \
+			ice_log_emit((lvl), (errnum), __VA_ARGS__);                                \
+	} while (0)
+
+/* log_warn appends strerror(errno); the x variants do not. */
+#define log_warn(...)  ICE_LOG_AT(ICE_LOG_WARN, errno, __VA_ARGS__)
+#define log_warnx(...) ICE_LOG_AT(ICE_LOG_WARN, 0, __VA_ARGS__)
+#define log_error(...) ICE_LOG_AT(ICE_LOG_ERROR, errno, __VA_ARGS__)
+#define log_errorx(...) ICE_LOG_AT(ICE_LOG_ERROR, 0, __VA_ARGS__)
+#define log_info(...)  ICE_LOG_AT(ICE_LOG_INFO, 0, __VA_ARGS__)
+#define log_debug(...) ICE_LOG_AT(ICE_LOG_DEBUG, 0, __VA_ARGS__)
+
+/* Log at error level and exit(1). fatal appends strerror(errno). */
+void fatal(const char *fmt, ...) ICE_PRINTF(1, 2) __attribute__((noreturn));
+void fatalx(const char *fmt, ...) ICE_PRINTF(1, 2) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * STUN (RFC 8489, RFC 5389 compatible) and TURN (RFC 8656) message codec, and
+ * ChannelData framing. Pure functions over byte buffers: no sockets, no clock,
+ * no malloc. A parsed message is a set of views into the caller's buffer.
+ */
+#ifndef ICESTATION_STUN_H
+#define ICESTATION_STUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "icestation/addr.h"
+#include "icestation/common.h"
+
+enum {
+	STUN_HEADER_LEN = 20,
+	STUN_MAGIC_COOKIE = 0x2112A442,
+	STUN_TID_LEN = 12,
+	STUN_MAX_ATTRS = 40,	   /* attributes kept per message; more = -EBADMSG */
+	STUN_MAX_UNKNOWN = 8,	   /* unknown comprehension-required types reported */
+	STUN_HMAC_SHA1_LEN = 20,
+	STUN_HMAC_SHA256_LEN = 32,
+	STUN_FINGERPRINT_XOR = 0x5354554e,
+	STUN_MAX_USERNAME_LEN = 513,
+	STUN_MAX_REALM_LEN = 763,
+	STUN_MAX_NONCE_LEN = 763,
+	STUN_MAX_REASON_LEN = 763,
+	CHANNELDATA_HEADER_LEN = 4,
+	CHANNEL_MIN = 0x4000,
+	CHANNEL_MAX = 0x4FFF,
+};
+
+enum stun_class {
+	STUN_CLASS_REQUEST = 0,
+	STUN_CLASS_INDICATION = 1,
+	STUN_CLASS_SUCCESS = 2,
+	STUN_CLASS_ERROR = 3,
+};
+
+enum stun_method {
+	STUN_METHOD_BINDING = 0x001,
+	STUN_METHOD_ALLOCATE = 0x003,
+	STUN_METHOD_REFRESH = 0x004,
+	STUN_METHOD_SEND = 0x006,
+	STUN_METHOD_DATA = 0x007,
+	STUN_METHOD_CREATE_PERMISSION = 0x008,
+	STUN_METHOD_CHANNEL_BIND = 0x009,
+};
+
+enum stun_attr_type {
+	/* comprehension-required (0x0000-0x7FFF) */
+	STUN_ATTR_MAPPED_ADDRESS = 0x0001,
+	STUN_ATTR_USERNAME = 0x0006,
+	STUN_ATTR_MESSAGE_INTEGRITY = 0x0008,
+	STUN_ATTR_ERROR_CODE = 0x0009,
+	STUN_ATTR_UNKNOWN_ATTRIBUTES = 0x000A,
+	STUN_ATTR_CHANNEL_NUMBER = 0x000C,
+	STUN_ATTR_LIFETIME = 0x000D,
+	STUN_ATTR_XOR_PEER_ADDRESS = 0x0012,
+	STUN_ATTR_DATA = 0x0013,
+	STUN_ATTR_REALM = 0x0014,
+	STUN_ATTR_NONCE = 0x0015,
+	STUN_ATTR_XOR_RELAYED_ADDRESS = 0x0016,
+	STUN_ATTR_REQUESTED_ADDRESS_FAMILY = 0x0017,
+	STUN_ATTR_EVEN_PORT = 0x0018,
+	STUN_ATTR_REQUESTED_TRANSPORT = 0x0019,
+	STUN_ATTR_DONT_FRAGMENT = 0x001A,
+	STUN_ATTR_MESSAGE_INTEGRITY_SHA256 = 0x001C,
+	STUN_ATTR_PASSWORD_ALGORITHM = 0x001D,
+	STUN_ATTR_USERHASH = 0x001E,
+	STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020,
+	STUN_ATTR_RESERVATION_TOKEN = 0x0022,
+	/* comprehension-optional (0x8000-0xFFFF) */
+	STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY = 0x8000,
+	STUN_ATTR_ADDRESS_ERROR_CODE = 0x8001,
+	STUN_ATTR_PASSWORD_ALGORITHMS = 0x8002,
+	STUN_ATTR_ALTERNATE_DOMAIN = 0x8003,
+	STUN_ATTR_ICMP = 0x8004,
+	STUN_ATTR_SOFTWARE = 0x8022,
+	STUN_ATTR_ALTERNATE_SERVER = 0x8023,
+	STUN_ATTR_FINGERPRINT = 0x8028,
+	STUN_ATTR_ICE_CONTROLLED = 0x8029,
+	STUN_ATTR_ICE_CONTROLLING = 0x802A,
+	STUN_ATTR_PRIORITY = 0x0024,
+	STUN_ATTR_USE_CANDIDATE = 0x0025,
+};
+
+enum stun_password_algorithm {
+	STUN_PASSWORD_ALG_MD5 = 0x0001,
+	STUN_PASSWORD_ALG_SHA256 = 0x0002,
+};
+
+/* One attribute: a view into the message buffer. */
+struct stun_attr {
+	uint16_t type;
+	uint16_t len;	    /* value length, without padding */
+	uint16_t offset;    /* offset of the attribute header from the message start */
+	const uint8_t *value;
+};
+
+/*
+ * A parsed message. All pointers borrow the buffer given to stun_parse.
+ * Attributes that follow MESSAGE-INTEGRITY(-SHA256) other than the ones RFC 8489
+ * allows there are ignored and not listed, as the RFC requires.
+ */
+struct stun_msg {
+	const uint8_t *buf; /* the message, header included */
+	size_t len;	    /* STUN_HEADER_LEN + body length */
+	uint16_t type;	    /* raw message type */
+	uint16_t method;    /* enum stun_method (12 bits) */
+	uint8_t cls;	    /* enum stun_class */
+	uint8_t tid[STUN_TID_LEN];
+
+	struct stun_attr attrs[STUN_MAX_ATTRS];
+	size_t n_attrs;
+
+	/* Unknown comprehension-required attribute types, for a 420 answer. */
+	uint16_t unknown[STUN_MAX_UNKNOWN];
+	size_t n_unknown;
+
+	/* Index into attrs[] or -1. */
+	int16_t integrity;	  /* MESSAGE-INTEGRITY */
+	int16_t integrity_sha256; /* MESSAGE-INTEGRITY-SHA256 */
+	int16_t fingerprint;	  /* FINGERPRINT (already verified by stun_parse) */
+};
+
+/* RFC 7983 demultiplexing of the first byte of a datagram or stream frame. */
+enum stun_demux {
+	STUN_DEMUX_STUN,	/* 0..3 */
+	STUN_DEMUX_CHANNELDATA, /* 64..79 */
+	STUN_DEMUX_OTHER,	/* DTLS, RTP, garbage: not ours */
+};
+
+/* Classify a packet by its first byte. len 0 is STUN_DEMUX_OTHER. */
+enum stun_demux stun_demux(const uint8_t *buf, size_t len);
+
+/*
+ * Decode one STUN message from buf[0..len). Checks: first two bits zero, magic
+ * cookie, body length a multiple of 4 and within len, every attribute inside the
+ * body, at most one MESSAGE-INTEGRITY / -SHA256 / FINGERPRINT in the allowed
+ * order, FINGERPRINT value correct. Never allocates, never reads past len.
+ * Bytes past the STUN length are left to the caller (TCP streams).
+ * Returns bytes consumed (> 0), -EMSGSIZE if buf holds less than the message
+ * claims (or less than a header), -EBADMSG if malformed.
+ */
+int stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len);
+
+/* First attribute of the given type, or NULL. */
+const struct stun_attr *stun_msg_find(const struct stun_msg *msg, uint16_t type);
+
+#define stun_attr_foreach(msg, a) for ((a) = (msg)->attrs; (a) < (msg)->attrs + (msg)->n_attrs; (a)++)
+
+/*
+ * Decode an XOR-*-ADDRESS attribute value (XOR-MAPPED, XOR-PEER, XOR-RELAYED).
+ * Returns 0, or -EBADMSG (bad length or family).
+ */
+int stun_attr_xor_addr(const struct stun_msg *msg, const struct stun_attr *a, struct ice_addr *out);
+
+/* Decode MAPPED-ADDRESS / ALTERNATE-SERVER (not XORed). 0 or -EBADMSG. */
+int stun_attr_addr(const struct stun_attr *a, struct ice_addr *out);
+
+/* Decode a 4-byte attribute (LIFETIME, PRIORITY, ...). 0 or -EBADMSG. */
+int stun_attr_u32(const struct stun_attr *a, uint32_t *out);
+
+/* CHANNEL-NUMBER: 2-byte number + 2 RFFU bytes. 0 or -EBADMSG. */
+int stun_attr_channel(const struct stun_attr *a, uint16_t *out);
+
+/* REQUESTED-TRANSPORT: protocol number (17 = UDP, 6 = TCP). 0 or -EBADMSG. */
+int stun_attr_requested_transport(const struct stun_attr *a, uint8_t *proto);
+
+/* REQUESTED-/ADDITIONAL-ADDRESS-FAMILY: 0x01 IPv4, 0x02 IPv6 -> AF_INET/AF_INET6. */
+int stun_attr_address_family(const struct stun_attr *a, int *family);
+
+/* EVEN-PORT: R bit. 0 or -EBADMSG. */
+int stun_attr_even_port(const struct stun_attr *a, bool *reserve_next);
+
+/* ERROR-CODE: class*100+number, reason view. 0 or -EBADMSG. */
+int stun_attr_error_code(const struct stun_attr *a, int *code, const char **reason, size_t *reason_len);
+
+/*
+ * Verify MESSAGE-INTEGRITY-SHA256 if present, else MESSAGE-INTEGRITY, with the
+ * given key (constant-time compare). Returns 0 on match, -ENOENT when the
+ * message carries neither, -EACCES on mismatch.
+ */
+int stun_msg_check_integrity(const struct stun_msg *msg, const uint8_t *key, size_t keylen);
+
+/* CRC-32 (ISO-HDLC, as in RFC 8489 FINGERPRINT before the XOR). */
+uint32_t stun_crc32(const uint8_t *buf, size_t len);
+
+/*
+ * Builder: writes a message into a caller buffer and never overruns it. Errors
+ * are sticky: after the first failure every call is a no-op and
+ * stun_build_finish returns the error (-ENOBUFS when cap is too small).
+ */
+struct stun_builder {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	int err;
+};
+
+/* Start a message with the given method, class and transaction id. */
+void stun_build_init(struct stun_builder *b, uint8_t *buf, size_t cap, uint16_t method, uint8_t cls,
+		     const uint8_t tid[STUN_TID_LEN]);
+
+/* Append an attribute with a raw value (padding added). */
+void stun_build_attr(struct stun_builder *b, uint16_t type, const void *value, size_t len);
+void stun_build_u32(struct stun_builder *b, uint16_t type, uint32_t v);
+void stun_build_xor_addr(struct stun_builder *b, uint16_t type, const struct ice_addr *addr);
+void stun_build_addr(struct stun_builder *b, uint16_t type, const struct ice_addr *addr);
+void stun_build_channel(struct stun_builder *b, uint16_t channel);
+void stun_build_requested_transport(struct stun_builder *b, uint8_t proto);
+void stun_build_address_family(struct stun_builder *b, uint16_t type, int family);
+/* ERROR-CODE with a reason phrase (NULL = the RFC's standard phrase for code). */
+void stun_build_error(struct stun_builder *b, int code, const char *reason);
+void stun_build_unknown_attrs(struct stun_builder *b, const uint16_t *types, size_t n);
+/* ADDRESS-ERROR-CODE (RFC 8656 §18.12): family + code + reason. */
+void stun_build_address_error(struct stun_builder *b, int family, int code, const char *reason);
+
+/* MESSAGE-INTEGRITY over everything so far (length adjusted per RFC 8489). */
+void stun_build_integrity(struct stun_builder *b, const uint8_t *key, size_t keylen);
+/* MESSAGE-INTEGRITY-SHA256 (full 32-byte HMAC). */
+void stun_build_integrity_sha256(struct stun_builder *b, const uint8_t *key, size_t keylen);
+/* FINGERPRINT; must be last. */
+void stun_build_fingerprint(struct stun_builder *b);
+
+/* Total length written (> 0), or the sticky error. */
+int stun_build_finish(struct stun_builder *b);
+
+/* The standard reason phrase for an error code ("Unauthorized", ...), or "Error". */
+const char *stun_error_reason(int code);
+
+/*
+ * ChannelData. On a datagram the frame is exactly 4 + length bytes (trailing
+ * padding tolerated); on a stream (TCP) the frame is padded to a multiple of 4.
+ * channeldata_parse: returns bytes consumed (>0), -EMSGSIZE if incomplete,
+ * -EBADMSG if the channel number is outside 0x4000-0x4FFF or the length lies.
+ */
+int channeldata_parse(const uint8_t *buf, size_t len, bool stream, uint16_t *channel,
+		      const uint8_t **data, size_t *data_len);
+
+/* Write the 4-byte ChannelData header. */
+void channeldata_put_header(uint8_t hdr[CHANNELDATA_HEADER_LEN], uint16_t channel, uint16_t len);
+
+/* Bytes a frame of data_len occupies (stream: padded to 4). */
+size_t channeldata_frame_len(size_t data_len, bool stream);
+
+/*
+ * Stream framing: length of the next complete frame (STUN or ChannelData) at
+ * the start of buf, 0 if more bytes are needed, -EBADMSG if buf starts with
+ * neither (the connection should be closed).
+ */
+int stun_stream_frame_len(const uint8_t *buf, size_t len);
+
+#endif

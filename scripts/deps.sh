@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install the Debian packages a target needs, only those missing.
+# Usage: scripts/deps.sh build|test|bench
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
+	libcjson-dev libsystemd-dev openssl)
+test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-aiortc
+	systemd golang-go golang-github-pion-turn.v2-dev chromium iproute2 procps
+	tshark)
+bench_pkgs=(coturn wrk util-linux procps python3)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+build) ;;
+test) want+=("${test_pkgs[@]}") ;;
+bench) want+=("${bench_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+# Node with npm: the image's nodejs may already bundle npm; Debian's npm
+# conflicts with that build, so add Debian's only when there is no npm at all.
+if [ "${1:-build}" = test ] && ! command -v npm >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "deps: installing ${missing[*]}" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >&2
+fi

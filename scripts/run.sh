@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make run`: start the daemon in the foreground on the shipped config.
+# Where TURN_AUTH_SECRET is unset, a random secret is created once in a 0600
+# state file and handed to the daemon through auth-secret-file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${ICESTATION_BIN:-build/icestation}
+
+if [ -z "${TURN_AUTH_SECRET:-}" ] && [ -z "${TURN_AUTH_SECRET_FILE:-}" ]; then
+	mkdir -p .run
+	chmod 700 .run
+	if [ ! -s .run/secret ]; then
+		(umask 077 && openssl rand -hex 32 > .run/secret)
+		echo "run: created a random TURN secret in .run/secret (set TURN_AUTH_SECRET to use your own)" >&2
+	else
+		echo "run: using the TURN secret in .run/secret (set TURN_AUTH_SECRET to use your own)" >&2
+	fi
+	export TURN_AUTH_SECRET_FILE="$PWD/.run/secret"
+fi
+exec "$bin" -c conf/peers.yml
