@@ -5,16 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${ICESTATION_BIN:-build/icestation}
+state=${ICESTATION_STATE_DIR:-.run}
 
 if [ -z "${TURN_AUTH_SECRET:-}" ] && [ -z "${TURN_AUTH_SECRET_FILE:-}" ]; then
-	mkdir -p .run
-	chmod 700 .run
-	if [ ! -s .run/secret ]; then
-		(umask 077 && openssl rand -hex 32 > .run/secret)
-		echo "run: created a random TURN secret in .run/secret (set TURN_AUTH_SECRET to use your own)" >&2
+	mkdir -p "$state"
+	chmod 700 "$state"
+	if [ ! -s "$state/secret" ]; then
+		(umask 077 && openssl rand -hex 32 >"$state/secret")
+		echo "run: created a random TURN secret in $state/secret (set TURN_AUTH_SECRET to use your own)" >&2
 	else
-		echo "run: using the TURN secret in .run/secret (set TURN_AUTH_SECRET to use your own)" >&2
+		echo "run: using the TURN secret in $state/secret (set TURN_AUTH_SECRET to use your own)" >&2
 	fi
-	export TURN_AUTH_SECRET_FILE="$PWD/.run/secret"
+	TURN_AUTH_SECRET_FILE="$(cd "$state" && pwd)/secret"
+	export TURN_AUTH_SECRET_FILE
 fi
 exec "$bin" -c conf/peers.yml
