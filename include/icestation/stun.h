@@ -12,13 +12,14 @@
 
 #include "icestation/addr.h"
 #include "icestation/common.h"
+#include "icestation/hmac.h"
 
 enum {
 	STUN_HEADER_LEN = 20,
 	STUN_MAGIC_COOKIE = 0x2112A442,
 	STUN_TID_LEN = 12,
-	STUN_MAX_ATTRS = 40,	   /* attributes kept per message; more = -EBADMSG */
-	STUN_MAX_UNKNOWN = 8,	   /* unknown comprehension-required types reported */
+	STUN_MAX_ATTRS = 40,  /* attributes kept per message; more = -EBADMSG */
+	STUN_MAX_UNKNOWN = 8, /* unknown comprehension-required types reported */
 	STUN_HMAC_SHA1_LEN = 20,
 	STUN_HMAC_SHA256_LEN = 32,
 	STUN_FINGERPRINT_XOR = 0x5354554e,
@@ -26,6 +27,8 @@ enum {
 	STUN_MAX_REALM_LEN = 763,
 	STUN_MAX_NONCE_LEN = 763,
 	STUN_MAX_REASON_LEN = 763,
+	STUN_MAX_MSG_LEN = 65535,      /* header + body; larger messages are -EBADMSG */
+	STUN_MIN_HMAC_SHA256_LEN = 16, /* shortest truncated MESSAGE-INTEGRITY-SHA256 */
 	CHANNELDATA_HEADER_LEN = 4,
 	CHANNEL_MIN = 0x4000,
 	CHANNEL_MAX = 0x4FFF,
@@ -94,8 +97,8 @@ enum stun_password_algorithm {
 /* One attribute: a view into the message buffer. */
 struct stun_attr {
 	uint16_t type;
-	uint16_t len;	    /* value length, without padding */
-	uint16_t offset;    /* offset of the attribute header from the message start */
+	uint16_t len;    /* value length, without padding */
+	uint16_t offset; /* offset of the attribute header from the message start */
 	const uint8_t *value;
 };
 
@@ -106,10 +109,10 @@ struct stun_attr {
  */
 struct stun_msg {
 	const uint8_t *buf; /* the message, header included */
-	size_t len;	    /* STUN_HEADER_LEN + body length */
-	uint16_t type;	    /* raw message type */
+	size_t len;         /* STUN_HEADER_LEN + body length */
+	uint16_t type;      /* raw message type */
 	uint16_t method;    /* enum stun_method (12 bits) */
-	uint8_t cls;	    /* enum stun_class */
+	uint8_t cls;        /* enum stun_class */
 	uint8_t tid[STUN_TID_LEN];
 
 	struct stun_attr attrs[STUN_MAX_ATTRS];
@@ -120,16 +123,16 @@ struct stun_msg {
 	size_t n_unknown;
 
 	/* Index into attrs[] or -1. */
-	int16_t integrity;	  /* MESSAGE-INTEGRITY */
+	int16_t integrity;        /* MESSAGE-INTEGRITY */
 	int16_t integrity_sha256; /* MESSAGE-INTEGRITY-SHA256 */
-	int16_t fingerprint;	  /* FINGERPRINT (already verified by stun_parse) */
+	int16_t fingerprint;      /* FINGERPRINT (already verified by stun_parse) */
 };
 
 /* RFC 7983 demultiplexing of the first byte of a datagram or stream frame. */
 enum stun_demux {
-	STUN_DEMUX_STUN,	/* 0..3 */
+	STUN_DEMUX_STUN,        /* 0..3 */
 	STUN_DEMUX_CHANNELDATA, /* 64..79 */
-	STUN_DEMUX_OTHER,	/* DTLS, RTP, garbage: not ours */
+	STUN_DEMUX_OTHER,       /* DTLS, RTP, garbage: not ours */
 };
 
 /* Classify a packet by its first byte. len 0 is STUN_DEMUX_OTHER. */
@@ -149,7 +152,8 @@ int stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len);
 /* First attribute of the given type, or NULL. */
 const struct stun_attr *stun_msg_find(const struct stun_msg *msg, uint16_t type);
 
-#define stun_attr_foreach(msg, a) for ((a) = (msg)->attrs; (a) < (msg)->attrs + (msg)->n_attrs; (a)++)
+#define stun_attr_foreach(msg, a) \
+	for ((a) = (msg)->attrs; (a) < (msg)->attrs + (msg)->n_attrs; (a)++)
 
 /*
  * Decode an XOR-*-ADDRESS attribute value (XOR-MAPPED, XOR-PEER, XOR-RELAYED).
@@ -176,7 +180,56 @@ int stun_attr_address_family(const struct stun_attr *a, int *family);
 int stun_attr_even_port(const struct stun_attr *a, bool *reserve_next);
 
 /* ERROR-CODE: class*100+number, reason view. 0 or -EBADMSG. */
-int stun_attr_error_code(const struct stun_attr *a, int *code, const char **reason, size_t *reason_len);
+int stun_attr_error_code(const struct stun_attr *a, int *code, const char **reason,
+                         size_t *reason_len);
+
+/* Message type word for a method and class (the bit interleaving of RFC 8489 §5). */
+uint16_t stun_msg_type(uint16_t method, uint8_t cls);
+
+/* Decode an 8-byte attribute (ICE-CONTROLLED/-CONTROLLING, RESERVATION-TOKEN). 0 or -EBADMSG. */
+int stun_attr_u64(const struct stun_attr *a, uint64_t *out);
+
+/*
+ * REQUESTED-/ADDITIONAL-ADDRESS-FAMILY note: stun_attr_address_family returns
+ * -EBADMSG for a bad length and -EAFNOSUPPORT for a family byte other than
+ * 0x01/0x02, so TURN can answer 440 rather than 400.
+ */
+
+/*
+ * ADDRESS-ERROR-CODE (RFC 8656 §18.12): *family is AF_INET/AF_INET6, *code
+ * class*100+number, reason a view into the message. 0 or -EBADMSG.
+ */
+int stun_attr_address_error(const struct stun_attr *a, int *family, int *code, const char **reason,
+                            size_t *reason_len);
+
+/*
+ * ICMP (RFC 8656 §18.13): type and code bytes and the 4-byte error data (the
+ * next-hop MTU for "fragmentation needed" / "packet too big"). 0 or -EBADMSG.
+ */
+int stun_attr_icmp(const struct stun_attr *a, uint8_t *type, uint8_t *code, uint32_t *data);
+
+/*
+ * PASSWORD-ALGORITHM (RFC 8489 §14.12): algorithm number and a view of its
+ * parameters (empty for MD5 and SHA-256). 0 or -EBADMSG.
+ */
+int stun_attr_password_algorithm(const struct stun_attr *a, uint16_t *alg, const uint8_t **params,
+                                 size_t *params_len);
+
+/* Iterator over the entries of PASSWORD-ALGORITHMS (RFC 8489 §14.11). */
+struct stun_pwalg_iter {
+	const uint8_t *p; /* borrows the attribute value */
+	size_t left;
+};
+
+/* Start iterating a PASSWORD-ALGORITHMS attribute. */
+void stun_pwalgs_init(struct stun_pwalg_iter *it, const struct stun_attr *a);
+
+/*
+ * Next entry: returns 1 and fills alg/params, 0 at the end, -EBADMSG if an
+ * entry runs past the attribute (stop iterating then).
+ */
+int stun_pwalgs_next(struct stun_pwalg_iter *it, uint16_t *alg, const uint8_t **params,
+                     size_t *params_len);
 
 /*
  * Verify MESSAGE-INTEGRITY-SHA256 if present, else MESSAGE-INTEGRITY, with the
@@ -184,6 +237,14 @@ int stun_attr_error_code(const struct stun_attr *a, int *code, const char **reas
  * message carries neither, -EACCES on mismatch.
  */
 int stun_msg_check_integrity(const struct stun_msg *msg, const uint8_t *key, size_t keylen);
+
+/*
+ * Verify with a precomputed key: an STUN_HMAC_SHA256 key checks
+ * MESSAGE-INTEGRITY-SHA256 (full or truncated), an STUN_HMAC_SHA1 key checks
+ * MESSAGE-INTEGRITY. Borrows k. Returns 0 on match, -ENOENT when the message
+ * lacks that attribute, -EACCES on mismatch, -EINVAL for an uninitialised key.
+ */
+int stun_msg_check_integrity_k(const struct stun_msg *msg, const struct stun_hmac_key *k);
 
 /* CRC-32 (ISO-HDLC, as in RFC 8489 FINGERPRINT before the XOR). */
 uint32_t stun_crc32(const uint8_t *buf, size_t len);
@@ -198,11 +259,13 @@ struct stun_builder {
 	size_t cap;
 	size_t len;
 	int err;
+	uint8_t pad;        /* padding byte (0 unless stun_build_set_padding) */
+	bool fingerprinted; /* FINGERPRINT written: nothing may follow */
 };
 
 /* Start a message with the given method, class and transaction id. */
 void stun_build_init(struct stun_builder *b, uint8_t *buf, size_t cap, uint16_t method, uint8_t cls,
-		     const uint8_t tid[STUN_TID_LEN]);
+                     const uint8_t tid[STUN_TID_LEN]);
 
 /* Append an attribute with a raw value (padding added). */
 void stun_build_attr(struct stun_builder *b, uint16_t type, const void *value, size_t len);
@@ -225,6 +288,31 @@ void stun_build_integrity_sha256(struct stun_builder *b, const uint8_t *key, siz
 /* FINGERPRINT; must be last. */
 void stun_build_fingerprint(struct stun_builder *b);
 
+/*
+ * MESSAGE-INTEGRITY (SHA-1 key) or MESSAGE-INTEGRITY-SHA256 (SHA-256 key, full
+ * 32 bytes) with a precomputed key. Borrows k.
+ */
+void stun_build_integrity_k(struct stun_builder *b, const struct stun_hmac_key *k);
+
+/* An 8-byte attribute (RESERVATION-TOKEN, ICE-CONTROLLED, ...). */
+void stun_build_u64(struct stun_builder *b, uint16_t type, uint64_t v);
+
+/* PASSWORD-ALGORITHMS listing algs[0..n) (no parameters: MD5, SHA-256). */
+void stun_build_password_algorithms(struct stun_builder *b, const uint16_t *algs, size_t n);
+
+/* PASSWORD-ALGORITHM naming alg (no parameters). */
+void stun_build_password_algorithm(struct stun_builder *b, uint16_t alg);
+
+/* ICMP (RFC 8656 §18.13) for a Data indication. */
+void stun_build_icmp(struct stun_builder *b, uint8_t type, uint8_t code, uint32_t data);
+
+/*
+ * Padding byte for the attributes that follow (default 0). RFC 8489 says
+ * padding is ignored on receipt; RFC 5769's vectors pad with spaces, and a
+ * byte-exact rebuild of them needs this.
+ */
+void stun_build_set_padding(struct stun_builder *b, uint8_t byte);
+
 /* Total length written (> 0), or the sticky error. */
 int stun_build_finish(struct stun_builder *b);
 
@@ -238,7 +326,7 @@ const char *stun_error_reason(int code);
  * -EBADMSG if the channel number is outside 0x4000-0x4FFF or the length lies.
  */
 int channeldata_parse(const uint8_t *buf, size_t len, bool stream, uint16_t *channel,
-		      const uint8_t **data, size_t *data_len);
+                      const uint8_t **data, size_t *data_len);
 
 /* Write the 4-byte ChannelData header. */
 void channeldata_put_header(uint8_t hdr[CHANNELDATA_HEADER_LEN], uint16_t channel, uint16_t len);
