@@ -1,0 +1,139 @@
+/*
+ * The dispatch seam: every UDP datagram and every complete TCP frame lands
+ * here with its 5-tuple. RFC 7983 demultiplexing, the per-IP request rate
+ * limit, the stateless Binding service (RFC 8489 §6.3), and the hand-off of
+ * everything TURN to turn_glue.c. Peer mistakes are counted, never logged.
+ */
+#include <errno.h>
+
+#include "net_internal.h"
+
+/* Class bits of a STUN message type (RFC 8489 §5): C1 is bit 8, C0 bit 4. */
+static unsigned
+stun_type_class(const uint8_t *buf)
+{
+	uint16_t type = (uint16_t)(buf[0] << 8 | buf[1]);
+
+	return ((type >> 7) & 2u) | ((type >> 4) & 1u);
+}
+
+/*
+ * Binding success (XOR-MAPPED-ADDRESS of the source as we saw it, SOFTWARE)
+ * or 420 (UNKNOWN-ATTRIBUTES). FINGERPRINT only when the request carried one:
+ * RFC 8489 §7.3 has the server mirror the client, and a client that did not
+ * ask (RFC 3489-era parsers, some embedded stacks) may choke on it.
+ */
+static void
+binding_answer(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *req)
+{
+	struct stun_builder b;
+	uint8_t *buf;
+	size_t cap;
+	int len;
+
+	buf = net_reply_buf(w, pkt, &cap);
+	if (req->n_unknown > 0) {
+		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_ERROR, req->tid);
+		stun_build_error(&b, 420, NULL);
+		stun_build_unknown_attrs(&b, req->unknown, req->n_unknown);
+	} else {
+		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_SUCCESS, req->tid);
+		stun_build_xor_addr(&b, STUN_ATTR_XOR_MAPPED_ADDRESS, &pkt->remote);
+	}
+	stun_build_attr(&b, STUN_ATTR_SOFTWARE, ICESTATION_SOFTWARE,
+	                sizeof(ICESTATION_SOFTWARE) - 1);
+	if (req->fingerprint >= 0)
+		stun_build_fingerprint(&b);
+	len = stun_build_finish(&b);
+	if (len < 0) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_BUILD);
+		return;
+	}
+	net_reply_send(w, pkt, (size_t)len);
+	ice_metrics_inc(w->m,
+	                req->n_unknown > 0 ? ICE_M_STUN_BINDING_420 : ICE_M_STUN_BINDING_SUCCESS);
+}
+
+static void
+dispatch_binding(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *msg)
+{
+	switch (msg->cls) {
+	case STUN_CLASS_REQUEST:
+		ice_metrics_inc(w->m, ICE_M_STUN_BINDING_REQUESTS);
+		binding_answer(w, pkt, msg);
+		break;
+	case STUN_CLASS_INDICATION:
+		/* Keepalive (RFC 8489 §6.3.2): nothing to answer. */
+		ice_metrics_inc(w->m, ICE_M_STUN_BINDING_INDICATIONS);
+		break;
+	default:
+		/* Responses go server -> client; one arriving here is a
+		 * reflection attempt or a confused peer. */
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_UNEXPECTED_CLASS);
+		break;
+	}
+}
+
+/*
+ * The limiter runs before the parse, on the class bits only, so a flood costs
+ * one table lookup per datagram. Only requests pay: they are what a spoofed
+ * source can make us answer (reflection) and what costs CPU (Allocate's HMAC).
+ * Indications and ChannelData are exempt: TURN media of an existing
+ * allocation must never be throttled by a per-IP Binding limiter, and the TURN
+ * layer checks their 5-tuple against its allocations before relaying.
+ */
+static bool
+dispatch_rate_ok(struct net_worker *w, const struct net_pkt *pkt)
+{
+	switch (ice_ratelimit_take(w->rl, &pkt->remote, w->now)) {
+	case ICE_RL_DENY:
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_RATE_LIMITED);
+		return false;
+	case ICE_RL_ALLOW_EVICTED:
+		ice_metrics_inc(w->m, ICE_M_NET_RATELIMIT_EVICTIONS);
+		return true;
+	default:
+		return true;
+	}
+}
+
+void
+net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len)
+{
+	struct stun_msg msg;
+	int r;
+
+	switch (stun_demux(buf, len)) {
+	case STUN_DEMUX_CHANNELDATA:
+		net_turn_dispatch(w, pkt, NULL, buf, len);
+		return;
+	case STUN_DEMUX_STUN:
+		break;
+	default:
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_NOT_STUN);
+		return;
+	}
+	if (len < STUN_HEADER_LEN) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+		return;
+	}
+	if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST &&
+	    !dispatch_rate_ok(w, pkt))
+		return;
+	r = stun_parse(&msg, buf, len);
+	/* A datagram (or frame) is exactly one message: trailing bytes mean
+	 * it is not the STUN it claims to be. */
+	if (r < 0 || (size_t)r != len) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+		return;
+	}
+	if (msg.method == STUN_METHOD_BINDING) {
+		dispatch_binding(w, pkt, &msg);
+		return;
+	}
+	if (msg.cls == STUN_CLASS_SUCCESS || msg.cls == STUN_CLASS_ERROR) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_UNEXPECTED_CLASS);
+		return;
+	}
+	net_turn_dispatch(w, pkt, &msg, buf, len);
+}

@@ -1,0 +1,185 @@
+/*
+ * Listening sockets of one worker. Every worker opens its own copy of every
+ * (address, port, transport) with SO_REUSEPORT, so the kernel spreads client
+ * 5-tuples across workers and each flow stays on one worker. When the STUN
+ * and TURN ports and addresses coincide, one socket serves both roles.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "icestation/log.h"
+
+#include "net_internal.h"
+
+static bool
+addr_is_wildcard(const struct ice_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->ip, zero, (size_t)ice_addr_iplen(a)) == 0;
+}
+
+/* Add (or merge roles into) the listener for addr:port over transport. */
+static int
+spec_add(struct net_worker *w, const struct ice_addr *addr, uint16_t port, enum ice_transport t,
+         unsigned role)
+{
+	struct net_listener *l;
+	struct ice_addr a = *addr;
+	size_t i;
+
+	a.port = port;
+	for (i = 0; i < w->n_listeners; i++) {
+		l = &w->listeners[i];
+		if (l->transport == t && ice_addr_equal(&l->addr, &a)) {
+			l->roles |= role;
+			return 0;
+		}
+	}
+	if (w->n_listeners == NET_MAX_LISTENERS)
+		return -E2BIG;
+	l = &w->listeners[w->n_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->w = w;
+	l->fd = -1;
+	l->transport = t;
+	l->roles = role;
+	l->addr = a;
+	l->wildcard = addr_is_wildcard(&a);
+	return 0;
+}
+
+static int
+specs_add(struct net_worker *w, const struct ice_addr *listen, size_t n, uint16_t port,
+          unsigned transports, unsigned role)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		if (transports & ICE_TRANSPORT_UDP) {
+			r = spec_add(w, &listen[i], port, ICE_TRANSPORT_UDP, role);
+			if (r < 0)
+				return r;
+		}
+		if (transports & ICE_TRANSPORT_TCP) {
+			r = spec_add(w, &listen[i], port, ICE_TRANSPORT_TCP, role);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int
+setopt_int(int fd, int level, int name, int v)
+{
+	return setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+/* Socket options, then bind (and listen for TCP). Returns the fd or -errno. */
+static int
+listener_socket(const struct net_listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int type = l->transport == ICE_TRANSPORT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd, err;
+	bool v6 = l->addr.family == AF_INET6;
+
+	fd = socket(l->addr.family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
+	    setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
+		goto fail;
+	/* "::" must not also grab IPv4: 0.0.0.0 has its own socket. */
+	if (v6 && setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)
+		goto fail;
+	if (l->transport == ICE_TRANSPORT_UDP) {
+		/* Best effort: the kernel caps at net.core.{r,w}mem_max. */
+		(void)setopt_int(fd, SOL_SOCKET, SO_RCVBUF, NET_SOCK_BUF);
+		(void)setopt_int(fd, SOL_SOCKET, SO_SNDBUF, NET_SOCK_BUF);
+		/* A wildcard socket must answer from the address the request
+		 * came to, or the client's NAT and ICE agent drop the reply. */
+		if (l->wildcard && (v6 ? setopt_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+		                       : setopt_int(fd, IPPROTO_IP, IP_PKTINFO, 1)) < 0)
+			goto fail;
+	}
+	sslen = ice_addr_to_sockaddr(&l->addr, &ss);
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0)
+		goto fail;
+	if (l->transport == ICE_TRANSPORT_TCP && listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	return -err;
+}
+
+int
+net_listeners_open(struct net_worker *w)
+{
+	const struct ice_config *cfg = w->cfg;
+	char buf[ICE_ADDR_STRLEN];
+	struct net_listener *l;
+	size_t i;
+	int r = 0;
+
+	w->n_listeners = 0;
+	if (cfg->stun.enabled)
+		r = specs_add(w, cfg->stun.listen, cfg->stun.n_listen, cfg->stun.port,
+		              cfg->stun.transports, NET_ROLE_STUN);
+	if (r == 0 && cfg->turn.enabled)
+		r = specs_add(w, cfg->turn.listen, cfg->turn.n_listen, cfg->turn.port,
+		              cfg->turn.transports, NET_ROLE_TURN);
+	if (r < 0) {
+		log_errorx("net: too many listeners (max %d)", NET_MAX_LISTENERS);
+		return r;
+	}
+	for (i = 0; i < w->n_listeners; i++) {
+		l = &w->listeners[i];
+		l->tcp_frame_max =
+			(l->roles & NET_ROLE_TURN) ? NET_TCP_FRAME_MAX : NET_TCP_STUN_FRAME_MAX;
+		r = listener_socket(l);
+		if (r < 0) {
+			errno = -r;
+			log_error("net: worker %u: cannot listen on %s/%s", w->id,
+			          ice_addr_str(&l->addr, buf, sizeof(buf)),
+			          l->transport == ICE_TRANSPORT_UDP ? "udp" : "tcp");
+			return r;
+		}
+		l->fd = r;
+	}
+	return 0;
+}
+
+void
+net_listeners_close(struct net_worker *w)
+{
+	struct net_listener *l;
+	size_t i;
+
+	for (i = 0; i < w->n_listeners; i++) {
+		l = &w->listeners[i];
+		if (l->ev != NULL)
+			event_free(l->ev);
+		if (l->ev_pause != NULL)
+			event_free(l->ev_pause);
+		if (l->fd >= 0)
+			close(l->fd);
+		l->ev = NULL;
+		l->ev_pause = NULL;
+		l->fd = -1;
+	}
+	w->n_listeners = 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * UDP listeners: drain the socket with recvmmsg in fixed batches into the
+ * worker's preallocated slots, dispatch each datagram, and send the replies
+ * of the batch with one sendmmsg. No allocation, no lock, no log per packet.
+ *
+ * Wildcard sockets (0.0.0.0, ::) receive IP_PKTINFO / IPV6_PKTINFO with each
+ * datagram and reply with the same address as source, so a multi-homed host
+ * answers from the address the client contacted.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "net_internal.h"
+
+/* The local address a datagram was sent to: from pktinfo, or the bound one. */
+static void
+udp_local(const struct net_listener *l, struct msghdr *mh, struct net_pkt *pkt)
+{
+	struct cmsghdr *c;
+
+	pkt->local = l->addr;
+	pkt->ifindex = 0;
+	if (!l->wildcard)
+		return;
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memcpy(pkt->local.ip, &pi.ipi_addr, 4);
+			pkt->ifindex = pi.ipi_ifindex;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi6;
+
+			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
+			memcpy(pkt->local.ip, &pi6.ipi6_addr, 16);
+			pkt->ifindex = (int)pi6.ipi6_ifindex;
+		}
+	}
+}
+
+/* Source address for a reply from a wildcard socket. Returns the cmsg length. */
+static size_t
+udp_put_pktinfo(union net_cmsg *cb, const struct net_pkt *pkt)
+{
+	struct msghdr mh = { .msg_control = cb->buf, .msg_controllen = sizeof(cb->buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	memset(cb, 0, sizeof(*cb));
+	if (pkt->local.family == AF_INET) {
+		struct in_pktinfo pi = { 0 };
+
+		/* ifindex 0: let routing pick the interface; only the source
+		 * address matters (ipi_spec_dst). */
+		memcpy(&pi.ipi_spec_dst, pkt->local.ip, 4);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	struct in6_pktinfo pi6 = { 0 };
+
+	/* Keep the arrival interface: a link-local source needs its scope. */
+	memcpy(&pi6.ipi6_addr, pkt->local.ip, 16);
+	pi6.ipi6_ifindex = (unsigned)pkt->ifindex;
+	c->cmsg_level = IPPROTO_IPV6;
+	c->cmsg_type = IPV6_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi6));
+	memcpy(CMSG_DATA(c), &pi6, sizeof(pi6));
+	return CMSG_SPACE(sizeof(pi6));
+}
+
+void
+net_udp_flush(struct net_worker *w)
+{
+	unsigned sent = 0;
+	int r;
+
+	while (sent < w->tx_n) {
+		r = sendmmsg(w->tx_fd, w->tx_msgs + sent, w->tx_n - sent, MSG_DONTWAIT);
+		if (r > 0) {
+			sent += (unsigned)r;
+			ice_metrics_add(w->m, ICE_M_NET_UDP_TX, (uint64_t)r);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			/* Socket buffer full: UDP gives no promise, drop the rest. */
+			ice_metrics_add(w->m, ICE_M_NET_UDP_TX_ERRORS, w->tx_n - sent);
+			break;
+		}
+		/* This one message is undeliverable (no route, bad source):
+		 * skip it and keep the rest of the batch. */
+		ice_metrics_inc(w->m, ICE_M_NET_UDP_TX_ERRORS);
+		sent++;
+	}
+	w->tx_n = 0;
+	w->tx_fd = -1;
+}
+
+uint8_t *
+net_reply_buf(struct net_worker *w, const struct net_pkt *pkt, size_t *cap)
+{
+	if (pkt->transport != ICE_TRANSPORT_UDP) {
+		*cap = sizeof(w->tcp_reply);
+		return w->tcp_reply;
+	}
+	if (w->tx_n == NET_UDP_BATCH || (w->tx_n > 0 && w->tx_fd != pkt->l->fd))
+		net_udp_flush(w);
+	*cap = NET_TX_SLOT_LEN;
+	return w->tx_buf[w->tx_n];
+}
+
+void
+net_reply_send(struct net_worker *w, const struct net_pkt *pkt, size_t len)
+{
+	struct msghdr *mh;
+	unsigned i;
+
+	if (pkt->transport != ICE_TRANSPORT_UDP) {
+		net_tcp_send(pkt->conn, w->tcp_reply, len);
+		return;
+	}
+	i = w->tx_n;
+	mh = &w->tx_msgs[i].msg_hdr;
+	memset(mh, 0, sizeof(*mh));
+	w->tx_iov[i].iov_base = w->tx_buf[i];
+	w->tx_iov[i].iov_len = len;
+	mh->msg_iov = &w->tx_iov[i];
+	mh->msg_iovlen = 1;
+	mh->msg_name = &w->tx_names[i];
+	mh->msg_namelen = ice_addr_to_sockaddr(&pkt->remote, &w->tx_names[i]);
+	if (pkt->l->wildcard) {
+		mh->msg_control = w->tx_cmsg[i].buf;
+		mh->msg_controllen = udp_put_pktinfo(&w->tx_cmsg[i], pkt);
+	}
+	w->tx_fd = pkt->l->fd;
+	w->tx_n++;
+}
+
+/* Prepare the receive batch (lengths are overwritten by every recvmmsg). */
+static void
+udp_rx_reset(struct net_worker *w, bool want_cmsg)
+{
+	struct msghdr *mh;
+	unsigned i;
+
+	for (i = 0; i < NET_UDP_BATCH; i++) {
+		mh = &w->rx_msgs[i].msg_hdr;
+		w->rx_iov[i].iov_base = w->rx_buf[i];
+		w->rx_iov[i].iov_len = NET_UDP_SLOT_LEN;
+		mh->msg_iov = &w->rx_iov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_name = &w->rx_names[i];
+		mh->msg_namelen = sizeof(w->rx_names[i]);
+		mh->msg_control = want_cmsg ? w->rx_cmsg[i].buf : NULL;
+		mh->msg_controllen = want_cmsg ? sizeof(w->rx_cmsg[i].buf) : 0;
+		mh->msg_flags = 0;
+	}
+}
+
+static void
+udp_rx_one(struct net_worker *w, struct net_listener *l, unsigned i)
+{
+	struct msghdr *mh = &w->rx_msgs[i].msg_hdr;
+	struct net_pkt pkt;
+
+	if (mh->msg_flags & MSG_TRUNC) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_TRUNCATED);
+		return;
+	}
+	pkt.transport = ICE_TRANSPORT_UDP;
+	pkt.l = l;
+	pkt.conn = NULL;
+	if (ice_addr_from_sockaddr(&pkt.remote, (struct sockaddr *)&w->rx_names[i]) < 0) {
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+		return;
+	}
+	udp_local(l, mh, &pkt);
+	net_dispatch(w, &pkt, w->rx_buf[i], w->rx_msgs[i].msg_len);
+}
+
+static void
+udp_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_listener *l = arg;
+	struct net_worker *w = l->w;
+	unsigned batch, i;
+	int n;
+
+	(void)what;
+	w->now = net_clock_ms();
+	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
+		udp_rx_reset(w, l->wildcard);
+		n = recvmmsg(fd, w->rx_msgs, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* ICMP errors from earlier sends surface here too
+			 * (ECONNREFUSED...); they are not ours to act on. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				ice_metrics_inc(w->m, ICE_M_NET_UDP_RX_ERRORS);
+			break;
+		}
+		ice_metrics_add(w->m, ICE_M_NET_UDP_RX, (uint64_t)n);
+		for (i = 0; i < (unsigned)n; i++)
+			udp_rx_one(w, l, i);
+		net_udp_flush(w);
+		if (n < NET_UDP_BATCH)
+			break;
+	}
+}
+
+int
+net_udp_start(struct net_listener *l)
+{
+	l->ev = event_new(l->w->base, l->fd, EV_READ | EV_PERSIST, udp_on_read, l);
+	if (l->ev == NULL)
+		return -ENOMEM;
+	if (event_add(l->ev, NULL) < 0)
+		return -EIO;
+	return 0;
+}
