@@ -1,0 +1,228 @@
+/*
+ * Private to src/config: the YAML node tree with positions, the error sink,
+ * and the load context shared by the loader's files. Nothing here is visible
+ * to other layers; they only see the finished struct ice_config.
+ *
+ * Flow: cfg_tree.c parses one file into a tree of cfg_node; cfg_include.c
+ * follows peers.includes and merges every file into one tree; cfg_schema.c
+ * walks it with cfg_expand.c (${VAR}) and cfg_value.c (typed scalars) into the
+ * struct; cfg_finish.c and cfg_secret.c check what spans several keys;
+ * cfg_pubip.c resolves "auto"; cfg_print.c writes the result back as YAML.
+ */
+#ifndef ICESTATION_CFG_H
+#define ICESTATION_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "icestation/addr.h"
+#include "icestation/common.h"
+#include "icestation/config.h"
+
+enum {
+	CFG_MAX_FILE_BYTES = 1 << 20, /* one YAML file */
+	CFG_MAX_SECRET_BYTES = 4096,  /* one auth-secret-file */
+	CFG_MAX_DEPTH = 32,           /* YAML nesting */
+	CFG_MAX_NODES = 20000,        /* per file: bounds work on hostile input */
+	CFG_MAX_INCLUDE_DEPTH = 16,
+	CFG_MAX_FILES = 64,
+	CFG_MAX_ERRORS = 32,
+	CFG_MAX_VALUE_BYTES = 65536, /* one scalar after ${VAR} expansion */
+	CFG_PATH_MAX = 256,          /* dotted key path in messages */
+};
+
+/* Where a key or value sits: file (borrowed from the context), 1-based. */
+struct cfg_pos {
+	const char *file;
+	unsigned line, col;
+};
+
+enum cfg_kind {
+	CFG_SCALAR,
+	CFG_MAP,
+	CFG_SEQ,
+};
+
+struct cfg_pair;
+
+struct cfg_node {
+	enum cfg_kind kind;
+	struct cfg_pos pos;
+	/* CFG_SCALAR: NUL-terminated text (YAML forbids none; we reject NUL). */
+	char *str;
+	bool null; /* plain "", "~" or "null": "not set" */
+	/* CFG_SEQ: items; CFG_MAP: pairs. */
+	struct cfg_node **items;
+	struct cfg_pair *pairs;
+	size_t n, cap;
+};
+
+struct cfg_pair {
+	char *key;
+	struct cfg_pos kpos;
+	struct cfg_node *val;
+};
+
+/* Positions of keys that later checks point at. */
+enum cfg_seen_id {
+	CFG_SEEN_NONE = 0,
+	CFG_SEEN_HTTP,
+	CFG_SEEN_STUN,
+	CFG_SEEN_TURN,
+	CFG_SEEN_STUN_TRANSPORTS,
+	CFG_SEEN_TURN_TRANSPORTS,
+	CFG_SEEN_STUN_PORT,
+	CFG_SEEN_TURN_PORT,
+	CFG_SEEN_TLS_PORT,
+	CFG_SEEN_TLS_CERT,
+	CFG_SEEN_TLS_KEY,
+	CFG_SEEN_REALM,
+	CFG_SEEN_PER_USER,
+	CFG_SEEN_RATE_BURST,
+	CFG_SEEN_FALLBACK,
+	CFG_SEEN_WORKERS,
+	CFG_SEEN_MAX
+};
+
+/* A public-ip key as written, resolved after the walk. */
+struct cfg_pubip_raw {
+	char *value; /* expanded text, NULL if the key is absent */
+	struct cfg_pos pos;
+};
+
+struct cfg_ctx {
+	/* Error sink: lines "file:line:col: message\n". */
+	char *err;
+	size_t errlen, errused;
+	unsigned n_errors;
+
+	/* Every file name positions point to; owned, freed at the end of load. */
+	char *files[CFG_MAX_FILES];
+	size_t n_files;
+
+	struct cfg_node *root; /* merged tree of all files */
+	struct ice_config *cfg;
+
+	struct cfg_pos seen[CFG_SEEN_MAX];
+	bool has_seen[CFG_SEEN_MAX];
+
+	struct cfg_pubip_raw stun_pubip, turn_pubip;
+	bool relay_auto; /* relay-ip-range absent or "auto" */
+	struct cfg_pos relay_pos;
+	bool workers_auto;
+
+	/* Secrets as written (expanded), wiped and freed by cfg_ctx_fini. */
+	char *auth_secret;
+	struct cfg_pos auth_secret_pos;
+	char *auth_secret_file;
+	struct cfg_pos auth_secret_file_pos;
+	char *prev_secrets[ICE_CONFIG_MAX_SECRETS];
+	struct cfg_pos prev_secret_pos[ICE_CONFIG_MAX_SECRETS];
+	size_t n_prev_secrets;
+
+	/* The outward-route address, looked up at most once per load. */
+	bool outward_done;
+	struct ice_addr outward;
+	bool outward_is_fallback;
+};
+
+/* --- errors (config.c) --- */
+
+/*
+ * Append "file:line:col: <message>\n" to the context's error text (pos may be
+ * NULL: then no position prefix). Stops recording after CFG_MAX_ERRORS.
+ */
+void cfg_error(struct cfg_ctx *ctx, const struct cfg_pos *pos, const char *fmt, ...)
+	ICE_PRINTF(3, 4);
+
+/*
+ * Copy s into buf (size len >= 4) for a message: at most 48 bytes, control and
+ * non-ASCII bytes as '?', "..." when cut. Returns buf.
+ */
+const char *cfg_quote(const char *s, char *buf, size_t len);
+
+/* Remember a file name for positions; returns the owned copy or NULL (error set). */
+const char *cfg_file_add(struct cfg_ctx *ctx, const char *name, const struct cfg_pos *from);
+
+/* --- tree (cfg_tree.c) --- */
+
+/*
+ * Parse buf[0..len) as one YAML document named file (borrowed, must outlive
+ * the tree). Returns the root node (owned; NULL for an empty document) in
+ * *out. Returns 0, or -EINVAL with errors reported to ctx.
+ */
+int cfg_tree_parse(struct cfg_ctx *ctx, const char *file, const char *buf, size_t len,
+                   struct cfg_node **out);
+
+/*
+ * Read a whole regular file of at most max bytes into a new NUL-terminated
+ * buffer (*out, owned, *outlen bytes). Refuses FIFOs and devices. Returns 0 or
+ * -errno (-EFBIG when too large, -EINVAL when not a regular file).
+ */
+int cfg_read_file(const char *path, size_t max, char **out, size_t *outlen, unsigned *mode);
+
+/* Free a node and everything under it. Accepts NULL. */
+void cfg_node_free(struct cfg_node *n);
+
+/* The value under key in map n, or NULL. Borrowed. */
+struct cfg_node *cfg_map_get(const struct cfg_node *n, const char *key, struct cfg_pair **pair);
+
+/* --- includes and merge (cfg_include.c) --- */
+
+/*
+ * Load the main file (from disk, or from buf when buf != NULL) and every file
+ * it includes, merged into ctx->root. Returns 0 or -EINVAL (errors in ctx).
+ */
+int cfg_load_tree(struct cfg_ctx *ctx, const char *path, const char *buf, size_t len);
+
+/* --- ${VAR} expansion (cfg_expand.c) --- */
+
+/*
+ * Expand ${VAR}, ${VAR:-default} and $$ in the scalar n. Returns an owned
+ * string, or NULL with an error naming path and the variable reported. When
+ * secret is true the value never appears in a message.
+ */
+char *cfg_expand(struct cfg_ctx *ctx, const struct cfg_node *n, const char *path, bool secret);
+
+/* --- typed scalars (cfg_value.c); all return 0 or -EINVAL/-ERANGE --- */
+
+int cfg_parse_bool(const char *s, bool *out);
+int cfg_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int cfg_parse_port(const char *s, uint16_t *out);
+int cfg_parse_port_range(const char *s, uint16_t *lo, uint16_t *hi);
+int cfg_parse_hostport(const char *s, struct ice_addr *out);
+int cfg_parse_transport(const char *s, unsigned *bit);
+/* "auto" -> 0 with *is_auto; else 1..max. */
+int cfg_parse_workers(const char *s, unsigned max, unsigned *out, bool *is_auto);
+
+/* --- schema walk (cfg_schema.c) --- */
+
+/* Set every default that does not depend on other keys. */
+void cfg_defaults(struct ice_config *cfg);
+
+/* Walk ctx->root into ctx->cfg. Returns 0 or -EINVAL (errors in ctx). */
+int cfg_schema_apply(struct cfg_ctx *ctx);
+
+/* --- cross-key checks and resolution (cfg_finish.c, cfg_secret.c) --- */
+
+/* Resolve auto values and check rules spanning keys. 0 or -EINVAL. */
+int cfg_finish(struct cfg_ctx *ctx);
+
+/* Build turn.auth_secrets from auth-secret(-file) and previous ones. 0 or -EINVAL. */
+int cfg_secrets_resolve(struct cfg_ctx *ctx);
+
+/* --- public address (cfg_pubip.c) --- */
+
+/*
+ * The local address of the interface that routes outward: a UDP socket
+ * connect()ed to a documentation address (no packet leaves), else the first
+ * UP non-loopback interface address, else 127.0.0.1 (*fallback set).
+ */
+void cfg_outward_addr(struct ice_addr *out, bool *fallback);
+
+/* Free everything the context owns (wiping secrets). Does not free ctx->cfg. */
+void cfg_ctx_fini(struct cfg_ctx *ctx);
+
+#endif

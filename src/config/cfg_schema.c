@@ -1,0 +1,892 @@
+/*
+ * The schema: which keys exist, their types, ranges and struct fields, as
+ * tables, and the one walker that applies a YAML tree to struct ice_config.
+ * Inside peers.node.server.http and subserver.stun / subserver.turn every
+ * key must be known ("strict"); elsewhere (a real Station's store, actor,
+ * bootstrap sections) unknown keys are skipped with a debug line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "icestation/log.h"
+
+#include "cfg.h"
+
+enum key_type {
+	KT_MAP,
+	KT_IGNORE, /* known but not ours (peers.version) */
+	KT_BOOL,
+	KT_U32,
+	KT_DUR,
+	KT_PORT,
+	KT_PORT_RANGE,
+	KT_STR,
+	KT_HOSTPORT,
+	KT_STRLIST,
+	KT_IPLIST,
+	KT_CIDRLIST,
+	KT_TRANSPORTS,
+	KT_SPECIAL,
+};
+
+enum {
+	KF_STRICT = 1u << 0, /* this map and everything below it: unknown key = error */
+	KF_SECRET = 1u << 1, /* never quote the value in a message */
+};
+
+struct cfg_key;
+typedef int (*special_fn)(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+typedef const char *(*check_fn)(const char *s);
+typedef void (*enter_fn)(struct ice_config *cfg);
+
+struct cfg_key {
+	const char *name;
+	enum key_type type;
+	size_t off;        /* field (or, for KT_MAP, sub-struct) offset from the current base */
+	size_t off_n;      /* list count field */
+	uint32_t min, max; /* value range; lists: max is the entry limit; transports: mask */
+	const struct cfg_key *sub;
+	special_fn special;
+	check_fn check; /* extra rule for strings; returns what was expected, or NULL */
+	enter_fn enter;
+	uint8_t seen;
+	uint8_t flags;
+};
+
+#define FIELD(type, f) offsetof(type, f)
+
+/* --- string checks --- */
+
+static const char *
+check_header_name(const char *s)
+{
+	for (; *s; s++)
+		if (!(*s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= 'a' && *s <= 'z') || *s == '_'))
+			return "an HTTP header name (letters, digits, '-', '_')";
+	return NULL;
+}
+
+static const char *
+check_origin(const char *s)
+{
+	const char *host;
+
+	if (strcmp(s, "*") == 0)
+		return NULL;
+	if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else
+		return "\"*\" or an origin like https://app.example.com (scheme, host, port)";
+	if (*host == '\0' || strchr(host, '/') != NULL)
+		return "an origin without path or trailing '/' (https://app.example.com)";
+	for (; *host; host++)
+		if (*host <= ' ' || *host >= 0x7f || *host == ',')
+			return "an origin without spaces or commas";
+	return NULL;
+}
+
+static const char *
+check_stun_url(const char *s)
+{
+	if (strncmp(s, "stun:", 5) != 0 && strncmp(s, "stuns:", 6) != 0)
+		return "a STUN URL like stun:stun.example.org:3478";
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 0x7f || *s == '"' || *s == '\\')
+			return "a STUN URL without spaces, quotes or control characters";
+	return NULL;
+}
+
+static const char *
+check_realm(const char *s)
+{
+	/* RFC 8489 §14.9: quoted-string, < 128 characters; we allow no quotes at all. */
+	if (strlen(s) > 127)
+		return "a realm of at most 127 bytes";
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || *s == '"' || *s == '\\' || *s == 0x7f)
+			return "a realm without quotes, backslashes or control characters";
+	return NULL;
+}
+
+/* --- specials --- */
+
+static const char *
+scalar_kind(const struct cfg_node *v)
+{
+	return v->kind == CFG_MAP ? "a mapping" : v->kind == CFG_SEQ ? "a list" : "a value";
+}
+
+/* The expanded text of a scalar, or NULL with an error. */
+static char *
+scalar_text(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, bool secret)
+{
+	if (v->kind != CFG_SCALAR) {
+		cfg_error(ctx, &v->pos, "%s: expected a single value, got %s", path,
+		          scalar_kind(v));
+		return NULL;
+	}
+	if (v->null)
+		return strdup("");
+	return cfg_expand(ctx, v, path, secret);
+}
+
+static void
+bad_value(struct cfg_ctx *ctx, const struct cfg_pos *pos, const char *path, const char *expected,
+          const char *got, bool secret)
+{
+	char qb[64];
+
+	if (secret)
+		cfg_error(ctx, pos, "%s: expected %s", path, expected);
+	else
+		cfg_error(ctx, pos, "%s: expected %s, got \"%s\"", path, expected,
+		          cfg_quote(got, qb, sizeof(qb)));
+}
+
+static int
+sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	char *s = scalar_text(ctx, v, path, false);
+	int lvl;
+
+	if (s == NULL)
+		return -EINVAL;
+	lvl = s[0] ? ice_log_level_parse(s) : ICE_LOG_INFO;
+	if (lvl < 0)
+		bad_value(ctx, &v->pos, path, "one of debug, info, warn, error", s, false);
+	else
+		ctx->cfg->log_level = lvl;
+	free(s);
+	return lvl < 0 ? -EINVAL : 0;
+}
+
+static int
+sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	char *s = scalar_text(ctx, v, path, false);
+	char exp[64];
+	int rc;
+
+	if (s == NULL)
+		return -EINVAL;
+	rc = cfg_parse_workers(s, ICE_CONFIG_MAX_WORKERS, &ctx->cfg->workers, &ctx->workers_auto);
+	if (rc) {
+		snprintf(exp, sizeof(exp), "\"auto\" or a number from 1 to %d",
+		         ICE_CONFIG_MAX_WORKERS);
+		bad_value(ctx, &v->pos, path, exp, s, false);
+	}
+	free(s);
+	return rc ? -EINVAL : 0;
+}
+
+static int
+pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, struct cfg_pubip_raw *raw)
+{
+	char *s = scalar_text(ctx, v, path, false);
+
+	if (s == NULL)
+		return -EINVAL;
+	free(raw->value);
+	raw->value = s;
+	raw->pos = v->pos;
+	return 0;
+}
+
+static int
+sp_stun_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	return pubip(ctx, v, path, &ctx->stun_pubip);
+}
+
+static int
+sp_turn_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	return pubip(ctx, v, path, &ctx->turn_pubip);
+}
+
+static int
+sp_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, char **dst,
+          struct cfg_pos *pos)
+{
+	char *s = scalar_text(ctx, v, path, true);
+
+	if (s == NULL)
+		return -EINVAL;
+	*dst = s;
+	*pos = v->pos;
+	return 0;
+}
+
+static int
+sp_auth_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	return sp_secret(ctx, v, path, &ctx->auth_secret, &ctx->auth_secret_pos);
+}
+
+static int
+sp_auth_secret_file(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	return sp_secret(ctx, v, path, &ctx->auth_secret_file, &ctx->auth_secret_file_pos);
+}
+
+/* --- lists --- */
+
+typedef int (*item_fn)(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+                       const struct cfg_pos *pos, const char *path);
+
+/* Apply fn to each entry of a list value: a sequence, or a comma-separated scalar. */
+static int
+each_item(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct cfg_node *v,
+          const char *path, item_fn fn)
+{
+	bool secret = k->flags & KF_SECRET;
+	char *s, *tok, *save = NULL, *end;
+	size_t i;
+	int rc = 0;
+
+	if (v->kind == CFG_MAP) {
+		cfg_error(ctx, &v->pos, "%s: expected a list, got a mapping", path);
+		return -EINVAL;
+	}
+	if (v->kind == CFG_SEQ) {
+		for (i = 0; i < v->n; i++) {
+			s = scalar_text(ctx, v->items[i], path, secret);
+			if (s == NULL) {
+				rc = -EINVAL;
+				continue;
+			}
+			if (s[0] != '\0' && fn(ctx, k, base, s, &v->items[i]->pos, path))
+				rc = -EINVAL;
+			if (secret)
+				explicit_bzero(s, strlen(s));
+			free(s);
+		}
+		return rc;
+	}
+	s = scalar_text(ctx, v, path, secret);
+	if (s == NULL)
+		return -EINVAL;
+	for (tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok != '\0' && fn(ctx, k, base, tok, &v->pos, path))
+			rc = -EINVAL;
+	}
+	if (secret)
+		explicit_bzero(s, strlen(s));
+	free(s);
+	return rc;
+}
+
+/* Bump the count at off_n; false (with an error) when the list is full. */
+static bool
+list_room(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct cfg_pos *pos,
+          const char *path, size_t **np)
+{
+	*np = (size_t *)((char *)base + k->off_n);
+	if (**np >= k->max) {
+		cfg_error(ctx, pos, "%s: too many entries (limit %u)", path, k->max);
+		return false;
+	}
+	return true;
+}
+
+static int
+item_str(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+         const struct cfg_pos *pos, const char *path)
+{
+	char **arr = (char **)((char *)base + k->off);
+	const char *why = k->check ? k->check(s) : NULL;
+	size_t *n;
+
+	if (why != NULL) {
+		bad_value(ctx, pos, path, why, s, k->flags & KF_SECRET);
+		return -EINVAL;
+	}
+	if (!list_room(ctx, k, base, pos, path, &n))
+		return -EINVAL;
+	arr[*n] = strdup(s);
+	if (arr[*n] == NULL) {
+		cfg_error(ctx, pos, "out of memory");
+		return -ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+item_ip(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+        const struct cfg_pos *pos, const char *path)
+{
+	struct ice_addr *arr = (struct ice_addr *)((char *)base + k->off);
+	struct ice_addr a;
+	size_t *n;
+
+	if (ice_addr_parse_ip(&a, s, 0)) {
+		bad_value(ctx, pos, path, "a literal IP address (0.0.0.0, ::, 192.0.2.10)", s,
+		          false);
+		return -EINVAL;
+	}
+	if (!list_room(ctx, k, base, pos, path, &n))
+		return -EINVAL;
+	arr[(*n)++] = a;
+	return 0;
+}
+
+static int
+item_cidr(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+          const struct cfg_pos *pos, const char *path)
+{
+	struct ice_cidr *arr = (struct ice_cidr *)((char *)base + k->off);
+	struct ice_cidr c;
+	size_t *n;
+
+	if (ice_cidr_parse(&c, s)) {
+		bad_value(ctx, pos, path, "a CIDR such as 10.0.0.0/24 or 2001:db8::/64", s, false);
+		return -EINVAL;
+	}
+	if (!list_room(ctx, k, base, pos, path, &n))
+		return -EINVAL;
+	arr[(*n)++] = c;
+	return 0;
+}
+
+static int
+item_relay(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+           const struct cfg_pos *pos, const char *path)
+{
+	if (strcmp(s, "auto") == 0) {
+		ctx->relay_auto = true;
+		return 0;
+	}
+	return item_cidr(ctx, k, base, s, pos, path);
+}
+
+static int
+item_transport(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+               const struct cfg_pos *pos, const char *path)
+{
+	unsigned *mask = (unsigned *)((char *)base + k->off);
+	unsigned bit;
+
+	if (cfg_parse_transport(s, &bit) || !(bit & k->max)) {
+		bad_value(ctx, pos, path,
+		          k->max & ICE_TRANSPORT_TLS ? "a list of udp, tcp, tls"
+		                                     : "a list of udp, tcp",
+		          s, false);
+		return -EINVAL;
+	}
+	*mask |= bit;
+	return 0;
+}
+
+static int
+item_prev_secret(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
+                 const struct cfg_pos *pos, const char *path)
+{
+	(void)k;
+	(void)base;
+	/* [0] is the current secret, so at most MAX-1 previous ones. */
+	if (ctx->n_prev_secrets >= ICE_CONFIG_MAX_SECRETS - 1) {
+		cfg_error(ctx, pos, "%s: too many entries (limit %d)", path,
+		          ICE_CONFIG_MAX_SECRETS - 1);
+		return -EINVAL;
+	}
+	ctx->prev_secrets[ctx->n_prev_secrets] = strdup(s);
+	if (ctx->prev_secrets[ctx->n_prev_secrets] == NULL) {
+		cfg_error(ctx, pos, "out of memory");
+		return -ENOMEM;
+	}
+	ctx->prev_secret_pos[ctx->n_prev_secrets++] = *pos;
+	return 0;
+}
+
+static int
+sp_relay(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	static const struct cfg_key k = {
+		.name = "relay-ip-range",
+		.off = FIELD(struct ice_config_turn, relay_ip_range),
+		.off_n = FIELD(struct ice_config_turn, n_relay_ip_range),
+		.max = ICE_CONFIG_MAX_CIDRS,
+	};
+
+	ctx->relay_auto = false;
+	ctx->relay_pos = v->pos;
+	return each_item(ctx, &k, &ctx->cfg->turn, v, path, item_relay);
+}
+
+static int
+sp_prev_secrets(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	static const struct cfg_key k = { .flags = KF_SECRET };
+
+	return each_item(ctx, &k, NULL, v, path, item_prev_secret);
+}
+
+static void
+enter_stun(struct ice_config *cfg)
+{
+	cfg->stun.enabled = true;
+}
+
+static void
+enter_turn(struct ice_config *cfg)
+{
+	cfg->turn.enabled = true;
+}
+
+/* --- the tables --- */
+
+#define HTTP(f) FIELD(struct ice_config_http, f)
+#define STUN(f) FIELD(struct ice_config_stun, f)
+#define TURN(f) FIELD(struct ice_config_turn, f)
+
+static const struct cfg_key http_keys[] = {
+	{ .name = "enabled", .type = KT_BOOL, .off = HTTP(enabled) },
+	{ .name = "listen", .type = KT_HOSTPORT, .off = HTTP(listen) },
+	{ .name = "bearer-tokens",
+	  .type = KT_STRLIST,
+	  .off = HTTP(bearer_tokens),
+	  .off_n = HTTP(n_bearer_tokens),
+	  .max = ICE_CONFIG_MAX_TOKENS,
+	  .flags = KF_SECRET },
+	{ .name = "identity-header",
+	  .type = KT_STR,
+	  .off = HTTP(identity_header),
+	  .check = check_header_name },
+	{ .name = "cors-origins",
+	  .type = KT_STRLIST,
+	  .off = HTTP(cors_origins),
+	  .off_n = HTTP(n_cors_origins),
+	  .max = ICE_CONFIG_MAX_ORIGINS,
+	  .check = check_origin },
+	{ .name = "max-header-bytes",
+	  .type = KT_U32,
+	  .off = HTTP(max_header_bytes),
+
+	  .min = 1024,
+	  .max = 1048576 },
+	{ .name = "max-body-bytes", .type = KT_U32, .off = HTTP(max_body_bytes), .max = 1048576 },
+	{ .name = "timeout",
+	  .type = KT_DUR,
+	  .off = HTTP(timeout_s),
+
+	  .min = 1,
+	  .max = 3600 },
+	{ .name = "max-connections",
+	  .type = KT_U32,
+	  .off = HTTP(max_connections),
+
+	  .min = 1,
+	  .max = 1000000 },
+	{ .name = NULL },
+};
+
+static const struct cfg_key stun_rate_keys[] = {
+	{ .name = "requests-per-second", .type = KT_U32, .off = STUN(rate_rps), .max = 1000000 },
+	{ .name = "burst",
+	  .type = KT_U32,
+	  .off = STUN(rate_burst),
+
+	  .min = 1,
+	  .max = 10000000,
+	  .seen = CFG_SEEN_RATE_BURST },
+	{ .name = NULL },
+};
+
+static const struct cfg_key stun_keys[] = {
+	{ .name = "enabled", .type = KT_BOOL, .off = STUN(enabled) },
+	{ .name = "port", .type = KT_PORT, .off = STUN(port), .seen = CFG_SEEN_STUN_PORT },
+	{ .name = "public-ip", .type = KT_SPECIAL, .special = sp_stun_pubip },
+	{ .name = "rate-limit", .type = KT_MAP, .off = 0, .sub = stun_rate_keys },
+	{ .name = "listen",
+	  .type = KT_IPLIST,
+	  .off = STUN(listen),
+	  .off_n = STUN(n_listen),
+	  .max = ICE_CONFIG_MAX_LISTEN },
+	{ .name = "transports",
+	  .type = KT_TRANSPORTS,
+	  .off = STUN(transports),
+	  .max = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP,
+	  .seen = CFG_SEEN_STUN_TRANSPORTS },
+	{ .name = "tcp-idle-timeout",
+	  .type = KT_DUR,
+	  .off = STUN(tcp_idle_timeout_s),
+
+	  .min = 1,
+	  .max = 86400 },
+	{ .name = "tcp-max-connections",
+	  .type = KT_U32,
+	  .off = STUN(tcp_max_connections),
+
+	  .min = 1,
+	  .max = 1000000 },
+	{ .name = NULL },
+};
+
+static const struct cfg_key tls_keys[] = {
+	{ .name = "port", .type = KT_PORT, .off = TURN(tls.port), .seen = CFG_SEEN_TLS_PORT },
+	{ .name = "cert", .type = KT_STR, .off = TURN(tls.cert), .seen = CFG_SEEN_TLS_CERT },
+	{ .name = "key", .type = KT_STR, .off = TURN(tls.key), .seen = CFG_SEEN_TLS_KEY },
+	{ .name = NULL },
+};
+
+static const struct cfg_key fallback_keys[] = {
+	{ .name = "enabled",
+	  .type = KT_BOOL,
+	  .off = TURN(fallback_enabled),
+	  .seen = CFG_SEEN_FALLBACK },
+	{ .name = "stun-servers",
+	  .type = KT_STRLIST,
+	  .off = TURN(fallback_stun_servers),
+	  .off_n = TURN(n_fallback_stun_servers),
+	  .max = ICE_CONFIG_MAX_FALLBACK,
+	  .check = check_stun_url },
+	{ .name = NULL },
+};
+
+static const struct cfg_key ice_api_keys[] = {
+	{ .name = "public-fallback", .type = KT_MAP, .off = 0, .sub = fallback_keys },
+	{ .name = NULL },
+};
+
+static const struct cfg_key turn_keys[] = {
+	{ .name = "enabled", .type = KT_BOOL, .off = TURN(enabled) },
+	{ .name = "port", .type = KT_PORT, .off = TURN(port), .seen = CFG_SEEN_TURN_PORT },
+	{ .name = "realm",
+	  .type = KT_STR,
+	  .off = TURN(realm),
+	  .check = check_realm,
+	  .seen = CFG_SEEN_REALM },
+	{ .name = "public-ip", .type = KT_SPECIAL, .special = sp_turn_pubip },
+	{ .name = "listen",
+	  .type = KT_IPLIST,
+	  .off = TURN(listen),
+	  .off_n = TURN(n_listen),
+	  .max = ICE_CONFIG_MAX_LISTEN },
+	{ .name = "transports",
+	  .type = KT_TRANSPORTS,
+	  .off = TURN(transports),
+	  .max = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP | ICE_TRANSPORT_TLS,
+	  .seen = CFG_SEEN_TURN_TRANSPORTS },
+	{ .name = "auth-secret", .type = KT_SPECIAL, .special = sp_auth_secret },
+	{ .name = "auth-secret-file", .type = KT_SPECIAL, .special = sp_auth_secret_file },
+	{ .name = "previous-auth-secrets", .type = KT_SPECIAL, .special = sp_prev_secrets },
+	{ .name = "relay-ip-range", .type = KT_SPECIAL, .special = sp_relay },
+	{ .name = "relay-port-range",
+	  .type = KT_PORT_RANGE,
+	  .off = TURN(relay_port_min),
+	  .off_n = TURN(relay_port_max) },
+	{ .name = "max-allocations",
+	  .type = KT_U32,
+	  .off = TURN(max_allocations),
+
+	  .min = 1,
+	  .max = 1000000 },
+	{ .name = "max-allocations-per-user",
+	  .type = KT_U32,
+	  .off = TURN(max_allocations_per_user),
+
+	  .min = 1,
+	  .max = 1000000,
+	  .seen = CFG_SEEN_PER_USER },
+	{ .name = "allocations-per-minute-per-user",
+	  .type = KT_U32,
+	  .off = TURN(allocations_per_minute_per_user),
+
+	  .min = 1,
+	  .max = 1000000 },
+	{ .name = "allocation-lifetime",
+	  .type = KT_DUR,
+	  .off = TURN(allocation_lifetime_s),
+
+	  .min = 1,
+	  .max = 3600 },
+	{ .name = "credential-ttl",
+	  .type = KT_DUR,
+	  .off = TURN(credential_ttl_s),
+
+	  .min = 1,
+	  .max = 30 * 86400 },
+	{ .name = "denied-peer-ip",
+	  .type = KT_CIDRLIST,
+	  .off = TURN(denied_peer_ip),
+	  .off_n = TURN(n_denied_peer_ip),
+	  .max = ICE_CONFIG_MAX_CIDRS },
+	{ .name = "allowed-peer-ip",
+	  .type = KT_CIDRLIST,
+	  .off = TURN(allowed_peer_ip),
+	  .off_n = TURN(n_allowed_peer_ip),
+	  .max = ICE_CONFIG_MAX_CIDRS },
+	{ .name = "tls", .type = KT_MAP, .off = 0, .sub = tls_keys },
+	{ .name = "ice-api", .type = KT_MAP, .off = 0, .sub = ice_api_keys },
+	{ .name = NULL },
+};
+
+static const struct cfg_key subserver_keys[] = {
+	{ .name = "stun",
+	  .type = KT_MAP,
+	  .off = FIELD(struct ice_config, stun),
+	  .sub = stun_keys,
+	  .enter = enter_stun,
+	  .seen = CFG_SEEN_STUN,
+	  .flags = KF_STRICT },
+	{ .name = "turn",
+	  .type = KT_MAP,
+	  .off = FIELD(struct ice_config, turn),
+	  .sub = turn_keys,
+	  .enter = enter_turn,
+	  .seen = CFG_SEEN_TURN,
+	  .flags = KF_STRICT },
+	{ .name = NULL },
+};
+
+static const struct cfg_key server_keys[] = {
+	{ .name = "workers", .type = KT_SPECIAL, .special = sp_workers, .seen = CFG_SEEN_WORKERS },
+	{ .name = "http",
+	  .type = KT_MAP,
+	  .off = FIELD(struct ice_config, http),
+	  .sub = http_keys,
+	  .seen = CFG_SEEN_HTTP,
+	  .flags = KF_STRICT },
+	{ .name = "subserver", .type = KT_MAP, .off = 0, .sub = subserver_keys },
+	{ .name = NULL },
+};
+
+static const struct cfg_key node_keys[] = {
+	{ .name = "server", .type = KT_MAP, .off = 0, .sub = server_keys },
+	{ .name = NULL },
+};
+
+static const struct cfg_key logger_keys[] = {
+	{ .name = "level", .type = KT_SPECIAL, .special = sp_log_level },
+	{ .name = NULL },
+};
+
+static const struct cfg_key peers_keys[] = {
+	{ .name = "version", .type = KT_IGNORE },
+	{ .name = "logger", .type = KT_MAP, .off = 0, .sub = logger_keys },
+	{ .name = "node", .type = KT_MAP, .off = 0, .sub = node_keys },
+	{ .name = NULL },
+};
+
+static const struct cfg_key root_keys[] = {
+	{ .name = "peers", .type = KT_MAP, .off = 0, .sub = peers_keys },
+	{ .name = NULL },
+};
+
+void
+cfg_defaults(struct ice_config *cfg)
+{
+	cfg->log_level = ICE_LOG_INFO;
+
+	cfg->http.enabled = true;
+	ice_addr_parse_ip(&cfg->http.listen, "0.0.0.0", 8080);
+	cfg->http.max_header_bytes = 8192;
+	cfg->http.max_body_bytes = 4096;
+	cfg->http.timeout_s = 10;
+	cfg->http.max_connections = 1024;
+
+	cfg->stun.port = 3478;
+	cfg->stun.rate_rps = 100;
+	cfg->stun.rate_burst = 200;
+	cfg->stun.transports = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP;
+	cfg->stun.tcp_idle_timeout_s = 30;
+	cfg->stun.tcp_max_connections = 1024;
+
+	cfg->turn.port = 3478;
+	cfg->turn.transports = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP;
+	cfg->turn.relay_port_min = 49152;
+	cfg->turn.relay_port_max = 65535;
+	cfg->turn.max_allocations = 1000;
+	cfg->turn.max_allocations_per_user = 5;
+	cfg->turn.allocations_per_minute_per_user = 10;
+	cfg->turn.allocation_lifetime_s = 600;
+	cfg->turn.credential_ttl_s = 86400;
+	cfg->turn.tls.port = 5349;
+}
+
+/* --- the walker --- */
+
+static int walk_map(struct cfg_ctx *ctx, const struct cfg_node *map, const struct cfg_key *keys,
+                    void *base, const char *path, bool strict);
+
+static const char *
+range_text(const struct cfg_key *k, char *buf, size_t len)
+{
+	switch (k->type) {
+	case KT_U32:
+		snprintf(buf, len, "an integer from %u to %u", k->min, k->max);
+		break;
+	case KT_DUR:
+		snprintf(buf, len,
+		         "a duration from %us to %us (a number with an s, m or h suffix; "
+		         "bare = seconds)",
+		         k->min, k->max);
+		break;
+	case KT_PORT:
+		snprintf(buf, len, "a port number 1-65535");
+		break;
+	case KT_PORT_RANGE:
+		snprintf(buf, len, "a port range A-B with 1 <= A <= B <= 65535");
+		break;
+	case KT_HOSTPORT:
+		snprintf(buf, len, "an IP address and port (0.0.0.0:8080 or [::]:8080)");
+		break;
+	case KT_BOOL:
+		snprintf(buf, len, "true or false (also yes/no, on/off)");
+		break;
+	default:
+		snprintf(buf, len, "a string");
+		break;
+	}
+	return buf;
+}
+
+static int
+apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct cfg_node *v,
+             const char *path)
+{
+	void *field = (char *)base + k->off;
+	const char *why;
+	char exp[160];
+	char *s;
+	int rc = 0;
+
+	s = scalar_text(ctx, v, path, k->flags & KF_SECRET);
+	if (s == NULL)
+		return -EINVAL;
+	switch (k->type) {
+	case KT_BOOL:
+		rc = cfg_parse_bool(s, field);
+		break;
+	case KT_U32:
+		rc = cfg_parse_u32(s, k->min, k->max, field);
+		break;
+	case KT_DUR:
+		rc = cfg_parse_duration(s, k->min, k->max, field);
+		break;
+	case KT_PORT:
+		rc = cfg_parse_port(s, field);
+		break;
+	case KT_PORT_RANGE:
+		rc = cfg_parse_port_range(s, field, (uint16_t *)((char *)base + k->off_n));
+		break;
+	case KT_HOSTPORT:
+		rc = cfg_parse_hostport(s, field);
+		break;
+	case KT_STR:
+		why = s[0] && k->check ? k->check(s) : NULL;
+		if (why != NULL) {
+			bad_value(ctx, &v->pos, path, why, s, false);
+			free(s);
+			return -EINVAL;
+		}
+		free(*(char **)field);
+		*(char **)field = s[0] ? s : NULL;
+		if (s[0] == '\0')
+			free(s);
+		return 0;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	if (rc == -ERANGE && !(k->flags & KF_SECRET)) {
+		char qb[64];
+
+		cfg_error(ctx, &v->pos, "%s: \"%s\" is out of range: expected %s", path,
+		          cfg_quote(s, qb, sizeof(qb)), range_text(k, exp, sizeof(exp)));
+	} else if (rc) {
+		bad_value(ctx, &v->pos, path, range_text(k, exp, sizeof(exp)), s,
+		          k->flags & KF_SECRET);
+	}
+	free(s);
+	return rc ? -EINVAL : 0;
+}
+
+static int
+apply_key(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct cfg_node *v,
+          const char *path, bool strict)
+{
+	switch (k->type) {
+	case KT_IGNORE:
+		return 0;
+	case KT_MAP:
+		if (k->enter != NULL)
+			k->enter(ctx->cfg);
+		if (v->kind == CFG_SCALAR && v->null)
+			return 0;
+		if (v->kind != CFG_MAP) {
+			cfg_error(ctx, &v->pos, "%s: expected a mapping, got %s", path,
+			          scalar_kind(v));
+			return -EINVAL;
+		}
+		return walk_map(ctx, v, k->sub, (char *)base + k->off, path,
+		                strict || (k->flags & KF_STRICT));
+	case KT_SPECIAL:
+		return k->special(ctx, v, path);
+	case KT_STRLIST:
+		return each_item(ctx, k, base, v, path, item_str);
+	case KT_IPLIST:
+		return each_item(ctx, k, base, v, path, item_ip);
+	case KT_CIDRLIST:
+		return each_item(ctx, k, base, v, path, item_cidr);
+	case KT_TRANSPORTS:
+		*(unsigned *)((char *)base + k->off) = 0;
+		return each_item(ctx, k, base, v, path, item_transport);
+	default:
+		return apply_scalar(ctx, k, base, v, path);
+	}
+}
+
+static int
+walk_map(struct cfg_ctx *ctx, const struct cfg_node *map, const struct cfg_key *keys, void *base,
+         const char *path, bool strict)
+{
+	const struct cfg_pair *p;
+	const struct cfg_key *k;
+	char sub[CFG_PATH_MAX], qb[64];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < map->n; i++) {
+		p = &map->pairs[i];
+		for (k = keys; k->name != NULL && strcmp(k->name, p->key) != 0; k++)
+			;
+		cfg_quote(p->key, qb, sizeof(qb));
+		snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", qb);
+		if (k->name == NULL) {
+			if (strict) {
+				cfg_error(ctx, &p->kpos, "unknown key \"%s\" in %s", qb, path);
+				rc = -EINVAL;
+			} else {
+				log_debug("config: %s:%u: ignoring %s (not used by icestation)",
+				          p->kpos.file, p->kpos.line, sub);
+			}
+			continue;
+		}
+		if (k->seen != CFG_SEEN_NONE) {
+			ctx->seen[k->seen] = p->kpos;
+			ctx->has_seen[k->seen] = true;
+		}
+		if (apply_key(ctx, k, base, p->val, sub, strict))
+			rc = -EINVAL;
+	}
+	return rc;
+}
+
+int
+cfg_schema_apply(struct cfg_ctx *ctx)
+{
+	if (ctx->root == NULL)
+		return 0;
+	return walk_map(ctx, ctx->root, root_keys, ctx->cfg, "", false);
+}
