@@ -1,0 +1,140 @@
+/*
+ * Private to src/http: the server object shared by the connection tracker
+ * (server.c), the ICE-config handler (ice_api.c), the operational endpoints
+ * (ops.c) and the pure query/identity checks (query.c).
+ */
+#ifndef ICESTATION_HTTP_INT_H
+#define ICESTATION_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "icestation/auth.h"
+#include "icestation/config.h"
+#include "icestation/http.h"
+#include "icestation/metrics.h"
+
+enum {
+	HTTP_QUERY_MAX = 4096,         /* raw query bytes looked at; longer = 400 */
+	HTTP_ORIGIN_MAX = 512,         /* an Origin header longer than this never matches */
+	HTTP_CACHE_MAX_AGE_CAP = 3600, /* Cache-Control max-age ceiling, seconds */
+	HTTP_PREFLIGHT_MAX_AGE = 600,  /* Access-Control-Max-Age, seconds */
+	HTTP_USER_RAW_MAX = 3 * ICE_REST_USER_MAX, /* percent-encoded user_did bound */
+};
+
+/* The constant parts of the ICE-config body, built once by ice_api_init. */
+struct ice_api_tmpl {
+	char *head; /* up to the username value, or the whole body */
+	size_t head_len;
+	char *mid; /* between username and credential values */
+	size_t mid_len;
+	char *tail; /* after the credential value */
+	size_t tail_len;
+	bool has_turn;       /* false: head is the whole body, nothing minted */
+	const char *unready; /* why no body can be built (public address unknown) */
+	char *vary;          /* the Vary header value */
+	char cache[64];      /* the Cache-Control header value */
+};
+
+struct http_conn;
+
+struct ice_http {
+	struct event_base *base;
+	const struct ice_config *cfg;
+	const struct ice_http_hooks *hooks;
+	struct evhttp *evh;
+	struct ice_metrics *m;
+
+	/* Connection tracking (server.c). */
+	struct event *adopt_ev;    /* runs once per loop turn after accepts */
+	struct http_conn *pending; /* accepted, not yet adopted */
+	struct http_conn **table;  /* evcon -> conn, open addressing */
+	size_t table_mask;
+	uint32_t n_open;
+	uint32_t timeout_ms;
+
+	struct ice_api_tmpl tmpl;
+
+	/* /metrics: descriptor indexes grouped by family name, built once. */
+	uint16_t *metric_order;
+	bool *metric_family_start;
+};
+
+/* server.c ---------------------------------------------------------------- */
+
+/*
+ * Send a reply with body (may be NULL) and count it by status class. Borrows
+ * everything; evhttp copies the body into the request's output buffer. Marks
+ * the connection answered and restarts its request deadline.
+ */
+void http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char *reason,
+                const char *body, size_t body_len);
+
+/* A JSON error reply: {"error": error, "detail": detail}. Both are constants. */
+void http_reply_error(struct ice_http *h, struct evhttp_request *req, int code, const char *reason,
+                      const char *error, const char *detail);
+
+/* Add a header to the reply; evhttp copies key and value. */
+void http_header(struct evhttp_request *req, const char *key, const char *value);
+
+/* 405 for the ICE-config paths, with their Allow list. */
+void http_reply_405_ice(struct ice_http *h, struct evhttp_request *req);
+
+/* ice_api.c --------------------------------------------------------------- */
+
+/* Build the constant JSON pieces from h->cfg. Returns 0 or -ENOMEM. */
+int ice_api_init(struct ice_http *h);
+void ice_api_fini(struct ice_http *h);
+
+/* GET|HEAD|OPTIONS /api/v1/turn/ice-servers and its alias. */
+void ice_api_handle(struct ice_http *h, struct evhttp_request *req);
+
+/*
+ * True when bearer tokens are configured and req carries none of them (then
+ * the caller answers 401). Compares in time independent of the given token.
+ */
+bool http_bearer_denied(const struct ice_http *h, struct evhttp_request *req);
+
+/* 401 with WWW-Authenticate: Bearer. */
+void http_reply_401(struct ice_http *h, struct evhttp_request *req);
+
+/* ops.c ------------------------------------------------------------------- */
+
+int ops_init(struct ice_http *h);
+void ops_fini(struct ice_http *h);
+void ops_healthz(struct ice_http *h, struct evhttp_request *req);
+void ops_readyz(struct ice_http *h, struct evhttp_request *req);
+void ops_metrics(struct ice_http *h, struct evhttp_request *req);
+
+/* query.c (pure: no libevent) --------------------------------------------- */
+
+/*
+ * Percent-decode src[0..len) into dst (capacity cap, NUL-terminated on
+ * success). '+' decodes to a space (application/x-www-form-urlencoded).
+ * Returns the decoded length, -EBADMSG for a bad or truncated %xx or a decoded
+ * NUL, -ENAMETOOLONG if the result does not fit.
+ */
+int http_pct_decode(const char *src, size_t len, char *dst, size_t cap);
+
+/*
+ * Find the user_did parameter in a raw query string (without '?'; may be
+ * NULL). Writes the decoded value into user[ICE_REST_USER_MAX + 1] ("" if
+ * absent or empty). Other parameters are ignored, but every key is decoded so
+ * an encoded "user_did" is found too. Returns 0; -EBADMSG for bad percent
+ * encoding; -ENAMETOOLONG for a value over ICE_REST_USER_MAX bytes decoded or
+ * a query over HTTP_QUERY_MAX; -EEXIST when user_did appears twice.
+ */
+int http_query_user(const char *query, char *user);
+
+/*
+ * Check a decoded identity: "" (anonymous) or a W3C DID
+ * "did:<method>:<method-specific-id>" (docs/api.md states the rule).
+ * Returns 0 or -EINVAL.
+ */
+int http_did_check(const char *user, size_t len);
+
+#endif

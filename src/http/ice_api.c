@@ -1,0 +1,392 @@
+/*
+ * GET /api/v1/turn/ice-servers (and /api/v1/ice/servers): the ICE
+ * configuration a WebRTC client hands to RTCPeerConnection, with a fresh TURN
+ * REST credential. Everything but the username and credential is constant for
+ * the life of the configuration snapshot, so cJSON renders the body once at
+ * start with placeholders, and a request only copies three pieces around the
+ * two minted values. Both values are safe inside a JSON string without
+ * escaping: the username is digits, ':' and a user id that passed the DID rule
+ * (ALPHA / DIGIT / . - _ : %), the credential is base64.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "http_int.h"
+
+#define PH_USERNAME   "@@icestation-username@@"
+#define PH_CREDENTIAL "@@icestation-credential@@"
+
+static int
+add_url(cJSON *urls, const char *scheme, const struct ice_addr *ip, uint16_t port,
+        const char *suffix)
+{
+	struct ice_addr a = *ip;
+	char hostport[ICE_ADDR_STRLEN], url[ICE_ADDR_STRLEN + 32];
+
+	a.port = port;
+	snprintf(url, sizeof(url), "%s:%s%s", scheme, ice_addr_str(&a, hostport, sizeof(hostport)),
+	         suffix);
+	return cJSON_AddItemToArray(urls, cJSON_CreateString(url)) ? 0 : -ENOMEM;
+}
+
+static cJSON *
+add_entry(cJSON *servers, cJSON **urls)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	if (e == NULL || !cJSON_AddItemToArray(servers, e)) {
+		cJSON_Delete(e);
+		return NULL;
+	}
+	*urls = cJSON_AddArrayToObject(e, "urls");
+	return *urls ? e : NULL;
+}
+
+static int
+build_turn(const struct ice_config_turn *t, cJSON *servers, bool *has_turn)
+{
+	cJSON *e, *urls;
+	int rc = 0;
+
+	*has_turn = false;
+	if (!t->enabled ||
+	    (!(t->transports & (ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP)) && !t->tls.enabled))
+		return 0;
+	if ((e = add_entry(servers, &urls)) == NULL)
+		return -ENOMEM;
+	if (t->transports & ICE_TRANSPORT_UDP)
+		rc |= add_url(urls, "turn", &t->public_ip.addr, t->port, "?transport=udp");
+	if (t->transports & ICE_TRANSPORT_TCP)
+		rc |= add_url(urls, "turn", &t->public_ip.addr, t->port, "?transport=tcp");
+	if (t->tls.enabled)
+		rc |= add_url(urls, "turns", &t->public_ip.addr, t->tls.port, "?transport=tcp");
+	if (rc != 0 || !cJSON_AddStringToObject(e, "username", PH_USERNAME) ||
+	    !cJSON_AddStringToObject(e, "credential", PH_CREDENTIAL))
+		return -ENOMEM;
+	*has_turn = true;
+	return 0;
+}
+
+static char *
+render(const struct ice_config *cfg, bool *has_turn)
+{
+	cJSON *root = cJSON_CreateObject(), *servers, *urls;
+	char *text = NULL;
+
+	if (root == NULL || (servers = cJSON_AddArrayToObject(root, "ice_servers")) == NULL)
+		goto out;
+	if (cfg->stun.enabled) {
+		if (add_entry(servers, &urls) == NULL ||
+		    add_url(urls, "stun", &cfg->stun.public_ip.addr, cfg->stun.port, "") < 0)
+			goto out;
+	}
+	if (build_turn(&cfg->turn, servers, has_turn) < 0)
+		goto out;
+	if (cfg->turn.fallback_enabled && cfg->turn.n_fallback_stun_servers > 0) {
+		if (add_entry(servers, &urls) == NULL)
+			goto out;
+		for (size_t i = 0; i < cfg->turn.n_fallback_stun_servers; i++)
+			if (!cJSON_AddItemToArray(
+				    urls, cJSON_CreateString(cfg->turn.fallback_stun_servers[i])))
+				goto out;
+	}
+	if (!cJSON_AddNumberToObject(root, "ttl", cfg->turn.credential_ttl_s))
+		goto out;
+	text = cJSON_PrintUnformatted(root);
+out:
+	cJSON_Delete(root);
+	return text;
+}
+
+static char *
+dup_range(const char *p, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, len);
+		s[len] = '\0';
+	}
+	return s;
+}
+
+/* Cut the rendered body around the two quoted placeholders. */
+static int
+split_template(struct ice_api_tmpl *t, const char *text)
+{
+	const char *u, *c;
+
+	if (!t->has_turn) {
+		t->head_len = strlen(text);
+		t->head = dup_range(text, t->head_len);
+		return t->head ? 0 : -ENOMEM;
+	}
+	u = strstr(text, PH_USERNAME);
+	c = u ? strstr(u, PH_CREDENTIAL) : NULL;
+	if (c == NULL)
+		return -EINVAL;
+	t->head_len = (size_t)(u - text);
+	t->mid_len = (size_t)(c - (u + strlen(PH_USERNAME)));
+	t->tail_len = strlen(c + strlen(PH_CREDENTIAL));
+	t->head = dup_range(text, t->head_len);
+	t->mid = dup_range(u + strlen(PH_USERNAME), t->mid_len);
+	t->tail = dup_range(c + strlen(PH_CREDENTIAL), t->tail_len);
+	return t->head && t->mid && t->tail ? 0 : -ENOMEM;
+}
+
+static const char *
+unready_reason(const struct ice_config *cfg)
+{
+	if (cfg->stun.enabled && cfg->stun.public_ip.addr.family == 0)
+		return "the STUN public address is unknown (set public-ip or PEERS_STUN_PUBLIC_IP)";
+	if (cfg->turn.enabled && cfg->turn.public_ip.addr.family == 0)
+		return "the TURN public address is unknown (set public-ip or PEERS_TURN_PUBLIC_IP)";
+	if (cfg->turn.enabled && cfg->turn.n_auth_secrets == 0)
+		return "no TURN auth secret";
+	return NULL;
+}
+
+int
+ice_api_init(struct ice_http *h)
+{
+	const struct ice_config *cfg = h->cfg;
+	struct ice_api_tmpl *t = &h->tmpl;
+	uint32_t ttl = cfg->turn.credential_ttl_s;
+	char *text;
+	size_t vlen;
+	int rc;
+
+	/* A cached answer must not outlive its credential: half its life, capped. */
+	snprintf(t->cache, sizeof(t->cache), "private, max-age=%u",
+	         ICE_MIN(ttl / 2, (uint32_t)HTTP_CACHE_MAX_AGE_CAP));
+
+	vlen = sizeof("Origin, Authorization, ") +
+	       (cfg->http.identity_header ? strlen(cfg->http.identity_header) : 0);
+	t->vary = malloc(vlen);
+	if (t->vary == NULL)
+		return -ENOMEM;
+	snprintf(t->vary, vlen, "Origin%s%s%s", cfg->http.n_bearer_tokens ? ", Authorization" : "",
+	         cfg->http.identity_header ? ", " : "",
+	         cfg->http.identity_header ? cfg->http.identity_header : "");
+
+	t->unready = unready_reason(cfg);
+	if (t->unready != NULL)
+		return 0;
+	text = render(cfg, &t->has_turn);
+	if (text == NULL)
+		return -ENOMEM;
+	rc = split_template(t, text);
+	cJSON_free(text);
+	return rc;
+}
+
+void
+ice_api_fini(struct ice_http *h)
+{
+	struct ice_api_tmpl *t = &h->tmpl;
+
+	free(t->head);
+	free(t->mid);
+	free(t->tail);
+	free(t->vary);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Length-independent compare: time depends on the configured token only. */
+static bool
+token_equal(const char *given, size_t given_len, const char *want)
+{
+	size_t want_len = strlen(want);
+	unsigned char diff = given_len != want_len;
+
+	for (size_t i = 0; i < want_len; i++)
+		diff |= (unsigned char)((i < given_len ? given[i] : 0) ^ want[i]);
+	return diff == 0;
+}
+
+bool
+http_bearer_denied(const struct ice_http *h, struct evhttp_request *req)
+{
+	const struct ice_config_http *hc = &h->cfg->http;
+	const char *auth, *tok;
+	bool ok = false;
+	size_t len;
+
+	if (hc->n_bearer_tokens == 0)
+		return false;
+	auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return true;
+	for (tok = auth + 7; *tok == ' '; tok++)
+		;
+	len = strlen(tok);
+	while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return true;
+	for (size_t i = 0; i < hc->n_bearer_tokens; i++)
+		ok |= token_equal(tok, len, hc->bearer_tokens[i]);
+	return !ok;
+}
+
+void
+http_reply_401(struct ice_http *h, struct evhttp_request *req)
+{
+	ice_metrics_inc(h->m, ICE_M_HTTP_UNAUTHORIZED);
+	http_header(req, "WWW-Authenticate", "Bearer realm=\"icestation\"");
+	http_reply_error(h, req, 401, "Unauthorized", "unauthorized",
+	                 "this endpoint needs Authorization: Bearer <token>");
+}
+
+/* Echo the Origin when it is configured (exactly, or "*" allows any). */
+static bool
+cors_allowed(const struct ice_config_http *hc, const char *origin)
+{
+	if (origin == NULL || strlen(origin) > HTTP_ORIGIN_MAX)
+		return false;
+	for (size_t i = 0; i < hc->n_cors_origins; i++)
+		if (strcmp(hc->cors_origins[i], "*") == 0 ||
+		    strcmp(hc->cors_origins[i], origin) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The identity, from the trusted proxy header when configured (the query is
+ * then ignored), else from ?user_did=. Returns 0 or a negative errno naming
+ * the problem; *detail gets a constant for the 400 body.
+ */
+static int
+request_user(const struct ice_http *h, struct evhttp_request *req, char *user, const char **detail)
+{
+	const char *hdr = h->cfg->http.identity_header;
+	int rc;
+
+	if (hdr != NULL) {
+		struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+		const struct evkeyval *kv;
+		const char *v = NULL;
+		size_t len;
+
+		for (kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+			if (strcasecmp(kv->key, hdr) != 0)
+				continue;
+			if (v != NULL) {
+				*detail = "the identity header appears more than once";
+				return -EEXIST;
+			}
+			v = kv->value;
+		}
+		len = v ? strnlen(v, ICE_REST_USER_MAX + 1) : 0;
+		if (len > ICE_REST_USER_MAX) {
+			*detail = "the identity header is longer than 256 bytes";
+			return -ENAMETOOLONG;
+		}
+		memcpy(user, v ? v : "", len);
+		user[len] = '\0';
+	} else {
+		const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+
+		rc = http_query_user(evhttp_uri_get_query(uri), user);
+		if (rc == -EBADMSG)
+			*detail = "user_did has invalid percent-encoding";
+		else if (rc == -ENAMETOOLONG)
+			*detail = "user_did is longer than 256 bytes (or the query is too long)";
+		else if (rc == -EEXIST)
+			*detail = "user_did appears more than once";
+		if (rc < 0)
+			return rc;
+	}
+	if (http_did_check(user, strlen(user)) < 0) {
+		*detail = "user_did must be empty or a DID: did:<method>:<method-specific-id>";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void
+reply_servers(struct ice_http *h, struct evhttp_request *req, const char *user)
+{
+	const struct ice_api_tmpl *t = &h->tmpl;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	const struct ice_config_turn *turn = &h->cfg->turn;
+	char username[ICE_REST_USERNAME_MAX], password[ICE_REST_PASSWORD_LEN + 1];
+
+	if (t->has_turn) {
+		uint64_t expiry = (uint64_t)time(NULL) + turn->credential_ttl_s;
+
+		if (ice_rest_mint((const uint8_t *)turn->auth_secrets[0], turn->auth_secret_lens[0],
+		                  expiry, user, username, password) < 0) {
+			http_reply_error(h, req, 500, "Internal Server Error", "internal",
+			                 "credential minting failed");
+			return;
+		}
+		ice_metrics_inc(h->m, ICE_M_HTTP_CREDENTIALS);
+		evbuffer_add(out, t->head, t->head_len);
+		evbuffer_add(out, username, strlen(username));
+		evbuffer_add(out, t->mid, t->mid_len);
+		evbuffer_add(out, password, ICE_REST_PASSWORD_LEN);
+		evbuffer_add(out, t->tail, t->tail_len);
+	} else {
+		evbuffer_add(out, t->head, t->head_len);
+	}
+	http_header(req, "Content-Type", "application/json");
+	http_header(req, "Cache-Control", t->cache);
+	http_reply(h, req, 200, "OK", NULL, 0);
+}
+
+void
+ice_api_handle(struct ice_http *h, struct evhttp_request *req)
+{
+	const struct ice_config_http *hc = &h->cfg->http;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *origin, *detail = "";
+	char user[ICE_REST_USER_MAX + 1];
+
+	origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+	http_header(req, "Vary", h->tmpl.vary);
+	if (cors_allowed(hc, origin))
+		http_header(req, "Access-Control-Allow-Origin", origin);
+
+	if (cmd == EVHTTP_REQ_OPTIONS) {
+		/* A preflight never carries credentials, so it is never refused. */
+		http_header(req, "Allow", "GET, HEAD, OPTIONS");
+		if (cors_allowed(hc, origin)) {
+			char age[16];
+
+			snprintf(age, sizeof(age), "%d", HTTP_PREFLIGHT_MAX_AGE);
+			http_header(req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+			http_header(req, "Access-Control-Allow-Headers", "Authorization");
+			http_header(req, "Access-Control-Max-Age", age);
+		}
+		http_reply(h, req, 204, "No Content", NULL, 0);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		http_reply_405_ice(h, req);
+		return;
+	}
+	if (http_bearer_denied(h, req)) {
+		http_reply_401(h, req);
+		return;
+	}
+	if (request_user(h, req, user, &detail) < 0) {
+		ice_metrics_inc(h->m, ICE_M_HTTP_BAD_USER);
+		http_reply_error(h, req, 400, "Bad Request", "bad_user_did", detail);
+		return;
+	}
+	if (h->tmpl.unready != NULL) {
+		http_header(req, "Retry-After", "30");
+		http_reply_error(h, req, 503, "Service Unavailable", "not_ready", h->tmpl.unready);
+		return;
+	}
+	reply_servers(h, req, user);
+}
