@@ -1,0 +1,118 @@
+/*
+ * Shared state of the load generator (bench/loadgen*.c). One thread, epoll,
+ * batched sendmmsg/recvmmsg; the server's CPU time comes from /proc/PID/stat.
+ */
+#ifndef LOADGEN_H
+#define LOADGEN_H
+
+#include <netinet/in.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lg_stun.h"
+
+enum {
+	LG_BATCH_MAX = 64,
+	LG_PKT_MAX = 1600,
+	LG_USER_MAX = 96,
+};
+
+struct lg_opts {
+	const char *mode; /* binding | relay | alloc-cycle | alloc-hold */
+	struct sockaddr_in server;
+	int server_pid; /* 0: no CPU/RSS figures */
+	const char *secret;
+	double duration; /* measured window, seconds */
+	double warmup;
+	int allocs;   /* relay / alloc-hold: allocations held */
+	int sockets;  /* binding / alloc-cycle: client sockets */
+	int sizes[4]; /* relay payload sizes */
+	int n_sizes;
+	bool dir_c2p, dir_p2c;
+	uint32_t client_ip; /* host order: first client address */
+	int client_port, client_ports;
+	uint32_t peer_ip;
+	int peer_port, peers;
+	int window; /* packets or transactions in flight */
+	int batch;
+	bool forwarder;  /* relay setup via bench/forwarder's registration */
+	bool indication; /* Send/Data indications instead of ChannelData */
+	int lifetime;
+	double timeout; /* setup phase deadline, seconds */
+};
+
+enum lg_alloc_state {
+	AS_IDLE,
+	AS_ALLOC, /* Allocate (or forwarder registration) sent */
+	AS_BIND,  /* ChannelBind / CreatePermission sent */
+	AS_READY,
+	AS_FREE, /* Refresh(0) sent */
+	AS_DONE,
+	AS_FAILED,
+};
+
+struct lg_alloc {
+	int fd;
+	struct sockaddr_in local;
+	struct sockaddr_in relay;
+	struct sockaddr_in peer; /* the generator's peer socket this allocation talks to */
+	int peer_idx;
+	uint16_t channel;
+	uint8_t state;
+	uint8_t tries;
+	uint8_t challenges;
+	int last_error;
+	double sent_at;
+	double cycle_start;
+	uint8_t tid[12];
+	uint16_t req_len;
+	char username[LG_USER_MAX];
+	char pass[32];
+	uint8_t key[16];
+	bool have_key;
+	char nonce[LG_MAX_NONCE + 1];
+	uint8_t req[512];
+	uint8_t *tmpl; /* relay: prebuilt ChannelData / Send indication */
+	uint16_t tmpl_len;
+};
+
+struct lg {
+	struct lg_opts o;
+	int ep;
+	struct lg_alloc *al;
+	int n_al;
+	int *peer_fd;
+	struct sockaddr_in *peer_addr;
+	char realm[LG_MAX_REALM + 1];
+	char nonce[LG_MAX_NONCE + 1]; /* last nonce seen: tried first by new transactions */
+	uint64_t tid_ctr;
+	bool no_bind; /* alloc-cycle: Allocate then Refresh(0), no channel */
+	/* Setup / cycle statistics. */
+	long done, failed, retransmits, challenges, cycles;
+	int errors[700]; /* count per STUN error code seen */
+};
+
+/* Monotonic seconds. */
+double lg_now(void);
+/* Server utime+stime in microseconds (all threads), or -1. */
+double lg_proc_cpu_us(int pid);
+/* Server VmRSS in KiB, or -1. */
+long lg_proc_rss_kib(int pid);
+/* UDP socket bound to ip:port (host order), non-blocking, big buffers. -1 on error. */
+int lg_udp_socket(uint32_t ip, int port, struct sockaddr_in *bound);
+/* Fill a fresh transaction id. */
+void lg_new_tid(struct lg *g, uint8_t tid[12]);
+
+/* Open client sockets and set up allocations (TURN or forwarder). 0 or -1. */
+int lg_allocs_open(struct lg *g, int n);
+/* Drive every allocation to READY (bind_peer) or to DONE (release). Returns allocations that
+ * failed. */
+int lg_allocs_run(struct lg *g, bool release);
+/* alloc-cycle: Allocate + Refresh(0) on each client socket for the window; prints JSON. */
+int lg_alloc_cycle(struct lg *g);
+/* relay pump over the ready allocations; appends JSON windows to stdout. */
+int lg_relay_pump(struct lg *g, bool c2p, int size, bool first);
+
+#endif
