@@ -77,3 +77,19 @@ def run(tests):
             sys.exit(1)
         print(f"ok   {t.__name__} ({time.monotonic() - start:.2f}s)")
     print(f"{len(tests)} tests passed")
+
+
+def raw_request(port, data, timeout=5.0):
+    """Send raw bytes, read until the server closes; return (status or None, raw reply)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    reply = b"".join(chunks)
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", reply)
+    return (int(m.group(1)) if m else None), reply
