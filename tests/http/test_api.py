@@ -1,9 +1,11 @@
 """The ICE-config API contract (docs/api.md) against the real daemon.
 Ports 20000-20099 (tests/PORTS.md: tests/http owns 20000-20999)."""
 
-import json
+import os
 import re
-import urllib.parse
+import shutil
+import subprocess
+import tempfile
 
 from apicheck import (ALIAS_PATH, ICE_PATH, assert_error, check_credential, get_json, run,
                       turn_entry)
@@ -165,6 +167,25 @@ def test_transports_and_fallback_off():
         assert d.metric("icestation_http_credentials_minted_total") == 0
 
 
+def test_tls_url():
+    # A throwaway self-signed certificate: the URL list is what is under test.
+    tmp = tempfile.mkdtemp(prefix="icetest-tls-")
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                    "-days", "2", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    try:
+        with Daemon(http_port=20070, stun_port=20071,
+                    turn_extra={"transports": ["udp", "tls"],
+                                "tls": {"port": 20072, "cert": cert, "key": key}}) as d:
+            doc = d.ice_servers("did:peers:alice")
+            assert turn_entry(doc)["urls"] == ["turn:127.0.0.1:20071?transport=udp",
+                                               "turns:127.0.0.1:20072?transport=tcp"], doc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_ipv6_public_address():
     # The v6 public address is data only: the daemon listens on 127.0.0.1.
     with Daemon(http_port=20040, stun_port=20041, public_ip="2001:db8::1",
@@ -245,4 +266,4 @@ def check_exposition(text):
 
 if __name__ == "__main__":
     run([test_contract, test_cors, test_bad_requests, test_transports_and_fallback_off,
-         test_ipv6_public_address, test_short_ttl_cache, test_ops_endpoints])
+         test_tls_url, test_ipv6_public_address, test_short_ttl_cache, test_ops_endpoints])
