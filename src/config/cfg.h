@@ -197,6 +197,35 @@ int cfg_parse_transport(const char *s, unsigned *bit);
 /* "auto" -> 0 with *is_auto; else 1..max. */
 int cfg_parse_workers(const char *s, unsigned max, unsigned *out, bool *is_auto);
 
+/* --- key-specific rules and helpers (cfg_special.c) --- */
+
+/* String rules: NULL when s is acceptable, else what was expected. */
+const char *cfg_check_header_name(const char *s);
+const char *cfg_check_origin(const char *s);
+const char *cfg_check_stun_url(const char *s);
+const char *cfg_check_realm(const char *s);
+
+/* "a mapping", "a list" or "a value", for messages. */
+const char *cfg_scalar_kind(const struct cfg_node *v);
+
+/*
+ * The ${VAR}-expanded text of a scalar node (owned; "" for null), or NULL with
+ * an error when v is not a scalar or expansion failed.
+ */
+char *cfg_scalar_text(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, bool secret);
+
+/* Report "path: expected <expected>, got "<got>"" (got omitted when secret). */
+void cfg_bad_value(struct cfg_ctx *ctx, const struct cfg_pos *pos, const char *path,
+                   const char *expected, const char *got, bool secret);
+
+/* Handlers for single keys; each returns 0 or -EINVAL with the error reported. */
+int cfg_sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_stun_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_turn_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_auth_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_auth_secret_file(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+
 /* --- schema walk (cfg_schema.c) --- */
 
 /* Set every default that does not depend on other keys. */

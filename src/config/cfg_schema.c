@@ -56,183 +56,6 @@ struct cfg_key {
 
 #define FIELD(type, f) offsetof(type, f)
 
-/* --- string checks --- */
-
-static const char *
-check_header_name(const char *s)
-{
-	for (; *s; s++)
-		if (!(*s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= 'a' && *s <= 'z') || *s == '_'))
-			return "an HTTP header name (letters, digits, '-', '_')";
-	return NULL;
-}
-
-static const char *
-check_origin(const char *s)
-{
-	const char *host;
-
-	if (strcmp(s, "*") == 0)
-		return NULL;
-	if (strncmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else
-		return "\"*\" or an origin like https://app.example.com (scheme, host, port)";
-	if (*host == '\0' || strchr(host, '/') != NULL)
-		return "an origin without path or trailing '/' (https://app.example.com)";
-	for (; *host; host++)
-		if (*host <= ' ' || *host >= 0x7f || *host == ',')
-			return "an origin without spaces or commas";
-	return NULL;
-}
-
-static const char *
-check_stun_url(const char *s)
-{
-	if (strncmp(s, "stun:", 5) != 0 && strncmp(s, "stuns:", 6) != 0)
-		return "a STUN URL like stun:stun.example.org:3478";
-	for (; *s; s++)
-		if (*s <= ' ' || *s >= 0x7f || *s == '"' || *s == '\\')
-			return "a STUN URL without spaces, quotes or control characters";
-	return NULL;
-}
-
-static const char *
-check_realm(const char *s)
-{
-	/* RFC 8489 §14.9: quoted-string, < 128 characters; we allow no quotes at all. */
-	if (strlen(s) > 127)
-		return "a realm of at most 127 bytes";
-	for (; *s; s++)
-		if ((unsigned char)*s < ' ' || *s == '"' || *s == '\\' || *s == 0x7f)
-			return "a realm without quotes, backslashes or control characters";
-	return NULL;
-}
-
-/* --- specials --- */
-
-static const char *
-scalar_kind(const struct cfg_node *v)
-{
-	return v->kind == CFG_MAP ? "a mapping" : v->kind == CFG_SEQ ? "a list" : "a value";
-}
-
-/* The expanded text of a scalar, or NULL with an error. */
-static char *
-scalar_text(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, bool secret)
-{
-	if (v->kind != CFG_SCALAR) {
-		cfg_error(ctx, &v->pos, "%s: expected a single value, got %s", path,
-		          scalar_kind(v));
-		return NULL;
-	}
-	if (v->null)
-		return strdup("");
-	return cfg_expand(ctx, v, path, secret);
-}
-
-static void
-bad_value(struct cfg_ctx *ctx, const struct cfg_pos *pos, const char *path, const char *expected,
-          const char *got, bool secret)
-{
-	char qb[64];
-
-	if (secret)
-		cfg_error(ctx, pos, "%s: expected %s", path, expected);
-	else
-		cfg_error(ctx, pos, "%s: expected %s, got \"%s\"", path, expected,
-		          cfg_quote(got, qb, sizeof(qb)));
-}
-
-static int
-sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	char *s = scalar_text(ctx, v, path, false);
-	int lvl;
-
-	if (s == NULL)
-		return -EINVAL;
-	lvl = s[0] ? ice_log_level_parse(s) : ICE_LOG_INFO;
-	if (lvl < 0)
-		bad_value(ctx, &v->pos, path, "one of debug, info, warn, error", s, false);
-	else
-		ctx->cfg->log_level = lvl;
-	free(s);
-	return lvl < 0 ? -EINVAL : 0;
-}
-
-static int
-sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	char *s = scalar_text(ctx, v, path, false);
-	char exp[64];
-	int rc;
-
-	if (s == NULL)
-		return -EINVAL;
-	rc = cfg_parse_workers(s, ICE_CONFIG_MAX_WORKERS, &ctx->cfg->workers, &ctx->workers_auto);
-	if (rc) {
-		snprintf(exp, sizeof(exp), "\"auto\" or a number from 1 to %d",
-		         ICE_CONFIG_MAX_WORKERS);
-		bad_value(ctx, &v->pos, path, exp, s, false);
-	}
-	free(s);
-	return rc ? -EINVAL : 0;
-}
-
-static int
-pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, struct cfg_pubip_raw *raw)
-{
-	char *s = scalar_text(ctx, v, path, false);
-
-	if (s == NULL)
-		return -EINVAL;
-	free(raw->value);
-	raw->value = s;
-	raw->pos = v->pos;
-	return 0;
-}
-
-static int
-sp_stun_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	return pubip(ctx, v, path, &ctx->stun_pubip);
-}
-
-static int
-sp_turn_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	return pubip(ctx, v, path, &ctx->turn_pubip);
-}
-
-static int
-sp_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, char **dst,
-          struct cfg_pos *pos)
-{
-	char *s = scalar_text(ctx, v, path, true);
-
-	if (s == NULL)
-		return -EINVAL;
-	*dst = s;
-	*pos = v->pos;
-	return 0;
-}
-
-static int
-sp_auth_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	return sp_secret(ctx, v, path, &ctx->auth_secret, &ctx->auth_secret_pos);
-}
-
-static int
-sp_auth_secret_file(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
-{
-	return sp_secret(ctx, v, path, &ctx->auth_secret_file, &ctx->auth_secret_file_pos);
-}
-
 /* --- lists --- */
 
 typedef int (*item_fn)(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
@@ -254,7 +77,7 @@ each_item(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct
 	}
 	if (v->kind == CFG_SEQ) {
 		for (i = 0; i < v->n; i++) {
-			s = scalar_text(ctx, v->items[i], path, secret);
+			s = cfg_scalar_text(ctx, v->items[i], path, secret);
 			if (s == NULL) {
 				rc = -EINVAL;
 				continue;
@@ -267,7 +90,7 @@ each_item(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct
 		}
 		return rc;
 	}
-	s = scalar_text(ctx, v, path, secret);
+	s = cfg_scalar_text(ctx, v, path, secret);
 	if (s == NULL)
 		return -EINVAL;
 	for (tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
@@ -307,7 +130,7 @@ item_str(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
 	size_t *n;
 
 	if (why != NULL) {
-		bad_value(ctx, pos, path, why, s, k->flags & KF_SECRET);
+		cfg_bad_value(ctx, pos, path, why, s, k->flags & KF_SECRET);
 		return -EINVAL;
 	}
 	if (!list_room(ctx, k, base, pos, path, &n))
@@ -330,8 +153,8 @@ item_ip(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
 	size_t *n;
 
 	if (ice_addr_parse_ip(&a, s, 0)) {
-		bad_value(ctx, pos, path, "a literal IP address (0.0.0.0, ::, 192.0.2.10)", s,
-		          false);
+		cfg_bad_value(ctx, pos, path, "a literal IP address (0.0.0.0, ::, 192.0.2.10)", s,
+		              false);
 		return -EINVAL;
 	}
 	if (!list_room(ctx, k, base, pos, path, &n))
@@ -349,7 +172,8 @@ item_cidr(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s,
 	size_t *n;
 
 	if (ice_cidr_parse(&c, s)) {
-		bad_value(ctx, pos, path, "a CIDR such as 10.0.0.0/24 or 2001:db8::/64", s, false);
+		cfg_bad_value(ctx, pos, path, "a CIDR such as 10.0.0.0/24 or 2001:db8::/64", s,
+		              false);
 		return -EINVAL;
 	}
 	if (!list_room(ctx, k, base, pos, path, &n))
@@ -377,10 +201,10 @@ item_transport(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, char *s
 	unsigned bit;
 
 	if (cfg_parse_transport(s, &bit) || !(bit & k->max)) {
-		bad_value(ctx, pos, path,
-		          k->max & ICE_TRANSPORT_TLS ? "a list of udp, tcp, tls"
-		                                     : "a list of udp, tcp",
-		          s, false);
+		cfg_bad_value(ctx, pos, path,
+		              k->max & ICE_TRANSPORT_TLS ? "a list of udp, tcp, tls"
+		                                         : "a list of udp, tcp",
+		              s, false);
 		return -EINVAL;
 	}
 	*mask |= bit;
@@ -461,13 +285,13 @@ static const struct cfg_key http_keys[] = {
 	{ .name = "identity-header",
 	  .type = KT_STR,
 	  .off = HTTP(identity_header),
-	  .check = check_header_name },
+	  .check = cfg_check_header_name },
 	{ .name = "cors-origins",
 	  .type = KT_STRLIST,
 	  .off = HTTP(cors_origins),
 	  .off_n = HTTP(n_cors_origins),
 	  .max = ICE_CONFIG_MAX_ORIGINS,
-	  .check = check_origin },
+	  .check = cfg_check_origin },
 	{ .name = "max-header-bytes",
 	  .type = KT_U32,
 	  .off = HTTP(max_header_bytes),
@@ -505,7 +329,7 @@ static const struct cfg_key stun_rate_keys[] = {
 static const struct cfg_key stun_keys[] = {
 	{ .name = "enabled", .type = KT_BOOL, .off = STUN(enabled) },
 	{ .name = "port", .type = KT_PORT, .off = STUN(port), .seen = CFG_SEEN_STUN_PORT },
-	{ .name = "public-ip", .type = KT_SPECIAL, .special = sp_stun_pubip },
+	{ .name = "public-ip", .type = KT_SPECIAL, .special = cfg_sp_stun_pubip },
 	{ .name = "rate-limit", .type = KT_MAP, .off = 0, .sub = stun_rate_keys },
 	{ .name = "listen",
 	  .type = KT_IPLIST,
@@ -549,7 +373,7 @@ static const struct cfg_key fallback_keys[] = {
 	  .off = TURN(fallback_stun_servers),
 	  .off_n = TURN(n_fallback_stun_servers),
 	  .max = ICE_CONFIG_MAX_FALLBACK,
-	  .check = check_stun_url },
+	  .check = cfg_check_stun_url },
 	{ .name = NULL },
 };
 
@@ -564,9 +388,9 @@ static const struct cfg_key turn_keys[] = {
 	{ .name = "realm",
 	  .type = KT_STR,
 	  .off = TURN(realm),
-	  .check = check_realm,
+	  .check = cfg_check_realm,
 	  .seen = CFG_SEEN_REALM },
-	{ .name = "public-ip", .type = KT_SPECIAL, .special = sp_turn_pubip },
+	{ .name = "public-ip", .type = KT_SPECIAL, .special = cfg_sp_turn_pubip },
 	{ .name = "listen",
 	  .type = KT_IPLIST,
 	  .off = TURN(listen),
@@ -577,8 +401,8 @@ static const struct cfg_key turn_keys[] = {
 	  .off = TURN(transports),
 	  .max = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP | ICE_TRANSPORT_TLS,
 	  .seen = CFG_SEEN_TURN_TRANSPORTS },
-	{ .name = "auth-secret", .type = KT_SPECIAL, .special = sp_auth_secret },
-	{ .name = "auth-secret-file", .type = KT_SPECIAL, .special = sp_auth_secret_file },
+	{ .name = "auth-secret", .type = KT_SPECIAL, .special = cfg_sp_auth_secret },
+	{ .name = "auth-secret-file", .type = KT_SPECIAL, .special = cfg_sp_auth_secret_file },
 	{ .name = "previous-auth-secrets", .type = KT_SPECIAL, .special = sp_prev_secrets },
 	{ .name = "relay-ip-range", .type = KT_SPECIAL, .special = sp_relay },
 	{ .name = "relay-port-range",
@@ -650,7 +474,10 @@ static const struct cfg_key subserver_keys[] = {
 };
 
 static const struct cfg_key server_keys[] = {
-	{ .name = "workers", .type = KT_SPECIAL, .special = sp_workers, .seen = CFG_SEEN_WORKERS },
+	{ .name = "workers",
+	  .type = KT_SPECIAL,
+	  .special = cfg_sp_workers,
+	  .seen = CFG_SEEN_WORKERS },
 	{ .name = "http",
 	  .type = KT_MAP,
 	  .off = FIELD(struct ice_config, http),
@@ -667,7 +494,7 @@ static const struct cfg_key node_keys[] = {
 };
 
 static const struct cfg_key logger_keys[] = {
-	{ .name = "level", .type = KT_SPECIAL, .special = sp_log_level },
+	{ .name = "level", .type = KT_SPECIAL, .special = cfg_sp_log_level },
 	{ .name = NULL },
 };
 
@@ -761,7 +588,7 @@ apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const str
 	char *s;
 	int rc = 0;
 
-	s = scalar_text(ctx, v, path, k->flags & KF_SECRET);
+	s = cfg_scalar_text(ctx, v, path, k->flags & KF_SECRET);
 	if (s == NULL)
 		return -EINVAL;
 	switch (k->type) {
@@ -786,7 +613,7 @@ apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const str
 	case KT_STR:
 		why = s[0] && k->check ? k->check(s) : NULL;
 		if (why != NULL) {
-			bad_value(ctx, &v->pos, path, why, s, false);
+			cfg_bad_value(ctx, &v->pos, path, why, s, false);
 			free(s);
 			return -EINVAL;
 		}
@@ -805,8 +632,8 @@ apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const str
 		cfg_error(ctx, &v->pos, "%s: \"%s\" is out of range: expected %s", path,
 		          cfg_quote(s, qb, sizeof(qb)), range_text(k, exp, sizeof(exp)));
 	} else if (rc) {
-		bad_value(ctx, &v->pos, path, range_text(k, exp, sizeof(exp)), s,
-		          k->flags & KF_SECRET);
+		cfg_bad_value(ctx, &v->pos, path, range_text(k, exp, sizeof(exp)), s,
+		              k->flags & KF_SECRET);
 	}
 	free(s);
 	return rc ? -EINVAL : 0;
@@ -826,7 +653,7 @@ apply_key(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const struct
 			return 0;
 		if (v->kind != CFG_MAP) {
 			cfg_error(ctx, &v->pos, "%s: expected a mapping, got %s", path,
-			          scalar_kind(v));
+			          cfg_scalar_kind(v));
 			return -EINVAL;
 		}
 		return walk_map(ctx, v, k->sub, (char *)base + k->off, path,
