@@ -220,9 +220,9 @@ class Daemon:
                 return entry["username"], entry["credential"]
         raise AssertionError("no TURN entry in ice-servers")
 
-    def metrics(self):
+    def metrics(self, headers=None):
         """Parse /metrics into {"name{labels}": value}."""
-        status, _, body = self.http("/metrics")
+        status, _, body = self.http("/metrics", headers=headers)
         assert status == 200, f"/metrics returned {status}"
         out = {}
         for line in body.decode().splitlines():
@@ -233,8 +233,8 @@ class Daemon:
             out[m.group(1)] = float(m.group(2))
         return out
 
-    def metric(self, name, default=0.0):
-        return self.metrics().get(name, default)
+    def metric(self, name, default=0.0, headers=None):
+        return self.metrics(headers).get(name, default)
 
 
 def free_udp_port_check(port, host="127.0.0.1"):
