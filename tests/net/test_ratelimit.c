@@ -5,9 +5,11 @@
  * stepping back.
  */
 #include <arpa/inet.h>
+
 #include <string.h>
 
 #include "icestation/ratelimit.h"
+
 #include "testutil.h"
 
 static struct ice_addr
@@ -39,8 +41,8 @@ test_burst_and_refill(const struct ice_siphash_key *key)
 
 	REQUIRE(rl != NULL);
 	CHECK_EQ_INT(take_n(rl, &a, 8, 1000), 5);
-	CHECK_EQ_INT(take_n(rl, &a, 1, 1099), 0); /* 0.99 token */
-	CHECK_EQ_INT(take_n(rl, &a, 2, 1100), 1); /* exactly one refilled */
+	CHECK_EQ_INT(take_n(rl, &a, 1, 1099), 0);  /* 0.99 token */
+	CHECK_EQ_INT(take_n(rl, &a, 2, 1100), 1);  /* exactly one refilled */
 	CHECK_EQ_INT(take_n(rl, &a, 10, 1350), 2); /* 2.5 tokens: 2 pass, 0.5 kept */
 	CHECK_EQ_INT(take_n(rl, &a, 1, 1400), 1);  /* 0.5 + 0.5 */
 	/* A long pause refills to the burst, never beyond. */
