@@ -41,6 +41,11 @@
  *
  *  - net_turn_conn_closed: a TCP client connection is going away; RFC 8656
  *    §3.1 ends the allocations made over it.
+ *
+ *  - TCP idle timeout: tcp.c closes a connection silent for
+ *    stun.tcp_idle_timeout_s. A connection that carries an allocation should
+ *    live as long as the allocation instead: add a flag on struct net_conn
+ *    that conn_deadline() honours, set when an Allocate succeeds over it.
  */
 #include "net_internal.h"
 
