@@ -87,6 +87,19 @@ on_ready_poll(evutil_socket_t fd, short what, void *arg)
 	sd_notifyf(0, "READY=1\nSTATUS=serving with %u worker(s)", d->cfg->workers);
 }
 
+static const char *
+public_ip_source(const struct ice_public_ip *p)
+{
+	switch (p->source) {
+	case ICE_PUBLIC_IP_ENV:
+		return "from the environment";
+	case ICE_PUBLIC_IP_AUTO:
+		return "auto-detected";
+	default:
+		return "configured";
+	}
+}
+
 static void
 log_summary(const struct ice_config *cfg)
 {
