@@ -106,13 +106,14 @@ log_summary(const struct ice_config *cfg)
 	char buf[ICE_ADDR_STRLEN];
 
 	if (cfg->stun.enabled)
-		log_info("stun: port %u, public address %s", cfg->stun.port,
-		         ice_addr_ip_str(&cfg->stun.public_ip.addr, buf, sizeof(buf)));
+		log_info("stun: port %u, public address %s (%s)", cfg->stun.port,
+		         ice_addr_ip_str(&cfg->stun.public_ip.addr, buf, sizeof(buf)),
+		         public_ip_source(&cfg->stun.public_ip));
 	if (cfg->turn.enabled)
-		log_info("turn: port %u, realm %s, public address %s, max %u allocations",
+		log_info("turn: port %u, realm %s, public address %s (%s), max %u allocations",
 		         cfg->turn.port, cfg->turn.realm,
 		         ice_addr_ip_str(&cfg->turn.public_ip.addr, buf, sizeof(buf)),
-		         cfg->turn.max_allocations);
+		         public_ip_source(&cfg->turn.public_ip), cfg->turn.max_allocations);
 	if (cfg->http.enabled)
 		log_info("http: listening on %s",
 		         ice_addr_str(&cfg->http.listen, buf, sizeof(buf)));
