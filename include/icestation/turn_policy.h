@@ -1,0 +1,81 @@
+/*
+ * TURN peer-address policy (DESIGN §5): which XOR-PEER-ADDRESS a client may
+ * open a permission or channel to, or send to. Closed by default: loopback,
+ * unspecified, multicast, link-local, broadcast, cloud metadata, private,
+ * CGNAT, reserved, and the server's own addresses are denied, and so is every
+ * IPv6 spelling that embeds such an IPv4 address (IPv4-mapped, -compatible,
+ * SIIT, NAT64, 6to4, Teredo). denied-peer-ip adds to the list; allowed-peer-ip
+ * wins over everything (a LAN deployment allows its range, tests allow
+ * loopback). Pure and read-only after init: safe to share between workers.
+ */
+#ifndef ICESTATION_TURN_POLICY_H
+#define ICESTATION_TURN_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "icestation/addr.h"
+#include "icestation/config.h"
+
+enum turn_deny {
+	TURN_DENY_NONE = 0,
+	TURN_DENY_LOOPBACK,    /* 127/8, ::1 */
+	TURN_DENY_UNSPECIFIED, /* 0/8, :: */
+	TURN_DENY_MULTICAST,   /* 224/4, ff00::/8 */
+	TURN_DENY_LINK_LOCAL,  /* 169.254/16, fe80::/10 */
+	TURN_DENY_BROADCAST,   /* 255.255.255.255 */
+	TURN_DENY_METADATA,    /* 169.254.169.254 */
+	TURN_DENY_PRIVATE,  /* 10/8, 172.16/12, 192.168/16, fc00::/7, fec0::/10, 64:ff9b:1::/48 */
+	TURN_DENY_CGNAT,    /* 100.64/10 */
+	TURN_DENY_RESERVED, /* 240/4, 192.0.0/24, 198.18/15, 100::/64 */
+	TURN_DENY_SELF,     /* the server's own address, outside the relay port range */
+	TURN_DENY_CONFIG,   /* denied-peer-ip */
+	TURN_DENY_COUNT,
+};
+
+enum {
+	TURN_POLICY_MAX_SELF = 64,
+};
+
+struct turn_policy {
+	struct ice_cidr denied[ICE_CONFIG_MAX_CIDRS];
+	size_t n_denied;
+	struct ice_cidr allowed[ICE_CONFIG_MAX_CIDRS];
+	size_t n_allowed;
+	/* The server's own addresses (listen, public, relay ranges, extra). */
+	struct ice_cidr self[TURN_POLICY_MAX_SELF];
+	size_t n_self;
+	uint16_t relay_port_min, relay_port_max;
+};
+
+/*
+ * Build the policy from cfg (borrowed for the call): denied/allowed lists,
+ * relay port range, and as "self" the TURN and STUN public IPs, every
+ * non-wildcard listen address and every relay-ip-range prefix.
+ */
+void turn_policy_init(struct turn_policy *p, const struct ice_config *cfg);
+
+/*
+ * Add one of the server's own addresses (net adds interface addresses when it
+ * listens on a wildcard). Returns 0, or -ENOSPC when TURN_POLICY_MAX_SELF are set.
+ */
+int turn_policy_add_self(struct turn_policy *p, const struct ice_addr *a);
+
+/*
+ * Judge a peer transport address. The port matters only for the server's own
+ * addresses: one inside the relay port range is another allocation on this
+ * server (two clients relayed through us), which is allowed, and *is_self is
+ * set so a permission can re-check the port of each Send (may be NULL).
+ * Returns TURN_DENY_NONE or the reason.
+ */
+enum turn_deny turn_policy_check(const struct turn_policy *p, const struct ice_addr *peer,
+                                 bool *is_self);
+
+/* True when port is inside the relay port range. */
+bool turn_policy_port_is_relay(const struct turn_policy *p, uint16_t port);
+
+/* Metric label for a reason ("loopback", ...). */
+const char *turn_deny_str(enum turn_deny reason);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * Peer-address policy table: every denied spelling from DESIGN §5 with its
+ * reason, public addresses allowed, the server's own address (denied except
+ * on relay ports), denied-peer-ip, and the allowed-peer-ip override.
+ */
+#include <sys/socket.h>
+
+#include <string.h>
+
+#include "icestation/turn_policy.h"
+
+#include "testutil.h"
+
+struct row {
+	const char *ip;
+	uint16_t port;
+	enum turn_deny want;
+};
+
+static const struct row base_rows[] = {
+	{ "127.0.0.1", 5000, TURN_DENY_LOOPBACK },
+	{ "127.255.255.254", 5000, TURN_DENY_LOOPBACK },
+	{ "::1", 5000, TURN_DENY_LOOPBACK },
+	{ "::ffff:127.0.0.1", 5000, TURN_DENY_LOOPBACK },                     /* IPv4-mapped */
+	{ "::127.0.0.1", 5000, TURN_DENY_LOOPBACK },                          /* IPv4-compatible */
+	{ "::ffff:0:127.0.0.1", 5000, TURN_DENY_LOOPBACK },                   /* SIIT */
+	{ "64:ff9b::7f00:1", 5000, TURN_DENY_LOOPBACK },                      /* NAT64 */
+	{ "2002:7f00:1::", 5000, TURN_DENY_LOOPBACK },                        /* 6to4 */
+	{ "2001:0:4136:e378:8000:63bf:80ff:fffe", 5000, TURN_DENY_LOOPBACK }, /* Teredo */
+	{ "10.1.2.3", 5000, TURN_DENY_PRIVATE },
+	{ "172.16.0.1", 5000, TURN_DENY_PRIVATE },
+	{ "172.31.255.255", 5000, TURN_DENY_PRIVATE },
+	{ "192.168.1.1", 5000, TURN_DENY_PRIVATE },
+	{ "::ffff:10.1.2.3", 5000, TURN_DENY_PRIVATE },
+	{ "64:ff9b::a01:203", 5000, TURN_DENY_PRIVATE },
+	{ "2002:c0a8:101::1", 5000, TURN_DENY_PRIVATE },
+	{ "169.254.169.254", 80, TURN_DENY_METADATA },
+	{ "::ffff:169.254.169.254", 80, TURN_DENY_METADATA },
+	{ "169.254.1.1", 5000, TURN_DENY_LINK_LOCAL },
+	{ "fe80::1", 5000, TURN_DENY_LINK_LOCAL },
+	{ "febf::1", 5000, TURN_DENY_LINK_LOCAL },
+	{ "224.0.0.1", 5000, TURN_DENY_MULTICAST },
+	{ "239.255.255.250", 1900, TURN_DENY_MULTICAST },
+	{ "ff02::1", 5000, TURN_DENY_MULTICAST },
+	{ "fc00::1", 5000, TURN_DENY_PRIVATE },
+	{ "fd12:3456::1", 5000, TURN_DENY_PRIVATE },
+	{ "fec0::1", 5000, TURN_DENY_PRIVATE },
+	{ "64:ff9b:1::1", 5000, TURN_DENY_PRIVATE },
+	{ "100.64.0.1", 5000, TURN_DENY_CGNAT },
+	{ "100.127.255.255", 5000, TURN_DENY_CGNAT },
+	{ "0.0.0.0", 5000, TURN_DENY_UNSPECIFIED },
+	{ "0.1.2.3", 5000, TURN_DENY_UNSPECIFIED },
+	{ "::", 5000, TURN_DENY_UNSPECIFIED },
+	{ "255.255.255.255", 5000, TURN_DENY_BROADCAST },
+	{ "240.0.0.1", 5000, TURN_DENY_RESERVED },
+	{ "192.0.0.8", 5000, TURN_DENY_RESERVED },
+	{ "198.18.0.1", 5000, TURN_DENY_RESERVED },
+	{ "100::1", 5000, TURN_DENY_RESERVED },
+	/* the server's own addresses: public IP and relay range, off relay ports */
+	{ "203.0.113.10", 3478, TURN_DENY_SELF },
+	{ "203.0.113.10", 22, TURN_DENY_SELF },
+	{ "::ffff:203.0.113.10", 22, TURN_DENY_SELF },
+	{ "198.51.100.7", 8080, TURN_DENY_SELF },
+	/* ... but another allocation's relay port on them is fine */
+	{ "203.0.113.10", 50000, TURN_DENY_NONE },
+	/* denied-peer-ip */
+	{ "8.8.4.4", 53, TURN_DENY_CONFIG },
+	{ "::ffff:8.8.4.4", 53, TURN_DENY_CONFIG },
+	{ "2001:db8:bad::1", 53, TURN_DENY_CONFIG },
+	/* public */
+	{ "8.8.8.8", 53, TURN_DENY_NONE },
+	{ "1.1.1.1", 5000, TURN_DENY_NONE },
+	{ "100.63.255.255", 5000, TURN_DENY_NONE },
+	{ "100.128.0.0", 5000, TURN_DENY_NONE },
+	{ "172.32.0.1", 5000, TURN_DENY_NONE },
+	{ "2001:4860:4860::8888", 53, TURN_DENY_NONE },
+	{ "::ffff:8.8.8.8", 53, TURN_DENY_NONE },
+	{ "64:ff9b::808:808", 53, TURN_DENY_NONE },
+	{ "2002:808:808::1", 53, TURN_DENY_NONE },
+};
+
+static void
+cidr(struct ice_cidr *c, const char *s)
+{
+	REQUIRE(ice_cidr_parse(c, s) == 0);
+}
+
+static void
+base_config(struct ice_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	REQUIRE(ice_addr_parse_ip(&cfg->turn.public_ip.addr, "203.0.113.10", 0) == 0);
+	cidr(&cfg->turn.relay_ip_range[0], "198.51.100.0/28");
+	cfg->turn.n_relay_ip_range = 1;
+	cfg->turn.relay_port_min = 49152;
+	cfg->turn.relay_port_max = 65535;
+	cidr(&cfg->turn.denied_peer_ip[0], "8.8.4.0/24");
+	cidr(&cfg->turn.denied_peer_ip[1], "2001:db8:bad::/48");
+	cfg->turn.n_denied_peer_ip = 2;
+}
+
+static void
+run_rows(const struct turn_policy *p, const struct row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ice_addr a;
+		enum turn_deny got;
+
+		REQUIRE(ice_addr_parse_ip(&a, rows[i].ip, rows[i].port) == 0);
+		got = turn_policy_check(p, &a, NULL);
+		if (got != rows[i].want)
+			fprintf(stderr, "%s port %u: got %s, want %s\n", rows[i].ip, rows[i].port,
+			        turn_deny_str(got), turn_deny_str(rows[i].want));
+		CHECK_EQ_INT(got, rows[i].want);
+	}
+}
+
+int
+main(void)
+{
+	struct ice_config cfg;
+	struct turn_policy p;
+	struct ice_addr a;
+	bool self;
+
+	base_config(&cfg);
+	turn_policy_init(&p, &cfg);
+	run_rows(&p, base_rows, ICE_ARRAY_SIZE(base_rows));
+
+	/* is_self marks a relay-port peer on our own address */
+	REQUIRE(ice_addr_parse_ip(&a, "203.0.113.10", 50000) == 0);
+	CHECK_EQ_INT(turn_policy_check(&p, &a, &self), TURN_DENY_NONE);
+	CHECK(self);
+	REQUIRE(ice_addr_parse_ip(&a, "8.8.8.8", 50000) == 0);
+	CHECK_EQ_INT(turn_policy_check(&p, &a, &self), TURN_DENY_NONE);
+	CHECK(!self);
+
+	/* Addresses net learns at run time (wildcard listeners). */
+	REQUIRE(ice_addr_parse_ip(&a, "192.0.2.55", 0) == 0);
+	CHECK_EQ_INT(turn_policy_add_self(&p, &a), 0);
+	a.port = 3478;
+	CHECK_EQ_INT(turn_policy_check(&p, &a, NULL), TURN_DENY_SELF);
+
+	/* allowed-peer-ip overrides every rule, in every spelling it covers */
+	{
+		static const struct row rows[] = {
+			{ "127.0.0.1", 5000, TURN_DENY_NONE },
+			{ "::ffff:127.0.0.1", 5000, TURN_DENY_NONE },
+			{ "10.9.8.7", 5000, TURN_DENY_NONE },
+			{ "8.8.4.4", 53, TURN_DENY_NONE },
+			{ "::1", 5000, TURN_DENY_LOOPBACK }, /* not covered by a v4 prefix */
+			{ "10.10.0.1", 5000, TURN_DENY_PRIVATE },
+		};
+
+		cidr(&cfg.turn.allowed_peer_ip[0], "127.0.0.0/8");
+		cidr(&cfg.turn.allowed_peer_ip[1], "10.9.0.0/16");
+		cidr(&cfg.turn.allowed_peer_ip[2], "8.8.4.4/32");
+		cfg.turn.n_allowed_peer_ip = 3;
+		turn_policy_init(&p, &cfg);
+		run_rows(&p, rows, ICE_ARRAY_SIZE(rows));
+	}
+	CHECK_STR(turn_deny_str(TURN_DENY_METADATA), "metadata");
+	CHECK_STR(turn_deny_str(TURN_DENY_COUNT), "unknown");
+	TEST_DONE();
+}
