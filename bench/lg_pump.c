@@ -73,6 +73,8 @@ send_c2p(struct pump *p, long budget)
 	while (budget > 0) {
 		struct lg_alloc *a = &g->al[p->cursor];
 		p->cursor = (p->cursor + 1) % g->n_al;
+		if (a->state != AS_READY)
+			continue; /* refused at set-up: counted there */
 		int k = (int)(budget < per ? budget : per);
 		for (int i = 0; i < k; i++) {
 			iov[i].iov_base = a->tmpl;
@@ -100,11 +102,16 @@ send_p2c(struct pump *p, long budget)
 	iov.iov_base = p->payload;
 	iov.iov_len = (size_t)p->size;
 	for (int pi = 0; pi < g->o.peers && budget > 0; pi++) {
-		int k = 0;
+		int k = 0, skipped = 0;
 		while (k < g->o.batch && k < budget) {
 			int idx = p->peer_next[pi];
 			struct lg_alloc *a = &g->al[idx];
 			p->peer_next[pi] = idx + g->o.peers < g->n_al ? idx + g->o.peers : pi;
+			if (a->state != AS_READY) {
+				if (++skipped > g->n_al)
+					break;
+				continue;
+			}
 			memset(&mm[k], 0, sizeof(mm[k]));
 			mm[k].msg_hdr.msg_iov = &iov;
 			mm[k].msg_hdr.msg_iovlen = 1;
@@ -112,7 +119,7 @@ send_p2c(struct pump *p, long budget)
 			mm[k].msg_hdr.msg_namelen = sizeof(a->relay);
 			k++;
 		}
-		int n = sendmmsg(g->peer_fd[pi], mm, (unsigned)k, 0);
+		int n = k ? sendmmsg(g->peer_fd[pi], mm, (unsigned)k, 0) : 0;
 		if (n <= 0)
 			continue;
 		p->sent += n;

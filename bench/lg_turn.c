@@ -24,6 +24,7 @@ enum {
 	MAX_TRIES = 6,
 	MAX_CHALLENGES = 4,
 	SETUP_WINDOW = 64, /* transactions in flight during set-up */
+	CYCLE_IPS = 200,   /* alloc-cycle: client addresses 127.0.1.1 + 0..199 */
 };
 
 static const double RTO = 0.25; /* seconds before a retransmission */
@@ -77,7 +78,7 @@ build_req(struct lg *g, struct lg_alloc *a)
 		lg_attr_u32(&w, LG_A_LIFETIME, 0);
 		break;
 	}
-	const char *nonce = a->nonce[0] ? a->nonce : g->nonce;
+	const char *nonce = a->nonce[0] || g->fresh_tuples ? a->nonce : g->nonce;
 	ensure_key(g, a);
 	if (nonce[0] && a->have_key)
 		lg_auth(&w, a->username, g->realm, nonce, a->key);
@@ -288,8 +289,14 @@ lg_allocs_run(struct lg *g, bool release)
 		if (release ? g->al[i].state == AS_READY : g->al[i].state == AS_IDLE)
 			pending++;
 	int finished = 0, want = pending;
+	long failed_before = g->failed;
 	struct epoll_event evs[256];
 	while (finished < want && lg_now() < deadline) {
+		/* A server that refuses or ignores the whole first window will not
+		 * do better for the rest: stop early with the error counts. */
+		long failed = g->failed - failed_before;
+		if (failed >= SETUP_WINDOW && finished == failed)
+			break;
 		while (inflight < SETUP_WINDOW && next < g->n_al) {
 			struct lg_alloc *a = &g->al[next++];
 			if (release ? a->state != AS_READY : a->state != AS_IDLE)
@@ -327,18 +334,74 @@ lg_allocs_run(struct lg *g, bool release)
 	return bad;
 }
 
+/*
+ * Give slot a a fresh 5-tuple and start a new client from scratch: no nonce,
+ * so every cycle is the full flow a new client goes through (Allocate ->
+ * 401 -> authenticated Allocate -> Refresh(0)) on both servers alike. Reusing
+ * a 5-tuple at once would measure the server's delayed clean-up instead
+ * (coturn answers 437 until its lifetime-0 timer has run).
+ */
+static int
+cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
+{
+	close(a->fd);
+	uint64_t k = g->tuple_ctr++;
+	uint32_t ip = g->o.client_ip + (uint32_t)((k / (uint64_t)g->o.client_ports) % CYCLE_IPS);
+	a->fd = lg_udp_socket(ip, g->o.client_port + (int)(k % (uint64_t)g->o.client_ports),
+	                      &a->local);
+	if (a->fd < 0)
+		return -1;
+	if (connect(a->fd, (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0)
+		return -1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = idx };
+	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, a->fd, &ev) < 0)
+		return -1;
+	a->nonce[0] = 0;
+	a->state = AS_ALLOC;
+	a->tries = 0;
+	a->challenges = 0;
+	a->last_error = 0;
+	return send_req(g, a, true);
+}
+
+/* Move slot i on after a response or a time-out; counts finished cycles. */
+static int
+cycle_step(struct lg *g, uint64_t i, bool starting)
+{
+	struct lg_alloc *a = &g->al[i];
+	switch (a->state) {
+	case AS_READY: /* allocated: release at once */
+		a->state = AS_FREE;
+		a->tries = 0;
+		return send_req(g, a, true);
+	case AS_DONE:
+		if (a->last_error == 0)
+			g->cycles++;
+		/* fall through */
+	case AS_FAILED:
+		if (!starting) {
+			a->state = AS_IDLE;
+			return 0;
+		}
+		return cycle_restart(g, a, i);
+	default:
+		return 0;
+	}
+}
+
 int
 lg_alloc_cycle(struct lg *g)
 {
 	struct epoll_event evs[256];
 	double t_start = lg_now(), t0 = t_start + g->o.warmup, t1 = t0 + g->o.duration;
 	double cpu0 = -1, cpu1 = -1, w0 = 0, w1 = 0;
-	long cyc0 = 0, cyc1 = 0, chal0 = 0, chal1 = 0, rt0 = 0, rt1 = 0;
+	long cyc0 = 0, cyc1 = 0, chal0 = 0, chal1 = 0, rt0 = 0, rt1 = 0, fail0 = 0, fail1 = 0;
 	bool in_window = false;
 	g->no_bind = true;
+	g->fresh_tuples = true;
+	g->tuple_ctr = (uint64_t)g->n_al;
 	for (int i = 0; i < g->n_al; i++) {
 		g->al[i].state = AS_ALLOC;
-		g->al[i].cycle_start = lg_now();
 		send_req(g, &g->al[i], true);
 	}
 	for (;;) {
@@ -350,6 +413,7 @@ lg_alloc_cycle(struct lg *g)
 			cyc0 = g->cycles;
 			chal0 = g->challenges;
 			rt0 = g->retransmits;
+			fail0 = g->failed;
 		}
 		if (in_window && now >= t1) {
 			w1 = now;
@@ -357,6 +421,7 @@ lg_alloc_cycle(struct lg *g)
 			cyc1 = g->cycles;
 			chal1 = g->challenges;
 			rt1 = g->retransmits;
+			fail1 = g->failed;
 			break;
 		}
 		int n = epoll_wait(g->ep, evs, 256, 5);
@@ -364,48 +429,41 @@ lg_alloc_cycle(struct lg *g)
 			uint64_t idx = evs[k].data.u64;
 			if (idx >= (uint64_t)g->n_al)
 				continue;
-			struct lg_alloc *a = &g->al[idx];
-			drain_socket(g, a);
-			if (a->state == AS_READY) {
-				/* Allocated: release it at once. */
-				a->state = AS_FREE;
-				a->tries = 0;
-				send_req(g, a, true);
-			} else if (a->state == AS_DONE) {
-				if (a->last_error == 0)
-					g->cycles++;
-				a->last_error = 0;
-				a->state = AS_ALLOC;
-				a->tries = 0;
-				send_req(g, a, true);
-			} else if (a->state == AS_FAILED) {
-				/* Start over on this 5-tuple after a refused cycle. */
-				a->state = AS_FREE;
-				a->tries = 0;
-				send_req(g, a, true);
+			drain_socket(g, &g->al[idx]);
+			if (cycle_step(g, idx, true) < 0)
+				return 2;
+		}
+		check_timeouts(g, 0, g->n_al, lg_now());
+		for (int i = 0; i < g->n_al; i++)
+			if (g->al[i].state == AS_FAILED && cycle_step(g, (uint64_t)i, true) < 0)
+				return 2;
+	}
+	/* Let the cycles in flight finish (bounded), then release what is held. */
+	double end = lg_now() + 2.0;
+	for (bool busy = true; busy && lg_now() < end;) {
+		int n = epoll_wait(g->ep, evs, 256, 5);
+		for (int k = 0; k < n; k++) {
+			uint64_t idx = evs[k].data.u64;
+			if (idx < (uint64_t)g->n_al) {
+				drain_socket(g, &g->al[idx]);
+				cycle_step(g, idx, false);
 			}
 		}
 		check_timeouts(g, 0, g->n_al, lg_now());
+		busy = false;
 		for (int i = 0; i < g->n_al; i++) {
-			struct lg_alloc *a = &g->al[i];
-			if (a->state == AS_FAILED) {
-				a->state = AS_FREE;
-				a->tries = 0;
-				send_req(g, a, true);
-			}
+			cycle_step(g, (uint64_t)i, false);
+			busy |= g->al[i].state != AS_IDLE;
 		}
 	}
-	/* Leave nothing allocated behind. */
-	for (int i = 0; i < g->n_al; i++)
-		if (g->al[i].state != AS_FREE)
-			g->al[i].state = AS_READY;
-	lg_allocs_run(g, true);
 	double secs = w1 - w0, cycles = (double)(cyc1 - cyc0);
 	printf("{\"mode\":\"alloc-cycle\",\"sockets\":%d,\"seconds\":%.3f,\"cycles\":%.0f,"
 	       "\"cycles_per_s\":%.1f,\"cpu_us\":%.0f,\"cpu_us_per_op\":%.3f,"
-	       "\"challenges_per_cycle\":%.3f,\"retransmits\":%ld,\"failed\":%ld}\n",
+	       "\"challenges_per_cycle\":%.3f,\"retransmits\":%ld,\"failed\":%ld,",
 	       g->n_al, secs, cycles, cycles / secs, cpu1 - cpu0,
 	       cycles > 0 && cpu0 >= 0 ? (cpu1 - cpu0) / cycles : -1.0,
-	       cycles > 0 ? (double)(chal1 - chal0) / cycles : 0.0, rt1 - rt0, g->failed);
+	       cycles > 0 ? (double)(chal1 - chal0) / cycles : 0.0, rt1 - rt0, fail1 - fail0);
+	lg_print_errors(g);
+	printf("}\n");
 	return cycles > 0 ? 0 : 1;
 }

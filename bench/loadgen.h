@@ -88,7 +88,9 @@ struct lg {
 	char realm[LG_MAX_REALM + 1];
 	char nonce[LG_MAX_NONCE + 1]; /* last nonce seen: tried first by new transactions */
 	uint64_t tid_ctr;
-	bool no_bind; /* alloc-cycle: Allocate then Refresh(0), no channel */
+	bool no_bind;      /* alloc-cycle: Allocate then Refresh(0), no channel */
+	bool fresh_tuples; /* alloc-cycle: each cycle a new 5-tuple without a nonce */
+	uint64_t tuple_ctr;
 	/* Setup / cycle statistics. */
 	long done, failed, retransmits, challenges, cycles;
 	int errors[700]; /* count per STUN error code seen */
@@ -102,6 +104,8 @@ double lg_proc_cpu_us(int pid);
 long lg_proc_rss_kib(int pid);
 /* UDP socket bound to ip:port (host order), non-blocking, big buffers. -1 on error. */
 int lg_udp_socket(uint32_t ip, int port, struct sockaddr_in *bound);
+/* Print "errors":{code:count,...} (no braces around, no newline). */
+void lg_print_errors(struct lg *g);
 /* Fill a fresh transaction id. */
 void lg_new_tid(struct lg *g, uint8_t tid[12]);
 

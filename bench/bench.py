@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark driver (issue 6): icestation vs coturn vs the bare
+forwarder, on loopback, server pinned to CPU 0 and load generator to CPU 1.
+
+For each run and each server: start it fresh, hold 10,000 allocations (RSS
+before / held / after release, relay CPU per packet at 10k), then Binding,
+ChannelData and Send/Data relay at 100 and 1000 bytes both ways with 64
+allocations, Allocate + Refresh(0) cycles; stop it. Then the ICE API with wrk
+against icestation and a bare evhttp handler. Every figure is the median of
+--runs runs with min-max; results go to bench/results/<stamp>.json and .md.
+
+Usage: bench/bench.py --build BUILD_DIR [--runs 3] [--duration 3]
+       [--servers icestation,coturn,forwarder] [--quick] [--out DIR]
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+sys.path.insert(0, HERE)
+import report  # noqa: E402
+
+SECRET = "s3cret"
+RELAY_IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+SERVER_CPU, GEN_CPU = "0", "1"
+HTTPBASE_PORT = 23081
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def pin_all_threads(pid, cpu):
+    subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def cpu_us(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+class Forwarder:
+    name = "forwarder"
+    port = 23400
+
+    def __init__(self, build, ports, workers):
+        self.cmd = ["taskset", "-c", SERVER_CPU, os.path.join(build, "bench", "forwarder"),
+                    f"127.0.0.1:{self.port}", ",".join(RELAY_IPS), ports]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("forwarder did not start")
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+class Coturn:
+    name = "coturn"
+    port = 23478
+
+    def __init__(self, build, ports, workers):
+        self.tmp = None
+        self.proc = None
+        lo, hi = ports.split("-")
+        self.args = ["-n", "--use-auth-secret", f"--static-auth-secret={SECRET}",
+                     "--realm=bench.local", "--listening-ip=127.0.0.1",
+                     f"--listening-port={self.port}", f"--min-port={lo}", f"--max-port={hi}",
+                     "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp",
+                     f"--relay-threads={workers}", "--no-stdout-log", "--simple-log",
+                     "--no-software-attribute", "--no-dynamic-ip-list", "--no-dynamic-realms",
+                     "--no-auth-pings", "--total-quota=0", "--user-quota=0",
+                     "--max-allocate-lifetime=3600"]
+        self.args += [f"--relay-ip={ip}" for ip in RELAY_IPS]
+
+    def start(self):
+        self.tmp = tempfile.mkdtemp(prefix="bench-coturn-")
+        args = self.args + [f"--log-file={self.tmp}/turn.log", f"--pidfile={self.tmp}/pid",
+                            f"--userdb={self.tmp}/db"]
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "turnserver"] + args,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Ready when it answers a Binding: probe with the generator itself.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("turnserver exited at start")
+            if os.path.exists(f"{self.tmp}/pid"):
+                time.sleep(0.5)  # listeners open after the pid file is written
+                pin_all_threads(self.proc.pid, SERVER_CPU)
+                return self.proc.pid
+            time.sleep(0.05)
+        raise RuntimeError("turnserver did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Icestation:
+    name = "icestation"
+    port = 23479
+    http_port = 23080
+    binary_override = ""
+
+    def __init__(self, build, ports, workers):
+        from icetest import Daemon  # the shared test library writes the config tree
+        self.Daemon = Daemon
+        self.binary = self.binary_override or os.path.join(build, "icestation")
+        self.ports = ports
+        self.workers = workers
+        self.d = None
+
+    def start(self):
+        # Bench config: quotas raised so they don't cap the measurement
+        # (allocations-per-minute-per-user is a quota), logging at warn.
+        self.d = self.Daemon(
+            http_port=self.http_port, stun_port=self.port, secret=SECRET,
+            workers=self.workers, binary=self.binary, log_level="warn",
+            stun_extra={"rate-limit": {"requests-per-second": 1000000, "burst": 1000000}},
+            turn_extra={"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
+                        "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
+                        "max-allocations": 12000, "max-allocations-per-user": 12000,
+                        "allocations-per-minute-per-user": 1000000,
+                        "allocation-lifetime": "600s"})
+        self.d.start()
+        pin_all_threads(self.d.proc.pid, SERVER_CPU)
+        return self.d.proc.pid
+
+    def stop(self):
+        if self.d:
+            try:
+                self.d.stop()
+            finally:
+                self.d.cleanup() if hasattr(self.d, "cleanup") else None
+            self.d = None
+
+
+# Client and peer sockets of the generator live on their own loopback
+# addresses (127.0.1.x / 127.0.2.x, ports 23000+): nothing else binds there.
+# The smoke test (--port-offset) moves everything so it can run beside a bench.
+CLIENT_IP, PEER_IP = "127.0.1.1", "127.0.2.1"
+
+
+def loadgen(build, mode, server, pid, args, timeout=180):
+    cmd = ["taskset", "-c", GEN_CPU, os.path.join(build, "bench", "loadgen"), mode,
+           "--server", f"127.0.0.1:{server.port}", "--pid", str(pid),
+           "--secret", SECRET, "--peer-ip", PEER_IP] + args
+    if server.name == "forwarder":
+        cmd.append("--forwarder")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    out = p.stdout.strip()
+    try:
+        res = json.loads(out.splitlines()[-1]) if out else {}
+    except json.JSONDecodeError:
+        res = {"error": f"unparsable output: {out[:200]}"}
+    if p.returncode != 0 and res.get("errors") and not res.get("ready") and not res.get("cycles"):
+        res["error"] = ("no allocation succeeded (feature missing?): STUN errors "
+                        + json.dumps(res["errors"]) + " (408 = no answer)")
+    elif p.returncode != 0:
+        res["error"] = res.get("error") or (p.stderr.strip()[-300:] or f"exit {p.returncode}")
+        res["exit"] = p.returncode
+    return res
+
+
+def flatten(server, case, res, out):
+    """Turn one loadgen JSON into {metric_key: value} rows."""
+    if "windows" in res:
+        for w in res["windows"]:
+            k = f"{case}/{w['dir']}/{w['size']}"
+            out[f"{k}/pps"] = w["pps"]
+            out[f"{k}/cpu_us"] = w["cpu_us_per_op"]
+            out[f"{k}/loss"] = w["loss"]
+        if case == "relay-10k":
+            out["alloc/rss_per_alloc_kib"] = res["rss_per_alloc_kib"]
+            out["alloc/rss_before_kib"] = res["rss_before_kib"]
+            out["alloc/rss_held_kib"] = res["rss_held_kib"]
+            out["alloc/rss_after_kib"] = res["rss_after_kib"]
+            if res["rss_before_kib"] > 0:
+                out["alloc/rss_after_vs_start"] = res["rss_after_kib"] / res["rss_before_kib"]
+            out["alloc/setup_allocs_per_s"] = res["ready"] / max(res["setup_seconds"], 1e-9)
+    elif res.get("mode") == "binding":
+        out["binding/rate"] = res["rate"]
+        out["binding/cpu_us"] = res["cpu_us_per_op"]
+    elif res.get("mode") == "alloc-cycle":
+        out["cycle/rate"] = res["cycles_per_s"]
+        out["cycle/cpu_us"] = res["cpu_us_per_op"]
+
+
+def run_server(cls, a, run, raw):
+    srv = cls(a.build, a.relay_ports, a.workers)
+    try:
+        pid = srv.start()
+    except Exception as e:  # noqa: BLE001 - a server that cannot start is a result
+        log(f"{cls.name}: cannot start: {e}")
+        raw.append({"server": cls.name, "run": run, "case": "start", "error": str(e)})
+        return
+    d, w = str(a.duration), str(a.warmup)
+    # Each case gets its own client addresses: a 5-tuple released by one case
+    # is never reused by the next (coturn answers 437 until its delayed
+    # clean-up has run). Third octet from CLIENT_IP, fourth chosen here.
+    base = CLIENT_IP.rsplit(".", 1)[0]
+    cases = [("relay-10k", "relay", ["--allocs", str(a.big), "--sizes", "100", "--window", "256",
+                                     "--peers", "16", "--client-ip", f"{base}.1"]),
+             ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"]),
+             ("relay-channel", "relay", ["--allocs", "64", "--sizes", "100,1000",
+                                         "--client-ip", f"{base}.21"])]
+    if cls.name != "forwarder":
+        cases += [("relay-indication", "relay", ["--allocs", "64", "--sizes", "100,1000",
+                                                 "--indication", "--client-ip", f"{base}.22"]),
+                  ("alloc-cycle", "alloc-cycle", ["--sockets", "16",
+                                                  "--client-ip", f"{base}.30"])]
+    try:
+        for case, mode, extra in cases:
+            if a.cases and case not in a.cases:
+                continue
+            t = time.time()
+            res = loadgen(a.build, mode, srv, pid,
+                          extra + ["--duration", d, "--warmup", w, "--timeout", "60"])
+            flat = {}
+            if "error" not in res:
+                try:
+                    flatten(cls.name, case, res, flat)
+                except (KeyError, TypeError) as e:
+                    res["error"] = f"incomplete result: {e}"
+            raw.append({"server": cls.name, "run": run, "case": case, "result": res,
+                        "metrics": flat})
+            log(f"{cls.name} run {run} {case}: {time.time() - t:.1f}s "
+                + (f"ERROR {res.get('error')}" if "error" in res else
+                   " ".join(f"{k.split('/', 1)[1]}={v:.3g}" for k, v in flat.items()
+                            if k.endswith(("cpu_us", "rate", "pps", "kib")))))
+            if srv.proc is None if hasattr(srv, "proc") else False:
+                break
+    finally:
+        try:
+            srv.stop()
+        except Exception as e:  # noqa: BLE001
+            log(f"{cls.name}: stop: {e}")
+            raw.append({"server": cls.name, "run": run, "case": "stop", "error": str(e)})
+
+
+WRK_RE = re.compile(r"Requests/sec:\s+([\d.]+)")
+P99_RE = re.compile(r"99%\s+([\d.]+)(us|ms|s)\b")
+
+
+def wrk(url, pid, seconds):
+    c0 = cpu_us(pid)
+    p = subprocess.run(["taskset", "-c", GEN_CPU, "wrk", "-t1", "-c32", f"-d{int(max(1, round(seconds)))}s",
+                        "--latency", url], capture_output=True, text=True,
+                       timeout=seconds + 30)
+    c1 = cpu_us(pid)
+    m, q = WRK_RE.search(p.stdout), P99_RE.search(p.stdout)
+    if not m or not q:
+        return {"error": p.stdout[-300:] + p.stderr[-300:]}
+    p99 = float(q.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[q.group(2)]
+    rps = float(m.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", p.stdout)
+    return {"rps": rps, "p99_ms": p99, "cpu_us": (c1 - c0) / (rps * seconds),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def run_http(a, run, raw):
+    path = "/api/v1/turn/ice-servers?user_did=did:peers:bench"
+    body_len = None
+    if "icestation" in a.servers:
+        srv = Icestation(a.build, a.relay_ports, a.workers)
+        try:
+            pid = srv.start()
+            url = f"http://127.0.0.1:{srv.http_port}{path}"
+            body_len = len(urllib.request.urlopen(url, timeout=5).read())
+            res = wrk(url, pid, a.duration)
+            res["body_bytes"] = body_len
+            raw.append({"server": "icestation", "run": run, "case": "http", "result": res,
+                        "metrics": {} if "error" in res else
+                        {"http/rps": res["rps"], "http/p99_ms": res["p99_ms"],
+                         "http/cpu_us": res["cpu_us"]}})
+            log(f"icestation run {run} http: {res}")
+        except Exception as e:  # noqa: BLE001
+            raw.append({"server": "icestation", "run": run, "case": "http", "error": str(e)})
+            log(f"icestation http: {e}")
+        finally:
+            srv.stop()
+    # The baseline answers a body of the same size (a fixed 512 bytes when
+    # icestation could not tell us its size).
+    size = body_len or 512
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(a.build, "bench", "httpbase"),
+                             "127.0.0.1", str(HTTPBASE_PORT), str(size)], stdout=subprocess.PIPE)
+    try:
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("httpbase did not start")
+        res = wrk(f"http://127.0.0.1:{HTTPBASE_PORT}{path}", proc.pid, a.duration)
+        res["body_bytes"] = size
+        raw.append({"server": "evhttp", "run": run, "case": "http", "result": res,
+                    "metrics": {} if "error" in res else
+                    {"http/rps": res["rps"], "http/p99_ms": res["p99_ms"],
+                     "http/cpu_us": res["cpu_us"]}})
+        log(f"evhttp run {run} http: {res}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def machine():
+    def cmd(c):
+        try:
+            return subprocess.run(c, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    lscpu = cmd(["lscpu"])
+    model = re.search(r"Model name:\s+(.*)", lscpu)
+    return {"cpu": model.group(1) if model else "", "cpus": os.cpu_count(),
+            "kernel": os.uname().release,
+            "coturn": cmd(["turnserver", "--version"]).splitlines()[-1:] or [""],
+            "libevent": cmd(["pkg-config", "--modversion", "libevent"]),
+            "wrk": cmd(["dpkg-query", "-W", "-f=${Version}", "wrk"]),
+            "lscpu": lscpu}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=3.0)
+    ap.add_argument("--warmup", type=float, default=0.5)
+    ap.add_argument("--big", type=int, default=10000, help="allocations for the RSS/flat-cost row")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--servers", default="icestation,coturn,forwarder")
+    ap.add_argument("--cases", default="", help="comma list to restrict (e.g. binding)")
+    ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--relay-ports", default="37000-39999")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--icestation-bin", default="", help="default: BUILD/icestation")
+    ap.add_argument("--port-offset", type=int, default=0,
+                    help="shift listening ports and generator addresses (smoke test)")
+    a = ap.parse_args()
+    global CLIENT_IP, PEER_IP, HTTPBASE_PORT
+    if a.port_offset:
+        for cls in (Forwarder, Coturn, Icestation):
+            cls.port += a.port_offset
+        Icestation.http_port += a.port_offset
+        HTTPBASE_PORT += a.port_offset
+        CLIENT_IP, PEER_IP = "127.0.3.1", "127.0.4.1"
+    a.build = os.path.abspath(a.build)
+    a.servers = [s for s in a.servers.split(",") if s]
+    a.cases = [c for c in a.cases.split(",") if c]
+    classes = {"icestation": Icestation, "coturn": Coturn, "forwarder": Forwarder}
+    if a.icestation_bin:
+        Icestation.binary_override = a.icestation_bin
+    if "icestation" in a.servers and not os.path.exists(
+            a.icestation_bin or os.path.join(a.build, "icestation")):
+        log("no icestation binary: skipping it")
+        a.servers.remove("icestation")
+    raw, t0 = [], time.time()
+    for run in range(1, a.runs + 1):
+        for s in a.servers:
+            run_server(classes[s], a, run, raw)
+        if not a.no_http:
+            run_http(a, run, raw)
+    doc = {"stamp": datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
+           "seconds": round(time.time() - t0, 1), "machine": machine(),
+           "config": {"runs": a.runs, "duration_s": a.duration, "warmup_s": a.warmup,
+                      "workers": a.workers, "big_allocs": a.big, "servers": a.servers,
+                      "pinning": {"server": SERVER_CPU, "loadgen": GEN_CPU}},
+           "raw": raw}
+    doc["summary"] = report.summarize(raw)
+    os.makedirs(a.out, exist_ok=True)
+    base = os.path.join(a.out, doc["stamp"])
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    md = report.markdown(doc)
+    with open(base + ".md", "w") as f:
+        f.write(md)
+    for ext, text in ((".json", json.dumps(doc, indent=1)), (".md", md)):
+        with open(os.path.join(a.out, "latest" + ext), "w") as f:
+            f.write(text)
+    print(md)
+    log(f"wrote {base}.json and .md in {doc['seconds']}s")
+    errors = [r for r in raw if "error" in r or "error" in r.get("result", {})]
+    return 1 if errors and not any(r.get("metrics") for r in raw) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Summarise bench results: median and min-max per (server, metric) over the
+runs, and the markdown table with the ratios icestation/coturn and
+icestation/floor (the bare forwarder, or the bare evhttp handler for the API).
+
+Usage: bench/report.py bench/results/latest.json   (prints the markdown)
+"""
+import json
+import statistics
+import sys
+
+SERVERS = ("icestation", "coturn")
+
+
+def summarize(raw):
+    vals = {}
+    for r in raw:
+        for k, v in r.get("metrics", {}).items():
+            if v is None or v < 0:
+                continue  # -1: not measurable (no CPU reading, nothing received)
+            vals.setdefault(r["server"], {}).setdefault(k, []).append(v)
+    out = {}
+    for srv, metrics in vals.items():
+        out[srv] = {k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+                    for k, v in metrics.items()}
+    return out
+
+
+def rows():
+    r = [("binding/rate", "STUN Binding, responses/s"),
+         ("binding/cpu_us", "STUN Binding, server CPU µs/response")]
+    for case, label in (("relay-channel", "ChannelData"), ("relay-indication", "Send/Data ind.")):
+        for size in (100, 1000):
+            for d, dl in (("c2p", "client→peer"), ("p2c", "peer→client")):
+                k = f"{case}/{d}/{size}"
+                r += [(f"{k}/pps", f"{label} {size} B {dl}, packets/s"),
+                      (f"{k}/cpu_us", f"{label} {size} B {dl}, CPU µs/packet"),
+                      (f"{k}/loss", f"{label} {size} B {dl}, loss")]
+    for d, dl in (("c2p", "client→peer"), ("p2c", "peer→client")):
+        k = f"relay-10k/{d}/100"
+        r += [(f"{k}/pps", f"ChannelData 100 B {dl} at 10k allocations, packets/s"),
+              (f"{k}/cpu_us", f"ChannelData 100 B {dl} at 10k allocations, CPU µs/packet"),
+              (f"{k}/loss", f"ChannelData 100 B {dl} at 10k allocations, loss")]
+    r += [("cycle/rate", "Allocate+Refresh(0) cycles/s (401 round included)"),
+          ("cycle/cpu_us", "Allocate+Refresh(0), CPU µs/cycle"),
+          ("alloc/setup_allocs_per_s", "10k allocations set up, allocations/s"),
+          ("alloc/rss_before_kib", "RSS at start, KiB"),
+          ("alloc/rss_held_kib", "RSS at 10k allocations, KiB"),
+          ("alloc/rss_per_alloc_kib", "RSS per allocation at 10k, KiB"),
+          ("alloc/rss_after_kib", "RSS after releasing them, KiB"),
+          ("alloc/rss_after_vs_start", "RSS after release / at start"),
+          ("http/rps", "ICE API requests/s (wrk, 32 conns)"),
+          ("http/p99_ms", "ICE API p99 latency, ms"),
+          ("http/cpu_us", "ICE API server CPU µs/request")]
+    return r
+
+
+def fmt(v):
+    if v is None:
+        return ""
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 0.01:
+        return f"{v:.3g}" if a < 1 else f"{v:.2f}"
+    return f"{v:.1e}"
+
+
+def cell(s):
+    if not s:
+        return "—"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} ({fmt(s['min'])}–{fmt(s['max'])})"
+
+
+def ratio(a, b):
+    if not a or not b or not b["median"]:
+        return "—"
+    return f"{a['median'] / b['median']:.2f}×"
+
+
+def errors_by_server(raw):
+    errs = {}
+    for r in raw:
+        e = r.get("error") or r.get("result", {}).get("error")
+        if e:
+            errs.setdefault(r["server"], set()).add(f"{r['case']}: {str(e).splitlines()[-1][:120]}")
+    return errs
+
+
+def markdown(doc):
+    s = doc["summary"]
+    m = doc["machine"]
+    c = doc["config"]
+    lines = [f"### Benchmark {doc['stamp']}", "",
+             f"{m['cpu']}, {m['cpus']} CPUs, kernel {m['kernel']}, "
+             f"{' '.join(m['coturn'])}, libevent {m['libevent']}, wrk {m['wrk']}. "
+             f"{c['runs']} runs × {c['duration_s']} s windows (after {c['warmup_s']} s warm-up), "
+             f"workers / relay-threads = {c['workers']}, server on CPU {c['pinning']['server']}, "
+             f"load generator on CPU {c['pinning']['loadgen']}. Each cell: median (min–max).",
+             "",
+             "| metric | icestation | coturn | floor (forwarder / bare evhttp) "
+             "| icestation/coturn | icestation/floor |",
+             "|---|---|---|---|---|---|"]
+    for key, label in rows():
+        floor_srv = "evhttp" if key.startswith("http/") else "forwarder"
+        ice = s.get("icestation", {}).get(key)
+        cot = s.get("coturn", {}).get(key)
+        flo = s.get(floor_srv, {}).get(key)
+        if not (ice or cot or flo):
+            continue
+        is_loss = key.endswith("/loss")
+        lines.append(f"| {label} | {cell(ice) if ice else 'not measured'} | {cell(cot)} | "
+                     f"{cell(flo)} | {'' if is_loss else ratio(ice, cot)} | "
+                     f"{'' if is_loss else ratio(ice, flo)} |")
+    errs = errors_by_server(doc["raw"])
+    if errs:
+        lines += ["", "Errors (a missing cell means the case did not complete):", ""]
+        for srv, es in sorted(errs.items()):
+            for e in sorted(es):
+                lines.append(f"- {srv}: {e}")
+    if "icestation" not in s:
+        lines += ["", "icestation: not measured in this run (binary missing or not started)."]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(sys.argv[1]) as f:
+        doc = json.load(f)
+    doc["summary"] = summarize(doc["raw"])
+    sys.stdout.write(markdown(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
