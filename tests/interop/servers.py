@@ -204,6 +204,8 @@ class Coturn(_Base):
                 f"--min-port={self.relay_range[0]}", f"--max-port={self.relay_range[1]}",
                 "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
                 "--no-multicast-peers", "--log-file=stdout", "--simple-log",
+                # Its own user DB (unused with a static secret), not /var/lib/turn.
+                f"--db={os.path.join(self.dir, 'turndb')}",
                 f"--pidfile={os.path.join(self.dir, 'turnserver.pid')}"]
         for ip in self.listen:
             # Relays live on the listening addresses, as icestation's do
