@@ -115,8 +115,9 @@ void ops_metrics(struct ice_http *h, struct evhttp_request *req);
 /*
  * Percent-decode src[0..len) into dst (capacity cap, NUL-terminated on
  * success). '+' decodes to a space (application/x-www-form-urlencoded).
- * Returns the decoded length, -EBADMSG for a bad or truncated %xx or a decoded
- * NUL, -ENAMETOOLONG if the result does not fit.
+ * Returns the decoded length, -EBADMSG for a bad or truncated %xx or a NUL
+ * (raw or %00), -ENAMETOOLONG if the result does not fit. On failure dst is
+ * unspecified (possibly unterminated).
  */
 int http_pct_decode(const char *src, size_t len, char *dst, size_t cap);
 
@@ -126,7 +127,8 @@ int http_pct_decode(const char *src, size_t len, char *dst, size_t cap);
  * absent or empty). Other parameters are ignored, but every key is decoded so
  * an encoded "user_did" is found too. Returns 0; -EBADMSG for bad percent
  * encoding; -ENAMETOOLONG for a value over ICE_REST_USER_MAX bytes decoded or
- * a query over HTTP_QUERY_MAX; -EEXIST when user_did appears twice.
+ * a query over HTTP_QUERY_MAX; -EEXIST when user_did appears twice. user is a
+ * valid C string ("" on failure) whatever the result.
  */
 int http_query_user(const char *query, char *user);
 

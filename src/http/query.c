@@ -43,6 +43,9 @@ http_pct_decode(const char *src, size_t len, char *dst, size_t cap)
 				return -EBADMSG;
 			i += 3;
 		} else {
+			/* A raw NUL would cut the C string the caller gets back. */
+			if (c == 0)
+				return -EBADMSG;
 			if (c == '+')
 				c = ' ';
 			i++;
@@ -95,8 +98,10 @@ http_query_user(const char *query, char *user)
 		i += plen + 1;
 		if (!key_is_user_did(pair, klen))
 			continue;
-		if (found)
+		if (found) {
+			user[0] = '\0';
 			return -EEXIST;
+		}
 		found = true;
 		if (eq != NULL) {
 			const char *val = eq + 1;
@@ -106,8 +111,11 @@ http_query_user(const char *query, char *user)
 			if (vlen > HTTP_USER_RAW_MAX)
 				return -ENAMETOOLONG;
 			n = http_pct_decode(val, vlen, user, ICE_REST_USER_MAX + 1);
-			if (n < 0)
+			if (n < 0) {
+				/* Never hand back a half-decoded, unterminated value. */
+				user[0] = '\0';
 				return n;
+			}
 		}
 	}
 	return 0;

@@ -23,6 +23,8 @@ test_pct_decode(void)
 	CHECK_EQ_INT(http_pct_decode("ab%4", 4, out, sizeof(out)), -EBADMSG);
 	CHECK_EQ_INT(http_pct_decode("ab%", 3, out, sizeof(out)), -EBADMSG);
 	CHECK_EQ_INT(http_pct_decode("a%00b", 5, out, sizeof(out)), -EBADMSG);
+	/* A raw NUL inside len is refused like %00: the result is a C string. */
+	CHECK_EQ_INT(http_pct_decode("a\0b", 3, out, sizeof(out)), -EBADMSG);
 	/* The length bounds the read: "%41" past len is not looked at. */
 	CHECK_EQ_INT(http_pct_decode("ab%41", 2, out, sizeof(out)), 2);
 	CHECK_EQ_INT(http_pct_decode("0123456789abcdef", 16, out, sizeof(out)), -ENAMETOOLONG);
@@ -55,6 +57,13 @@ test_query_user(void)
 	CHECK_EQ_INT(http_query_user("user_did=&user_did=", user), -EEXIST);
 	CHECK_EQ_INT(http_query_user("user_did=%G1", user), -EBADMSG);
 	CHECK_EQ_INT(http_query_user("user_did=%00", user), -EBADMSG);
+	/* A failed decode leaves "", not the bytes decoded before the error. */
+	memset(user, 'Z', sizeof(user));
+	CHECK_EQ_INT(http_query_user("user_did=did:a:b%4", user), -EBADMSG);
+	CHECK_STR(user, "");
+	memset(user, 'Z', sizeof(user));
+	CHECK_EQ_INT(http_query_user("user_did=did:a:b&user_did=x", user), -EEXIST);
+	CHECK_STR(user, "");
 
 	/* 256 decoded bytes pass; 257 do not, whether raw or encoded. */
 	strcpy(q, "user_did=");
