@@ -246,17 +246,27 @@ http_reply_401(struct ice_http *h, struct evhttp_request *req)
 	                 "this endpoint needs Authorization: Bearer <token>");
 }
 
-/* Echo the Origin when it is configured (exactly, or "*" allows any). */
-static bool
-cors_allowed(const struct ice_config_http *hc, const char *origin)
+/*
+ * The Access-Control-Allow-Origin value for this request, or NULL for none.
+ * "*" is answered as a literal "*", never by echoing the request's Origin:
+ * browsers refuse to expose a credentialed (cookie) response under "*", while
+ * an echoed origin is one Access-Control-Allow-Credentials away from handing
+ * any site the credential a cookie-authenticated proxy minted for its user.
+ * A configured origin is echoed only on an exact match; the value echoed is
+ * then our own configured string, which passed cfg_check_origin.
+ */
+static const char *
+cors_value(const struct ice_config_http *hc, const char *origin)
 {
-	if (origin == NULL || strlen(origin) > HTTP_ORIGIN_MAX)
-		return false;
 	for (size_t i = 0; i < hc->n_cors_origins; i++)
-		if (strcmp(hc->cors_origins[i], "*") == 0 ||
-		    strcmp(hc->cors_origins[i], origin) == 0)
-			return true;
-	return false;
+		if (strcmp(hc->cors_origins[i], "*") == 0)
+			return "*";
+	if (origin == NULL || strnlen(origin, HTTP_ORIGIN_MAX + 1) > HTTP_ORIGIN_MAX)
+		return NULL;
+	for (size_t i = 0; i < hc->n_cors_origins; i++)
+		if (strcmp(hc->cors_origins[i], origin) == 0)
+			return hc->cors_origins[i];
+	return NULL;
 }
 
 /*
@@ -348,18 +358,19 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 {
 	const struct ice_config_http *hc = &h->cfg->http;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *origin, *detail = "";
+	const char *allow_origin, *detail = "";
 	char user[ICE_REST_USER_MAX + 1];
 
-	origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+	allow_origin =
+		cors_value(hc, evhttp_find_header(evhttp_request_get_input_headers(req), "Origin"));
 	http_header(req, "Vary", h->tmpl.vary);
-	if (cors_allowed(hc, origin))
-		http_header(req, "Access-Control-Allow-Origin", origin);
+	if (allow_origin != NULL)
+		http_header(req, "Access-Control-Allow-Origin", allow_origin);
 
 	if (cmd == EVHTTP_REQ_OPTIONS) {
 		/* A preflight never carries credentials, so it is never refused. */
 		http_header(req, "Allow", "GET, HEAD, OPTIONS");
-		if (cors_allowed(hc, origin)) {
+		if (allow_origin != NULL) {
 			char age[16];
 
 			snprintf(age, sizeof(age), "%d", HTTP_PREFLIGHT_MAX_AGE);

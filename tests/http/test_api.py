@@ -97,8 +97,12 @@ def test_cors():
 
     # "*" allows any origin; no cors-origins allows none.
     with Daemon(http_port=20012, stun_port=20013, http_extra={"cors-origins": ["*"]}) as d:
-        hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": "https://anything.example"})
-        assert hdrs["access-control-allow-origin"] == "https://anything.example", hdrs
+        # A literal "*", never the request's Origin echoed back: an echoed
+        # origin plus a future Allow-Credentials would expose credentialed reads.
+        for origin in ("https://anything.example", "null"):
+            hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": origin})
+            assert hdrs["access-control-allow-origin"] == "*", (origin, hdrs)
+            assert "access-control-allow-credentials" not in hdrs, hdrs
     with Daemon(http_port=20014, stun_port=20015) as d:
         hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": ORIGIN})
         assert "access-control-allow-origin" not in hdrs, hdrs
