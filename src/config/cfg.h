@@ -202,6 +202,7 @@ int cfg_parse_workers(const char *s, unsigned max, unsigned *out, bool *is_auto)
 /* String rules: NULL when s is acceptable, else what was expected. */
 const char *cfg_check_header_name(const char *s);
 const char *cfg_check_origin(const char *s);
+const char *cfg_check_bearer_token(const char *s);
 const char *cfg_check_stun_url(const char *s);
 const char *cfg_check_realm(const char *s);
 

@@ -2,8 +2,10 @@
  * ice_config_print: the effective configuration as YAML with the same key
  * names as the input, so `icestation --check-config` shows what the daemon
  * will really do (defaults filled in, "auto" resolved, env applied). Secrets
- * and bearer tokens print as "***". The output loads again: strings are
- * double-quoted and '$' is written as "$$".
+ * and bearer tokens print as "***". The output loads again (strings are
+ * double-quoted and '$' is written as "$$") once the masked values are put
+ * back; a masked bearer token is refused at load, so a dump copied verbatim
+ * can never run with "***" as a live token.
  */
 #include <errno.h>
 #include <stdio.h>

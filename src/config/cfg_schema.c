@@ -281,6 +281,7 @@ static const struct cfg_key http_keys[] = {
 	  .off = HTTP(bearer_tokens),
 	  .off_n = HTTP(n_bearer_tokens),
 	  .max = ICE_CONFIG_MAX_TOKENS,
+	  .check = cfg_check_bearer_token,
 	  .flags = KF_SECRET },
 	{ .name = "identity-header",
 	  .type = KT_STR,

@@ -24,6 +24,28 @@ cfg_check_header_name(const char *s)
 	return NULL;
 }
 
+/*
+ * RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
+ * "/" ) *"=". Anything else could never be presented intact in the
+ * Authorization header (spaces are trimmed there), so it is a typo, not a token.
+ */
+const char *
+cfg_check_bearer_token(const char *s)
+{
+	static const char why[] = "a bearer token: letters, digits and - . _ ~ + /, "
+				  "then optional trailing '=' (RFC 6750 b64token)";
+	const char *p = s;
+
+	while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+	       (*p != '\0' && strchr("-._~+/", *p) != NULL))
+		p++;
+	if (p == s)
+		return why;
+	while (*p == '=')
+		p++;
+	return *p == '\0' ? NULL : why;
+}
+
 const char *
 cfg_check_origin(const char *s)
 {

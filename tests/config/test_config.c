@@ -184,6 +184,49 @@ test_buffer_expansion_errors(void)
 	}
 }
 
+/*
+ * A bearer token is an RFC 6750 b64token. One with a space, quote or control
+ * byte can never match what http_bearer_denied extracts from the header (it
+ * trims spaces), so it would lock every client out; refuse it at load, and
+ * never quote it in the error (it is a secret).
+ */
+static void
+test_bearer_tokens(void)
+{
+	static const char *const bad[] = {
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"sec ret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"secret \"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"sec\\\"ret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"sec\\tret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"sec\\x01ret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"=secret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"sec=ret\"]}}}}",
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"s\\u00e9cret\"]}}}}",
+	};
+	static const char good[] =
+		"peers: {node: {server: {subserver: {stun: {public-ip: 192.0.2.1}}, http: {bearer-tokens: [\"aZ09-._~+/==\", tok2]}}}}";
+	struct ice_config *cfg;
+	size_t i;
+
+	for (i = 0; i < ICE_ARRAY_SIZE(bad); i++) {
+		cfg = ice_config_load_buffer("mem.yml", bad[i], strlen(bad[i]), err, sizeof(err));
+		CHECK(cfg == NULL);
+		if (strstr(err, "peers.node.server.http.bearer-tokens: expected a bearer token") ==
+		    NULL)
+			fprintf(stderr, "  bad[%zu]: got \"%s\"\n", i, err);
+		CHECK(strstr(err,
+		             "peers.node.server.http.bearer-tokens: expected a bearer token") !=
+		      NULL);
+		CHECK(strstr(err, "ret") == NULL);
+		ice_config_free(cfg);
+	}
+	cfg = ice_config_load_buffer("mem.yml", good, strlen(good), err, sizeof(err));
+	REQUIRE(cfg != NULL);
+	CHECK_EQ_INT(cfg->http.n_bearer_tokens, 2);
+	CHECK_STR(cfg->http.bearer_tokens[0], "aZ09-._~+/==");
+	ice_config_free(cfg);
+}
+
 static void
 test_secrets(void)
 {
@@ -420,6 +463,30 @@ test_print_roundtrip(void)
 	CHECK(strstr(text, "realm: \"ex$$ample.org\"") != NULL);
 	CHECK(strstr(text, "allocation-lifetime: 3600s") != NULL);
 
+	/*
+	 * The masked dump must not load as is: "***" would become a live,
+	 * guessable bearer token. With the real tokens put back, it loads.
+	 */
+	b = ice_config_load_buffer("printed.yml", text, len, err, sizeof(err));
+	CHECK(b == NULL);
+	CHECK(strstr(err, "bearer-tokens: expected a bearer token") != NULL);
+	ice_config_free(b);
+	{
+		static const char masked[] = "bearer-tokens: [\"***\", \"***\"]";
+		static const char real[] = "bearer-tokens: [\"tok-one\", \"tok2\"]";
+		char *at = strstr(text, masked), *fixed;
+
+		REQUIRE(at != NULL);
+		REQUIRE(sizeof(real) >= sizeof(masked));
+		fixed = malloc(len + sizeof(real));
+		REQUIRE(fixed != NULL);
+		memcpy(fixed, text, (size_t)(at - text));
+		strcpy(fixed + (at - text), real);
+		strcat(fixed, at + sizeof(masked) - 1);
+		free(text);
+		text = fixed;
+		len = strlen(text);
+	}
 	b = ice_config_load_buffer("printed.yml", text, len, err, sizeof(err));
 	if (b == NULL)
 		fprintf(stderr, "reload failed: %s\n---\n%s", err, text);
@@ -558,6 +625,7 @@ main(void)
 	test_structure_errors();
 	test_env();
 	test_buffer_expansion_errors();
+	test_bearer_tokens();
 	test_secrets();
 	test_public_ip();
 	test_workers();
