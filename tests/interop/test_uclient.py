@@ -25,7 +25,7 @@ import servers
 UCLIENT = "/usr/bin/turnutils_uclient"
 PEER = "/usr/bin/turnutils_peer"
 MESSAGES = 40   # per client session
-CLIENTS = 2     # -m: parallel sessions, each with an RTP and an RTCP allocation
+CLIENTS = 2     # -m: parallel sessions; each allocates RTP (EVEN-PORT R=1) and RTCP (RESERVATION-TOKEN)
 
 
 def start_peer(port):
