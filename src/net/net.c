@@ -79,6 +79,7 @@ worker_new(struct ice_net *net, unsigned id)
 	w->id = id;
 	w->stop_fd = -1;
 	w->tx_fd = -1;
+	w->relay_free = -1;
 	atomic_init(&w->running, false);
 
 	ec = event_config_new();
@@ -136,6 +137,11 @@ ice_net_new(const struct ice_config *cfg)
 	if (net == NULL)
 		return NULL;
 	net->cfg = cfg;
+	if (net_turn_shared_init(net) < 0) {
+		net->stopped = true;
+		ice_net_free(net);
+		return NULL;
+	}
 	net->workers = calloc(n, sizeof(net->workers[0]));
 	if (net->workers == NULL)
 		goto fail;
@@ -169,6 +175,8 @@ worker_main(void *arg)
 		else
 			r = net_tcp_start(&w->listeners[i]);
 	}
+	if (r == 0)
+		r = net_turn_worker_start(w);
 	if (r < 0) {
 		errno = -r;
 		log_error("net: worker %u: cannot register listeners", w->id);
@@ -252,5 +260,6 @@ ice_net_free(struct ice_net *net)
 	for (i = 0; i < net->n_workers; i++)
 		worker_free(net->workers[i]);
 	free(net->workers);
+	net_turn_shared_fini(net);
 	free(net);
 }

@@ -24,6 +24,7 @@
 #include "icestation/net.h"
 #include "icestation/ratelimit.h"
 #include "icestation/stun.h"
+#include "icestation/turn.h"
 
 struct event;
 struct event_base;
@@ -39,7 +40,12 @@ enum {
 	 * 4096 covers every 1500-byte path with room to spare; jumbo-frame TURN
 	 * media (up to 9000) would need this raised. */
 	NET_UDP_SLOT_LEN = 4096,
-	/* One reply (Binding success, 420, and later TURN responses). */
+	/* Receive slot stride: TURN frames a relayed datagram in place (Data
+	 * indication or ChannelData header in front, padding behind), so every
+	 * slot has that room around the NET_UDP_SLOT_LEN bytes recvmmsg fills. */
+	NET_RX_SLOT_STRIDE = TURN_PEER_HEADROOM + NET_UDP_SLOT_LEN + TURN_PEER_TAILROOM,
+	/* One copied reply (Binding, TURN responses: turn's scratch is 1 KiB).
+	 * Relayed data never lands here: it is queued by reference. */
 	NET_TX_SLOT_LEN = 1024,
 	/* Largest TCP frame: STUN header + 16-bit length (ChannelData is smaller). */
 	NET_TCP_FRAME_MAX = STUN_HEADER_LEN + 65535,
@@ -59,6 +65,21 @@ enum {
 	/* (STUN + TURN) x listen addresses x (UDP + TCP). */
 	NET_MAX_LISTENERS = 2 * ICE_CONFIG_MAX_LISTEN * 2,
 	NET_SOCK_BUF = 1 << 20, /* SO_RCVBUF/SO_SNDBUF asked for (the kernel may cap) */
+	/* Relay sockets: one allocation's media, a few hundred ms of it at
+	 * video rates. The kernel charges only what is queued. */
+	NET_RELAY_SOCK_BUF = 256 * 1024,
+	/* Relay slots are allocated in chunks so pointers stay stable. */
+	NET_RELAY_CHUNK = 256,
+	/* Handles at or above this name a dormant EVEN-PORT reservation in the
+	 * process-wide table (any worker may adopt or close it). */
+	NET_DORMANT_BASE = 1 << 24,
+	NET_DORMANT_MAX = TURN_MAX_RESERVATIONS,
+	/* Ports probed per relay_open before answering 508. */
+	NET_RELAY_BIND_TRIES = 128,
+	/* Local addresses relays may bind (per family, from relay-ip-range). */
+	NET_MAX_RELAY_ADDRS = 8,
+	/* turn_expire tick. */
+	NET_TURN_TICK_MS = 100,
 };
 
 /* What a listening socket serves (one socket set when stun.port == turn.port). */
@@ -69,6 +90,19 @@ enum net_role {
 
 struct net_worker;
 struct net_conn;
+
+/* One relay socket of a worker; handle = its index in the worker's table. */
+struct net_relay {
+	struct net_worker *w;
+	int fd; /* -1: free */
+	int handle;
+	int next_free;
+	bool df_alloc;         /* DONT-FRAGMENT asked at Allocate */
+	bool df_on;            /* what the socket does now */
+	struct event *ev;      /* EV_READ | EV_PERSIST on w->base */
+	struct net_conn *conn; /* TCP/TLS client connection holding the allocation, or NULL */
+	struct ice_addr bound;
+};
 
 struct net_listener {
 	struct net_worker *w;
@@ -119,11 +153,15 @@ struct net_worker {
 	struct iovec rx_iov[NET_UDP_BATCH];
 	struct sockaddr_storage rx_names[NET_UDP_BATCH];
 	union net_cmsg rx_cmsg[NET_UDP_BATCH];
-	uint8_t rx_buf[NET_UDP_BATCH][NET_UDP_SLOT_LEN];
+	uint8_t rx_buf[NET_UDP_BATCH][NET_RX_SLOT_STRIDE]; /* data at +TURN_PEER_HEADROOM */
 
-	/* UDP send batch: replies to one socket, flushed after each receive
-	 * batch (or when full, or before queueing for another socket). */
+	/* UDP send batch: datagrams from one socket (a listener or a relay),
+	 * flushed after each receive batch (or when full, or before queueing
+	 * for another socket). Entries point into tx_buf (copied replies) or,
+	 * by reference, into rx_buf or a TCP input buffer: so every callback
+	 * flushes before it returns or reuses those buffers. */
 	int tx_fd;
+	bool tx_relay; /* tx_fd is a relay socket (counted as relay tx) */
 	unsigned tx_n;
 	struct mmsghdr tx_msgs[NET_UDP_BATCH];
 	struct iovec tx_iov[NET_UDP_BATCH];
@@ -136,7 +174,20 @@ struct net_worker {
 	size_t n_conns;
 	uint8_t tcp_reply[NET_TX_SLOT_LEN];
 
-	void *turn; /* TURN's per-worker state, owned by turn_glue.c */
+	/* TURN (turn_glue.c, relay.c). */
+	struct turn_server *turn;
+	struct event *ev_turn_tick;
+	const struct net_pkt *cur_pkt; /* the packet turn_handle_stun is handling */
+	struct net_relay **relay_chunks;
+	size_t n_relay_chunks, max_relay_chunks;
+	int relay_free; /* free list head, -1 = empty */
+	uint64_t rng;   /* xorshift state for relay port starts */
+};
+
+/* A dormant EVEN-PORT reservation: bound, not polled, owned by no worker. */
+struct net_dormant {
+	int fd; /* -1: free */
+	struct ice_addr bound;
 };
 
 struct ice_net {
@@ -144,6 +195,16 @@ struct ice_net {
 	struct net_worker **workers;
 	unsigned n_workers;
 	bool stopped;
+
+	struct turn_shared *turn_shared; /* NULL when TURN is off */
+	/* Addresses relays bind: local interface addresses inside relay-ip-range. */
+	struct ice_addr relay_addrs[NET_MAX_RELAY_ADDRS];
+	size_t n_relay_addrs;
+	/* Interface addresses (wildcard listeners): "self" for the peer policy. */
+	struct ice_addr *if_addrs;
+	size_t n_if_addrs;
+	pthread_mutex_t dormant_lock; /* Allocate-time only */
+	struct net_dormant dormant[NET_DORMANT_MAX];
 };
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC). */
@@ -156,8 +217,21 @@ void net_listeners_close(struct net_worker *w);
 
 /* udp.c: register the read event of a UDP listener. 0 or -errno. */
 int net_udp_start(struct net_listener *l);
-/* Send every queued UDP reply. */
+/* Send every queued UDP datagram. */
 void net_udp_flush(struct net_worker *w);
+/*
+ * Queue one datagram buf[0..len) on fd to `to`. from: the source address to
+ * force with pktinfo (wildcard listener) or NULL. copy: copy buf into a send
+ * slot (it dies on return; len <= NET_TX_SLOT_LEN or it is dropped and
+ * counted); else buf is queued by reference and must live until the next
+ * net_udp_flush (the end of the current callback). Flushes first when the
+ * batch is full or holds another fd. relay: fd is a relay socket (metrics).
+ */
+void net_udp_queue(struct net_worker *w, int fd, bool relay, const struct ice_addr *to,
+                   const struct ice_addr *from, int ifindex, const uint8_t *buf, size_t len,
+                   bool copy);
+/* Receive batch setup shared with relay.c (no control data when !want_cmsg). */
+void net_udp_rx_reset(struct net_worker *w, bool want_cmsg);
 
 /* tcp.c: register the accept event of a TCP listener. 0 or -errno. */
 int net_tcp_start(struct net_listener *l);
@@ -165,6 +239,17 @@ int net_tcp_start(struct net_listener *l);
 void net_tcp_close_all(struct net_worker *w);
 /* Append len bytes to conn's output; may close conn (backpressure). */
 void net_tcp_send(struct net_conn *conn, const uint8_t *buf, size_t len);
+/*
+ * delta +1/-1: a relay socket of an allocation made over conn opened/closed.
+ * While any is open the idle timeout does not apply (RFC 8656 §3.1: the
+ * connection lives as long as its allocation); the frame deadline still does.
+ */
+void net_tcp_hold(struct net_conn *conn, int delta);
+/* How many relay sockets hold conn. */
+unsigned net_tcp_holds(const struct net_conn *conn);
+/* The connection's 5-tuple addresses. */
+const struct ice_addr *net_tcp_local(const struct net_conn *conn);
+const struct ice_addr *net_tcp_remote(const struct net_conn *conn);
 
 /*
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the
@@ -186,10 +271,31 @@ void net_reply_send(struct net_worker *w, const struct net_pkt *pkt, size_t len)
  * turn_glue.c: the seam the TURN state machine plugs into. See the comment
  * at the top of turn_glue.c for what TURN gets from the worker.
  */
+int net_turn_shared_init(struct ice_net *net);
+void net_turn_shared_fini(struct ice_net *net);
 int net_turn_worker_init(struct net_worker *w);
+/* On the worker thread once w->m exists: metrics, the expiry tick. 0 or -errno. */
+int net_turn_worker_start(struct net_worker *w);
 void net_turn_worker_fini(struct net_worker *w);
 void net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *msg,
                        const uint8_t *buf, size_t len);
 void net_turn_conn_closed(struct net_worker *w, struct net_conn *conn);
+
+/*
+ * relay.c: relay sockets behind struct turn_io. net_relay_addrs_init picks
+ * the local addresses inside relay-ip-range (0, or -EADDRNOTAVAIL logged).
+ * net_relay_worker_init/fini size and free w's slot table (fini closes any
+ * socket left). net_dormant_close_all closes every reservation (shutdown).
+ */
+int net_relay_addrs_init(struct ice_net *net);
+int net_relay_worker_init(struct net_worker *w);
+void net_relay_worker_fini(struct net_worker *w);
+void net_dormant_close_all(struct ice_net *net);
+int net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res);
+void net_relay_close(void *ctx, int handle);
+void net_relay_send_peer(void *ctx, int handle, const struct ice_addr *peer, const uint8_t *buf,
+                         size_t len, unsigned flags);
+/* Whether relay sockets can set DF. */
+bool net_relay_can_df(void);
 
 #endif

@@ -36,6 +36,7 @@ struct net_conn {
 	ice_ms_t last_rx;     /* for the idle timeout */
 	ice_ms_t frame_start; /* first byte of the incomplete frame; 0 = none */
 	ice_ms_t timer_at;    /* when ev_timer fires */
+	unsigned n_relays;    /* relay sockets of allocations made over it: no idle timeout */
 	bool dead;            /* close at the next safe point, counted as dead_reason */
 	enum ice_metric_id dead_reason;
 };
@@ -68,14 +69,16 @@ conn_arm(struct net_conn *c, ice_ms_t at)
 	event_add(c->ev_timer, &tv);
 }
 
-/* Next deadline of c, or 0 if none. */
+/* Next deadline of c, or 0 if none. A connection carrying an allocation has
+ * no idle deadline; its timer still wakes once per idle period so the idle
+ * rule resumes without a re-arm when the allocation ends. */
 static ice_ms_t
 conn_deadline(const struct net_conn *c)
 {
 	ice_ms_t idle = conn_idle_ms(c), at = 0;
 
 	if (idle > 0)
-		at = c->last_rx + idle;
+		at = (c->n_relays > 0 ? ICE_MAX(c->last_rx, c->w->now) : c->last_rx) + idle;
 	if (c->frame_start != 0 && (at == 0 || c->frame_start + conn_frame_ms(c) < at))
 		at = c->frame_start + conn_frame_ms(c);
 	return at;
@@ -87,6 +90,8 @@ conn_close(struct net_conn *c, enum ice_metric_id reason)
 	struct net_worker *w = c->w;
 
 	net_turn_conn_closed(w, c);
+	if (c->n_relays > 0)
+		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
 	ice_metrics_inc(w->m, reason);
 	ice_metrics_dec(w->m, ICE_M_NET_TCP_ACTIVE);
 	if (c->prev != NULL)
@@ -136,7 +141,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, ICE_M_NET_TCP_CLOSED_SLOW);
 		return;
 	}
-	if (conn_idle_ms(c) > 0 && c->w->now >= c->last_rx + conn_idle_ms(c)) {
+	if (conn_idle_ms(c) > 0 && c->n_relays == 0 && c->w->now >= c->last_rx + conn_idle_ms(c)) {
 		conn_close(c, ICE_M_NET_TCP_CLOSED_IDLE);
 		return;
 	}
@@ -240,6 +245,41 @@ net_tcp_send(struct net_conn *c, const uint8_t *buf, size_t len)
 	event_add(c->ev_write, NULL);
 }
 
+void
+net_tcp_hold(struct net_conn *c, int delta)
+{
+	if (delta > 0) {
+		if (c->n_relays++ == 0)
+			ice_metrics_inc(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+		return;
+	}
+	if (c->n_relays == 0)
+		return;
+	if (--c->n_relays == 0) {
+		ice_metrics_dec(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+		/* The idle period starts over from the allocation's end. */
+		c->last_rx = ICE_MAX(c->last_rx, c->w->now);
+	}
+}
+
+unsigned
+net_tcp_holds(const struct net_conn *c)
+{
+	return c->n_relays;
+}
+
+const struct ice_addr *
+net_tcp_local(const struct net_conn *c)
+{
+	return &c->local;
+}
+
+const struct ice_addr *
+net_tcp_remote(const struct net_conn *c)
+{
+	return &c->remote;
+}
+
 /*
  * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
  * padded to 4 on a stream), 0 if fewer than 4 bytes are in, or -1 if the
@@ -302,6 +342,8 @@ conn_frames(struct net_conn *c)
 		off += (size_t)n;
 		completed = true;
 	}
+	/* Datagrams to peers point into c->in: out before it moves. */
+	net_udp_flush(c->w);
 	if (c->dead)
 		return false;
 	if (off > 0) {
@@ -358,8 +400,10 @@ conn_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	c->in_len += (size_t)r;
 	c->last_rx = w->now;
-	if (!conn_frames(c))
-		return; /* conn_kill scheduled the close */
+	if (!conn_frames(c)) {
+		net_udp_flush(w); /* frames before the bad one may have queued sends */
+		return;           /* conn_kill scheduled the close */
+	}
 	if (!conn_grow(c)) {
 		conn_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
 		return;

@@ -1,81 +1,312 @@
 /*
- * THE TURN SEAM. Until the TURN state machine (src/turn/) is wired here, every
- * TURN message and ChannelData frame is dropped and counted as
- * icestation_net_turn_unhandled_total. Requests are deliberately NOT answered
- * with an error: a 4xx would tell a TURN client this server refuses TURN,
- * while silence makes it retry or fall back the way it does for loss.
+ * THE TURN SEAM: the pure state machine (include/icestation/turn.h) on the
+ * worker's sockets. One turn_shared for the process (created with the net
+ * layer), one turn_server per worker, touched only by that worker's thread.
  *
- * What the TURN engineer gets from the worker (all single-threaded, no locks):
+ *  - Dispatch: on a listener whose roles include NET_ROLE_TURN, STUN
+ *    requests and indications of TURN methods go to turn_handle_stun and
+ *    ChannelData to turn_handle_channeldata (stream framing on TCP). Binding
+ *    never gets here: dispatch.c answers it on its stateless fast path, the
+ *    same on STUN and TURN ports (turn_handle_stun would answer it too).
+ *    A STUN-only listener drops TURN traffic and counts it as
+ *    icestation_net_turn_unhandled_total; silence, not a 4xx, so a client
+ *    pointed at the wrong port retries elsewhere as it would after loss.
+ *  - The 5-tuple's link is the struct net_listener * (UDP) or the struct
+ *    net_conn * (TCP) the message came on; turn hands it back in send_client.
+ *  - send_client: UDP joins the worker's sendmmsg batch on the listener's fd,
+ *    by reference for TURN_BUF_CALLER (a relayed datagram framed in place in
+ *    the receive slot) or copied for TURN_BUF_SCRATCH (a response); TCP is
+ *    appended to the connection's bounded output (backpressure closes it,
+ *    and the close ends its allocation).
+ *  - Time: w->now, read once per callback; wall-clock seconds (REST username
+ *    expiry) updated per request and per tick, never per relayed packet.
+ *  - turn_expire runs from one periodic event per worker (NET_TURN_TICK_MS).
  *
- *  - net_turn_worker_init/fini: create/destroy TURN's per-worker state
- *    (allocation table, timer wheel) in w->turn. Called from ice_net_new on
- *    the main thread before the worker runs, and from ice_net_free after it
- *    was joined. Metrics: w->m is created at thread start, so count from
- *    packet handlers only.
- *
- *  - net_turn_dispatch: one STUN message of a TURN method (Allocate, Refresh,
- *    CreatePermission, ChannelBind requests; Send indications) with msg
- *    parsed, or one ChannelData frame with msg == NULL; buf[0..len) is
- *    borrowed for the call. pkt carries the 5-tuple: pkt->local (the address
- *    the client contacted, pktinfo-exact on wildcard sockets), pkt->remote,
- *    pkt->transport, pkt->l->roles (check NET_ROLE_TURN: a STUN-only port
- *    must not serve TURN), and pkt->conn for TCP. Requests have already
- *    passed the per-IP rate limiter; ChannelData and indications bypass it.
- *
- *  - Answering the client: net_reply_buf(w, pkt, &cap) then
- *    net_reply_send(w, pkt, len). On UDP the reply joins the worker's
- *    sendmmsg batch (flushed after the receive batch); on TCP it is appended
- *    to the connection's bounded output (backpressure closes the connection,
- *    which calls net_turn_conn_closed).
- *
- *  - The clock: w->now, read once per callback; pass it to the pure turn/
- *    code. Timers: register events on w->base (one periodic tick driving a
- *    timer wheel, not one event per allocation).
- *
- *  - Relay sockets: created by the worker, registered on w->base with a read
- *    callback that uses the same recvmmsg batching as udp.c (w->rx_* slots are
- *    free between callbacks) and sends to the client through a UDP send path
- *    that takes the listener and 5-tuple (generalise net_reply_* into
- *    net_udp_queue(w, listener, local, remote, iov, n) for header + payload
- *    without copying the payload).
- *
- *  - net_turn_conn_closed: a TCP client connection is going away; RFC 8656
- *    §3.1 ends the allocations made over it.
- *
- *  - TCP idle timeout: tcp.c closes a connection silent for
- *    stun.tcp_idle_timeout_s. A connection that carries an allocation should
- *    live as long as the allocation instead: add a flag on struct net_conn
- *    that conn_deadline() honours, set when an Allocate succeeds over it.
+ * Relay sockets are relay.c's; the TCP idle exemption of a connection that
+ * carries an allocation is tcp.c's (net_tcp_hold, driven by relay open/close).
  */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "icestation/log.h"
+
 #include "net_internal.h"
+
+static uint64_t
+unix_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* Every interface address, for the "self" part of the peer policy. */
+static int
+if_addrs_load(struct ice_net *net)
+{
+	struct ifaddrs *ifa, *i;
+	struct ice_addr a;
+	size_t n = 0;
+
+	if (getifaddrs(&ifa) < 0) {
+		log_error("net: getifaddrs");
+		return -errno;
+	}
+	for (i = ifa; i != NULL; i = i->ifa_next)
+		n++;
+	net->if_addrs = calloc(n ? n : 1, sizeof(net->if_addrs[0]));
+	if (net->if_addrs == NULL) {
+		freeifaddrs(ifa);
+		return -ENOMEM;
+	}
+	for (i = ifa; i != NULL; i = i->ifa_next)
+		if (i->ifa_addr != NULL && ice_addr_from_sockaddr(&a, i->ifa_addr) == 0)
+			net->if_addrs[net->n_if_addrs++] = a;
+	freeifaddrs(ifa);
+	return 0;
+}
+
+int
+net_turn_shared_init(struct ice_net *net)
+{
+	const struct ice_config *cfg = net->cfg;
+	size_t i;
+	int r;
+
+	pthread_mutex_init(&net->dormant_lock, NULL);
+	for (i = 0; i < NET_DORMANT_MAX; i++)
+		net->dormant[i].fd = -1;
+	if (!cfg->turn.enabled)
+		return 0;
+	if (cfg->turn.transports & ICE_TRANSPORT_TLS) {
+		/* Refuse rather than advertise turns: URLs nothing answers. */
+		log_errorx("turn: the tls transport is not implemented yet: remove tls from "
+		           "subserver.turn.transports (udp and tcp are served)");
+		return -EPROTONOSUPPORT;
+	}
+	r = net_relay_addrs_init(net);
+	if (r < 0)
+		return r;
+	r = if_addrs_load(net);
+	if (r < 0)
+		return r;
+	net->turn_shared = turn_shared_new(cfg);
+	if (net->turn_shared == NULL) {
+		log_errorx("turn: cannot create the shared TURN state");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+net_turn_shared_fini(struct ice_net *net)
+{
+	net_dormant_close_all(net);
+	turn_shared_free(net->turn_shared);
+	net->turn_shared = NULL;
+	free(net->if_addrs);
+	net->if_addrs = NULL;
+	net->n_if_addrs = 0;
+	pthread_mutex_destroy(&net->dormant_lock);
+}
+
+static void
+glue_send_client(void *ctx, const struct turn_5tuple *ft, const uint8_t *buf, size_t len,
+                 enum turn_buf where)
+{
+	struct net_worker *w = ctx;
+	const struct net_listener *l;
+	int ifindex = 0;
+
+	if (ft->proto != TURN_PROTO_UDP) {
+		net_tcp_send(ft->link, buf, len);
+		return;
+	}
+	l = ft->link;
+	/* A v6 link-local client needs the arrival interface; only the packet
+	 * being handled knows it (relayed data goes to global addresses). */
+	if (w->cur_pkt != NULL && w->cur_pkt->l == l)
+		ifindex = w->cur_pkt->ifindex;
+	net_udp_queue(w, l->fd, false, &ft->client, l->wildcard ? &ft->server : NULL, ifindex, buf,
+	              len, where == TURN_BUF_SCRATCH);
+}
+
+/* The server's own addresses: what every listener is bound to, or every
+ * interface address behind a wildcard one, and the relay addresses. */
+static void
+add_self_addresses(struct net_worker *w)
+{
+	const struct ice_net *net = w->net;
+	const struct net_listener *l;
+	size_t i, k;
+	int r = 0;
+
+	for (i = 0; i < w->n_listeners && r == 0; i++) {
+		l = &w->listeners[i];
+		if (!l->wildcard) {
+			r = turn_server_add_self_address(w->turn, &l->addr);
+			continue;
+		}
+		for (k = 0; k < net->n_if_addrs && r == 0; k++)
+			if (net->if_addrs[k].family == l->addr.family)
+				r = turn_server_add_self_address(w->turn, &net->if_addrs[k]);
+	}
+	for (k = 0; k < net->n_relay_addrs && r == 0; k++)
+		r = turn_server_add_self_address(w->turn, &net->relay_addrs[k]);
+	if (r < 0 && w->id == 0)
+		log_warnx("turn: too many local addresses for the self-address list; the "
+		          "relay-ip-range and listen addresses are still denied as peers");
+}
 
 int
 net_turn_worker_init(struct net_worker *w)
 {
+	struct turn_io io = {
+		.relay_open = net_relay_open,
+		.relay_close = net_relay_close,
+		.send_client = glue_send_client,
+		.send_peer = net_relay_send_peer,
+		.ctx = w,
+		.dont_fragment = net_relay_can_df(),
+	};
+
 	w->turn = NULL;
+	w->relay_free = -1;
+	if (w->net->turn_shared == NULL)
+		return 0;
+	if (net_relay_worker_init(w) < 0)
+		return -ENOMEM;
+	w->turn = turn_server_new(w->cfg, w->net->turn_shared, &io, net_clock_ms(), unix_seconds());
+	if (w->turn == NULL)
+		return -ENOMEM;
+	add_self_addresses(w);
+	return 0;
+}
+
+static void
+turn_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->now = net_clock_ms();
+	turn_server_set_unix_time(w->turn, unix_seconds());
+	turn_expire(w->turn, w->now);
+	net_udp_flush(w);
+}
+
+int
+net_turn_worker_start(struct net_worker *w)
+{
+	const struct timeval tick = { 0, NET_TURN_TICK_MS * 1000 };
+
+	if (w->turn == NULL)
+		return 0;
+	turn_server_set_metrics(w->turn, w->m);
+	w->ev_turn_tick = event_new(w->base, -1, EV_PERSIST, turn_on_tick, w);
+	if (w->ev_turn_tick == NULL || event_add(w->ev_turn_tick, &tick) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
 void
 net_turn_worker_fini(struct net_worker *w)
 {
+	if (w->ev_turn_tick != NULL)
+		event_free(w->ev_turn_tick);
+	w->ev_turn_tick = NULL;
+	/* Ends every allocation: relay_close for each relay socket. */
+	turn_server_free(w->turn);
 	w->turn = NULL;
+	net_relay_worker_fini(w);
+}
+
+static void
+turn_ft(struct turn_5tuple *ft, const struct net_pkt *pkt)
+{
+	ft->client = pkt->remote;
+	ft->server = pkt->local;
+	if (pkt->transport == ICE_TRANSPORT_UDP) {
+		ft->proto = TURN_PROTO_UDP;
+		ft->link = pkt->l;
+	} else {
+		ft->proto = TURN_PROTO_TCP;
+		ft->link = pkt->conn;
+	}
 }
 
 void
 net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *msg,
                   const uint8_t *buf, size_t len)
 {
-	(void)pkt;
-	(void)msg;
-	(void)buf;
-	(void)len;
-	ice_metrics_inc(w->m, ICE_M_NET_TURN_UNHANDLED);
+	struct turn_5tuple ft;
+	const uint8_t *data;
+	size_t data_len;
+	uint16_t channel;
+
+	if (w->turn == NULL || !(pkt->l->roles & NET_ROLE_TURN)) {
+		ice_metrics_inc(w->m, ICE_M_NET_TURN_UNHANDLED);
+		return;
+	}
+	turn_ft(&ft, pkt);
+	if (msg == NULL) {
+		if (channeldata_parse(buf, len, pkt->transport != ICE_TRANSPORT_UDP, &channel,
+		                      &data, &data_len) < 0) {
+			ice_metrics_inc(w->m, ICE_M_TURN_DROP_MALFORMED);
+			return;
+		}
+		turn_handle_channeldata(w->turn, &ft, channel, data, data_len, w->now);
+		return;
+	}
+	if (msg->cls == STUN_CLASS_REQUEST)
+		turn_server_set_unix_time(w->turn, unix_seconds());
+	w->cur_pkt = pkt;
+	turn_handle_stun(w->turn, msg, &ft, w->now);
+	w->cur_pkt = NULL;
+}
+
+/* Relay slots still pointing at conn after turn ended its allocation: a
+ * 5-tuple mismatch between the Allocate and the close. Never expected; detach
+ * so the slots cannot reach a freed connection. */
+static void
+detach_conn(struct net_worker *w, struct net_conn *conn)
+{
+	struct net_relay *s;
+	size_t c, i;
+
+	for (c = 0; c < w->n_relay_chunks; c++) {
+		for (i = 0; i < NET_RELAY_CHUNK; i++) {
+			s = &w->relay_chunks[c][i];
+			if (s->fd >= 0 && s->conn == conn) {
+				s->conn = NULL;
+				net_tcp_hold(conn, -1);
+			}
+		}
+	}
+	log_warnx("turn: worker %u: a closed TCP connection still held relay sockets", w->id);
 }
 
 void
 net_turn_conn_closed(struct net_worker *w, struct net_conn *conn)
 {
-	(void)w;
-	(void)conn;
+	struct turn_5tuple ft;
+
+	if (w->turn == NULL || net_tcp_holds(conn) == 0)
+		return;
+	ft.client = *net_tcp_remote(conn);
+	ft.server = *net_tcp_local(conn);
+	ft.proto = TURN_PROTO_TCP;
+	ft.link = conn;
+	turn_close_5tuple(w->turn, &ft, w->now);
+	if (net_tcp_holds(conn) > 0)
+		detach_conn(w, conn);
 }

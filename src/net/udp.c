@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -45,20 +46,20 @@ udp_local(const struct net_listener *l, struct msghdr *mh, struct net_pkt *pkt)
 	}
 }
 
-/* Source address for a reply from a wildcard socket. Returns the cmsg length. */
+/* Source address for a datagram from a wildcard socket. Returns the cmsg length. */
 static size_t
-udp_put_pktinfo(union net_cmsg *cb, const struct net_pkt *pkt)
+udp_put_pktinfo(union net_cmsg *cb, const struct ice_addr *from, int ifindex)
 {
 	struct msghdr mh = { .msg_control = cb->buf, .msg_controllen = sizeof(cb->buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	memset(cb, 0, sizeof(*cb));
-	if (pkt->local.family == AF_INET) {
+	if (from->family == AF_INET) {
 		struct in_pktinfo pi = { 0 };
 
 		/* ifindex 0: let routing pick the interface; only the source
 		 * address matters (ipi_spec_dst). */
-		memcpy(&pi.ipi_spec_dst, pkt->local.ip, 4);
+		memcpy(&pi.ipi_spec_dst, from->ip, 4);
 		c->cmsg_level = IPPROTO_IP;
 		c->cmsg_type = IP_PKTINFO;
 		c->cmsg_len = CMSG_LEN(sizeof(pi));
@@ -68,8 +69,8 @@ udp_put_pktinfo(union net_cmsg *cb, const struct net_pkt *pkt)
 	struct in6_pktinfo pi6 = { 0 };
 
 	/* Keep the arrival interface: a link-local source needs its scope. */
-	memcpy(&pi6.ipi6_addr, pkt->local.ip, 16);
-	pi6.ipi6_ifindex = (unsigned)pkt->ifindex;
+	memcpy(&pi6.ipi6_addr, from->ip, 16);
+	pi6.ipi6_ifindex = (unsigned)ifindex;
 	c->cmsg_level = IPPROTO_IPV6;
 	c->cmsg_type = IPV6_PKTINFO;
 	c->cmsg_len = CMSG_LEN(sizeof(pi6));
@@ -80,6 +81,8 @@ udp_put_pktinfo(union net_cmsg *cb, const struct net_pkt *pkt)
 void
 net_udp_flush(struct net_worker *w)
 {
+	enum ice_metric_id ok = w->tx_relay ? ICE_M_NET_RELAY_TX : ICE_M_NET_UDP_TX;
+	enum ice_metric_id bad = w->tx_relay ? ICE_M_NET_RELAY_TX_ERRORS : ICE_M_NET_UDP_TX_ERRORS;
 	unsigned sent = 0;
 	int r;
 
@@ -87,23 +90,59 @@ net_udp_flush(struct net_worker *w)
 		r = sendmmsg(w->tx_fd, w->tx_msgs + sent, w->tx_n - sent, MSG_DONTWAIT);
 		if (r > 0) {
 			sent += (unsigned)r;
-			ice_metrics_add(w->m, ICE_M_NET_UDP_TX, (uint64_t)r);
+			ice_metrics_add(w->m, ok, (uint64_t)r);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			/* Socket buffer full: UDP gives no promise, drop the rest. */
-			ice_metrics_add(w->m, ICE_M_NET_UDP_TX_ERRORS, w->tx_n - sent);
+			ice_metrics_add(w->m, bad, w->tx_n - sent);
 			break;
 		}
-		/* This one message is undeliverable (no route, bad source):
-		 * skip it and keep the rest of the batch. */
-		ice_metrics_inc(w->m, ICE_M_NET_UDP_TX_ERRORS);
+		/* This one message is undeliverable (no route, bad source,
+		 * EMSGSIZE with DF): skip it and keep the rest of the batch. */
+		ice_metrics_inc(w->m, bad);
 		sent++;
 	}
 	w->tx_n = 0;
 	w->tx_fd = -1;
+}
+
+void
+net_udp_queue(struct net_worker *w, int fd, bool relay, const struct ice_addr *to,
+              const struct ice_addr *from, int ifindex, const uint8_t *buf, size_t len, bool copy)
+{
+	struct msghdr *mh;
+	unsigned i;
+
+	if (copy && len > NET_TX_SLOT_LEN) {
+		ice_metrics_inc(w->m, ICE_M_NET_TX_TOO_BIG);
+		return;
+	}
+	if (w->tx_n == NET_UDP_BATCH || (w->tx_n > 0 && w->tx_fd != fd))
+		net_udp_flush(w);
+	i = w->tx_n;
+	mh = &w->tx_msgs[i].msg_hdr;
+	memset(mh, 0, sizeof(*mh));
+	if (copy) {
+		memcpy(w->tx_buf[i], buf, len);
+		w->tx_iov[i].iov_base = w->tx_buf[i];
+	} else {
+		w->tx_iov[i].iov_base = (void *)(uintptr_t)buf;
+	}
+	w->tx_iov[i].iov_len = len;
+	mh->msg_iov = &w->tx_iov[i];
+	mh->msg_iovlen = 1;
+	mh->msg_name = &w->tx_names[i];
+	mh->msg_namelen = ice_addr_to_sockaddr(to, &w->tx_names[i]);
+	if (from != NULL) {
+		mh->msg_control = w->tx_cmsg[i].buf;
+		mh->msg_controllen = udp_put_pktinfo(&w->tx_cmsg[i], from, ifindex);
+	}
+	w->tx_fd = fd;
+	w->tx_relay = relay;
+	w->tx_n++;
 }
 
 uint8_t *
@@ -122,40 +161,24 @@ net_reply_buf(struct net_worker *w, const struct net_pkt *pkt, size_t *cap)
 void
 net_reply_send(struct net_worker *w, const struct net_pkt *pkt, size_t len)
 {
-	struct msghdr *mh;
-	unsigned i;
-
 	if (pkt->transport != ICE_TRANSPORT_UDP) {
 		net_tcp_send(pkt->conn, w->tcp_reply, len);
 		return;
 	}
-	i = w->tx_n;
-	mh = &w->tx_msgs[i].msg_hdr;
-	memset(mh, 0, sizeof(*mh));
-	w->tx_iov[i].iov_base = w->tx_buf[i];
-	w->tx_iov[i].iov_len = len;
-	mh->msg_iov = &w->tx_iov[i];
-	mh->msg_iovlen = 1;
-	mh->msg_name = &w->tx_names[i];
-	mh->msg_namelen = ice_addr_to_sockaddr(&pkt->remote, &w->tx_names[i]);
-	if (pkt->l->wildcard) {
-		mh->msg_control = w->tx_cmsg[i].buf;
-		mh->msg_controllen = udp_put_pktinfo(&w->tx_cmsg[i], pkt);
-	}
-	w->tx_fd = pkt->l->fd;
-	w->tx_n++;
+	/* Built in place in the next free slot (net_reply_buf): no copy. */
+	net_udp_queue(w, pkt->l->fd, false, &pkt->remote, pkt->l->wildcard ? &pkt->local : NULL,
+	              pkt->ifindex, w->tx_buf[w->tx_n], len, false);
 }
 
-/* Prepare the receive batch (lengths are overwritten by every recvmmsg). */
-static void
-udp_rx_reset(struct net_worker *w, bool want_cmsg)
+void
+net_udp_rx_reset(struct net_worker *w, bool want_cmsg)
 {
 	struct msghdr *mh;
 	unsigned i;
 
 	for (i = 0; i < NET_UDP_BATCH; i++) {
 		mh = &w->rx_msgs[i].msg_hdr;
-		w->rx_iov[i].iov_base = w->rx_buf[i];
+		w->rx_iov[i].iov_base = w->rx_buf[i] + TURN_PEER_HEADROOM;
 		w->rx_iov[i].iov_len = NET_UDP_SLOT_LEN;
 		mh->msg_iov = &w->rx_iov[i];
 		mh->msg_iovlen = 1;
@@ -185,7 +208,7 @@ udp_rx_one(struct net_worker *w, struct net_listener *l, unsigned i)
 		return;
 	}
 	udp_local(l, mh, &pkt);
-	net_dispatch(w, &pkt, w->rx_buf[i], w->rx_msgs[i].msg_len);
+	net_dispatch(w, &pkt, w->rx_buf[i] + TURN_PEER_HEADROOM, w->rx_msgs[i].msg_len);
 }
 
 static void
@@ -199,7 +222,7 @@ udp_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	w->now = net_clock_ms();
 	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
-		udp_rx_reset(w, l->wildcard);
+		net_udp_rx_reset(w, l->wildcard);
 		n = recvmmsg(fd, w->rx_msgs, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == EINTR)

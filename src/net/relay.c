@@ -1,0 +1,551 @@
+/*
+ * Relay sockets: what struct turn_io asks of the world. One UDP socket per
+ * allocation (and address family), bound on a local address inside
+ * relay-ip-range and a port of relay-port-range, polled on the worker's own
+ * event_base. Every worker binds from the same range: bind() is the arbiter,
+ * EADDRINUSE sends us to the next port. No SO_REUSEADDR/REUSEPORT here, so
+ * two relays can never share a port.
+ *
+ * A handle is an index into the worker's slot table (chunks of
+ * NET_RELAY_CHUNK, allocated lazily up to what max-allocations needs, so slot
+ * pointers stay stable for the events that point at them): O(1) handle -> fd.
+ * Dormant EVEN-PORT reservations live in one process-wide table behind a
+ * mutex (Allocate time only), since the client may come back through another
+ * worker to adopt one.
+ *
+ * Peer datagrams are read with recvmmsg into the worker's receive slots,
+ * which keep TURN_PEER_HEADROOM bytes in front and TURN_PEER_TAILROOM behind
+ * each datagram so turn frames the Data indication or ChannelData in place;
+ * its send_client queues them by reference and the batch goes out with one
+ * sendmmsg per listener socket. Datagrams to peers join the same send batch,
+ * keyed by relay fd.
+ */
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "icestation/log.h"
+
+#include "net_internal.h"
+
+static bool
+relay_range_has(const struct ice_config *cfg, const struct ice_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->turn.n_relay_ip_range; i++)
+		if (ice_cidr_contains(&cfg->turn.relay_ip_range[i], a))
+			return true;
+	return false;
+}
+
+int
+net_relay_addrs_init(struct ice_net *net)
+{
+	const struct ice_config *cfg = net->cfg;
+	char buf[ICE_ADDR_STRLEN];
+	struct ifaddrs *ifa, *i;
+	struct ice_addr a;
+	size_t k;
+
+	net->n_relay_addrs = 0;
+	if (getifaddrs(&ifa) < 0) {
+		log_error("net: getifaddrs");
+		return -errno;
+	}
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || ice_addr_from_sockaddr(&a, i->ifa_addr) < 0)
+			continue;
+		/* A link-local relay would need a scope id in every sendto. */
+		if (a.family == AF_INET6 && a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80)
+			continue;
+		if (!relay_range_has(cfg, &a))
+			continue;
+		for (k = 0; k < net->n_relay_addrs; k++)
+			if (ice_addr_ip_equal(&net->relay_addrs[k], &a))
+				break;
+		if (k == net->n_relay_addrs && k < NET_MAX_RELAY_ADDRS)
+			net->relay_addrs[net->n_relay_addrs++] = a;
+	}
+	freeifaddrs(ifa);
+	if (net->n_relay_addrs == 0) {
+		log_errorx("turn: no local interface address inside relay-ip-range%s%s: relay "
+		           "sockets could not bind; set relay-ip-range to an address of this host",
+		           cfg->turn.n_relay_ip_range ? " " : "",
+		           cfg->turn.n_relay_ip_range
+		                   ? ice_cidr_str(&cfg->turn.relay_ip_range[0], buf, sizeof(buf))
+		                   : "");
+		return -EADDRNOTAVAIL;
+	}
+	for (k = 0; k < net->n_relay_addrs; k++)
+		log_info("turn: relays bind %s",
+		         ice_addr_ip_str(&net->relay_addrs[k], buf, sizeof(buf)));
+	return 0;
+}
+
+/* The relay address of family: the first one found inside the range. */
+static const struct ice_addr *
+relay_addr_for(const struct ice_net *net, int family)
+{
+	size_t k;
+
+	for (k = 0; k < net->n_relay_addrs; k++)
+		if (net->relay_addrs[k].family == family)
+			return &net->relay_addrs[k];
+	return NULL;
+}
+
+bool
+net_relay_can_df(void)
+{
+#if defined(IP_MTU_DISCOVER) && defined(IP_PMTUDISC_DO) && defined(IPV6_DONTFRAG)
+	return true;
+#else
+	return false;
+#endif
+}
+
+static int
+relay_set_df(int fd, int family, bool on)
+{
+	int v;
+
+	if (family == AF_INET) {
+		v = on ? IP_PMTUDISC_DO : IP_PMTUDISC_WANT;
+		return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+	}
+	v = on ? 1 : 0;
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &v, sizeof(v));
+}
+
+/* A bound, non-blocking UDP socket on a:port, or -errno (-EADDRINUSE: try another). */
+static int
+relay_bind(const struct ice_addr *a, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	struct ice_addr b = *a;
+	socklen_t sslen;
+	int fd, err, v;
+
+	fd = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (a->family == AF_INET6) {
+		v = 1;
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	}
+	b.port = port;
+	sslen = ice_addr_to_sockaddr(&b, &ss);
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+	v = NET_RELAY_SOCK_BUF;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	return fd;
+}
+
+static uint64_t
+relay_rand(struct net_worker *w)
+{
+	/* xorshift64: port starts only need to spread, not to be secret
+	 * (the 5-tuple a peer must guess is protected by permissions). */
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+/*
+ * Bind a relay socket (and, for reserve_next, port+1 too) from a random
+ * start, probing at most NET_RELAY_BIND_TRIES ports. *fd2 is -1 unless
+ * reserve_next. Returns 0 with *port, or -EADDRINUSE (range exhausted), or
+ * another -errno.
+ */
+static int
+relay_bind_range(struct net_worker *w, const struct ice_addr *a, const struct turn_relay_req *req,
+                 int *fd, int *fd2, uint16_t *port)
+{
+	uint32_t lo = w->cfg->turn.relay_port_min, hi = w->cfg->turn.relay_port_max;
+	uint32_t step = req->even_port ? 2 : 1, span, start, p, k, tries;
+	int r;
+
+	if (req->even_port && lo % 2)
+		lo++;
+	if (req->reserve_next && hi > lo)
+		hi--; /* port+1 must be inside the range too */
+	if (hi < lo)
+		return -EADDRINUSE;
+	span = (hi - lo) / step + 1;
+	tries = ICE_MIN(span, (uint32_t)NET_RELAY_BIND_TRIES);
+	start = (uint32_t)(relay_rand(w) % span);
+	*fd2 = -1;
+	for (k = 0; k < tries; k++) {
+		p = lo + ((start + k) % span) * step;
+		r = relay_bind(a, (uint16_t)p);
+		if (r == -EADDRINUSE)
+			continue;
+		if (r < 0)
+			return r;
+		*fd = r;
+		if (req->reserve_next) {
+			int r2 = relay_bind(a, (uint16_t)(p + 1));
+
+			if (r2 < 0) {
+				close(*fd);
+				if (r2 == -EADDRINUSE)
+					continue;
+				return r2;
+			}
+			*fd2 = r2;
+		}
+		*port = (uint16_t)p;
+		return 0;
+	}
+	return -EADDRINUSE;
+}
+
+static struct net_relay *
+relay_slot(struct net_worker *w, int handle)
+{
+	size_t c = (size_t)handle / NET_RELAY_CHUNK;
+
+	if (handle < 0 || c >= w->n_relay_chunks)
+		return NULL;
+	return &w->relay_chunks[c][(size_t)handle % NET_RELAY_CHUNK];
+}
+
+static struct net_relay *
+relay_slot_get(struct net_worker *w)
+{
+	struct net_relay *chunk, *s;
+	size_t i, base;
+
+	if (w->relay_free < 0) {
+		if (w->n_relay_chunks == w->max_relay_chunks)
+			return NULL;
+		chunk = calloc(NET_RELAY_CHUNK, sizeof(*chunk));
+		if (chunk == NULL)
+			return NULL;
+		base = w->n_relay_chunks * NET_RELAY_CHUNK;
+		for (i = 0; i < NET_RELAY_CHUNK; i++) {
+			chunk[i].w = w;
+			chunk[i].fd = -1;
+			chunk[i].handle = (int)(base + i);
+			chunk[i].next_free = i + 1 < NET_RELAY_CHUNK ? (int)(base + i + 1) : -1;
+		}
+		w->relay_chunks[w->n_relay_chunks++] = chunk;
+		w->relay_free = (int)base;
+	}
+	s = relay_slot(w, w->relay_free);
+	w->relay_free = s->next_free;
+	return s;
+}
+
+static void
+relay_slot_put(struct net_worker *w, struct net_relay *s)
+{
+	s->fd = -1;
+	s->ev = NULL;
+	s->conn = NULL;
+	s->next_free = w->relay_free;
+	w->relay_free = s->handle;
+}
+
+static void
+relay_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_relay *s = arg;
+	struct net_worker *w = s->w;
+	struct ice_addr peer;
+	struct msghdr *mh;
+	unsigned batch, i;
+	int n, handle = s->handle;
+
+	(void)what;
+	w->now = net_clock_ms();
+	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
+		net_udp_rx_reset(w, false);
+		n = recvmmsg(fd, w->rx_msgs, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* ICMP port unreachable from a peer we sent to
+			 * surfaces as ECONNREFUSED: not an error of ours. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED)
+				ice_metrics_inc(w->m, ICE_M_NET_RELAY_RX_ERRORS);
+			break;
+		}
+		ice_metrics_add(w->m, ICE_M_NET_RELAY_RX, (uint64_t)n);
+		for (i = 0; i < (unsigned)n; i++) {
+			mh = &w->rx_msgs[i].msg_hdr;
+			if (mh->msg_flags & MSG_TRUNC) {
+				ice_metrics_inc(w->m, ICE_M_NET_RELAY_TRUNCATED);
+				continue;
+			}
+			if (ice_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_names[i]) < 0)
+				continue;
+			turn_handle_peer(w->turn, handle, &peer, w->rx_buf[i] + TURN_PEER_HEADROOM,
+			                 w->rx_msgs[i].msg_len, w->now);
+		}
+		/* The Data indications point into rx_buf: out before reuse. */
+		net_udp_flush(w);
+		/* turn may have closed this very relay (it never does from
+		 * turn_handle_peer today, but the slot would be reused). */
+		if (n < NET_UDP_BATCH || s->fd != fd)
+			break;
+	}
+}
+
+/* Register s (fd already set) for reading and fill res. */
+static int
+relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_relay_req *req)
+{
+	s->ev = event_new(w->base, s->fd, EV_READ | EV_PERSIST, relay_on_read, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) < 0)
+		return -ENOMEM;
+	s->df_alloc = req->dont_fragment;
+	s->df_on = false;
+	if (req->dont_fragment) {
+		if (relay_set_df(s->fd, s->bound.family, true) < 0)
+			return -errno;
+		s->df_on = true;
+	}
+	/* An Allocate over TCP: the connection now lives as long as this. */
+	if (w->cur_pkt != NULL && w->cur_pkt->conn != NULL) {
+		s->conn = w->cur_pkt->conn;
+		net_tcp_hold(s->conn, +1);
+	}
+	ice_metrics_inc(w->m, ICE_M_NET_RELAY_SOCKETS);
+	return 0;
+}
+
+static void
+relay_release(struct net_worker *w, struct net_relay *s)
+{
+	if (s->ev != NULL)
+		event_free(s->ev);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->conn != NULL)
+		net_tcp_hold(s->conn, -1);
+	relay_slot_put(w, s);
+}
+
+/* Park fd as a dormant reservation; returns its handle or -ENOSPC. */
+static int
+dormant_put(struct net_worker *w, int fd, const struct ice_addr *bound)
+{
+	struct ice_net *net = w->net;
+	int h = -ENOSPC;
+	size_t i;
+
+	pthread_mutex_lock(&net->dormant_lock);
+	for (i = 0; i < NET_DORMANT_MAX; i++) {
+		if (net->dormant[i].fd < 0) {
+			net->dormant[i].fd = fd;
+			net->dormant[i].bound = *bound;
+			h = NET_DORMANT_BASE + (int)i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&net->dormant_lock);
+	if (h >= 0)
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_DORMANT);
+	return h;
+}
+
+/* Take the dormant socket of handle: its fd (and *bound), or -ENOENT. */
+static int
+dormant_take(struct net_worker *w, int handle, struct ice_addr *bound)
+{
+	struct ice_net *net = w->net;
+	size_t i = (size_t)(handle - NET_DORMANT_BASE);
+	int fd = -ENOENT;
+
+	if (handle < NET_DORMANT_BASE || i >= NET_DORMANT_MAX)
+		return -ENOENT;
+	pthread_mutex_lock(&net->dormant_lock);
+	if (net->dormant[i].fd >= 0) {
+		fd = net->dormant[i].fd;
+		*bound = net->dormant[i].bound;
+		net->dormant[i].fd = -1;
+	}
+	pthread_mutex_unlock(&net->dormant_lock);
+	if (fd >= 0)
+		ice_metrics_dec(w->m, ICE_M_NET_RELAY_DORMANT);
+	return fd;
+}
+
+void
+net_dormant_close_all(struct ice_net *net)
+{
+	size_t i;
+
+	for (i = 0; i < NET_DORMANT_MAX; i++) {
+		if (net->dormant[i].fd >= 0)
+			close(net->dormant[i].fd);
+		net->dormant[i].fd = -1;
+	}
+}
+
+static int
+relay_open_fail(struct net_worker *w, struct net_relay *s, int r)
+{
+	if (s != NULL)
+		relay_release(w, s);
+	if (r == -EADDRINUSE || r == -ENOSPC)
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_PORTS_EXHAUSTED);
+	else
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_OPEN_ERROR);
+	return r;
+}
+
+int
+net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res)
+{
+	struct net_worker *w = ctx;
+	const struct ice_addr *a;
+	struct net_relay *s;
+	uint16_t port;
+	int r, fd2 = -1;
+
+	res->reserved_handle = -1;
+	s = relay_slot_get(w);
+	if (s == NULL)
+		return relay_open_fail(w, NULL, -ENOSPC);
+	if (req->adopt >= 0) {
+		r = dormant_take(w, req->adopt, &s->bound);
+		if (r < 0)
+			return relay_open_fail(w, s, r);
+		s->fd = r;
+	} else {
+		a = relay_addr_for(w->net, req->family);
+		if (a == NULL) {
+			relay_slot_put(w, s);
+			ice_metrics_inc(w->m, ICE_M_NET_RELAY_NO_ADDRESS);
+			return -EAFNOSUPPORT;
+		}
+		r = relay_bind_range(w, a, req, &s->fd, &fd2, &port);
+		if (r < 0)
+			return relay_open_fail(w, s, r);
+		s->bound = *a;
+		s->bound.port = port;
+	}
+	r = relay_activate(w, s, req);
+	if (r < 0) {
+		if (fd2 >= 0)
+			close(fd2);
+		return relay_open_fail(w, s, r);
+	}
+	if (fd2 >= 0) {
+		struct ice_addr b = s->bound;
+
+		b.port = (uint16_t)(b.port + 1);
+		res->reserved_handle = dormant_put(w, fd2, &b);
+		if (res->reserved_handle < 0) {
+			close(fd2);
+			res->reserved_handle = -1;
+			net_relay_close(w, s->handle);
+			return relay_open_fail(w, NULL, -ENOSPC);
+		}
+	}
+	res->handle = s->handle;
+	res->bound = s->bound;
+	return 0;
+}
+
+void
+net_relay_close(void *ctx, int handle)
+{
+	struct net_worker *w = ctx;
+	struct ice_addr unused;
+	struct net_relay *s;
+	int fd;
+
+	if (handle >= NET_DORMANT_BASE) {
+		fd = dormant_take(w, handle, &unused);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	s = relay_slot(w, handle);
+	if (s == NULL || s->fd < 0)
+		return;
+	/* A queued datagram to this fd must not go out on a reused number. */
+	if (w->tx_n > 0 && w->tx_fd == s->fd)
+		net_udp_flush(w);
+	ice_metrics_dec(w->m, ICE_M_NET_RELAY_SOCKETS);
+	relay_release(w, s);
+}
+
+void
+net_relay_send_peer(void *ctx, int handle, const struct ice_addr *peer, const uint8_t *buf,
+                    size_t len, unsigned flags)
+{
+	struct net_worker *w = ctx;
+	struct net_relay *s = relay_slot(w, handle);
+	bool df;
+
+	if (s == NULL || s->fd < 0)
+		return;
+	/* DF per Send indication: the socket option follows the last one
+	 * asked, so a client that always (or never) asks costs no syscall. */
+	df = s->df_alloc || (flags & TURN_SEND_DF);
+	if (df != s->df_on) {
+		if (w->tx_n > 0 && w->tx_fd == s->fd)
+			net_udp_flush(w);
+		if (relay_set_df(s->fd, s->bound.family, df) == 0)
+			s->df_on = df;
+	}
+	net_udp_queue(w, s->fd, true, peer, NULL, 0, buf, len, false);
+}
+
+int
+net_relay_worker_init(struct net_worker *w)
+{
+	const struct ice_config *cfg = w->cfg;
+	size_t max;
+
+	w->relay_free = -1;
+	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
+		w->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)w->id;
+	/* Every allocation may sit on one worker (hashing is the kernel's),
+	 * with a relay per family, plus adopted reservations. */
+	max = (size_t)cfg->turn.max_allocations * 2 + NET_DORMANT_MAX;
+	w->max_relay_chunks = (max + NET_RELAY_CHUNK - 1) / NET_RELAY_CHUNK;
+	w->relay_chunks = calloc(w->max_relay_chunks, sizeof(w->relay_chunks[0]));
+	return w->relay_chunks != NULL ? 0 : -ENOMEM;
+}
+
+void
+net_relay_worker_fini(struct net_worker *w)
+{
+	struct net_relay *s;
+	size_t c, i;
+
+	for (c = 0; c < w->n_relay_chunks; c++) {
+		for (i = 0; i < NET_RELAY_CHUNK; i++) {
+			s = &w->relay_chunks[c][i];
+			if (s->fd >= 0) {
+				s->conn = NULL; /* connections are gone by now */
+				relay_release(w, s);
+			}
+		}
+		free(w->relay_chunks[c]);
+	}
+	free(w->relay_chunks);
+	w->relay_chunks = NULL;
+	w->n_relay_chunks = 0;
+}
