@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
 	libcjson-dev libsystemd-dev openssl)
 test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-aiortc
 	systemd golang-go golang-github-pion-turn.v2-dev chromium iproute2 procps
-	tshark)
+	tshark wrk util-linux)
 bench_pkgs=(coturn wrk util-linux procps python3)
 
 want=("${build_pkgs[@]}")
