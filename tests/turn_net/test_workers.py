@@ -1,0 +1,84 @@
+"""Two workers: 50 allocations (UDP and TCP clients, spread over both workers
+by the kernel's SO_REUSEPORT hash) each relay both ways through a channel
+and by indications; every relay port is distinct and inside the range; when
+they are all gone (Refresh 0 and TCP close), the
+daemon's file descriptors are back to the baseline and the gauges to 0.
+(Expiry through the tick is test_limits.py's.)
+Ports 26060-26079, relay 40300-40499."""
+
+import os
+import struct
+import sys
+
+from icetest import Daemon, wait_for
+from turnclient import TurnClient, recv_from, udp_peer
+
+HTTP, PORT = 26060, 26061
+N = 50
+TURN = {"allowed-peer-ip": ["127.0.0.0/8", "::1/128"], "relay-port-range": "40300-40499",
+        "max-allocations-per-user": 100, "allocations-per-minute-per-user": 1000}
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def relay_both_ways(c, peer, i):
+    pa = peer.getsockname()
+    c.create_permission(pa)
+    c.channel_bind(0x4000 + i, pa)
+    msg = struct.pack("!I", i) + b"to-peer"
+    c.send_channel(0x4000 + i, msg)
+    got = recv_from(peer, 5)
+    assert got == (msg, c.relayed), (i, got)
+    peer.sendto(struct.pack("!I", i) + b"to-client", c.relayed)
+    r = c.recv_relayed(5)
+    assert r == ("chan", 0x4000 + i, struct.pack("!I", i) + b"to-client"), (i, r)
+
+
+def main():
+    with Daemon(http_port=HTTP, stun_port=PORT, workers=2, turn_extra=TURN,
+                stun_extra={"rate-limit": {"requests-per-second": 0}}) as d:
+        pid = d.proc.pid
+        base_fds = fd_count(pid)
+        user, pw = d.turn_credentials("did:peers:many")
+        clients, peers = [], []
+        try:
+            for i in range(N):
+                c = TurnClient(("127.0.0.1", PORT), user, pw, "tcp" if i % 5 == 0 else "udp")
+                c.allocate()
+                clients.append(c)
+                peers.append(udp_peer())
+            ports = {c.relayed[1] for c in clients}
+            assert len(ports) == N, "two allocations share a relay port"
+            assert all(40300 <= p <= 40499 for p in ports)
+            assert d.metric("icestation_turn_allocations") == N
+            assert d.metric("icestation_net_relay_sockets") == N
+            assert fd_count(pid) >= base_fds + N
+            for i, (c, p) in enumerate(zip(clients, peers)):
+                relay_both_ways(c, p, i)
+            for c in clients:
+                if c.transport == "udp":
+                    c.refresh(0)
+                else:
+                    c.close()
+        finally:
+            for c in clients:
+                c.close()
+            for p in peers:
+                p.close()
+        wait_for(lambda: d.metric("icestation_turn_allocations") == 0, 15,
+                 what="every allocation gone")
+        wait_for(lambda: fd_count(pid) == base_fds, 10,
+                 what=f"fd count back to {base_fds} (now {fd_count(pid)})")
+        m = d.metrics()
+        assert m.get("icestation_net_relay_sockets", 0) == 0
+        assert m.get('icestation_turn_allocations_ended_total{reason="deleted"}', 0) == 40
+        assert m.get('icestation_turn_allocations_ended_total{reason="connection_closed"}', 0) == 10
+        assert m.get("icestation_turn_allocations_created_total", 0) == N
+        print("50 allocations on 2 workers ok; fds", base_fds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
