@@ -1,0 +1,217 @@
+/*
+ * The TURN state machine (RFC 8656, RFC 6156, RFC 5766 clients): allocations,
+ * permissions, channels, lifetimes, quotas, peer-address policy and long-term
+ * credential auth, driven by (message, 5-tuple, now). Pure: no sockets, no
+ * clock, no libevent. Every effect on the world goes through struct turn_io,
+ * which net/ implements with real sockets and tests with fakes.
+ *
+ * One struct turn_server per worker thread owns that worker's allocations
+ * and is touched by that thread only (no locks on the packet path). One
+ * struct turn_shared spans the workers: the global allocation count (an
+ * atomic), per-user quotas and EVEN-PORT reservations (one mutex, taken only
+ * by Allocate and allocation teardown, never per packet).
+ *
+ * Integration contract for net/ (per worker, all on the worker thread):
+ *   startup   turn_server_new(cfg, shared, &io, now, unix_s)
+ *   thread    turn_server_set_metrics(srv, w->m) once the block exists
+ *   each loop turn_server_set_unix_time(srv, time(NULL)) when the clock is read
+ *   STUN msg  turn_handle_stun(srv, &msg, &ft, now) for every parsed STUN
+ *             request or indication on a TURN listener (Binding included)
+ *   ChanData  turn_handle_channeldata(srv, &ft, channel, data, len, now)
+ *   relay rx  turn_handle_peer(srv, handle, &peer, data, len, now), data with
+ *             TURN_PEER_HEADROOM writable bytes before it and
+ *             TURN_PEER_TAILROOM after it
+ *   timer     turn_expire(srv, now) from one periodic event (100-1000 ms)
+ *   TCP close turn_close_5tuple(srv, &ft, now)
+ *   shutdown  turn_server_free(srv) before the worker's sockets go away
+ */
+#ifndef ICESTATION_TURN_H
+#define ICESTATION_TURN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "icestation/addr.h"
+#include "icestation/common.h"
+#include "icestation/config.h"
+#include "icestation/metrics.h"
+#include "icestation/stun.h"
+
+enum {
+	/* Bytes turn_handle_peer may write in front of data: the largest Data
+	 * indication header (20 header + 24 XOR-PEER-ADDRESS v6 + 4 DATA). */
+	TURN_PEER_HEADROOM = 48,
+	/* Bytes it may write after data: padding to a multiple of 4. */
+	TURN_PEER_TAILROOM = 4,
+	TURN_MAX_LIFETIME_S = 3600,       /* allocation lifetime cap (RFC 8656 §7.2) */
+	TURN_DEFAULT_LIFETIME_S = 600,    /* when the configuration says 0 */
+	TURN_PERMISSION_LIFETIME_S = 300, /* RFC 8656 §9 */
+	TURN_CHANNEL_LIFETIME_S = 600,    /* RFC 8656 §12 */
+	TURN_CHANNEL_QUARANTINE_S = 300,  /* an expired number/peer stays unusable (§12) */
+	TURN_RESERVATION_LIFETIME_S = 30, /* EVEN-PORT R reservation (§7.2) */
+	TURN_MAX_PERMISSIONS = 64,        /* per allocation; more answers 508 */
+	TURN_MAX_CHANNELS = 64,           /* per allocation; more answers 508 */
+	TURN_MAX_RESERVATIONS = 256,      /* process-wide pending reservations */
+	TURN_RATE_WINDOW_MS = 60 * 1000,  /* allocations-per-minute-per-user window */
+};
+
+enum turn_proto {
+	TURN_PROTO_UDP = 1,
+	TURN_PROTO_TCP = 2,
+	TURN_PROTO_TLS = 3,
+};
+
+/*
+ * The client's 5-tuple. client, server and proto identify an allocation;
+ * link is net's own handle for the listener (UDP) or connection (TCP/TLS) the
+ * message came in on: turn stores it with the allocation and hands it back in
+ * send_client without ever looking at it.
+ */
+struct turn_5tuple {
+	struct ice_addr client; /* the client as the server sees it */
+	struct ice_addr server; /* the local address the client sent to */
+	uint8_t proto;          /* enum turn_proto */
+	void *link;
+};
+
+/* What relay_open must create. */
+struct turn_relay_req {
+	int family;         /* AF_INET or AF_INET6 */
+	bool even_port;     /* EVEN-PORT: the port must be even */
+	bool reserve_next;  /* EVEN-PORT R=1: also bind port+1, keep it dormant */
+	bool dont_fragment; /* DONT-FRAGMENT: everything this socket sends has DF set */
+	int adopt;          /* >= 0: activate this dormant reserved socket instead of binding */
+};
+
+struct turn_relay_res {
+	int handle;            /* >= 0, unique among net's open relay sockets */
+	struct ice_addr bound; /* the local address and port */
+	int reserved_handle;   /* reserve_next: the dormant socket on port+1, else -1 */
+};
+
+/* Where a buffer handed to send_client lives, and so how long it is valid. */
+enum turn_buf {
+	/* Inside the buffer the caller passed to this turn_* call (the relay
+	 * datagram with its headroom, or the message): valid until the caller
+	 * reuses that buffer, so net may queue it by reference. */
+	TURN_BUF_CALLER,
+	/* turn's response scratch: valid only until send_client returns; copy. */
+	TURN_BUF_SCRATCH,
+};
+
+enum {
+	TURN_SEND_DF = 1u << 0, /* Send indication with DONT-FRAGMENT */
+};
+
+struct turn_io {
+	/*
+	 * Bind a relay socket in the relay-ip-range on a port of the
+	 * relay-port-range, per req, and start receiving on it (datagrams go to
+	 * turn_handle_peer with res->handle). Returns 0 and fills res, or
+	 * -EADDRINUSE/-ENOSPC when no port is free (answered 508),
+	 * -EAFNOSUPPORT when no relay address of that family exists (440), other
+	 * -errno (500). A dormant reserved socket (reserve_next) is bound but not
+	 * polled; net must let any worker adopt it (req->adopt) or close it.
+	 */
+	int (*relay_open)(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res);
+	/* Close a relay socket (active or dormant; any worker's dormant one). */
+	void (*relay_close)(void *ctx, int handle);
+	/*
+	 * Send buf[0..len) to the client over ft's transport (UDP from
+	 * ft->server, or the TCP/TLS connection ft->link). See enum turn_buf for
+	 * how long buf lives. Each call is one datagram or one stream frame.
+	 */
+	void (*send_client)(void *ctx, const struct turn_5tuple *ft, const uint8_t *buf, size_t len,
+	                    enum turn_buf where);
+	/*
+	 * Send one datagram from relay socket handle to peer. buf is always
+	 * inside the caller's buffer (TURN_BUF_CALLER). flags: TURN_SEND_DF.
+	 */
+	void (*send_peer)(void *ctx, int handle, const struct ice_addr *peer, const uint8_t *buf,
+	                  size_t len, unsigned flags);
+	void *ctx;
+	/* Relay sockets can set DF (IP_PMTUDISC_DO / IPV6_DONTFRAG). When false,
+	 * DONT-FRAGMENT in an Allocate is answered 420, as RFC 8656 §7.2 says. */
+	bool dont_fragment;
+};
+
+struct turn_shared;
+struct turn_server;
+
+/*
+ * Process-wide TURN state for cfg (borrowed: it must outlive the result).
+ * Returns NULL on allocation or getrandom failure.
+ */
+struct turn_shared *turn_shared_new(const struct ice_config *cfg);
+
+/* Free it after every turn_server using it. Accepts NULL. */
+void turn_shared_free(struct turn_shared *sh);
+
+/* Allocations alive across all workers. Any thread. */
+uint32_t turn_shared_allocations(const struct turn_shared *sh);
+
+/*
+ * A worker's state machine. Borrows cfg, sh and io (copied) for its whole
+ * life. now is monotonic ms, unix_s wall-clock seconds. NULL on ENOMEM.
+ */
+struct turn_server *turn_server_new(const struct ice_config *cfg, struct turn_shared *sh,
+                                    const struct turn_io *io, ice_ms_t now, uint64_t unix_s);
+
+/*
+ * End every allocation (relay_close for each relay socket) and free srv.
+ * Accepts NULL.
+ */
+void turn_server_free(struct turn_server *srv);
+
+/* Count into m (the worker's block; NULL = not counted). */
+void turn_server_set_metrics(struct turn_server *srv, struct ice_metrics *m);
+
+/* Wall-clock seconds, for REST username expiry. Call whenever net reads the clock. */
+void turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s);
+
+/* Add one of the server's own addresses to the peer policy (wildcard listeners). */
+int turn_server_add_self_address(struct turn_server *srv, const struct ice_addr *a);
+
+/*
+ * Handle one STUN request or indication from the client at ft. msg and the
+ * buffer it views are borrowed for the call; answers go out through
+ * send_client before this returns. Responses from clients are dropped.
+ */
+void turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg,
+                      const struct turn_5tuple *ft, ice_ms_t now);
+
+/*
+ * Handle one ChannelData message (already framed by channeldata_parse) from
+ * the client at ft: relay data[0..len) to the channel's peer, or drop and
+ * count. data is borrowed and passed on to send_peer.
+ */
+void turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft,
+                             uint16_t channel, const uint8_t *data, size_t len, ice_ms_t now);
+
+/*
+ * Handle one datagram from peer on relay socket handle: to the client as
+ * ChannelData if a channel is bound to peer, else as a Data indication if a
+ * permission exists, else drop and count. turn writes the framing into
+ * data[-TURN_PEER_HEADROOM .. 0) and padding into data[len .. len +
+ * TURN_PEER_TAILROOM), then calls send_client with TURN_BUF_CALLER.
+ */
+void turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *peer,
+                      uint8_t *data, size_t len, ice_ms_t now);
+
+/*
+ * Advance timers to now: expire allocations (relay_close), permissions and
+ * channels, and pending EVEN-PORT reservations. O(expired), never a scan.
+ */
+void turn_expire(struct turn_server *srv, ice_ms_t now);
+
+/* A TCP/TLS client connection closed: end the allocation made over it (RFC 8656 §3.1). */
+void turn_close_5tuple(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_t now);
+
+/* Allocations this worker holds. */
+size_t turn_server_allocations(const struct turn_server *srv);
+
+/* Bytes this worker holds for allocations, permissions, channels and their indexes. */
+size_t turn_server_memory(const struct turn_server *srv);
+
+#endif

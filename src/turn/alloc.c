@@ -1,0 +1,340 @@
+/*
+ * Allocate and Refresh (RFC 8656 §7, RFC 6156 for families, §7.2 for
+ * EVEN-PORT and RESERVATION-TOKEN). Attribute checks run in the RFC's order
+ * and answer with its codes; quotas are taken before any socket is opened and
+ * given back (rate timestamp included) if the Allocate fails afterwards.
+ *
+ * Lifetime: max(default, min(requested, 3600 s)), default = the configured
+ * allocation-lifetime (RFC 8656 §7.2 and §7.3: a client can ask for more, not
+ * for less; Refresh with LIFETIME 0 deletes).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "turn_int.h"
+
+/* XOR-RELAYED-ADDRESS: the public IP when it is of the relay's family, with the relay's port. */
+static void
+advertised(const struct turn_server *srv, const struct turn_relay *r, struct ice_addr *out)
+{
+	const struct ice_addr *pub = &srv->cfg->turn.public_ip.addr;
+
+	*out = r->addr;
+	if (pub->family == r->addr.family)
+		memcpy(out->ip, pub->ip, sizeof(out->ip));
+}
+
+void
+turn_reply_allocate_success(struct turn_ctx *c, struct turn_alloc *a)
+{
+	struct turn_reply r;
+	struct ice_addr adv;
+
+	turn_reply_begin(c, &r, 0);
+	for (int i = 0; i < 2; i++) {
+		if (a->relay[i].handle < 0)
+			continue;
+		advertised(c->srv, &a->relay[i], &adv);
+		stun_build_xor_addr(&r.b, STUN_ATTR_XOR_RELAYED_ADDRESS, &adv);
+	}
+	if (a->addr_err_code != 0)
+		stun_build_address_error(&r.b, AF_INET6, a->addr_err_code, NULL);
+	stun_build_u32(&r.b, STUN_ATTR_LIFETIME, a->lifetime_s);
+	if (a->token != 0)
+		stun_build_u64(&r.b, STUN_ATTR_RESERVATION_TOKEN, a->token);
+	stun_build_xor_addr(&r.b, STUN_ATTR_XOR_MAPPED_ADDRESS, &c->ft->client);
+	turn_reply_send(c, &r);
+}
+
+/*
+ * The lifetime a request asks for, clamped: seconds, 0 when it asks for 0
+ * (Refresh: delete), -1 when LIFETIME is malformed.
+ */
+static int64_t
+lifetime_of(const struct turn_ctx *c)
+{
+	const struct stun_attr *at = stun_msg_find(c->msg, STUN_ATTR_LIFETIME);
+	uint32_t v;
+
+	if (at == NULL)
+		return c->srv->default_lifetime_s;
+	if (stun_attr_u32(at, &v) < 0)
+		return -1;
+	if (v == 0)
+		return 0;
+	v = ICE_MIN(v, c->srv->max_lifetime_s);
+	return ICE_MAX(v, c->srv->default_lifetime_s);
+}
+
+/* What the Allocate asks for, once the attributes check out. */
+struct alloc_args {
+	struct turn_relay_req req;
+	int add_family; /* ADDITIONAL-ADDRESS-FAMILY: AF_INET6, or 0 */
+	uint64_t token; /* RESERVATION-TOKEN, or 0 */
+	uint32_t lifetime_s;
+};
+
+/* RFC 8656 §7.2 steps 3-9. Returns 0, or the error code to answer. */
+static int
+parse_allocate(struct turn_ctx *c, struct alloc_args *x)
+{
+	const struct stun_msg *m = c->msg;
+	const struct stun_attr *rt = stun_msg_find(m, STUN_ATTR_REQUESTED_TRANSPORT);
+	const struct stun_attr *tok = stun_msg_find(m, STUN_ATTR_RESERVATION_TOKEN);
+	const struct stun_attr *even = stun_msg_find(m, STUN_ATTR_EVEN_PORT);
+	const struct stun_attr *raf = stun_msg_find(m, STUN_ATTR_REQUESTED_ADDRESS_FAMILY);
+	const struct stun_attr *aaf = stun_msg_find(m, STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY);
+	int64_t lt;
+	uint8_t proto;
+	int rc, fam;
+
+	memset(x, 0, sizeof(*x));
+	x->req.family = AF_INET;
+	x->req.adopt = -1;
+	if (rt == NULL || stun_attr_requested_transport(rt, &proto) < 0)
+		return 400;
+	if (proto != 17)
+		return 442; /* UDP relaying only (no RFC 6062 TCP relays) */
+	x->req.dont_fragment = stun_msg_find(m, STUN_ATTR_DONT_FRAGMENT) != NULL;
+	if (tok != NULL) {
+		if (even != NULL || raf != NULL || aaf != NULL)
+			return 400;
+		if (stun_attr_u64(tok, &x->token) < 0 || x->token == 0)
+			return 400;
+	}
+	if (raf != NULL && aaf != NULL)
+		return 400;
+	if (raf != NULL) {
+		rc = stun_attr_address_family(raf, &fam);
+		if (rc == -EAFNOSUPPORT)
+			return 440;
+		if (rc < 0)
+			return 400;
+		x->req.family = fam;
+	}
+	if (x->token == 0 && !(x->req.family == AF_INET ? c->srv->relay_v4 : c->srv->relay_v6))
+		return 440;
+	if (even != NULL) {
+		bool r;
+
+		if (stun_attr_even_port(even, &r) < 0)
+			return 400;
+		if (r && aaf != NULL)
+			return 400;
+		x->req.even_port = true;
+		x->req.reserve_next = r;
+	}
+	if (aaf != NULL) {
+		rc = stun_attr_address_family(aaf, &fam);
+		if (rc == -EAFNOSUPPORT)
+			return 440;
+		if (rc < 0 || fam == AF_INET)
+			return 400;
+		x->add_family = AF_INET6;
+	}
+	lt = lifetime_of(c);
+	if (lt < 0)
+		return 400;
+	x->lifetime_s = lt == 0 ? c->srv->default_lifetime_s : (uint32_t)lt;
+	return 0;
+}
+
+/* relay_open's failure as an answer. */
+static int
+open_error(struct turn_server *srv, int rc)
+{
+	switch (rc) {
+	case -EAFNOSUPPORT:
+		return 440;
+	case -EADDRINUSE:
+	case -ENOSPC:
+	case -EMFILE:
+	case -ENFILE:
+		turn_count(srv, ICE_M_TURN_QUOTA_PORTS);
+		return 508;
+	default:
+		return 500;
+	}
+}
+
+/* Quotas, keyed by the REST user part (or the whole username when anonymous). 0 or 486. */
+static int
+take_quota(struct turn_ctx *c, struct turn_user **user)
+{
+	const struct ltc_result *res = c->auth;
+	const char *name = res->user;
+	size_t len = res->user_len;
+
+	if (len == 0) {
+		name = (const char *)res->username;
+		len = res->username_len;
+	}
+	switch (turn_shared_acquire(c->srv->sh, name, len, c->now, user)) {
+	case TURN_QUOTA_OK:
+		return 0;
+	case TURN_QUOTA_TOTAL:
+		turn_count(c->srv, ICE_M_TURN_QUOTA_TOTAL);
+		break;
+	case TURN_QUOTA_USER:
+		turn_count(c->srv, ICE_M_TURN_QUOTA_USER);
+		break;
+	case TURN_QUOTA_RATE:
+		turn_count(c->srv, ICE_M_TURN_QUOTA_USER_RATE);
+		break;
+	}
+	return 486;
+}
+
+/* Open the relay socket(s) of a; 0 or the code to answer (a is then aborted by the caller). */
+static int
+open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
+{
+	struct turn_server *srv = c->srv;
+	struct turn_relay_res res = { .handle = -1, .reserved_handle = -1 };
+	struct turn_relay_req req2;
+	struct ice_addr next;
+	int rc;
+
+	rc = srv->io.relay_open(srv->io.ctx, &x->req, &res);
+	if (rc < 0) {
+		if (x->req.adopt >= 0)
+			srv->io.relay_close(srv->io.ctx, x->req.adopt);
+		return open_error(srv, rc);
+	}
+	a->relay[0].handle = res.handle;
+	a->relay[0].addr = res.bound;
+	if (x->req.reserve_next) {
+		if (res.reserved_handle < 0)
+			return 508;
+		next = res.bound;
+		next.port++;
+		a->token = turn_shared_reserve(srv->sh, res.reserved_handle, &next, c->now);
+		if (a->token == 0) {
+			srv->io.relay_close(srv->io.ctx, res.reserved_handle);
+			return 508;
+		}
+	}
+	if (x->add_family == 0)
+		return 0;
+	/* Dual allocation: the IPv6 half may fail alone (ADDRESS-ERROR-CODE). */
+	if (!srv->relay_v6) {
+		a->addr_err_code = 440;
+		return 0;
+	}
+	memset(&req2, 0, sizeof(req2));
+	req2.family = AF_INET6;
+	req2.dont_fragment = x->req.dont_fragment;
+	req2.adopt = -1;
+	res.handle = -1;
+	res.reserved_handle = -1;
+	rc = srv->io.relay_open(srv->io.ctx, &req2, &res);
+	if (rc < 0) {
+		a->addr_err_code = (uint16_t)open_error(srv, rc);
+		return 0;
+	}
+	a->relay[1].handle = res.handle;
+	a->relay[1].addr = res.bound;
+	return 0;
+}
+
+void
+turn_handle_allocate(struct turn_ctx *c)
+{
+	struct turn_server *srv = c->srv;
+	struct turn_user *user = NULL;
+	struct turn_alloc *a;
+	struct alloc_args x;
+	struct ice_addr resv_addr;
+	int code;
+
+	code = parse_allocate(c, &x);
+	if (code == 0)
+		code = take_quota(c, &user);
+	if (code != 0) {
+		turn_reply_error(c, code);
+		return;
+	}
+	if (x.token != 0) {
+		if (turn_shared_take_reservation(srv->sh, x.token, c->now, &x.req.adopt,
+		                                 &resv_addr) < 0) {
+			turn_shared_release(srv->sh, user, true);
+			turn_reply_error(c, 508);
+			return;
+		}
+		x.req.family = resv_addr.family;
+	}
+	a = ice_pool_get(srv->alloc_pool);
+	if (a == NULL) {
+		if (x.req.adopt >= 0)
+			srv->io.relay_close(srv->io.ctx, x.req.adopt);
+		turn_shared_release(srv->sh, user, true);
+		turn_reply_error(c, 508);
+		return;
+	}
+	a->relay[0].handle = a->relay[1].handle = -1;
+	a->relay[0].alloc = a->relay[1].alloc = a;
+	a->ft = *c->ft;
+	a->user = user;
+	a->username_hash = turn_hash_username(srv, c->auth->username, c->auth->username_len);
+	a->cred = *c->auth->cred;
+	a->lifetime_s = x.lifetime_s;
+	a->dont_fragment = x.req.dont_fragment;
+	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);
+
+	code = open_relays(c, a, &x);
+	if (code != 0) {
+		turn_alloc_free(srv, a, TURN_END_ABORTED);
+		turn_reply_error(c, code);
+		return;
+	}
+	turn_alloc_index(srv, a);
+	for (int i = 0; i < 2; i++)
+		if (a->relay[i].handle >= 0)
+			turn_alloc_index_relay(srv, &a->relay[i]);
+	turn_alloc_set_expiry(srv, a, c->now + (ice_ms_t)a->lifetime_s * 1000);
+	c->a = a;
+	turn_reply_allocate_success(c, a);
+}
+
+void
+turn_handle_refresh(struct turn_ctx *c)
+{
+	struct turn_alloc *a = c->a;
+	const struct stun_attr *raf = stun_msg_find(c->msg, STUN_ATTR_REQUESTED_ADDRESS_FAMILY);
+	struct turn_reply r;
+	int64_t lt;
+	int fam;
+
+	if (raf != NULL) {
+		int rc = stun_attr_address_family(raf, &fam);
+
+		if (rc < 0 && rc != -EAFNOSUPPORT) {
+			turn_reply_error(c, 400);
+			return;
+		}
+		/* RFC 8656 §7.3: asking about a family the allocation lacks is 443. */
+		if (rc < 0 || turn_alloc_relay_for(a, fam) == NULL) {
+			turn_reply_error(c, 443);
+			return;
+		}
+	}
+	lt = lifetime_of(c);
+	if (lt < 0) {
+		turn_reply_error(c, 400);
+		return;
+	}
+	turn_reply_begin(c, &r, 0);
+	stun_build_u32(&r.b, STUN_ATTR_LIFETIME, (uint32_t)lt);
+	if (lt == 0) {
+		/* Answer first: the reply is signed with the key the allocation holds. */
+		turn_reply_send(c, &r);
+		turn_alloc_free(c->srv, a, TURN_END_DELETED);
+		c->a = NULL;
+		return;
+	}
+	a->lifetime_s = (uint32_t)lt;
+	turn_alloc_set_expiry(c->srv, a, c->now + (ice_ms_t)lt * 1000);
+	turn_reply_send(c, &r);
+}

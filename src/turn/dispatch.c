@@ -1,0 +1,258 @@
+/*
+ * Entry point for STUN messages from clients: class and method dispatch,
+ * then the checks every TURN request shares, in this order:
+ *   Allocate:       auth (401/400/438) -> live 5-tuple (same transaction:
+ *                   resend the success, else 437) -> unknown attributes (420)
+ *   other requests: no allocation on the 5-tuple (437, before any crypto so
+ *                   junk costs nothing) -> auth with the allocation's cached
+ *                   key -> another username (441) -> unknown attributes (420)
+ *   Binding:        unknown attributes (420) -> success, no auth
+ *   Send:           see relay.c; other indications and responses are dropped.
+ */
+#include <string.h>
+
+#include "turn_int.h"
+
+/* Comprehension-required attributes we act on (RFC 8489, 8656, 8445 for Binding). */
+static bool
+known(uint16_t type)
+{
+	switch (type) {
+	case STUN_ATTR_MAPPED_ADDRESS:
+	case STUN_ATTR_USERNAME:
+	case STUN_ATTR_MESSAGE_INTEGRITY:
+	case STUN_ATTR_ERROR_CODE:
+	case STUN_ATTR_UNKNOWN_ATTRIBUTES:
+	case STUN_ATTR_CHANNEL_NUMBER:
+	case STUN_ATTR_LIFETIME:
+	case STUN_ATTR_XOR_PEER_ADDRESS:
+	case STUN_ATTR_DATA:
+	case STUN_ATTR_REALM:
+	case STUN_ATTR_NONCE:
+	case STUN_ATTR_XOR_RELAYED_ADDRESS:
+	case STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
+	case STUN_ATTR_EVEN_PORT:
+	case STUN_ATTR_REQUESTED_TRANSPORT:
+	case STUN_ATTR_DONT_FRAGMENT:
+	case STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
+	case STUN_ATTR_PASSWORD_ALGORITHM:
+	case STUN_ATTR_USERHASH:
+	case STUN_ATTR_XOR_MAPPED_ADDRESS:
+	case STUN_ATTR_RESERVATION_TOKEN:
+	case STUN_ATTR_PRIORITY:
+	case STUN_ATTR_USE_CANDIDATE:
+		return true;
+	default:
+		return type >= 0x8000; /* comprehension-optional */
+	}
+}
+
+static void
+add_unknown(uint16_t *out, size_t *n, uint16_t type)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (out[i] == type)
+			return;
+	if (*n < STUN_MAX_UNKNOWN)
+		out[(*n)++] = type;
+}
+
+/*
+ * Unknown comprehension-required attributes of msg, into out[STUN_MAX_UNKNOWN]:
+ * those the codec did not know (msg->unknown), those it knows but TURN does
+ * not act on, and DONT-FRAGMENT in an Allocate when relays cannot set DF
+ * (RFC 8656 §7.2). Returns how many.
+ */
+static size_t
+unknown_attrs(const struct turn_server *srv, const struct stun_msg *msg, uint16_t *out)
+{
+	const struct stun_attr *a;
+	size_t n = 0;
+
+	for (size_t i = 0; i < msg->n_unknown; i++)
+		add_unknown(out, &n, msg->unknown[i]);
+	stun_attr_foreach(msg, a) {
+		if (!known(a->type) ||
+		    (a->type == STUN_ATTR_DONT_FRAGMENT && msg->method == STUN_METHOD_ALLOCATE &&
+		     !srv->io.dont_fragment))
+			add_unknown(out, &n, a->type);
+	}
+	return n;
+}
+
+/* 420 if needed; true when the request may go on. */
+static bool
+check_unknown(struct turn_ctx *c)
+{
+	uint16_t types[STUN_MAX_UNKNOWN];
+	size_t n = unknown_attrs(c->srv, c->msg, types);
+
+	if (n == 0)
+		return true;
+	turn_reply_unknown(c, types, n);
+	return false;
+}
+
+static void
+count_auth_failure(struct turn_server *srv, enum ltc_why why)
+{
+	switch (why) {
+	case LTC_OK:
+		break;
+	case LTC_NO_INTEGRITY:
+	case LTC_MISSING_ATTR:
+		turn_count(srv, ICE_M_TURN_AUTH_MISSING);
+		break;
+	case LTC_BAD_NONCE:
+		turn_count(srv, ICE_M_TURN_AUTH_NONCE_BAD);
+		break;
+	case LTC_STALE_NONCE:
+		turn_count(srv, ICE_M_TURN_AUTH_NONCE_STALE);
+		break;
+	case LTC_EXPIRED:
+		turn_count(srv, ICE_M_TURN_AUTH_EXPIRED);
+		break;
+	case LTC_BAD_REALM:
+	case LTC_BAD_USERNAME:
+	case LTC_BAD_ALGORITHMS:
+		turn_count(srv, ICE_M_TURN_AUTH_BAD_USERNAME);
+		break;
+	case LTC_BAD_INTEGRITY:
+		turn_count(srv, ICE_M_TURN_AUTH_BAD_INTEGRITY);
+		break;
+	}
+}
+
+/* Authenticate c->msg; on failure answer it. true when c->auth is set. */
+static bool
+authenticate(struct turn_ctx *c, struct ltc_result *res, const struct ltc_cred *cached)
+{
+	struct turn_server *srv = c->srv;
+	int code = ltc_verify(&srv->ltc, c->msg, &c->ft->client, c->now, srv->unix_s, cached, res);
+
+	if (code == 0) {
+		if (res->secret_index > 0)
+			turn_count(srv, ICE_M_TURN_AUTH_OLD_SECRET);
+		c->auth = res;
+		return true;
+	}
+	count_auth_failure(srv, res->why);
+	if (code == 400)
+		turn_reply_error(c, 400);
+	else
+		turn_reply_challenge(c, code);
+	return false;
+}
+
+static void
+request_allocate(struct turn_ctx *c)
+{
+	struct ltc_result res;
+	struct turn_alloc *a;
+
+	if (!authenticate(c, &res, NULL))
+		return;
+	a = turn_alloc_find(c->srv, c->ft, c->now);
+	if (a != NULL) {
+		/* RFC 8656 §7.2: a retransmission gets the same success again. */
+		if (memcmp(a->alloc_tid, c->msg->tid, STUN_TID_LEN) == 0)
+			turn_reply_allocate_success(c, a);
+		else
+			turn_reply_error(c, 437);
+		return;
+	}
+	if (check_unknown(c))
+		turn_handle_allocate(c);
+}
+
+static void
+request_on_allocation(struct turn_ctx *c)
+{
+	const struct stun_attr *un = stun_msg_find(c->msg, STUN_ATTR_USERNAME);
+	const struct ltc_cred *cached = NULL;
+	struct ltc_result res;
+
+	c->a = turn_alloc_find(c->srv, c->ft, c->now);
+	if (c->a == NULL) {
+		turn_reply_error(c, 437);
+		return;
+	}
+	if (un != NULL && turn_hash_username(c->srv, un->value, un->len) == c->a->username_hash)
+		cached = &c->a->cred;
+	if (!authenticate(c, &res, cached))
+		return;
+	if (cached == NULL) {
+		/* Valid credentials, but not the ones that made the allocation. */
+		turn_reply_error(c, 441);
+		return;
+	}
+	if (!check_unknown(c))
+		return;
+	switch (c->msg->method) {
+	case STUN_METHOD_REFRESH:
+		turn_handle_refresh(c);
+		break;
+	case STUN_METHOD_CREATE_PERMISSION:
+		turn_handle_create_permission(c);
+		break;
+	case STUN_METHOD_CHANNEL_BIND:
+		turn_handle_channel_bind(c);
+		break;
+	}
+}
+
+static void
+request_binding(struct turn_ctx *c)
+{
+	struct turn_reply r;
+
+	if (!check_unknown(c))
+		return;
+	turn_reply_begin(c, &r, 0);
+	stun_build_xor_addr(&r.b, STUN_ATTR_XOR_MAPPED_ADDRESS, &c->ft->client);
+	turn_reply_send(c, &r);
+}
+
+void
+turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
+                 ice_ms_t now)
+{
+	struct turn_ctx c = { .srv = srv, .msg = msg, .ft = ft, .now = now };
+
+	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {
+		turn_count(srv, ICE_M_TURN_REQ_SEND);
+		turn_handle_send(srv, msg, ft, now);
+		return;
+	}
+	if (msg->cls != STUN_CLASS_REQUEST) {
+		/* Binding indications (keepalives), responses, stray Data indications. */
+		turn_count(srv, ICE_M_TURN_DROP_UNEXPECTED);
+		return;
+	}
+	switch (msg->method) {
+	case STUN_METHOD_BINDING:
+		turn_count(srv, ICE_M_TURN_REQ_BINDING);
+		request_binding(&c);
+		break;
+	case STUN_METHOD_ALLOCATE:
+		turn_count(srv, ICE_M_TURN_REQ_ALLOCATE);
+		request_allocate(&c);
+		break;
+	case STUN_METHOD_REFRESH:
+		turn_count(srv, ICE_M_TURN_REQ_REFRESH);
+		request_on_allocation(&c);
+		break;
+	case STUN_METHOD_CREATE_PERMISSION:
+		turn_count(srv, ICE_M_TURN_REQ_CREATE_PERMISSION);
+		request_on_allocation(&c);
+		break;
+	case STUN_METHOD_CHANNEL_BIND:
+		turn_count(srv, ICE_M_TURN_REQ_CHANNEL_BIND);
+		request_on_allocation(&c);
+		break;
+	default:
+		turn_count(srv, ICE_M_TURN_REQ_OTHER);
+		turn_reply_error(&c, 400);
+		break;
+	}
+}

@@ -1,0 +1,218 @@
+/*
+ * The data paths (RFC 8656 §11, §12): Send indications and ChannelData from
+ * the client to a peer, datagrams from a peer to the client. No allocation,
+ * no lock, no log: one or two hash lookups and one send per packet. Peer
+ * datagrams are framed in place in the caller's buffer (it leaves
+ * TURN_PEER_HEADROOM bytes in front), so nothing is copied.
+ */
+#include <sys/socket.h>
+
+#include <string.h>
+
+#include "turn_int.h"
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void
+turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
+                 ice_ms_t now)
+{
+	const struct stun_attr *pa, *data, *at;
+	struct turn_alloc *a = turn_alloc_find(srv, ft, now);
+	struct turn_relay *relay;
+	struct turn_perm *p;
+	struct ice_addr peer;
+	unsigned flags = 0;
+
+	if (a == NULL) {
+		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
+		return;
+	}
+	/* Indications are never answered: anything odd is dropped (RFC 8489 §6.3.2). */
+	if (msg->n_unknown > 0) {
+		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
+		return;
+	}
+	stun_attr_foreach(msg, at) {
+		if (at->type < 0x8000 && at->type != STUN_ATTR_XOR_PEER_ADDRESS &&
+		    at->type != STUN_ATTR_DATA && at->type != STUN_ATTR_DONT_FRAGMENT) {
+			turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
+			return;
+		}
+	}
+	pa = stun_msg_find(msg, STUN_ATTR_XOR_PEER_ADDRESS);
+	data = stun_msg_find(msg, STUN_ATTR_DATA);
+	if (pa == NULL || data == NULL || stun_attr_xor_addr(msg, pa, &peer) < 0) {
+		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
+		return;
+	}
+	relay = turn_alloc_relay_for(a, peer.family);
+	p = relay != NULL ? turn_perm_find(srv, a, &peer) : NULL;
+	if (p == NULL || now >= p->expires) {
+		/* Say why: a denied address never gets a permission. */
+		enum turn_deny why = turn_policy_check(&srv->policy, &peer, NULL);
+
+		if (why != TURN_DENY_NONE) {
+			turn_count_deny(srv, why);
+			turn_count(srv, ICE_M_TURN_DROP_DENIED_PEER);
+		} else {
+			turn_count(srv, ICE_M_TURN_DROP_NO_PERMISSION);
+		}
+		return;
+	}
+	if (p->self && !turn_policy_port_is_relay(&srv->policy, peer.port)) {
+		turn_count_deny(srv, TURN_DENY_SELF);
+		turn_count(srv, ICE_M_TURN_DROP_DENIED_PEER);
+		return;
+	}
+	if (stun_msg_find(msg, STUN_ATTR_DONT_FRAGMENT) != NULL)
+		flags |= TURN_SEND_DF;
+	srv->io.send_peer(srv->io.ctx, relay->handle, &peer, data->value, data->len, flags);
+	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_IND);
+	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_IND, data->len);
+}
+
+void
+turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft, uint16_t channel,
+                        const uint8_t *data, size_t len, ice_ms_t now)
+{
+	struct turn_alloc *a = turn_alloc_find(srv, ft, now);
+	struct turn_relay *relay;
+	struct turn_chan *c;
+
+	if (a == NULL) {
+		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
+		return;
+	}
+	c = turn_chan_find_num(srv, a, channel);
+	if (c == NULL || !c->bound || now >= c->expires) {
+		turn_count(srv, ICE_M_TURN_DROP_BAD_CHANNEL);
+		return;
+	}
+	if (now >= c->perm->expires) {
+		turn_count(srv, ICE_M_TURN_DROP_NO_PERMISSION);
+		return;
+	}
+	relay = turn_alloc_relay_for(a, c->peer.family);
+	if (relay == NULL) {
+		turn_count(srv, ICE_M_TURN_DROP_BAD_CHANNEL);
+		return;
+	}
+	srv->io.send_peer(srv->io.ctx, relay->handle, &c->peer, data, len, 0);
+	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_CD);
+	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_CD, len);
+}
+
+/* XOR-PEER-ADDRESS value (RFC 8489 §14.2) for peer into p; returns its length. */
+static size_t
+put_xor_peer(uint8_t *p, const struct ice_addr *peer, const uint8_t tid[STUN_TID_LEN])
+{
+	uint8_t mask[16];
+
+	put32(mask, STUN_MAGIC_COOKIE);
+	memcpy(mask + 4, tid, STUN_TID_LEN);
+	p[0] = 0;
+	p[1] = peer->family == AF_INET ? 0x01 : 0x02;
+	put16(p + 2, (uint16_t)(peer->port ^ (STUN_MAGIC_COOKIE >> 16)));
+	for (int i = 0; i < ice_addr_iplen(peer); i++)
+		p[4 + i] = peer->ip[i] ^ mask[i];
+	return 4 + (size_t)ice_addr_iplen(peer);
+}
+
+/* Frame data as a Data indication in front of it; returns the frame start and *out_len. */
+static uint8_t *
+frame_data_indication(struct turn_server *srv, const struct ice_addr *peer, uint8_t *data,
+                      size_t len, size_t *out_len)
+{
+	size_t addr_len = peer->family == AF_INET ? 8 : 20;
+	size_t hdr = STUN_HEADER_LEN + 4 + addr_len + 4;
+	size_t pad = (4 - (len & 3)) & 3;
+	uint8_t *p = data - hdr;
+	uint8_t tid[STUN_TID_LEN];
+	uint64_t seq = ++srv->ind_seq;
+
+	/* Indications need unique, not secret, ids: "ICEs" + a counter. */
+	memcpy(tid, "ICEs", 4);
+	for (int i = 0; i < 8; i++)
+		tid[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	put16(p, stun_msg_type(STUN_METHOD_DATA, STUN_CLASS_INDICATION));
+	put16(p + 2, (uint16_t)(hdr - STUN_HEADER_LEN + len + pad));
+	put32(p + 4, STUN_MAGIC_COOKIE);
+	memcpy(p + 8, tid, STUN_TID_LEN);
+	put16(p + 20, STUN_ATTR_XOR_PEER_ADDRESS);
+	put16(p + 22, (uint16_t)addr_len);
+	put_xor_peer(p + 24, peer, tid);
+	put16(p + 24 + addr_len, STUN_ATTR_DATA);
+	put16(p + 26 + addr_len, (uint16_t)len);
+	memset(data + len, 0, pad);
+	*out_len = hdr + len + pad;
+	return p;
+}
+
+void
+turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *peer, uint8_t *data,
+                 size_t len, ice_ms_t now)
+{
+	struct turn_relay *relay = turn_relay_find(srv, handle);
+	struct turn_alloc *a;
+	struct turn_chan *c;
+	struct turn_perm *p;
+	uint8_t *frame;
+	size_t frame_len;
+
+	if (relay == NULL) {
+		turn_count(srv, ICE_M_TURN_DROP_UNKNOWN_RELAY);
+		return;
+	}
+	a = relay->alloc;
+	if (now >= a->expires) {
+		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
+		return;
+	}
+	/* A bound channel pins its permission: one lookup for the common case. */
+	c = turn_chan_find_peer(srv, a, peer);
+	if (c != NULL && c->bound && now < c->expires && now < c->perm->expires) {
+		bool stream = a->ft.proto != TURN_PROTO_UDP;
+
+		if (len > 0xffff) {
+			turn_count(srv, ICE_M_TURN_DROP_TOO_BIG);
+			return;
+		}
+		frame = data - CHANNELDATA_HEADER_LEN;
+		channeldata_put_header(frame, c->number, (uint16_t)len);
+		frame_len = channeldata_frame_len(len, stream);
+		/* Stream framing pads to 4; zero the padding we send. */
+		memset(data + len, 0, frame_len - CHANNELDATA_HEADER_LEN - len);
+		srv->io.send_client(srv->io.ctx, &a->ft, frame, frame_len, TURN_BUF_CALLER);
+		turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_CLIENT_CD);
+		ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_CD, len);
+		return;
+	}
+	p = turn_perm_find(srv, a, peer);
+	if (p == NULL || now >= p->expires) {
+		turn_count(srv, ICE_M_TURN_DROP_NO_PERMISSION);
+		return;
+	}
+	if (len + TURN_PEER_HEADROOM + TURN_PEER_TAILROOM > 0xffff + STUN_HEADER_LEN) {
+		turn_count(srv, ICE_M_TURN_DROP_TOO_BIG);
+		return;
+	}
+	frame = frame_data_indication(srv, peer, data, len, &frame_len);
+	srv->io.send_client(srv->io.ctx, &a->ft, frame, frame_len, TURN_BUF_CALLER);
+	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_CLIENT_IND);
+	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND, len);
+}

@@ -1,0 +1,357 @@
+/*
+ * State shared by every worker's TURN server: the global allocation count
+ * (an atomic, so the max-allocations check needs no lock), per-user quota
+ * entries and EVEN-PORT reservations behind one mutex. Only Allocate and
+ * allocation teardown come here; the packet path never does.
+ *
+ * A user entry exists while the user holds allocations, and afterwards for as
+ * long as its recent Allocate times still matter to the per-minute limit; idle
+ * entries are reaped oldest-first on later Allocates, and the table is capped
+ * so a stream of fresh usernames cannot grow it without bound.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "turn_int.h"
+
+struct turn_user {
+	struct turn_user *hnext;                 /* hash chain */
+	struct turn_user *idle_prev, *idle_next; /* on the idle list while n_allocs == 0 */
+	uint64_t hash;
+	uint32_t n_allocs;
+	uint32_t n_times; /* entries used in times[] (<= rate) */
+	uint32_t head;    /* oldest entry once the ring is full */
+	ice_ms_t last;    /* newest Allocate time */
+	ice_ms_t evicted; /* the time the newest record overwrote (for undo) */
+	uint16_t name_len;
+	ice_ms_t *times; /* ring of the last `rate` Allocate times, follows name */
+	char name[];
+};
+
+struct turn_reservation {
+	uint64_t token; /* 0: free or taken */
+	int handle;
+	struct ice_addr addr;
+	ice_ms_t expires;
+};
+
+struct turn_shared {
+	const struct ice_config *cfg;
+	_Atomic uint32_t n_allocs;
+	uint32_t max_allocs;
+	uint32_t per_user;
+	uint32_t rate;
+	struct ltc_nonce_key nonce_key;
+	struct ice_siphash_key hkey;
+
+	pthread_mutex_t lock;
+	struct turn_user **users; /* buckets */
+	size_t users_mask;
+	size_t n_users;
+	size_t max_users;
+	struct turn_user *idle_head, *idle_tail;
+
+	struct turn_reservation resv[TURN_MAX_RESERVATIONS];
+	uint32_t resv_head, resv_count;
+	uint64_t resv_seq;
+};
+
+struct turn_shared *
+turn_shared_new(const struct ice_config *cfg)
+{
+	struct turn_shared *sh = calloc(1, sizeof(*sh));
+	size_t nb = 64;
+
+	if (sh == NULL)
+		return NULL;
+	sh->cfg = cfg;
+	sh->max_allocs = cfg->turn.max_allocations;
+	sh->per_user = cfg->turn.max_allocations_per_user;
+	sh->rate = cfg->turn.allocations_per_minute_per_user;
+	while (nb < sh->max_allocs && nb < (1u << 20))
+		nb <<= 1;
+	sh->users = calloc(nb, sizeof(*sh->users));
+	sh->users_mask = nb - 1;
+	/* Live users are bounded by max_allocations; idle ones by this cap. */
+	sh->max_users = 2 * (size_t)(sh->max_allocs ? sh->max_allocs : 100000) + 1024;
+	if (sh->users == NULL || ltc_nonce_key_init(&sh->nonce_key) < 0 ||
+	    ice_siphash_key_random(&sh->hkey) < 0 || pthread_mutex_init(&sh->lock, NULL) != 0) {
+		free(sh->users);
+		free(sh);
+		return NULL;
+	}
+	return sh;
+}
+
+void
+turn_shared_free(struct turn_shared *sh)
+{
+	if (sh == NULL)
+		return;
+	for (size_t i = 0; i <= sh->users_mask; i++) {
+		struct turn_user *u = sh->users[i];
+
+		while (u != NULL) {
+			struct turn_user *next = u->hnext;
+
+			free(u);
+			u = next;
+		}
+	}
+	free(sh->users);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+uint32_t
+turn_shared_allocations(const struct turn_shared *sh)
+{
+	return atomic_load_explicit(&sh->n_allocs, memory_order_relaxed);
+}
+
+const struct ltc_nonce_key *
+turn_shared_nonce_key(const struct turn_shared *sh)
+{
+	return &sh->nonce_key;
+}
+
+static void
+idle_remove(struct turn_shared *sh, struct turn_user *u)
+{
+	if (u->idle_prev != NULL)
+		u->idle_prev->idle_next = u->idle_next;
+	else
+		sh->idle_head = u->idle_next;
+	if (u->idle_next != NULL)
+		u->idle_next->idle_prev = u->idle_prev;
+	else
+		sh->idle_tail = u->idle_prev;
+	u->idle_prev = u->idle_next = NULL;
+}
+
+static void
+idle_append(struct turn_shared *sh, struct turn_user *u)
+{
+	u->idle_next = NULL;
+	u->idle_prev = sh->idle_tail;
+	if (sh->idle_tail != NULL)
+		sh->idle_tail->idle_next = u;
+	else
+		sh->idle_head = u;
+	sh->idle_tail = u;
+}
+
+static void
+user_delete(struct turn_shared *sh, struct turn_user *u)
+{
+	struct turn_user **pp = &sh->users[u->hash & sh->users_mask];
+
+	while (*pp != u)
+		pp = &(*pp)->hnext;
+	*pp = u->hnext;
+	idle_remove(sh, u);
+	sh->n_users--;
+	free(u);
+}
+
+/* Drop idle users whose rate window has passed; past the cap, drop the oldest anyway. */
+static void
+reap_idle(struct turn_shared *sh, ice_ms_t now)
+{
+	while (sh->idle_head != NULL) {
+		struct turn_user *u = sh->idle_head;
+
+		if (u->last + TURN_RATE_WINDOW_MS > now && sh->n_users < sh->max_users)
+			break;
+		user_delete(sh, u);
+	}
+}
+
+static struct turn_user *
+user_get(struct turn_shared *sh, const char *name, size_t len, ice_ms_t now)
+{
+	uint64_t h = ice_siphash(&sh->hkey, name, len);
+	struct turn_user *u;
+	size_t sz;
+
+	for (u = sh->users[h & sh->users_mask]; u != NULL; u = u->hnext)
+		if (u->hash == h && u->name_len == len && memcmp(u->name, name, len) == 0)
+			return u;
+	reap_idle(sh, now);
+	sz = sizeof(*u) + ((len + 7) & ~(size_t)7) + (size_t)sh->rate * sizeof(ice_ms_t);
+	u = calloc(1, sz);
+	if (u == NULL)
+		return NULL;
+	u->hash = h;
+	u->name_len = (uint16_t)len;
+	memcpy(u->name, name, len);
+	u->times = (ice_ms_t *)(void *)(u->name + ((len + 7) & ~(size_t)7));
+	u->hnext = sh->users[h & sh->users_mask];
+	sh->users[h & sh->users_mask] = u;
+	sh->n_users++;
+	idle_append(sh, u);
+	return u;
+}
+
+/* Sliding window: allowed when fewer than rate Allocates happened in the last minute. */
+static bool
+rate_ok(const struct turn_shared *sh, const struct turn_user *u, ice_ms_t now)
+{
+	if (sh->rate == 0 || u->n_times < sh->rate)
+		return true;
+	return u->times[u->head] + TURN_RATE_WINDOW_MS <= now;
+}
+
+static void
+rate_record(const struct turn_shared *sh, struct turn_user *u, ice_ms_t now)
+{
+	u->last = now;
+	if (sh->rate == 0)
+		return;
+	if (u->n_times < sh->rate) {
+		u->times[(u->head + u->n_times) % sh->rate] = now;
+		u->n_times++;
+	} else {
+		u->evicted = u->times[u->head];
+		u->times[u->head] = now;
+		u->head = (u->head + 1) % sh->rate;
+	}
+}
+
+/* Forget the newest entry (an Allocate that failed after acquiring). */
+static void
+rate_unrecord(const struct turn_shared *sh, struct turn_user *u)
+{
+	if (sh->rate == 0 || u->n_times == 0)
+		return;
+	if (u->n_times < sh->rate) {
+		u->n_times--;
+		return;
+	}
+	/* The ring was full: the record overwrote the oldest time; put it back.
+	 * (Two workers interleaving for one user can make this approximate,
+	 * never unsafe.) */
+	u->head = (u->head + sh->rate - 1) % sh->rate;
+	u->times[u->head] = u->evicted;
+}
+
+enum turn_quota
+turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len, ice_ms_t now,
+                    struct turn_user **user)
+{
+	struct turn_user *u;
+	uint32_t n;
+	enum turn_quota q = TURN_QUOTA_OK;
+
+	*user = NULL;
+	n = atomic_fetch_add_explicit(&sh->n_allocs, 1, memory_order_relaxed);
+	if (sh->max_allocs != 0 && n >= sh->max_allocs) {
+		atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
+		return TURN_QUOTA_TOTAL;
+	}
+	pthread_mutex_lock(&sh->lock);
+	u = user_get(sh, name, len, now);
+	if (u == NULL)
+		q = TURN_QUOTA_TOTAL; /* out of memory: the server is full */
+	else if (sh->per_user != 0 && u->n_allocs >= sh->per_user)
+		q = TURN_QUOTA_USER;
+	else if (!rate_ok(sh, u, now))
+		q = TURN_QUOTA_RATE;
+	if (q == TURN_QUOTA_OK) {
+		rate_record(sh, u, now);
+		if (u->n_allocs++ == 0)
+			idle_remove(sh, u);
+		*user = u;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (q != TURN_QUOTA_OK)
+		atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
+	return q;
+}
+
+void
+turn_shared_release(struct turn_shared *sh, struct turn_user *u, bool undo_rate)
+{
+	if (u == NULL)
+		return;
+	pthread_mutex_lock(&sh->lock);
+	if (undo_rate)
+		rate_unrecord(sh, u);
+	if (--u->n_allocs == 0)
+		idle_append(sh, u);
+	pthread_mutex_unlock(&sh->lock);
+	atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
+}
+
+uint64_t
+turn_shared_reserve(struct turn_shared *sh, int handle, const struct ice_addr *addr, ice_ms_t now)
+{
+	struct turn_reservation *r;
+	uint64_t token = 0;
+	uint32_t idx;
+
+	pthread_mutex_lock(&sh->lock);
+	if (sh->resv_count < TURN_MAX_RESERVATIONS) {
+		idx = (sh->resv_head + sh->resv_count) % TURN_MAX_RESERVATIONS;
+		r = &sh->resv[idx];
+		sh->resv_seq++;
+		/* Unguessable high bits (a PRF of a counter), slot index low. */
+		token = (ice_siphash(&sh->hkey, &sh->resv_seq, sizeof(sh->resv_seq)) << 8) | idx;
+		if (token == 0)
+			token = (uint64_t)1 << 8 | idx;
+		r->token = token;
+		r->handle = handle;
+		r->addr = *addr;
+		r->expires = now + (ice_ms_t)TURN_RESERVATION_LIFETIME_S * 1000;
+		sh->resv_count++;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return token;
+}
+
+int
+turn_shared_take_reservation(struct turn_shared *sh, uint64_t token, ice_ms_t now, int *handle,
+                             struct ice_addr *addr)
+{
+	struct turn_reservation *r = &sh->resv[(token & 0xff) % TURN_MAX_RESERVATIONS];
+	int rc = -ENOENT;
+
+	if (token == 0)
+		return -ENOENT;
+	pthread_mutex_lock(&sh->lock);
+	if (r->token == token && now < r->expires) {
+		*handle = r->handle;
+		*addr = r->addr;
+		r->token = 0; /* a hole; the ring head skips it when it gets there */
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+void
+turn_shared_expire_reservations(struct turn_shared *sh, const struct turn_io *io, ice_ms_t now)
+{
+	int close_handles[TURN_MAX_RESERVATIONS];
+	size_t n_close = 0;
+
+	pthread_mutex_lock(&sh->lock);
+	/* All reservations live the same time, so ring order is expiry order. */
+	while (sh->resv_count > 0) {
+		struct turn_reservation *r = &sh->resv[sh->resv_head];
+
+		if (r->token != 0 && r->expires > now)
+			break;
+		if (r->token != 0)
+			close_handles[n_close++] = r->handle;
+		r->token = 0;
+		sh->resv_head = (sh->resv_head + 1) % TURN_MAX_RESERVATIONS;
+		sh->resv_count--;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	for (size_t i = 0; i < n_close; i++)
+		io->relay_close(io->ctx, close_handles[i]);
+}

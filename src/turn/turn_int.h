@@ -1,0 +1,202 @@
+/*
+ * Private to src/turn: the objects of the state machine and the functions the
+ * files of this folder share. Layout:
+ *   server.c    turn_server lifecycle, indexes, lookups, expiry, teardown
+ *   shared.c    turn_shared: global count, per-user quotas, reservations
+ *   dispatch.c  turn_handle_stun: method dispatch, auth, 437/441/420
+ *   alloc.c     Allocate and Refresh
+ *   perm.c      CreatePermission, ChannelBind, permission/channel objects
+ *   relay.c     Send indication, ChannelData, peer datagrams
+ *   reply.c     response building
+ *   policy.c    peer-address policy
+ */
+#ifndef ICESTATION_TURN_INT_H
+#define ICESTATION_TURN_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "icestation/auth_ltc.h"
+#include "icestation/pool.h"
+#include "icestation/siphash.h"
+#include "icestation/timerwheel.h"
+#include "icestation/turn.h"
+#include "icestation/turn_policy.h"
+
+#include "htab.h"
+
+#define TURN_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+struct turn_alloc;
+struct turn_user;
+
+struct turn_relay {
+	struct htab_node node; /* srv->by_handle, keyed by handle */
+	struct turn_alloc *alloc;
+	int handle; /* -1: this slot is unused */
+	struct ice_addr addr;
+};
+
+struct turn_perm {
+	struct htab_node node; /* srv->perms, keyed by (alloc, ip) */
+	struct timerwheel_node timer;
+	struct turn_alloc *alloc;
+	struct turn_perm *next, **pprev; /* the allocation's list */
+	struct ice_addr ip;              /* port 0 */
+	ice_ms_t expires;                /* alive while now < expires */
+	uint16_t n_chans;                /* channels pinning this object */
+	bool self;                       /* one of our own addresses: Sends re-check the port */
+};
+
+struct turn_chan {
+	struct htab_node by_num;  /* srv->chan_num, keyed by (alloc, number) */
+	struct htab_node by_peer; /* srv->chan_peer, keyed by (alloc, peer) */
+	struct timerwheel_node timer;
+	struct turn_alloc *alloc;
+	struct turn_perm *perm; /* the permission for peer's IP (pinned) */
+	struct turn_chan *next, **pprev;
+	struct ice_addr peer;
+	ice_ms_t expires; /* bound while now < expires; then quarantined */
+	uint16_t number;
+	bool bound;
+};
+
+struct turn_alloc {
+	struct htab_node by_ft; /* srv->by_ft, keyed by the 5-tuple */
+	struct timerwheel_node timer;
+	struct turn_5tuple ft;
+	struct turn_relay relay[2]; /* [1]: the ADDITIONAL-ADDRESS-FAMILY relay */
+	ice_ms_t expires;           /* alive while now < expires */
+	struct turn_perm *perms;
+	struct turn_chan *chans;
+	struct turn_user *user; /* quota entry in turn_shared */
+	uint64_t username_hash; /* SipHash of USERNAME (441 check) */
+	uint64_t token;         /* RESERVATION-TOKEN we returned, 0 if none */
+	uint32_t lifetime_s;    /* granted by the last Allocate/Refresh */
+	uint16_t n_perms, n_chans;
+	uint16_t addr_err_code;          /* ADDITIONAL-ADDRESS-FAMILY not granted: 440/508 */
+	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
+	bool dont_fragment;
+	struct ltc_cred cred;
+};
+
+struct turn_server {
+	const struct ice_config *cfg;
+	struct turn_shared *sh;
+	struct turn_io io;
+	struct ice_metrics *m;
+	uint64_t unix_s;
+
+	struct turn_policy policy;
+	struct ltc_config ltc;
+	struct ice_siphash_key hkey;
+	uint32_t default_lifetime_s;
+	uint32_t max_lifetime_s;
+	bool relay_v4, relay_v6; /* families the relay ranges offer */
+
+	struct ice_pool *alloc_pool, *perm_pool, *chan_pool;
+	struct htab by_ft, by_handle, perms, chan_num, chan_peer;
+	struct timerwheel alloc_timers, perm_timers, chan_timers;
+	size_t n_allocs;
+	uint64_t ind_seq; /* transaction ids of Data indications */
+
+	uint8_t tx[1024]; /* response scratch (TURN_BUF_SCRATCH) */
+};
+
+/* What a handler needs to answer: the request, its 5-tuple, the auth outcome. */
+struct turn_ctx {
+	struct turn_server *srv;
+	const struct stun_msg *msg;
+	const struct turn_5tuple *ft;
+	ice_ms_t now;
+	const struct ltc_result *auth; /* NULL: unauthenticated answer (no integrity) */
+	struct turn_alloc *a;          /* the 5-tuple's allocation, if any */
+};
+
+/* server.c */
+struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft,
+                                   ice_ms_t now);
+struct turn_relay *turn_relay_find(struct turn_server *srv, int handle);
+uint64_t turn_hash_username(const struct turn_server *srv, const uint8_t *u, size_t len);
+void turn_alloc_index(struct turn_server *srv, struct turn_alloc *a);
+void turn_alloc_index_relay(struct turn_server *srv, struct turn_relay *r);
+/* Why an allocation ends (metrics). */
+enum turn_end {
+	TURN_END_EXPIRED,
+	TURN_END_DELETED,
+	TURN_END_CLOSED,
+	TURN_END_SHUTDOWN,
+	TURN_END_ABORTED, /* never became visible: Allocate failed half-way */
+};
+void turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why);
+void turn_alloc_set_expiry(struct turn_server *srv, struct turn_alloc *a, ice_ms_t expires);
+void turn_count(struct turn_server *srv, enum ice_metric_id id);
+void turn_count_deny(struct turn_server *srv, enum turn_deny why);
+
+/* perm.c */
+struct turn_perm *turn_perm_find(struct turn_server *srv, struct turn_alloc *a,
+                                 const struct ice_addr *peer);
+struct turn_chan *turn_chan_find_num(struct turn_server *srv, struct turn_alloc *a,
+                                     uint16_t number);
+struct turn_chan *turn_chan_find_peer(struct turn_server *srv, struct turn_alloc *a,
+                                      const struct ice_addr *peer);
+/* Unpin p from a channel; frees it if it has expired meanwhile. */
+void turn_perm_release(struct turn_server *srv, struct turn_perm *p);
+void turn_perm_free(struct turn_server *srv, struct turn_perm *p);
+void turn_chan_free(struct turn_server *srv, struct turn_chan *c);
+void turn_perm_timer_fired(void *ctx, struct timerwheel_node *n);
+void turn_chan_timer_fired(void *ctx, struct timerwheel_node *n);
+void turn_handle_create_permission(struct turn_ctx *c);
+void turn_handle_channel_bind(struct turn_ctx *c);
+/* The relay of a that serves peers of family, or NULL (443). */
+struct turn_relay *turn_alloc_relay_for(struct turn_alloc *a, int family);
+
+/* alloc.c */
+void turn_handle_allocate(struct turn_ctx *c);
+/* The Allocate success response for a (also for a retransmitted Allocate). */
+void turn_reply_allocate_success(struct turn_ctx *c, struct turn_alloc *a);
+void turn_handle_refresh(struct turn_ctx *c);
+
+/* relay.c */
+void turn_handle_send(struct turn_server *srv, const struct stun_msg *msg,
+                      const struct turn_5tuple *ft, ice_ms_t now);
+
+/* reply.c: a response under construction in srv->tx. */
+struct turn_reply {
+	struct stun_builder b;
+	int code; /* 0 success, else the error code */
+};
+void turn_reply_begin(struct turn_ctx *c, struct turn_reply *r, int code);
+/* Finish (SOFTWARE, integrity if c->auth, FINGERPRINT), send, count. */
+void turn_reply_send(struct turn_ctx *c, struct turn_reply *r);
+/* A bare error: ERROR-CODE (+ what the code needs), integrity if c->auth. */
+void turn_reply_error(struct turn_ctx *c, int code);
+/* 401/438 challenge: ERROR-CODE, REALM, NONCE (fresh), PASSWORD-ALGORITHMS. */
+void turn_reply_challenge(struct turn_ctx *c, int code);
+/* 420 listing the unknown attributes. */
+void turn_reply_unknown(struct turn_ctx *c, const uint16_t *types, size_t n);
+
+/* shared.c */
+enum turn_quota {
+	TURN_QUOTA_OK = 0,
+	TURN_QUOTA_TOTAL,
+	TURN_QUOTA_USER,
+	TURN_QUOTA_RATE,
+};
+/* Reserve one allocation for user (name[0..len)); on OK *user holds a reference. */
+enum turn_quota turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len,
+                                    ice_ms_t now, struct turn_user **user);
+/* Give back what acquire took. undo_rate: the Allocate failed, forget its timestamp too. */
+void turn_shared_release(struct turn_shared *sh, struct turn_user *user, bool undo_rate);
+/* Store a dormant reserved socket; returns its token, or 0 when the table is full. */
+uint64_t turn_shared_reserve(struct turn_shared *sh, int handle, const struct ice_addr *addr,
+                             ice_ms_t now);
+/* Take the reservation for token: 0 and *handle, *addr, or -ENOENT (unknown/expired). */
+int turn_shared_take_reservation(struct turn_shared *sh, uint64_t token, ice_ms_t now, int *handle,
+                                 struct ice_addr *addr);
+/* Close (through io) every reservation expired at now; all of them if now is UINT64_MAX. */
+void turn_shared_expire_reservations(struct turn_shared *sh, const struct turn_io *io,
+                                     ice_ms_t now);
+const struct ltc_nonce_key *turn_shared_nonce_key(const struct turn_shared *sh);
+
+#endif
