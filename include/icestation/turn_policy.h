@@ -35,7 +35,7 @@ enum turn_deny {
 };
 
 enum {
-	TURN_POLICY_MAX_SELF = 64,
+	TURN_POLICY_MAX_SELF = 256, /* hosts with many interfaces (bridges, VPNs) */
 };
 
 struct turn_policy {
