@@ -64,12 +64,21 @@ def check_refresh_zero(c, peer):
     port = c.relayed[1]
     r = c.refresh(0)
     assert r.lifetime() == 0
-    # The port is free again: bind succeeds (no SO_REUSEADDR here).
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", port))
-    finally:
-        s.close()
+    # The port is free again: bind succeeds (no SO_REUSEADDR here). Over
+    # TCP the response is written before the daemon closes the relay in
+    # the same callback, so poll briefly rather than expect it instantly.
+
+    def bindable():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    wait_for(bindable, 5, what=f"relay port {port} free")
     peer.sendto(b"after the end", c.relayed)
     assert c.recv_relayed(0.5) is None, "data relayed after Refresh 0"
 

@@ -39,7 +39,7 @@ def close_frees(d):
     assert d.metric("icestation_net_relay_sockets") == 0
     assert d.metric("icestation_net_tcp_turn_connections") == 0
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", port))  # the relay port is free again
+    s.bind(("127.0.0.1", port))  # the relay port is free again (gauge above was the fence)
     s.close()
     print("tcp close frees the allocation")
 
