@@ -54,6 +54,11 @@ enum {
 	TURN_MAX_CHANNELS = 64,           /* per allocation; more answers 508 */
 	TURN_MAX_RESERVATIONS = 256,      /* process-wide pending reservations */
 	TURN_RATE_WINDOW_MS = 60 * 1000,  /* allocations-per-minute-per-user window */
+	/* ChannelBind accepts RFC 5766's 0x4000-0x7FFF, not only RFC 8656's
+	 * 0x4000-0x4FFF: RFC 5766 clients (coturn's turnutils_uclient) pick
+	 * numbers across the old range, and on the server's client socket
+	 * nothing else can start with bytes 0x50-0x7F (RFC 7983). */
+	TURN_CHANNEL_MAX = 0x7FFF,
 };
 
 enum turn_proto {

@@ -285,7 +285,7 @@ bind_args(struct turn_ctx *c, uint16_t *number, struct ice_addr *peer, bool *sel
 
 	if (ch == NULL || pa == NULL || stun_attr_channel(ch, number) < 0)
 		return 400;
-	if (*number < CHANNEL_MIN || *number > CHANNEL_MAX)
+	if (*number < CHANNEL_MIN || *number > TURN_CHANNEL_MAX)
 		return 400;
 	code = check_peer(c, pa, peer, self);
 	if (code != 0)

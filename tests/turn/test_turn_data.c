@@ -282,7 +282,7 @@ test_channels(void)
 	CHECK_EQ_INT(h_bind(&h, 0x4000, "8.8.8.8", 5001), 400); /* number taken */
 	CHECK_EQ_INT(h_bind(&h, 0x4001, "8.8.8.8", 5000), 400); /* peer taken */
 	CHECK_EQ_INT(h_bind(&h, 0x3FFF, "1.1.1.1", 5000), 400);
-	CHECK_EQ_INT(h_bind(&h, 0x5000, "1.1.1.1", 5000), 400);
+	CHECK_EQ_INT(h_bind(&h, 0x8000, "1.1.1.1", 5000), 400);
 	CHECK_EQ_INT(h_bind(&h, 0x4001, "1.1.1.1", 0), 400); /* port 0 */
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CHANNELS), 1);
 	{
@@ -318,12 +318,18 @@ test_channels(void)
 	CHECK_EQ_INT(h_bind(&h, 0x4005, "8.8.8.8", 5000), 0);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CHANNELS), 2);
 
+	/* RFC 5766's upper numbers (coturn's uclient uses them) bind too */
+	CHECK_EQ_INT(h_bind(&h, 0x7FFF, "1.1.1.1", 5001), 0);
+	CHECK_EQ_INT(h_channeldata(&h, 0x7FFF, "x"), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CHANNELS), 3);
+
 	/* a channel whose permission lapsed relays nothing, in either direction */
 	t = h.now + 300 * 1000;
 	h_at(&h, t);
 	CHECK_EQ_INT(h_channeldata(&h, 0x4005, "x"), 0);
 	CHECK_EQ_INT(h_from_peer(&h, relay, "8.8.8.8", 5000, "y"), 0);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_PERMISSIONS), 2); /* pinned by the channels */
+	CHECK_EQ_INT(h_channeldata(&h, 0x7FFF, "x"), 0);
 	/* re-binding refreshes the permission too */
 	CHECK_EQ_INT(h_bind(&h, 0x4005, "8.8.8.8", 5000), 0);
 	CHECK_EQ_INT(h_channeldata(&h, 0x4005, "x"), 1);
