@@ -26,6 +26,7 @@ struct turn_user {
 	uint32_t head;    /* oldest entry once the ring is full */
 	ice_ms_t last;    /* newest Allocate time */
 	ice_ms_t evicted; /* the time the newest record overwrote (for undo) */
+	bool did_evict;   /* the newest record overwrote one (else it appended) */
 	uint16_t name_len;
 	ice_ms_t *times; /* ring of the last `rate` Allocate times, follows name */
 	char name[];
@@ -211,7 +212,8 @@ rate_record(const struct turn_shared *sh, struct turn_user *u, ice_ms_t now)
 	u->last = now;
 	if (sh->rate == 0)
 		return;
-	if (u->n_times < sh->rate) {
+	u->did_evict = u->n_times >= sh->rate;
+	if (!u->did_evict) {
 		u->times[(u->head + u->n_times) % sh->rate] = now;
 		u->n_times++;
 	} else {
@@ -227,7 +229,7 @@ rate_unrecord(const struct turn_shared *sh, struct turn_user *u)
 {
 	if (sh->rate == 0 || u->n_times == 0)
 		return;
-	if (u->n_times < sh->rate) {
+	if (!u->did_evict) {
 		u->n_times--;
 		return;
 	}

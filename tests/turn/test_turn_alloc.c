@@ -625,6 +625,28 @@ test_quotas(void)
 	h.now = H_T0 + 70000;
 	CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 0);
 	h_stop(&h);
+
+	/* A failed Allocate gives its slot of the window back, whether it
+	 * appended to the user's ring or overwrote its oldest entry. */
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 2;
+	h_start(&h);
+	h.now = H_T0;
+	CHECK_EQ_INT(alloc_from(&h, 5000, "did:peers:carol"), 0);
+	h.io->fail_next = -EADDRINUSE; /* would fill the ring: appended, then undone */
+	CHECK_EQ_INT(alloc_from(&h, 5001, "did:peers:carol"), 508);
+	h.now = H_T0 + 1000;
+	CHECK_EQ_INT(alloc_from(&h, 5002, "did:peers:carol"), 0);
+	h.now = H_T0 + 2000;
+	CHECK_EQ_INT(alloc_from(&h, 5003, "did:peers:carol"), 486); /* t0, t0+1s in window */
+	h.now = H_T0 + 60000;
+	h.io->fail_next = -EADDRINUSE; /* full ring: overwrote t0, then undone */
+	CHECK_EQ_INT(alloc_from(&h, 5004, "did:peers:carol"), 508);
+	CHECK_EQ_INT(alloc_from(&h, 5005, "did:peers:carol"), 0);   /* t0 left the window */
+	CHECK_EQ_INT(alloc_from(&h, 5006, "did:peers:carol"), 486); /* t0+1s, t0+60s remain */
+	h.now = H_T0 + 61000;
+	CHECK_EQ_INT(alloc_from(&h, 5006, "did:peers:carol"), 0);
+	h_stop(&h);
 }
 
 /* Relay ports exhausted: 508, and nothing is charged to the user. */
