@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "icestation/log.h"
+
 #include "turn_int.h"
 
 /* XOR-RELAYED-ADDRESS: the public IP when it is of the relay's family, with the relay's port. */
@@ -296,6 +298,13 @@ turn_handle_allocate(struct turn_ctx *c)
 	turn_alloc_set_expiry(srv, a, c->now + (ice_ms_t)a->lifetime_s * 1000);
 	c->a = a;
 	turn_reply_allocate_success(c, a);
+	if (ice_log_level_cur >= ICE_LOG_DEBUG) {
+		char cl[ICE_ADDR_STRLEN], rl[ICE_ADDR_STRLEN];
+
+		log_debug("turn: allocation for %s over %s relays %s for %us",
+		          ice_addr_str(&a->ft.client, cl, sizeof(cl)), turn_proto_str(a->ft.proto),
+		          ice_addr_str(&a->relay[0].addr, rl, sizeof(rl)), a->lifetime_s);
+	}
 }
 
 void

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "icestation/log.h"
+
 #include "turn_int.h"
 
 enum {
@@ -208,6 +210,15 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 	}
 	timerwheel_del(&srv->alloc_timers, &a->timer);
 	turn_shared_release(srv->sh, a->user, why == TURN_END_ABORTED);
+	if (why != TURN_END_ABORTED && ice_log_level_cur >= ICE_LOG_DEBUG) {
+		static const char *const whys[] = { "expired", "deleted", "connection closed",
+			                            "shutdown" };
+		char cl[ICE_ADDR_STRLEN];
+
+		log_debug("turn: allocation for %s over %s ended: %s",
+		          ice_addr_str(&a->ft.client, cl, sizeof(cl)), turn_proto_str(a->ft.proto),
+		          whys[why]);
+	}
 	if (why != TURN_END_ABORTED) {
 		htab_remove(&srv->by_ft, &a->by_ft);
 		srv->n_allocs--;

@@ -113,6 +113,12 @@ struct turn_ctx {
 	struct turn_alloc *a;          /* the 5-tuple's allocation, if any */
 };
 
+static inline const char *
+turn_proto_str(uint8_t proto)
+{
+	return proto == TURN_PROTO_UDP ? "udp" : proto == TURN_PROTO_TCP ? "tcp" : "tls";
+}
+
 /* server.c */
 struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft,
                                    ice_ms_t now);

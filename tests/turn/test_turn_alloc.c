@@ -7,6 +7,8 @@
  * EVEN-PORT and RESERVATION-TOKEN, address families, auth failures (401,
  * 438, 441) and secret rotation, MESSAGE-INTEGRITY-SHA256.
  */
+#include "icestation/log.h"
+
 #include "turn_harness.h"
 
 static void
@@ -826,6 +828,7 @@ test_tcp_close(void)
 
 	h_config(&h);
 	h_start(&h);
+	ice_log_set_level(ICE_LOG_DEBUG); /* exercise the lifecycle debug lines */
 	h_set_client(&h, "192.0.2.1", 40000, TURN_PROTO_TCP);
 	CHECK_EQ_INT(h_allocate(&h), 0);
 	CHECK(h.io->client_ft.proto == TURN_PROTO_TCP && h.io->client_ft.link == &h.ft);
@@ -841,6 +844,7 @@ test_tcp_close(void)
 	turn_close_5tuple(h.srv, &h.ft, h.now); /* twice: nothing */
 	CHECK_EQ_INT(h.io->closes, 1);
 	h_stop(&h);
+	ice_log_set_level(ICE_LOG_INFO);
 }
 
 int
