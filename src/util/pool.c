@@ -18,6 +18,7 @@ struct free_slot {
 	struct free_slot *next;
 };
 
+/* The header at the start of each chunk; the slots follow, 16-byte aligned. */
 struct chunk {
 	struct chunk *next, *prev;         /* on the pool's list of chunks with free slots */
 	struct chunk *all_next, *all_prev; /* on the list of every chunk */
@@ -25,7 +26,6 @@ struct chunk {
 	uint32_t used;                     /* objects out */
 	uint32_t bump;                     /* slots below this index were handed out once */
 	uint8_t *objs;                     /* first slot */
-					   /* slots follow, 16-byte aligned */
 };
 
 struct ice_pool {
