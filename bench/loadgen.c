@@ -125,8 +125,13 @@ run_binding(struct lg *g)
 		uint32_t ip = g->o.client_ip + (uint32_t)(i / g->o.client_ports);
 		fd[i] = lg_udp_socket(ip, g->o.client_port + i % g->o.client_ports, &b);
 		if (fd[i] < 0 ||
-		    connect(fd[i], (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0)
+		    connect(fd[i], (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0) {
+			for (int j = 0; j <= i; j++)
+				if (fd[j] >= 0)
+					close(fd[j]);
+			free(fd);
 			return 2;
+		}
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
 		epoll_ctl(g->ep, EPOLL_CTL_ADD, fd[i], &ev);
 	}
@@ -214,6 +219,9 @@ run_binding(struct lg *g)
 	       "\"received\":%ld,\"bad\":%ld,\"stalls\":%ld}\n",
 	       ns, secs, ops, ops / secs, cpu1 - cpu0,
 	       ops > 0 && cpu0 >= 0 ? (cpu1 - cpu0) / ops : -1.0, sent, received, bad, stalls);
+	for (int i = 0; i < ns; i++)
+		close(fd[i]);
+	free(fd);
 	return ops > 0 ? 0 : 1;
 }
 
