@@ -1,0 +1,271 @@
+/*
+ * TURN authentication and quotas on a fake clock: wrong secret, expired and
+ * tampered credentials (401), stale nonce (438 with a fresh nonce that then
+ * works), forged nonce, 441 for another user's valid credentials, secret
+ * rotation, MESSAGE-INTEGRITY-SHA256 and the SHA-256 long-term key; quotas
+ * (486: total, per user, per-minute sliding window and its undo on failure)
+ * and relay ports exhausted (508).
+ */
+#include "turn_harness.h"
+
+static void
+add_udp(struct stun_builder *b)
+{
+	stun_build_requested_transport(b, 17);
+}
+
+static void
+test_auth_failures(void)
+{
+	struct harness h;
+	uint8_t old_nonce[STUN_MAX_NONCE_LEN];
+	size_t old_len;
+
+	h_config(&h);
+	h_start(&h);
+	h_get_nonce(&h);
+
+	/* wrong secret */
+	h_mint(&h, "guess", 3600, "did:peers:mallory");
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	CHECK(h.resp.integrity < 0 && stun_msg_find(&h.resp, STUN_ATTR_NONCE) != NULL);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_BAD_INTEGRITY), 1);
+	/* expired username */
+	h_mint(&h, H_SECRET, -1, "did:peers:alice");
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_EXPIRED), 1);
+	/* the wall clock moves through net's setter */
+	h_mint(&h, H_SECRET, 10, "did:peers:alice");
+	turn_server_set_unix_time(h.srv, H_UNIX0 + 11);
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	turn_server_set_unix_time(h.srv, H_UNIX0);
+	/* tampered credential: right username, password of another */
+	{
+		struct tcred other;
+
+		h_mint(&h, H_SECRET, 3600, "did:peers:alice");
+		tcred_mint(&other, H_SECRET, H_UNIX0 + 3600, "did:peers:bob", H_REALM,
+		           STUN_PASSWORD_ALG_MD5);
+		memcpy(h.cred.key, other.key, sizeof(other.key));
+		CHECK_EQ_INT(h_allocate(&h), 401);
+	}
+	CHECK_EQ_INT(h.io->opens, 0);
+
+	/* stale nonce: 438 with a fresh nonce, which then works */
+	h_mint(&h, H_SECRET, 3600, "did:peers:alice");
+	memcpy(old_nonce, h.nonce, h.nonce_len);
+	old_len = h.nonce_len;
+	h.now += LTC_NONCE_LIFETIME_MS;
+	{
+		struct treq r;
+
+		treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+		stun_build_requested_transport(&r.b, 17);
+		CHECK_EQ_INT(h_send_signed_once(&h, &r), 438);
+	}
+	CHECK(h.resp.integrity < 0);
+	CHECK(h.nonce_len == old_len && memcmp(h.nonce, old_nonce, old_len) != 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RESP_438), 1);
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	/* forged nonce: 401 */
+	memset(h.nonce + 13, 'A', h.nonce_len - 13);
+	CHECK_EQ_INT(h_refresh(&h, -1), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_NONCE_BAD), 1);
+	/* Refresh without integrity on a live allocation: 401 challenge */
+	{
+		struct treq r;
+
+		treq_begin(&r, STUN_METHOD_REFRESH, STUN_CLASS_REQUEST);
+		treq_finish(&r);
+		CHECK_EQ_INT(h_send(&h, &r), 401);
+	}
+	CHECK_EQ_INT(h_refresh(&h, -1), 0); /* h_send kept the fresh nonce */
+
+	/* a valid credential of another user on this allocation: 441 */
+	h_mint(&h, H_SECRET, 3600, "did:peers:bob");
+	CHECK_EQ_INT(h_refresh(&h, -1), 441);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 441);
+	h_stop(&h);
+}
+
+static void
+test_rotation_and_sha256(void)
+{
+	struct harness h;
+	struct treq r;
+
+	h_config(&h);
+	h_start(&h);
+	/* previous-auth-secrets are still accepted */
+	h_mint(&h, H_OLD_SECRET, 3600, "did:peers:alice");
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_OLD_SECRET), 1);
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	h_stop(&h);
+
+	/* MESSAGE-INTEGRITY-SHA256 in -> MESSAGE-INTEGRITY-SHA256 out */
+	h_config(&h);
+	h_start(&h);
+	h.sha256 = true;
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK(h.resp.integrity_sha256 >= 0 && h.resp.integrity < 0);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	CHECK(h.resp.integrity_sha256 >= 0 && h_resp_signed(&h));
+	h.sha256 = false; /* switching attribute type mid-allocation works too */
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	CHECK(h.resp.integrity >= 0 && h_resp_signed(&h));
+	h_stop(&h);
+
+	/* PASSWORD-ALGORITHM SHA-256: the SHA-256 long-term key */
+	h_config(&h);
+	h_start(&h);
+	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 60, "did:peers:carol", H_REALM,
+	           STUN_PASSWORD_ALG_SHA256);
+	h_get_nonce(&h);
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	add_udp(&r.b);
+	stun_build_password_algorithms(&r.b, ltc_password_algorithms, 2);
+	stun_build_password_algorithm(&r.b, STUN_PASSWORD_ALG_SHA256);
+	h.sha256 = true;
+	CHECK_EQ_INT(h_send_signed(&h, &r), 0);
+	CHECK(h_resp_signed(&h));
+	treq_begin(&r, STUN_METHOD_REFRESH, STUN_CLASS_REQUEST);
+	stun_build_password_algorithms(&r.b, ltc_password_algorithms, 2);
+	stun_build_password_algorithm(&r.b, STUN_PASSWORD_ALG_SHA256);
+	CHECK_EQ_INT(h_send_signed(&h, &r), 0);
+	CHECK(h_resp_signed(&h));
+	h_stop(&h);
+}
+
+/* ---- quotas ---- */
+
+static int
+alloc_from(struct harness *h, uint16_t port, const char *user)
+{
+	h_set_client(h, "192.0.2.1", port, TURN_PROTO_UDP);
+	h_mint(h, H_SECRET, 3600, user);
+	return h_allocate(h);
+}
+
+static void
+test_quotas(void)
+{
+	struct harness h;
+
+	/* max-allocations across users */
+	h_config(&h);
+	h.cfg.turn.max_allocations = 3;
+	h_start(&h);
+	CHECK_EQ_INT(alloc_from(&h, 1001, "u1"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 1002, "u2"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 1003, "u3"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 1004, "u4"), 486);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_TOTAL), 1);
+	CHECK_EQ_INT(h.io->opens, 3);
+	CHECK_EQ_INT(alloc_from(&h, 1002, "u2"), 437); /* its own: another transaction */
+	h_set_client(&h, "192.0.2.1", 1002, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0); /* frees a slot */
+	CHECK_EQ_INT(alloc_from(&h, 1004, "u4"), 0);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 3);
+	h_stop(&h);
+
+	/* max-allocations-per-user; anonymous users count per credential */
+	h_config(&h);
+	h.cfg.turn.max_allocations_per_user = 2;
+	h_start(&h);
+	CHECK_EQ_INT(alloc_from(&h, 2001, "did:peers:alice"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2002, "did:peers:alice"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2003, "did:peers:alice"), 486);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER), 1);
+	CHECK_EQ_INT(alloc_from(&h, 2004, "did:peers:bob"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2005, ""), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2006, ""), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2007, ""), 486);
+	h_set_client(&h, "192.0.2.1", 2001, TURN_PROTO_UDP);
+	h_mint(&h, H_SECRET, 3600, "did:peers:alice");
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2003, "did:peers:alice"), 0);
+	h_stop(&h);
+
+	/* allocations-per-minute-per-user: a sliding 60 s window */
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 3;
+	h_start(&h);
+	for (int i = 0; i < 3; i++) {
+		h.now = H_T0 + (ice_ms_t)i * 10000; /* t0, t0+10s, t0+20s */
+		CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 0);
+		CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	}
+	h.now = H_T0 + 59999;
+	CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 486);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER_RATE), 1);
+	CHECK_EQ_INT(alloc_from(&h, 3001, "did:peers:bob"), 0); /* others unaffected */
+	h.now = H_T0 + 60000;                                   /* the first one left the window */
+	CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 0);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	h.now = H_T0 + 69999;
+	CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 486);
+	h.now = H_T0 + 70000;
+	CHECK_EQ_INT(alloc_from(&h, 3000, "did:peers:alice"), 0);
+	h_stop(&h);
+
+	/* A failed Allocate gives its slot of the window back, whether it
+	 * appended to the user's ring or overwrote its oldest entry. */
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 2;
+	h_start(&h);
+	h.now = H_T0;
+	CHECK_EQ_INT(alloc_from(&h, 5000, "did:peers:carol"), 0);
+	h.io->fail_next = -EADDRINUSE; /* would fill the ring: appended, then undone */
+	CHECK_EQ_INT(alloc_from(&h, 5001, "did:peers:carol"), 508);
+	h.now = H_T0 + 1000;
+	CHECK_EQ_INT(alloc_from(&h, 5002, "did:peers:carol"), 0);
+	h.now = H_T0 + 2000;
+	CHECK_EQ_INT(alloc_from(&h, 5003, "did:peers:carol"), 486); /* t0, t0+1s in window */
+	h.now = H_T0 + 60000;
+	h.io->fail_next = -EADDRINUSE; /* full ring: overwrote t0, then undone */
+	CHECK_EQ_INT(alloc_from(&h, 5004, "did:peers:carol"), 508);
+	CHECK_EQ_INT(alloc_from(&h, 5005, "did:peers:carol"), 0);   /* t0 left the window */
+	CHECK_EQ_INT(alloc_from(&h, 5006, "did:peers:carol"), 486); /* t0+1s, t0+60s remain */
+	h.now = H_T0 + 61000;
+	CHECK_EQ_INT(alloc_from(&h, 5006, "did:peers:carol"), 0);
+	h_stop(&h);
+}
+
+/* Relay ports exhausted: 508, and nothing is charged to the user. */
+static void
+test_ports_exhausted(void)
+{
+	struct harness h;
+
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 1;
+	h_start(&h);
+	h.io->fail_next = -EADDRINUSE;
+	CHECK_EQ_INT(h_allocate(&h), 508);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_PORTS), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RESP_508), 1);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 0);
+	/* the failed attempt did not use the user's one-per-minute */
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	h.io->fail_next = -EIO;
+	CHECK_EQ_INT(alloc_from(&h, 4000, "did:peers:zed"), 500);
+	h.io->fail_next = -EAFNOSUPPORT;
+	CHECK_EQ_INT(alloc_from(&h, 4001, "did:peers:zed"), 440);
+	h_stop(&h);
+}
+
+int
+main(void)
+{
+	test_auth_failures();
+	test_rotation_and_sha256();
+	test_quotas();
+	test_ports_exhausted();
+	TEST_DONE();
+}
