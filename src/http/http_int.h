@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -57,6 +58,10 @@ struct ice_http {
 	uint32_t n_open;
 	uint32_t timeout_ms;
 
+	/* The Date header value and the second it was formatted for. */
+	char date[40];
+	time_t date_at;
+
 	struct ice_api_tmpl tmpl;
 
 	/* /metrics: descriptor indexes grouped by family name, built once. */
@@ -69,7 +74,7 @@ struct ice_http {
 /*
  * Send a reply with body (may be NULL) and count it by status class. Borrows
  * everything; evhttp copies the body into the request's output buffer. Marks
- * the connection answered and restarts its request deadline.
+ * the connection answered, restarts its request deadline and adds Date.
  */
 void http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char *reason,
                 const char *body, size_t body_len);
