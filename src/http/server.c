@@ -276,6 +276,25 @@ http_header(struct evhttp_request *req, const char *key, const char *value)
 	evhttp_add_header(evhttp_request_get_output_headers(req), key, value);
 }
 
+/*
+ * evhttp 2.1 writes the body of a HEAD answer anyway (only its Content-Length
+ * is left out), so the client reads it as the start of the next response on
+ * a kept-alive connection. Drop the body; say its length, as GET would.
+ */
+static void
+head_strip(struct evhttp_request *req, int code, size_t body_len)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	size_t len = evbuffer_get_length(out);
+	char n[24];
+
+	if (code >= 200 && code != 204 && code != 304) {
+		snprintf(n, sizeof(n), "%zu", len + body_len);
+		http_header(req, "Content-Length", n);
+	}
+	evbuffer_drain(out, len);
+}
+
 void
 http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char *reason,
            const char *body, size_t body_len)
@@ -288,7 +307,9 @@ http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char 
 	int cls = code / 100 - 1;
 
 	ice_metrics_inc(h->m, by_class[cls < 0 ? 0 : cls > 4 ? 4 : cls]);
-	if (body != NULL && body_len > 0)
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		head_strip(req, code, body_len);
+	else if (body != NULL && body_len > 0)
 		evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
 	if (c != NULL) {
 		c->answered++;

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 import tempfile
 
-from apicheck import (ALIAS_PATH, ICE_PATH, assert_error, check_credential, get_json, run,
-                      turn_entry)
+from apicheck import (ALIAS_PATH, ICE_PATH, assert_error, check_credential, get_json,
+                      raw_request, run, turn_entry)
 from icetest import Daemon
 
 ORIGIN = "https://station.example"
@@ -58,10 +58,33 @@ def test_contract():
         status, hdrs, body = d.http(ICE_PATH, method="HEAD")
         assert status == 200 and body == b"", (status, body)
         assert hdrs["content-type"] == "application/json"
+        head_framing(d)
 
         m = d.metrics()
         assert m['icestation_http_credentials_minted_total'] >= 8, m
         assert m['icestation_http_requests_total{code="2xx"}'] >= 9, m
+
+
+def head_framing(d):
+    """On one kept-alive connection, HEAD then GET: http.client never reads a
+    HEAD body, so only raw bytes show whether one was sent (evhttp 2.1 sends
+    it, and the client then takes it for the next response)."""
+    path = ICE_PATH + "?user_did=did:peers:alice"
+    _, _, get_body = d.http(path)
+    for head_path, code in ((path, 200), (ICE_PATH + "?user_did=alice", 400),
+                            ("/nowhere", 404)):
+        status, reply = raw_request(d.http_port, (
+            f"HEAD {head_path} HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").encode())
+        assert status == code, (head_path, reply[:200])
+        head, rest = reply.split(b"\r\n\r\n", 1)
+        assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), (head_path, reply)
+        assert rest.endswith(b'{"status":"ok"}\n'), (head_path, reply)
+        m = re.search(rb"\r\nContent-Length: (\d+)\r\n", head + b"\r\n")
+        assert m, head
+        if code == 200:
+            # The length GET would send (same user, same number of digits in the expiry).
+            assert int(m.group(1)) == len(get_body), (m.group(1), len(get_body))
 
 
 def test_cors():
