@@ -63,7 +63,7 @@ stream(const uint8_t *buf, size_t size)
 		if (n <= 0)
 			break;
 		PROP((size_t)n <= size - pos && n >= 4);
-		if (buf[pos] >= 64 && buf[pos] <= 79) {
+		if (stun_demux(buf + pos, size - pos) == STUN_DEMUX_CHANNELDATA) {
 			const uint8_t *d;
 			size_t dlen;
 			uint16_t ch;

@@ -30,8 +30,11 @@ enum {
 	STUN_MAX_MSG_LEN = 65535,      /* header + body; larger messages are -EBADMSG */
 	STUN_MIN_HMAC_SHA256_LEN = 16, /* shortest truncated MESSAGE-INTEGRITY-SHA256 */
 	CHANNELDATA_HEADER_LEN = 4,
+	/* RFC 5766's 0x4000-0x7FFF, not RFC 8656's 0x4000-0x4FFF: RFC 5766
+	 * clients (coturn's turnutils_uclient) still pick from the whole old
+	 * range. See docs/codec.md for why RFC 7983 demultiplexing allows it. */
 	CHANNEL_MIN = 0x4000,
-	CHANNEL_MAX = 0x4FFF,
+	CHANNEL_MAX = 0x7FFF,
 };
 
 enum stun_class {
@@ -128,10 +131,14 @@ struct stun_msg {
 	int16_t fingerprint;      /* FINGERPRINT (already verified by stun_parse) */
 };
 
-/* RFC 7983 demultiplexing of the first byte of a datagram or stream frame. */
+/*
+ * RFC 7983 demultiplexing of the first byte of a datagram or stream frame,
+ * with ChannelData widened to RFC 5766's 64..127 (on a TURN server's client
+ * socket no DTLS or RTP can arrive, so nothing else claims 80..127).
+ */
 enum stun_demux {
 	STUN_DEMUX_STUN,        /* 0..3 */
-	STUN_DEMUX_CHANNELDATA, /* 64..79 */
+	STUN_DEMUX_CHANNELDATA, /* 64..127: channels 0x4000-0x7FFF */
 	STUN_DEMUX_OTHER,       /* DTLS, RTP, garbage: not ours */
 };
 
@@ -323,7 +330,7 @@ const char *stun_error_reason(int code);
  * ChannelData. On a datagram the frame is exactly 4 + length bytes (trailing
  * padding tolerated); on a stream (TCP) the frame is padded to a multiple of 4.
  * channeldata_parse: returns bytes consumed (>0), -EMSGSIZE if incomplete,
- * -EBADMSG if the channel number is outside 0x4000-0x4FFF or the length lies.
+ * -EBADMSG if the channel number is outside 0x4000-0x7FFF or the length lies.
  */
 int channeldata_parse(const uint8_t *buf, size_t len, bool stream, uint16_t *channel,
                       const uint8_t **data, size_t *data_len);

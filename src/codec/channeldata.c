@@ -19,7 +19,8 @@ channeldata_parse(const uint8_t *buf, size_t len, bool stream, uint16_t *channel
 	rd_init(&r, buf, len);
 	if (rd_u16(&r, &ch) || rd_u16(&r, &dlen))
 		return -EMSGSIZE;
-	/* 0x5000-0x7FFF are reserved (RFC 8656 §12); below 0x4000 is not ChannelData. */
+	/* RFC 5766's 0x4000-0x7FFF (RFC 8656 reserves 0x5000-0x7FFF, but RFC
+	 * 5766 clients use it); below 0x4000 is STUN, above 0x7FFF RTP. */
 	if (ch < CHANNEL_MIN || ch > CHANNEL_MAX)
 		return -EBADMSG;
 	if (stream) {
@@ -64,7 +65,7 @@ stun_stream_frame_len(const uint8_t *buf, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (buf[0] >= 64 && buf[0] <= 79) {
+	if (stun_demux(buf, len) == STUN_DEMUX_CHANNELDATA) {
 		if (len < CHANNELDATA_HEADER_LEN)
 			return 0;
 		frame = CHANNELDATA_HEADER_LEN + stun_pad4(ld_be16(buf + 2));
@@ -81,7 +82,7 @@ stun_stream_frame_len(const uint8_t *buf, size_t len)
 		if (len < 8)
 			return 0; /* the cookie decides whether this is STUN at all */
 	} else {
-		/* Reserved channel range 0x5000-0x7FFF, DTLS, RTP: not ours. */
+		/* DTLS, RTP, ZRTP, garbage: not ours. */
 		return -EBADMSG;
 	}
 	return len >= frame ? (int)frame : 0;

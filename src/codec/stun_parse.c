@@ -13,12 +13,18 @@
 enum stun_demux
 stun_demux(const uint8_t *buf, size_t len)
 {
-	/* RFC 7983 §7: 0-3 STUN, 64-79 TURN channel; DTLS, RTP, ZRTP are not ours. */
+	/*
+	 * RFC 7983 §7: 0-3 STUN, 64-79 TURN channel; DTLS (20-63) and RTP
+	 * (128-191) are not ours. 80-127 are widened to ChannelData for RFC
+	 * 5766's channels 0x5000-0x7FFF: RFC 7983 leaves 80-127 unassigned
+	 * apart from those channels, and the server's client socket carries no
+	 * DTLS or RTP anyway (docs/codec.md).
+	 */
 	if (len == 0)
 		return STUN_DEMUX_OTHER;
 	if (buf[0] <= 3)
 		return STUN_DEMUX_STUN;
-	if (buf[0] >= 64 && buf[0] <= 79)
+	if (buf[0] >= 64 && buf[0] <= 127)
 		return STUN_DEMUX_CHANNELDATA;
 	return STUN_DEMUX_OTHER;
 }

@@ -47,8 +47,29 @@ static const struct cdcase cdcases[] = {
 	  8,
 	  2 },
 	{ "channel 0x3fff", { 0x3f, 0xff, 0x00, 0x00 }, 4, false, -EBADMSG, 0 },
-	{ "reserved channel 0x5000", { 0x50, 0x00, 0x00, 0x00 }, 4, false, -EBADMSG, 0 },
-	{ "reserved channel 0x7fff", { 0x7f, 0xff, 0x00, 0x00 }, 4, true, -EBADMSG, 0 },
+	{ "tcp channel 0x3fff", { 0x3f, 0xff, 0x00, 0x00 }, 4, true, -EBADMSG, 0 },
+	/* RFC 5766's 0x5000-0x7FFF (reserved by RFC 8656) are accepted. */
+	{ "udp channel 0x5000", { 0x50, 0x00, 0x00, 0x02, 7, 8 }, 6, false, 6, 2 },
+	{ "tcp channel 0x5000", { 0x50, 0x00, 0x00, 0x02, 7, 8, 0, 0 }, 8, true, 8, 2 },
+	{ "udp channel 0x7fff", { 0x7f, 0xff, 0x00, 0x03, 1, 2, 3, 0 }, 8, false, 8, 3 },
+	{ "tcp channel 0x7fff", { 0x7f, 0xff, 0x00, 0x00 }, 4, true, 4, 0 },
+	{ "udp channel 0x7fff length lies",
+	  { 0x7f, 0xff, 0x00, 0x09, 1, 2, 3, 4 },
+	  8,
+	  false,
+	  -EBADMSG,
+	  0 },
+	{ "udp 0x7fff 4 trailing bytes",
+	  { 0x7f, 0xff, 0x00, 0x01, 1, 0, 0, 0, 0 },
+	  9,
+	  false,
+	  -EBADMSG,
+	  0 },
+	/* 0x8000 and up: the first byte is RTP's (128-191) or beyond. */
+	{ "udp channel 0x8000", { 0x80, 0x00, 0x00, 0x00 }, 4, false, -EBADMSG, 0 },
+	{ "tcp channel 0x8000", { 0x80, 0x00, 0x00, 0x00 }, 4, true, -EBADMSG, 0 },
+	{ "udp channel 0xffff", { 0xff, 0xff, 0x00, 0x00 }, 4, false, -EBADMSG, 0 },
+	{ "tcp channel 0xbfff", { 0xbf, 0xff, 0x00, 0x00 }, 4, true, -EBADMSG, 0 },
 };
 
 static void
@@ -88,11 +109,12 @@ test_demux(void)
 		uint8_t b;
 		enum stun_demux want;
 	} t[] = {
-		{ 0, STUN_DEMUX_STUN },         { 3, STUN_DEMUX_STUN },
-		{ 4, STUN_DEMUX_OTHER },        { 20, STUN_DEMUX_OTHER },
-		{ 63, STUN_DEMUX_OTHER },       { 64, STUN_DEMUX_CHANNELDATA },
-		{ 79, STUN_DEMUX_CHANNELDATA }, { 80, STUN_DEMUX_OTHER },
-		{ 128, STUN_DEMUX_OTHER },      { 255, STUN_DEMUX_OTHER },
+		{ 0, STUN_DEMUX_STUN },          { 3, STUN_DEMUX_STUN },
+		{ 4, STUN_DEMUX_OTHER },         { 20, STUN_DEMUX_OTHER },
+		{ 63, STUN_DEMUX_OTHER },        { 64, STUN_DEMUX_CHANNELDATA },
+		{ 79, STUN_DEMUX_CHANNELDATA },  { 80, STUN_DEMUX_CHANNELDATA },
+		{ 127, STUN_DEMUX_CHANNELDATA }, { 128, STUN_DEMUX_OTHER },
+		{ 191, STUN_DEMUX_OTHER },       { 255, STUN_DEMUX_OTHER },
 	};
 	for (size_t i = 0; i < ICE_ARRAY_SIZE(t); i++)
 		CHECK_EQ_INT(stun_demux(guard_put(&g, &t[i].b, 1), 1), t[i].want);
@@ -101,9 +123,10 @@ test_demux(void)
 
 /*
  * A TCP byte stream: STUN request, ChannelData with a 5-byte payload (padded
- * to 8), STUN response with an attribute, empty ChannelData. Delivered in
- * every possible two-piece split and in single bytes, it must come out as
- * the same four frames.
+ * to 8), STUN response with an attribute, empty ChannelData, ChannelData on
+ * RFC 5766's channels 0x5000 and 0x7FFF. Delivered in every possible
+ * two-piece split and in single bytes, it must come out as the same six
+ * frames.
  */
 static const uint8_t stream[] = {
 	0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1,    2,    3, 4, 5, 6,
@@ -111,9 +134,13 @@ static const uint8_t stream[] = {
 	0x40, 0x00, 0x00, 0x05, 'h',  'e',  'l',  'l',  'o',  0,    0, 0, /* ChannelData, 12 */
 	0x01, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 1,    2,    3, 4, 5, 6,
 	7,    8,    9,    10,   11,   12,   0x00, 0x0d, 0x00, 0x04, 0, 0, 2, 0x58, /* 28 */
-	0x4f, 0xff, 0x00, 0x00, /* empty ChannelData, 4 */
+	0x4f, 0xff, 0x00, 0x00,                        /* empty ChannelData, 4 */
+	0x50, 0x00, 0x00, 0x03, 'a',  'b',  'c',  0,   /* channel 0x5000, 8 */
+	0x7f, 0xff, 0x00, 0x04, 'w',  'x',  'y',  'z', /* channel 0x7fff, 8 */
 };
-static const size_t frames[] = { 20, 12, 28, 4 };
+static const size_t frames[] = { 20, 12, 28, 4, 8, 8 };
+static const uint16_t frame_channel[] = { 0, 0x4000, 0, 0x4fff, 0x5000, 0x7fff };
+static const char *const frame_data[] = { NULL, "hello", NULL, "", "abc", "wxyz" };
 
 /* Reassemble stream[] delivered in pieces of the given sizes; returns frames seen. */
 static size_t
@@ -135,14 +162,18 @@ feed(const size_t *pieces, size_t npieces)
 				break;
 			REQUIRE(nframes < ICE_ARRAY_SIZE(frames));
 			CHECK_EQ_INT(n, frames[nframes]);
-			if (nframes == 1) {
+			if (frame_data[nframes] != NULL) {
+				const char *want = frame_data[nframes];
 				uint16_t ch;
 				const uint8_t *d;
 				size_t dlen;
-				CHECK_EQ_INT(channeldata_parse(p, have, true, &ch, &d, &dlen), 12);
-				CHECK(dlen == 5 && memcmp(d, "hello", 5) == 0);
-			} else if (nframes != 3) {
+				CHECK_EQ_INT(stun_demux(p, have), STUN_DEMUX_CHANNELDATA);
+				CHECK_EQ_INT(channeldata_parse(p, have, true, &ch, &d, &dlen), n);
+				CHECK_EQ_INT(ch, frame_channel[nframes]);
+				CHECK(dlen == strlen(want) && memcmp(d, want, dlen) == 0);
+			} else {
 				struct stun_msg m;
+				CHECK_EQ_INT(stun_demux(p, have), STUN_DEMUX_STUN);
 				CHECK_EQ_INT(stun_parse(&m, p, have), n);
 			}
 			nframes++;
@@ -161,21 +192,24 @@ test_stream(void)
 
 	for (size_t cut = 0; cut <= sizeof(stream); cut++) {
 		size_t pieces[2] = { cut, sizeof(stream) - cut };
-		CHECK_EQ_INT(feed(pieces, 2), 4);
+		CHECK_EQ_INT(feed(pieces, 2), ICE_ARRAY_SIZE(frames));
 	}
 	for (size_t i = 0; i < sizeof(stream); i++)
 		ones[i] = 1;
-	CHECK_EQ_INT(feed(ones, sizeof(stream)), 4);
+	CHECK_EQ_INT(feed(ones, sizeof(stream)), ICE_ARRAY_SIZE(frames));
 
 	/* Not STUN, not ChannelData: the connection is to be closed. */
 	{
 		static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x00 };
-		static const uint8_t reserved[] = { 0x50, 0x00, 0x00, 0x00 };
+		static const uint8_t rtp[] = { 0x80, 0x00, 0x00, 0x00 };
+		static const uint8_t above[] = { 0xbf, 0xff, 0x00, 0x00 };
 		static const uint8_t badcookie[] = { 0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x43 };
 		static const uint8_t oddlen[] = { 0, 1, 0, 2 };
 		static const uint8_t huge[] = { 0, 1, 0xff, 0xfc, 0x21, 0x12, 0xa4, 0x42 };
 		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, tls, 4), 4), -EBADMSG);
-		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, reserved, 4), 4), -EBADMSG);
+		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, rtp, 4), 4), -EBADMSG);
+		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, rtp, 1), 1), -EBADMSG);
+		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, above, 4), 4), -EBADMSG);
 		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, badcookie, 8), 8), -EBADMSG);
 		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, oddlen, 4), 4), -EBADMSG);
 		CHECK_EQ_INT(stun_stream_frame_len(guard_put(&g, huge, 8), 8), -EBADMSG);
