@@ -277,6 +277,28 @@ http_header(struct evhttp_request *req, const char *key, const char *value)
 }
 
 /*
+ * Content-Length, unless the status forbids it (RFC 9110 §8.6). Given by us,
+ * evhttp skips its own (a printf per response).
+ */
+static void
+content_length(struct evhttp_request *req, int code, size_t len)
+{
+	char digits[24], n[24];
+	size_t i = 0, j = 0;
+
+	if (code < 200 || code == 204 || code == 304)
+		return;
+	do {
+		digits[i++] = (char)('0' + len % 10);
+		len /= 10;
+	} while (len != 0);
+	while (i > 0)
+		n[j++] = digits[--i];
+	n[j] = '\0';
+	http_header(req, "Content-Length", n);
+}
+
+/*
  * evhttp 2.1 writes the body of a HEAD answer anyway (only its Content-Length
  * is left out), so the client reads it as the start of the next response on
  * a kept-alive connection. Drop the body; say its length, as GET would.
@@ -286,12 +308,8 @@ head_strip(struct evhttp_request *req, int code, size_t body_len)
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	size_t len = evbuffer_get_length(out);
-	char n[24];
 
-	if (code >= 200 && code != 204 && code != 304) {
-		snprintf(n, sizeof(n), "%zu", len + body_len);
-		http_header(req, "Content-Length", n);
-	}
+	content_length(req, code, len + body_len);
 	evbuffer_drain(out, len);
 }
 
@@ -307,10 +325,15 @@ http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char 
 	int cls = code / 100 - 1;
 
 	ice_metrics_inc(h->m, by_class[cls < 0 ? 0 : cls > 4 ? 4 : cls]);
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
 		head_strip(req, code, body_len);
-	else if (body != NULL && body_len > 0)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
+	} else {
+		struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+		if (body != NULL && body_len > 0)
+			evbuffer_add(out, body, body_len);
+		content_length(req, code, evbuffer_get_length(out));
+	}
 	if (c != NULL) {
 		c->answered++;
 		c->due = now_ms() + h->timeout_ms;
