@@ -288,6 +288,12 @@ class Icestation(_Base):
                 "allowed-peer-ip": ["127.0.0.0/8", "::1/128"],
                 "relay-ip-range": "127.0.0.1/32",
                 "relay-port-range": f"{relay_range[0]}-{relay_range[1]}",
+                # One test user makes many Allocates a minute (uclient: 8
+                # runs x 2 sessions x RTP+RTCP, plus the refusals), far
+                # above the shipped per-user defaults, which stay as they
+                # are for production.
+                "allocations-per-minute-per-user": 1000,
+                "max-allocations-per-user": 100,
                 # The harnesses must never be handed a public server.
                 "ice-api": {"public-fallback": {"enabled": False}},
             },
