@@ -125,13 +125,21 @@ run(const struct ice_config *cfg)
 	struct daemon d = { .cfg = cfg };
 	struct ice_http_hooks hooks = { .listeners_ready = net_ready_hook, .ctx = &d };
 	struct timeval tv = { 0, 0 };
+	struct event_config *ec;
 	int rc = 1;
 
 	d.metrics = ice_metrics_block_new();
 	ice_metrics_add(d.metrics, ICE_M_PROCESS_START_TIME, (uint64_t)time(NULL));
 	ice_metrics_inc(d.metrics, ICE_M_CONFIG_LOADS);
 
-	d.base = event_base_new();
+	/* Only this thread touches the main loop (workers stop through their own
+	 * eventfds), so it needs no libevent lock on every event add/delete. */
+	ec = event_config_new();
+	if (ec != NULL) {
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+		d.base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (d.base == NULL) {
 		log_errorx("cannot create the main event loop");
 		return 1;

@@ -118,6 +118,10 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"icestation exited with {self.proc.returncode} "
                                    f"before it was ready:\n{self.log()}")
+            # Our own process must say it serves: another test's daemon on a
+            # clashing port could otherwise answer /readyz for us.
+            if " ready: " not in self.log():
+                return False
             try:
                 status, _, _ = self.http("/readyz", timeout=1.0)
             except OSError:

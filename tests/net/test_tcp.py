@@ -88,9 +88,11 @@ def closes_with(d, key, action, timeout, host="127.0.0.1", port=None):
 
 
 def check_limits(d, port):
-    # Garbage: neither STUN (0-3) nor ChannelData (64-79) on the first byte.
-    # (An HTTP request would not do: 'G' is 71, a ChannelData channel.)
-    for junk in (b"SSH-2.0-OpenSSH_9.2\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32)):
+    # Garbage: neither STUN (0-3) nor ChannelData (64-127, RFC 5766's channel
+    # range) on the first byte. Printable text would not do: 'S' (83) and 'G'
+    # (71) start ChannelData frames. An RTP header (128+) and a TLS
+    # ClientHello (22) are what a misdirected client really sends.
+    for junk in (b"\x80\x60\x00\x01" + bytes(28), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32)):
         elapsed = closes_with(d, TCP_KEY.format("closed_bad_frame"), lambda s: s.sendall(junk), 5,
                               port=port)
         assert elapsed < 1.5, elapsed
