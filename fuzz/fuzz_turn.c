@@ -1,0 +1,751 @@
+/*
+ * libFuzzer target for the pure TURN state machine (src/turn), on the fake
+ * clock and fake turn_io of tests/turn/turn_harness.h. A fresh server per
+ * input; the input is a program of operations:
+ *
+ *   0 CLIENT  c                 switch among four client 5-tuples (UDP v4,
+ *                               a second UDP v4 IP, TCP v4, UDP v6)
+ *   1 RAW     len:u16 bytes     a datagram/frame from the client, dispatched
+ *                               as net/ does (RFC 7983 demux, stun_parse or
+ *                               channeldata_parse, drop what net drops)
+ *   2 SIGNED  m c cred n (type:u16 len:u8 value)*n
+ *                               a request the fuzzer signs with a REST
+ *                               credential and the last NONCE seen, so the
+ *                               mutator reaches code behind the MAC check
+ *   3 CHANDATA ch:u16 len:u16 bytes
+ *                               a ChannelData frame (padded on TCP)
+ *   4 PEER    relay peer len:u16 bytes
+ *                               a datagram from a peer on an open relay socket
+ *   5 CLOCK   scale n:u16       advance the fake clock (ms, s or min; at most
+ *                               an hour per step) and run
+ *                               turn_expire: lifetimes, quarantine, nonces,
+ *                               REST expiry and reservations all time out
+ *   6 CLOSE                     the client's TCP connection closes
+ *   7 REPLAY                    retransmit the last SIGNED request (same tid)
+ *
+ * In SIGNED, an XOR-PEER-ADDRESS of length 1 is replaced by peer[value] and
+ * a RESERVATION-TOKEN of length 0 by the last token the server handed out.
+ *
+ * Properties beyond "no crash, no leak, no UB": every STUN answer parses
+ * byte-exact with a FINGERPRINT and goes to the 5-tuple that asked; relayed
+ * data reaches the client as a well-formed Data indication or ChannelData
+ * frame for its transport; the fake I/O never sees a send on a closed or
+ * dormant relay, a double close, or a socket left open after
+ * turn_server_free; this worker's allocation count equals the shared one and
+ * never exceeds max-allocations.
+ *
+ * Seeds: FUZZ_TURN_WRITE_SEEDS=<dir> ./fuzz_turn writes fuzz/corpus/turn/
+ * from the harness's own request builders and exits.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+
+#include "turn/turn_harness.h"
+
+#define PROP(cond)                                                                        \
+	do {                                                                              \
+		if (!(cond)) {                                                            \
+			fprintf(stderr, "property failed: %s (%s:%d)\n", #cond, __FILE__, \
+			        __LINE__);                                                \
+			abort();                                                          \
+		}                                                                         \
+	} while (0)
+
+enum {
+	OP_CLIENT,
+	OP_RAW,
+	OP_SIGNED,
+	OP_CHANDATA,
+	OP_PEER,
+	OP_CLOCK,
+	OP_CLOSE,
+	OP_REPLAY,
+	N_OPS,
+	N_CLIENTS = 4,
+	MAX_FRAME = 1600, /* fits the harness's send slots with any framing */
+	MAX_OPS = 64,
+};
+
+static const struct {
+	const char *ip;
+	uint16_t port;
+	uint8_t proto;
+} clients[N_CLIENTS] = {
+	{ "192.0.2.1", 40000, TURN_PROTO_UDP },
+	{ "192.0.2.2", 40001, TURN_PROTO_UDP },
+	{ "192.0.2.1", 40002, TURN_PROTO_TCP },
+	{ "2001:db8:9::1", 40003, TURN_PROTO_UDP },
+};
+
+/* Allowed public peers, then ones the policy denies. */
+static const struct {
+	const char *ip;
+	uint16_t port;
+} peers[] = {
+	{ "8.8.8.8", 5000 },       { "1.1.1.1", 5001 },       { "2001:4860::8888", 5002 },
+	{ "8.8.4.4", 0 },          { "127.0.0.1", 5004 },     { "10.0.0.1", 5005 },
+	{ "::ffff:127.0.0.1", 6 }, { "198.51.100.1", 50001 }, { "203.0.113.10", 3478 },
+	{ "64:ff9b::a00:1", 7 },
+};
+
+static const uint16_t methods[] = {
+	STUN_METHOD_ALLOCATE,
+	STUN_METHOD_REFRESH,
+	STUN_METHOD_CREATE_PERMISSION,
+	STUN_METHOD_CHANNEL_BIND,
+	STUN_METHOD_SEND,
+	STUN_METHOD_DATA,
+	STUN_METHOD_BINDING,
+	0x00a, /* Connect (RFC 6062), not offered */
+};
+
+struct in {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint8_t
+in_u8(struct in *in)
+{
+	if (in->left == 0)
+		return 0;
+	in->left--;
+	return *in->p++;
+}
+
+static uint16_t
+in_u16(struct in *in)
+{
+	uint16_t hi = in_u8(in);
+
+	return (uint16_t)(hi << 8 | in_u8(in));
+}
+
+/* Up to want bytes (fewer at the end of the input). */
+static const uint8_t *
+in_bytes(struct in *in, size_t want, size_t *got)
+{
+	const uint8_t *p = in->p;
+
+	*got = want < in->left ? want : in->left;
+	in->p += *got;
+	in->left -= *got;
+	return p;
+}
+
+struct fz {
+	struct harness h;
+	struct turn_5tuple ft[N_CLIENTS];
+	int cur;
+	uint8_t token[8];
+	bool have_token;
+	struct treq last; /* the last SIGNED request, for REPLAY */
+	bool have_last;
+};
+
+static struct ice_metrics *metrics;
+static bool trace; /* FUZZ_TURN_TRACE=1: print every answer (to check seeds) */
+
+static void
+peer_addr(struct ice_addr *a, uint8_t i)
+{
+	i %= ICE_ARRAY_SIZE(peers);
+	PROP(ice_addr_parse_ip(a, peers[i].ip, peers[i].port) == 0);
+}
+
+/* Check what the server just sent the client, and learn NONCE and tokens. */
+static void
+check_client_send(struct fz *f, int before, bool answer)
+{
+	struct fake_io *io = f->h.io;
+	struct stun_msg m;
+	const struct stun_attr *a;
+
+	if (io->n_client == before)
+		return;
+	PROP(io->n_client == before + 1); /* one answer or one relayed datagram */
+	if (answer) {
+		/* An answer goes back to the 5-tuple that asked, from scratch. */
+		PROP(io->client_where == TURN_BUF_SCRATCH);
+		PROP(ice_addr_equal(&io->client_ft.client, &f->ft[f->cur].client) &&
+		     io->client_ft.proto == f->ft[f->cur].proto);
+	}
+	if (stun_demux(io->client_buf, io->client_len) == STUN_DEMUX_CHANNELDATA) {
+		const uint8_t *d;
+		size_t dlen;
+		uint16_t ch;
+		bool stream = io->client_ft.proto != TURN_PROTO_UDP;
+
+		PROP(!answer && io->client_where == TURN_BUF_CALLER);
+		PROP(channeldata_parse(io->client_buf, io->client_len, stream, &ch, &d, &dlen) ==
+		     (int)io->client_len);
+		PROP(!stream || io->client_len % 4 == 0);
+		return;
+	}
+	PROP(stun_parse(&m, io->client_buf, io->client_len) == (int)io->client_len);
+	if (!answer) {
+		PROP(m.method == STUN_METHOD_DATA && m.cls == STUN_CLASS_INDICATION);
+		PROP(stun_msg_find(&m, STUN_ATTR_DATA) != NULL);
+		return;
+	}
+	PROP(m.cls == STUN_CLASS_SUCCESS || m.cls == STUN_CLASS_ERROR);
+	PROP(m.fingerprint >= 0);
+	if (trace)
+		fprintf(stderr, "client %d: method 0x%03x -> %d\n", f->cur, m.method,
+		        tmsg_code(&m));
+	if (m.cls == STUN_CLASS_ERROR) {
+		int code = -1;
+		const char *reason;
+		size_t rlen;
+
+		a = stun_msg_find(&m, STUN_ATTR_ERROR_CODE);
+		PROP(a != NULL && stun_attr_error_code(a, &code, &reason, &rlen) == 0);
+		PROP(code >= 300 && code <= 699);
+		a = stun_msg_find(&m, STUN_ATTR_NONCE);
+		if (a != NULL && a->len <= sizeof(f->h.nonce)) {
+			memcpy(f->h.nonce, a->value, a->len);
+			f->h.nonce_len = a->len;
+		}
+	}
+	a = stun_msg_find(&m, STUN_ATTR_RESERVATION_TOKEN);
+	if (a != NULL && a->len == sizeof(f->token)) {
+		memcpy(f->token, a->value, sizeof(f->token));
+		f->have_token = true;
+	}
+}
+
+static void
+check_counts(struct fz *f)
+{
+	size_t mine = turn_server_allocations(f->h.srv);
+
+	PROP(mine == turn_shared_allocations(f->h.sh));
+	PROP(mine <= f->h.cfg.turn.max_allocations);
+	PROP(f->h.io->n_open >= 0 && (size_t)f->h.io->n_open >= mine);
+	/* The harness's CHECKs in the fake I/O (sends on closed relays, double
+	 * closes) count failures instead of aborting. */
+	PROP(t_failures == 0);
+}
+
+/* What net/ does with one datagram or stream frame from the client. */
+static void
+dispatch(struct fz *f, const uint8_t *buf, size_t len)
+{
+	const struct turn_5tuple *ft = &f->ft[f->cur];
+	struct stun_msg msg;
+	int before = f->h.io->n_client;
+
+	switch (stun_demux(buf, len)) {
+	case STUN_DEMUX_CHANNELDATA: {
+		const uint8_t *data;
+		size_t dlen;
+		uint16_t ch;
+
+		if (channeldata_parse(buf, len, ft->proto != TURN_PROTO_UDP, &ch, &data, &dlen) < 0)
+			return;
+		PROP(ch >= CHANNEL_MIN && ch <= CHANNEL_MAX);
+		turn_handle_channeldata(f->h.srv, ft, ch, data, dlen, f->h.now);
+		PROP(f->h.io->n_client == before); /* ChannelData is never answered */
+		if (trace)
+			fprintf(stderr, "client %d: ChannelData 0x%04x, %d to peers\n", f->cur, ch,
+			        f->h.io->n_peer);
+		return;
+	}
+	case STUN_DEMUX_STUN:
+		break;
+	default:
+		return;
+	}
+	if (stun_parse(&msg, buf, len) != (int)len)
+		return;
+	if (msg.cls == STUN_CLASS_SUCCESS || msg.cls == STUN_CLASS_ERROR)
+		return;
+	turn_handle_stun(f->h.srv, &msg, ft, f->h.now);
+	check_client_send(f, before, true);
+	if (msg.cls == STUN_CLASS_INDICATION)
+		PROP(f->h.io->n_client == before);
+}
+
+static void
+op_signed(struct fz *f, struct in *in)
+{
+	struct treq *r = &f->last;
+	uint16_t method = methods[in_u8(in) % ICE_ARRAY_SIZE(methods)];
+	uint8_t cls = in_u8(in) & 1 ? STUN_CLASS_INDICATION : STUN_CLASS_REQUEST;
+	uint8_t cred = in_u8(in);
+	uint8_t n = in_u8(in) % 8;
+	bool sha256_alg = false;
+
+	switch (cred % 8) {
+	case 1:
+		h_mint(&f->h, "wrong-secret", 3600, "did:peers:alice");
+		break;
+	case 2:
+		h_mint(&f->h, H_SECRET, -1, "did:peers:alice"); /* expired */
+		break;
+	case 3:
+		h_mint(&f->h, H_OLD_SECRET, 60, "did:peers:bob");
+		break;
+	case 4:
+		h_mint(&f->h, H_SECRET, 3600, ""); /* anonymous */
+		break;
+	case 5:
+		tcred_mint(&f->h.cred, H_SECRET, H_UNIX0 + 3600, "did:peers:alice", H_REALM,
+		           STUN_PASSWORD_ALG_SHA256);
+		sha256_alg = true;
+		break;
+	default:
+		h_mint(&f->h, H_SECRET, 3600, "did:peers:alice");
+		break;
+	}
+	treq_begin(r, method, cls);
+	for (uint8_t i = 0; i < n && in->left > 0; i++) {
+		uint16_t type = in_u16(in);
+		size_t len;
+		const uint8_t *v = in_bytes(in, in_u8(in), &len);
+		struct ice_addr a;
+
+		if (type == STUN_ATTR_XOR_PEER_ADDRESS && len == 1) {
+			peer_addr(&a, v[0]);
+			stun_build_xor_addr(&r->b, type, &a);
+		} else if (type == STUN_ATTR_RESERVATION_TOKEN && len == 0 && f->have_token) {
+			stun_build_attr(&r->b, type, f->token, sizeof(f->token));
+		} else {
+			stun_build_attr(&r->b, type, v, len);
+		}
+	}
+	if (sha256_alg) {
+		stun_build_password_algorithms(&r->b, ltc_password_algorithms,
+		                               ICE_ARRAY_SIZE(ltc_password_algorithms));
+		stun_build_password_algorithm(&r->b, STUN_PASSWORD_ALG_SHA256);
+	}
+	treq_sign(r, &f->h.cred, H_REALM, f->h.nonce, f->h.nonce_len, cred & 8);
+	stun_build_fingerprint(&r->b);
+	r->len = stun_build_finish(&r->b);
+	f->have_last = r->len > 0;
+	if (f->have_last)
+		dispatch(f, r->buf, (size_t)r->len);
+}
+
+static void
+op_peer(struct fz *f, struct in *in)
+{
+	struct fake_io *io = f->h.io;
+	uint8_t pick = in_u8(in), pi = in_u8(in);
+	size_t len;
+	const uint8_t *p = in_bytes(in, in_u16(in) % MAX_FRAME, &len);
+	uint8_t slot[H_SLOT];
+	struct ice_addr a;
+	int handle = -1, seen = 0, before = io->n_client;
+
+	/* The pick-th relay that is open and not dormant (net polls only those). */
+	for (int i = 0; i < io->next_handle; i++) {
+		if (io->relays[i].open && !io->relays[i].dormant) {
+			handle = i;
+			if (seen++ == pick)
+				break;
+		}
+	}
+	if (handle < 0)
+		return;
+	peer_addr(&a, pi);
+	memset(slot, 0xee, sizeof(slot));
+	memcpy(slot + TURN_PEER_HEADROOM, p, len);
+	turn_handle_peer(f->h.srv, handle, &a, slot + TURN_PEER_HEADROOM, len, f->h.now);
+	check_client_send(f, before, false);
+	if (io->n_client != before)
+		PROP(io->client_where == TURN_BUF_CALLER);
+	if (trace)
+		fprintf(stderr, "peer %u -> relay %d: %s\n", pi, handle,
+		        io->n_client == before ? "dropped"
+		        : stun_demux(io->client_buf, io->client_len) == STUN_DEMUX_CHANNELDATA
+		                ? "ChannelData"
+		                : "Data indication");
+}
+
+static void
+op_clock(struct fz *f, struct in *in)
+{
+	static const ice_ms_t scale[] = { 1, 1000, 60 * 1000, 7 };
+	ice_ms_t step = scale[in_u8(in) % ICE_ARRAY_SIZE(scale)] * in_u16(in);
+
+	/* net runs turn_expire every second or so; one step of at most an hour
+	 * (the longest lifetime) covers every expiry. Longer jumps only make
+	 * the timer wheel walk its empty 4.096 s blocks (~1M turns for the 45
+	 * days a u16 of minutes allows), which is slow, not wrong. */
+	step = ICE_MIN(step, (ice_ms_t)3600 * 1000);
+
+	h_at(&f->h, f->h.now + step);
+	turn_server_set_unix_time(f->h.srv, H_UNIX0 + (uint64_t)(f->h.now - H_T0) / 1000);
+}
+
+static void
+run(struct fz *f, struct in *in)
+{
+	for (int n = 0; n < MAX_OPS && in->left > 0; n++) {
+		switch (in_u8(in) % N_OPS) {
+		case OP_CLIENT:
+			f->cur = in_u8(in) % N_CLIENTS;
+			break;
+		case OP_RAW: {
+			size_t len;
+			const uint8_t *p = in_bytes(in, in_u16(in) % MAX_FRAME, &len);
+			uint8_t *copy = malloc(len ? len : 1); /* exact size, for ASan */
+
+			PROP(copy != NULL);
+			memcpy(copy, p, len);
+			dispatch(f, copy, len);
+			free(copy);
+			break;
+		}
+		case OP_SIGNED:
+			op_signed(f, in);
+			break;
+		case OP_CHANDATA: {
+			uint8_t frame[CHANNELDATA_HEADER_LEN + MAX_FRAME + 3] = { 0 };
+			uint16_t ch = in_u16(in);
+			size_t len;
+			const uint8_t *p = in_bytes(in, in_u16(in) % MAX_FRAME, &len);
+			bool stream = f->ft[f->cur].proto != TURN_PROTO_UDP;
+
+			channeldata_put_header(frame, ch, (uint16_t)len);
+			memcpy(frame + CHANNELDATA_HEADER_LEN, p, len);
+			dispatch(f, frame, channeldata_frame_len(len, stream));
+			break;
+		}
+		case OP_PEER:
+			op_peer(f, in);
+			break;
+		case OP_CLOCK:
+			op_clock(f, in);
+			break;
+		case OP_CLOSE:
+			if (f->ft[f->cur].proto != TURN_PROTO_UDP)
+				turn_close_5tuple(f->h.srv, &f->ft[f->cur], f->h.now);
+			break;
+		case OP_REPLAY:
+			if (f->have_last)
+				dispatch(f, f->last.buf, (size_t)f->last.len);
+			break;
+		}
+		check_counts(f);
+	}
+}
+
+static void write_seeds(const char *dir);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("FUZZ_TURN_WRITE_SEEDS");
+
+	(void)argc;
+	(void)argv;
+	metrics = ice_metrics_block_new(); /* process-lifetime, never freed */
+	trace = getenv("FUZZ_TURN_TRACE") != NULL;
+	PROP(metrics != NULL);
+	if (dir != NULL) {
+		write_seeds(dir);
+		exit(0);
+	}
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct fz f;
+	struct in in = { data, size };
+
+	memset(&f, 0, sizeof(f));
+	t_tid_counter = 1; /* transaction ids depend on the input only */
+	h_config(&f.h);
+	h_config_v6(&f.h); /* IPv6 and dual-stack relays too */
+	f.h.m = metrics;
+	h_start(&f.h);
+	for (int i = 0; i < N_CLIENTS; i++) {
+		h_set_client(&f.h, clients[i].ip, clients[i].port, clients[i].proto);
+		f.ft[i] = f.h.ft;
+		f.ft[i].link = &f.ft[i];
+	}
+	run(&f, &in);
+	h_stop(&f.h); /* CHECKs every relay socket was closed */
+	PROP(t_failures == 0);
+	return 0;
+}
+
+/* ---- seed corpus: op programs built with the harness's request builders ---- */
+
+struct seed {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void
+s_u8(struct seed *s, uint8_t v)
+{
+	PROP(s->n < sizeof(s->b));
+	s->b[s->n++] = v;
+}
+
+static void
+s_u16(struct seed *s, uint16_t v)
+{
+	s_u8(s, (uint8_t)(v >> 8));
+	s_u8(s, (uint8_t)v);
+}
+
+static void
+s_bytes(struct seed *s, const void *p, size_t n)
+{
+	PROP(s->n + n <= sizeof(s->b));
+	if (n > 0)
+		memcpy(s->b + s->n, p, n);
+	s->n += n;
+}
+
+/* RAW: an unauthenticated request (the first leg, answered 401 + NONCE). */
+static void
+s_raw_unauth(struct seed *s, uint16_t method)
+{
+	struct treq r;
+
+	treq_begin(&r, method, STUN_CLASS_REQUEST);
+	if (method == STUN_METHOD_ALLOCATE)
+		stun_build_requested_transport(&r.b, 17);
+	treq_finish(&r);
+	s_u8(s, OP_RAW);
+	s_u16(s, (uint16_t)r.len);
+	s_bytes(s, r.buf, (size_t)r.len);
+}
+
+/* SIGNED header: method index into methods[], credential, n attributes. */
+static void
+s_signed_cls(struct seed *s, uint8_t method_idx, uint8_t cls, uint8_t cred, uint8_t nattr)
+{
+	s_u8(s, OP_SIGNED);
+	s_u8(s, method_idx);
+	s_u8(s, cls == STUN_CLASS_INDICATION);
+	s_u8(s, cred);
+	s_u8(s, nattr);
+}
+
+static void
+s_signed(struct seed *s, uint8_t method_idx, uint8_t cred, uint8_t nattr)
+{
+	s_signed_cls(s, method_idx, STUN_CLASS_REQUEST, cred, nattr);
+}
+
+static void
+s_attr(struct seed *s, uint16_t type, const void *v, uint8_t len)
+{
+	s_u16(s, type);
+	s_u8(s, len);
+	s_bytes(s, v, len);
+}
+
+static void
+s_transport(struct seed *s)
+{
+	static const uint8_t udp[4] = { 17, 0, 0, 0 };
+
+	s_attr(s, STUN_ATTR_REQUESTED_TRANSPORT, udp, 4);
+}
+
+static void
+s_peer(struct seed *s, uint8_t idx)
+{
+	s_attr(s, STUN_ATTR_XOR_PEER_ADDRESS, &idx, 1);
+}
+
+static void
+s_channel(struct seed *s, uint16_t ch)
+{
+	uint8_t v[4] = { (uint8_t)(ch >> 8), (uint8_t)ch, 0, 0 };
+
+	s_attr(s, STUN_ATTR_CHANNEL_NUMBER, v, 4);
+}
+
+static void
+s_allocate(struct seed *s, uint8_t cred)
+{
+	s_raw_unauth(s, STUN_METHOD_ALLOCATE);
+	s_signed(s, 0, cred, 1);
+	s_transport(s);
+}
+
+static void
+s_chandata(struct seed *s, uint16_t ch, const char *payload)
+{
+	s_u8(s, OP_CHANDATA);
+	s_u16(s, ch);
+	s_u16(s, (uint16_t)strlen(payload));
+	s_bytes(s, payload, strlen(payload));
+}
+
+static void
+s_from_peer(struct seed *s, uint8_t relay, uint8_t peer, const char *payload)
+{
+	s_u8(s, OP_PEER);
+	s_u8(s, relay);
+	s_u8(s, peer);
+	s_u16(s, (uint16_t)strlen(payload));
+	s_bytes(s, payload, strlen(payload));
+}
+
+static void
+s_clock(struct seed *s, uint8_t scale, uint16_t n)
+{
+	s_u8(s, OP_CLOCK);
+	s_u8(s, scale);
+	s_u16(s, n);
+}
+
+static void
+s_write(const char *dir, const char *name, const struct seed *s)
+{
+	char path[512];
+	FILE *fp;
+
+	PROP(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
+	fp = fopen(path, "wb");
+	PROP(fp != NULL);
+	PROP(fwrite(s->b, 1, s->n, fp) == s->n);
+	PROP(fclose(fp) == 0);
+}
+
+static void
+write_seeds(const char *dir)
+{
+	struct seed s;
+
+	(void)mkdir(dir, 0755);
+
+	/* Allocate, permission, Send, Data back, Refresh 0. */
+	memset(&s, 0, sizeof(s));
+	s_allocate(&s, 0);
+	s_signed(&s, 2, 0, 1);
+	s_peer(&s, 0);
+	{
+		static const char data[] = "ping";
+
+		s_signed_cls(&s, 4, STUN_CLASS_INDICATION, 0, 2);
+		s_peer(&s, 0);
+		s_attr(&s, STUN_ATTR_DATA, data, 4);
+	}
+	s_from_peer(&s, 0, 0, "pong");
+	s_signed(&s, 1, 0, 1);
+	{
+		static const uint8_t zero[4] = { 0 };
+
+		s_attr(&s, STUN_ATTR_LIFETIME, zero, 4);
+	}
+	s_write(dir, "alloc_perm_send_refresh0", &s);
+
+	/* Channels at both ends of RFC 5766's range, data both ways, expiry. */
+	memset(&s, 0, sizeof(s));
+	s_allocate(&s, 0);
+	s_signed(&s, 3, 0, 2);
+	s_channel(&s, 0x4000);
+	s_peer(&s, 0);
+	s_signed(&s, 3, 8, 2); /* MESSAGE-INTEGRITY-SHA256 */
+	s_channel(&s, 0x7fff);
+	s_peer(&s, 1);
+	s_chandata(&s, 0x4000, "to peer 0");
+	s_chandata(&s, 0x7fff, "to peer 1");
+	s_from_peer(&s, 0, 1, "from peer 1");
+	s_clock(&s, 2, 11); /* channels expire, quarantine starts */
+	s_chandata(&s, 0x7fff, "late");
+	s_u8(&s, OP_REPLAY);
+	s_write(dir, "channels_expiry", &s);
+
+	/* Over TCP: Allocate, channel 0x5000, padded ChannelData, close. */
+	memset(&s, 0, sizeof(s));
+	s_u8(&s, OP_CLIENT);
+	s_u8(&s, 2);
+	s_allocate(&s, 0);
+	s_signed(&s, 3, 0, 2);
+	s_channel(&s, 0x5000);
+	s_peer(&s, 1);
+	s_chandata(&s, 0x5000, "abc");
+	s_from_peer(&s, 0, 1, "12345");
+	s_u8(&s, OP_CLOSE);
+	s_write(dir, "tcp_channel_close", &s);
+
+	/* EVEN-PORT R, then a second client redeems the token; SHA-256 password. */
+	memset(&s, 0, sizeof(s));
+	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
+	s_signed(&s, 0, 5, 2);
+	s_transport(&s);
+	{
+		static const uint8_t r_bit = 0x80;
+
+		s_attr(&s, STUN_ATTR_EVEN_PORT, &r_bit, 1);
+	}
+	s_u8(&s, OP_CLIENT);
+	s_u8(&s, 1);
+	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
+	s_signed(&s, 0, 0, 2);
+	s_transport(&s);
+	s_attr(&s, STUN_ATTR_RESERVATION_TOKEN, NULL, 0);
+	s_clock(&s, 1, 31); /* an unredeemed reservation would be closed */
+	s_write(dir, "even_port_token", &s);
+
+	/* Refusals: wrong secret, expired, denied peers, quota, stale nonce. */
+	memset(&s, 0, sizeof(s));
+	s_allocate(&s, 1);
+	s_signed(&s, 0, 2, 1);
+	s_transport(&s);
+	s_signed(&s, 0, 4, 1);
+	s_transport(&s);
+	s_signed(&s, 2, 4, 2);
+	s_peer(&s, 4);
+	s_peer(&s, 5);
+	s_signed(&s, 3, 4, 2);
+	s_channel(&s, 0x8000);
+	s_peer(&s, 0);
+	s_u8(&s, OP_CLIENT);
+	s_u8(&s, 3);
+	s_allocate(&s, 3); /* previous secret, from the IPv6 client */
+	s_u8(&s, OP_CLIENT);
+	s_u8(&s, 0);
+	s_clock(&s, 1, 590);
+	s_signed(&s, 1, 4, 0); /* client 3's nonce: 401 with one for client 0 */
+	{
+		static const uint8_t hour[4] = { 0, 0, 0x0e, 0x10 };
+
+		s_signed(&s, 1, 4, 1); /* Refresh for an hour: outlive the nonce */
+		s_attr(&s, STUN_ATTR_LIFETIME, hour, 4);
+	}
+	s_clock(&s, 1, 601);
+	s_signed(&s, 1, 4, 0); /* nonce older than 600 s: 438, fresh nonce */
+	s_u8(&s, OP_REPLAY);   /* the same stale request again: 438 */
+	s_signed(&s, 1, 4, 0);
+	s_write(dir, "refusals", &s);
+
+	/* Dual-stack allocation from the IPv6 client, lifetime, Binding. */
+	memset(&s, 0, sizeof(s));
+	s_u8(&s, OP_CLIENT);
+	s_u8(&s, 3);
+	s_raw_unauth(&s, STUN_METHOD_BINDING);
+	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
+	s_signed(&s, 0, 0, 3);
+	s_transport(&s);
+	{
+		static const uint8_t v6[4] = { 2, 0, 0, 0 };
+		static const uint8_t life[4] = { 0, 0, 0x0e, 0x10 };
+
+		s_attr(&s, STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY, v6, 4);
+		s_attr(&s, STUN_ATTR_LIFETIME, life, 4);
+	}
+	s_signed(&s, 2, 0, 2);
+	s_peer(&s, 0);
+	s_peer(&s, 2);
+	s_from_peer(&s, 1, 2, "v6 peer");
+	s_clock(&s, 2, 61);
+	s_write(dir, "dual_stack", &s);
+}
