@@ -2,7 +2,9 @@
  * Listening sockets of one worker. Every worker opens its own copy of every
  * (address, port, transport) with SO_REUSEPORT, so the kernel spreads client
  * 5-tuples across workers and each flow stays on one worker. When the STUN
- * and TURN ports and addresses coincide, one socket serves both roles.
+ * and TURN ports and addresses coincide, one socket serves both roles. TURN
+ * over TLS gets its own TCP sockets on tls.port (transport ICE_TRANSPORT_TLS),
+ * served by tcp.c with tls.c's SSL layer.
  */
 #include <sys/socket.h>
 
@@ -79,6 +81,12 @@ specs_add(struct net_worker *w, const struct ice_addr *listen, size_t n, uint16_
 	return 0;
 }
 
+static const char *
+transport_name(enum ice_transport t)
+{
+	return t == ICE_TRANSPORT_UDP ? "udp" : t == ICE_TRANSPORT_TCP ? "tcp" : "tls";
+}
+
 static int
 setopt_int(int fd, int level, int name, int v)
 {
@@ -117,7 +125,7 @@ listener_socket(const struct net_listener *l)
 	sslen = ice_addr_to_sockaddr(&l->addr, &ss);
 	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0)
 		goto fail;
-	if (l->transport == ICE_TRANSPORT_TCP && listen(fd, SOMAXCONN) < 0)
+	if (l->transport != ICE_TRANSPORT_UDP && listen(fd, SOMAXCONN) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -142,6 +150,12 @@ net_listeners_open(struct net_worker *w)
 	if (r == 0 && cfg->turn.enabled)
 		r = specs_add(w, cfg->turn.listen, cfg->turn.n_listen, cfg->turn.port,
 		              cfg->turn.transports, NET_ROLE_TURN);
+	/* turns: on its own port (config refuses one shared with plain TCP).
+	 * Binding is answered there too, like on every port. */
+	for (i = 0; r == 0 && cfg->turn.enabled && cfg->turn.tls.enabled && i < cfg->turn.n_listen;
+	     i++)
+		r = spec_add(w, &cfg->turn.listen[i], cfg->turn.tls.port, ICE_TRANSPORT_TLS,
+		             NET_ROLE_TURN);
 	if (r < 0) {
 		log_errorx("net: too many listeners (max %d)", NET_MAX_LISTENERS);
 		return r;
@@ -155,7 +169,7 @@ net_listeners_open(struct net_worker *w)
 			errno = -r;
 			log_error("net: worker %u: cannot listen on %s/%s", w->id,
 			          ice_addr_str(&l->addr, buf, sizeof(buf)),
-			          l->transport == ICE_TRANSPORT_UDP ? "udp" : "tcp");
+			          transport_name(l->transport));
 			return r;
 		}
 		l->fd = r;

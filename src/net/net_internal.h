@@ -28,6 +28,8 @@
 
 struct event;
 struct event_base;
+struct ssl_st;     /* OpenSSL's SSL, used through tls.c only */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 enum {
 	/* Datagrams per recvmmsg / sendmmsg call. */
@@ -62,8 +64,8 @@ enum {
 	NET_TCP_ACCEPT_PAUSE_MS = 100,
 	/* Per-worker rate-limit table. */
 	NET_RL_ENTRIES = 8192,
-	/* (STUN + TURN) x listen addresses x (UDP + TCP). */
-	NET_MAX_LISTENERS = 2 * ICE_CONFIG_MAX_LISTEN * 2,
+	/* Listen addresses x ((STUN + TURN) x (UDP + TCP) + TURN over TLS). */
+	NET_MAX_LISTENERS = ICE_CONFIG_MAX_LISTEN * (2 * 2 + 1),
 	NET_SOCK_BUF = 1 << 20, /* SO_RCVBUF/SO_SNDBUF asked for (the kernel may cap) */
 	/* Relay sockets: one allocation's media, a few hundred ms of it at
 	 * video rates. The kernel charges only what is queued. */
@@ -107,7 +109,7 @@ struct net_relay {
 struct net_listener {
 	struct net_worker *w;
 	int fd;
-	enum ice_transport transport; /* ICE_TRANSPORT_UDP or ICE_TRANSPORT_TCP */
+	enum ice_transport transport; /* ICE_TRANSPORT_UDP, _TCP or _TLS (a TCP socket) */
 	unsigned roles;               /* enum net_role bits */
 	bool wildcard;                /* bound to 0.0.0.0 or ::; local address from pktinfo */
 	struct ice_addr addr;         /* bound address and port */
@@ -122,7 +124,7 @@ struct net_pkt {
 	struct ice_addr remote; /* the client as the server sees it */
 	enum ice_transport transport;
 	struct net_listener *l;
-	struct net_conn *conn; /* TCP only, else NULL */
+	struct net_conn *conn; /* TCP and TLS only, else NULL */
 	int ifindex;           /* UDP on a wildcard socket: arrival interface */
 };
 
@@ -205,6 +207,9 @@ struct ice_net {
 	size_t n_if_addrs;
 	pthread_mutex_t dormant_lock; /* Allocate-time only */
 	struct net_dormant dormant[NET_DORMANT_MAX];
+	/* TURN over TLS: certificate and key, shared read-only by every worker
+	 * (OpenSSL locks the session cache itself). NULL when tls is off. */
+	struct ssl_ctx_st *tls_ctx;
 };
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC). */
@@ -250,6 +255,32 @@ unsigned net_tcp_holds(const struct net_conn *conn);
 /* The connection's 5-tuple addresses. */
 const struct ice_addr *net_tcp_local(const struct net_conn *conn);
 const struct ice_addr *net_tcp_remote(const struct net_conn *conn);
+/* ICE_TRANSPORT_TCP or ICE_TRANSPORT_TLS: what the connection's listener serves. */
+enum ice_transport net_tcp_transport(const struct net_conn *conn);
+
+/*
+ * tls.c: TURN over TLS on tcp.c's connections. net_tls_init creates
+ * net->tls_ctx when turn.transports has tls (certificate and key loaded, a bad
+ * file logged by name): 0 or -errno. net_tls_fini frees it.
+ * net_tls_new: an SSL in accept state on fd, owned by the caller (NULL: no
+ * memory); net_tls_free frees it, first trying a close_notify if notify.
+ * net_tls_handshake: 1 done, 0 in progress (*want_write: wait for writable,
+ * else readable), or -errno / -EPROTO (failed). net_tls_read: bytes > 0, 0
+ * when the peer closed, -EAGAIN (*want_write: the read needs the socket
+ * writable), -EPROTO or -errno. net_tls_write: bytes > 0 (one record at a
+ * time), -EAGAIN (*want_read: wait for readable), -EPROTO or -errno; after
+ * -EAGAIN the retry must offer the same bytes again (they may have moved) and
+ * at least as many. net_tls_pending: decrypted or undecrypted bytes wait
+ * inside the SSL (the fd may not poll readable for them).
+ */
+int net_tls_init(struct ice_net *net);
+void net_tls_fini(struct ice_net *net);
+struct ssl_st *net_tls_new(struct ssl_ctx_st *ctx, int fd);
+void net_tls_free(struct ssl_st *ssl, bool notify);
+int net_tls_handshake(struct ssl_st *ssl, bool *want_write);
+ssize_t net_tls_read(struct ssl_st *ssl, void *buf, size_t len, bool *want_write);
+ssize_t net_tls_write(struct ssl_st *ssl, const void *buf, size_t len, bool *want_read);
+bool net_tls_pending(const struct ssl_st *ssl);
 
 /*
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the

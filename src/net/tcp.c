@@ -7,6 +7,16 @@
  * closed, not waited for). One lazily re-armed timer per connection: reads
  * only record the time; the timer, when it fires, works out which deadline
  * passed, so the packet path never touches the timer heap.
+ *
+ * TLS (turns:) connections are the same connections with an SSL object on the
+ * fd (tls.c): the handshake runs under the frame-completion deadline, then
+ * every read and write goes through SSL. OpenSSL may need the other
+ * direction (a handshake flight, a write waiting for a read), so the write
+ * event is wanted while output is pending or an SSL call asked for it.
+ *
+ * The output buffer is a ring (power-of-two capacity, grown by doubling up to
+ * NET_TCP_OUT_MAX): a slow reader at the bound costs one copy in and one copy
+ * out per byte, never a compaction of everything pending per queued packet.
  */
 #include <sys/socket.h>
 
@@ -20,6 +30,8 @@
 
 #include <event2/event.h>
 
+#include "icestation/log.h"
+
 #include "net_internal.h"
 
 struct net_conn {
@@ -31,13 +43,17 @@ struct net_conn {
 	struct ice_addr local, remote;
 	uint8_t *in;
 	size_t in_len, in_cap;
-	uint8_t *out; /* allocated on first short write */
-	size_t out_off, out_len, out_cap;
-	ice_ms_t last_rx;     /* for the idle timeout */
-	ice_ms_t frame_start; /* first byte of the incomplete frame; 0 = none */
-	ice_ms_t timer_at;    /* when ev_timer fires */
-	unsigned n_relays;    /* relay sockets of allocations made over it: no idle timeout */
-	bool dead;            /* close at the next safe point, counted as dead_reason */
+	uint8_t *out; /* ring, allocated on first short write; pending bytes start at out_head */
+	size_t out_head, out_len, out_cap;
+	struct ssl_st *ssl;       /* TLS only, else NULL */
+	bool tls_ready;           /* handshake done */
+	bool tls_want_write;      /* the last handshake step or read waits for writable */
+	bool tls_write_wait_read; /* the last write waits for readable */
+	ice_ms_t last_rx;         /* for the idle timeout */
+	ice_ms_t frame_start;     /* first byte of the incomplete frame; 0 = none */
+	ice_ms_t timer_at;        /* when ev_timer fires */
+	unsigned n_relays;        /* relay sockets of allocations made over it: no idle timeout */
+	bool dead;                /* close at the next safe point, counted as dead_reason */
 	enum ice_metric_id dead_reason;
 };
 
@@ -94,6 +110,12 @@ conn_close(struct net_conn *c, enum ice_metric_id reason)
 		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
 	ice_metrics_inc(w->m, reason);
 	ice_metrics_dec(w->m, ICE_M_NET_TCP_ACTIVE);
+	if (c->ssl != NULL) {
+		ice_metrics_dec(w->m, ICE_M_NET_TLS_ACTIVE);
+		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
+		                             reason != ICE_M_NET_TCP_CLOSED_TLS &&
+		                             reason != ICE_M_NET_TCP_CLOSED_PEER);
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -138,6 +160,8 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	c->w->now = net_clock_ms();
 	if (c->frame_start != 0 && c->w->now >= c->frame_start + conn_frame_ms(c)) {
+		if (c->ssl != NULL && !c->tls_ready)
+			ice_metrics_inc(c->w->m, ICE_M_NET_TLS_HS_TIMEOUT);
 		conn_close(c, ICE_M_NET_TCP_CLOSED_SLOW);
 		return;
 	}
@@ -150,68 +174,112 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_arm(c, at);
 }
 
-/* Write out as much of the pending output as the kernel takes. */
-static int
-conn_flush(struct net_conn *c)
+/*
+ * One write of buf[0..len) (len > 0): bytes taken, -EAGAIN, or -errno
+ * (-EPROTO: TLS failure). TLS takes one record per call and, after -EAGAIN,
+ * must be offered the same bytes again.
+ */
+static ssize_t
+conn_write(struct net_conn *c, const uint8_t *buf, size_t len)
 {
 	ssize_t r;
 
+	if (c->ssl != NULL)
+		return net_tls_write(c->ssl, buf, len, &c->tls_write_wait_read);
+	do
+		r = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+/* Close reason for a failed read or write. */
+static enum ice_metric_id
+conn_io_reason(ssize_t err)
+{
+	return err == -EPROTO ? ICE_M_NET_TCP_CLOSED_TLS : ICE_M_NET_TCP_CLOSED_ERROR;
+}
+
+/* Register for writability exactly when something waits for it. A write
+ * blocked on a read (TLS) waits for the read event instead: the socket is
+ * writable and would spin. */
+static void
+conn_write_interest(struct net_conn *c)
+{
+	if (c->dead)
+		return; /* conn_kill unregistered it for good */
+	if (c->tls_want_write || (c->out_len > 0 && !c->tls_write_wait_read))
+		event_add(c->ev_write, NULL);
+	else
+		event_del(c->ev_write);
+}
+
+/* Write out as much of the pending output as the socket takes: 0 or -errno. */
+static int
+conn_flush(struct net_conn *c)
+{
+	size_t n;
+	ssize_t r;
+
 	while (c->out_len > 0) {
-		r = send(c->fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		c->out_off += (size_t)r;
+		/* The contiguous run from the head: the ring never hands the
+		 * same pending bytes out shorter (conn_queue restarts an empty
+		 * ring at 0 and grows it without wrapping the pending data). */
+		n = ICE_MIN(c->out_len, c->out_cap - c->out_head);
+		r = conn_write(c, c->out + c->out_head, n);
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return (int)r;
+		c->out_head = (c->out_head + (size_t)r) & (c->out_cap - 1);
 		c->out_len -= (size_t)r;
 	}
-	c->out_off = 0;
+	c->out_head = 0;
 	return 0;
 }
 
-static void
-conn_on_write(evutil_socket_t fd, short what, void *arg)
+/* Grow the ring to a power of two >= need, keeping the pending bytes
+ * contiguous from the head. Returns false without memory. */
+static bool
+conn_out_grow(struct net_conn *c, size_t need)
 {
-	struct net_conn *c = arg;
+	size_t cap = c->out_cap ? c->out_cap : NET_TCP_OUT_INIT, old = c->out_cap;
+	size_t wrapped;
+	uint8_t *p;
 
-	(void)fd;
-	(void)what;
-	if (conn_flush(c) < 0) {
-		conn_close(c, ICE_M_NET_TCP_CLOSED_ERROR);
-		return;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (p == NULL)
+		return false;
+	/* The part that wrapped to the front moves behind the old end: cap is
+	 * at least twice old, so it fits. */
+	if (old > 0 && c->out_head + c->out_len > old) {
+		wrapped = c->out_head + c->out_len - old;
+		memcpy(p + old, p, wrapped);
 	}
-	if (c->out_len == 0)
-		event_del(c->ev_write);
+	c->out = p;
+	c->out_cap = cap;
+	return true;
 }
 
 /* Queue len bytes behind what is pending. Returns 0 or -ENOBUFS (over the bound). */
 static int
 conn_queue(struct net_conn *c, const uint8_t *buf, size_t len)
 {
-	size_t need, cap;
-	uint8_t *p;
+	size_t need = c->out_len + len, tail, first;
 
-	if (c->out_off > 0 && c->out_len > 0)
-		memmove(c->out, c->out + c->out_off, c->out_len);
-	c->out_off = 0;
-	need = c->out_len + len;
 	if (need > NET_TCP_OUT_MAX)
 		return -ENOBUFS;
-	if (need > c->out_cap) {
-		cap = c->out_cap ? c->out_cap : NET_TCP_OUT_INIT;
-		while (cap < need)
-			cap *= 2;
-		cap = ICE_MIN(cap, (size_t)NET_TCP_OUT_MAX);
-		p = realloc(c->out, cap);
-		if (p == NULL)
-			return -ENOBUFS;
-		c->out = p;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, buf, len);
+	if (c->out_len == 0)
+		c->out_head = 0;
+	if (need > c->out_cap && !conn_out_grow(c, need))
+		return -ENOBUFS;
+	tail = (c->out_head + c->out_len) & (c->out_cap - 1);
+	first = ICE_MIN(len, c->out_cap - tail);
+	memcpy(c->out + tail, buf, first);
+	memcpy(c->out, buf + first, len - first);
 	c->out_len += len;
 	return 0;
 }
@@ -219,30 +287,31 @@ conn_queue(struct net_conn *c, const uint8_t *buf, size_t len)
 void
 net_tcp_send(struct net_conn *c, const uint8_t *buf, size_t len)
 {
-	ssize_t r = 0;
+	size_t off = 0;
+	ssize_t r;
 
-	if (c->dead)
+	if (c->dead || len == 0)
 		return;
-	if (c->out_len == 0) {
-		do
-			r = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		while (r < 0 && errno == EINTR);
-		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			conn_kill(c, ICE_M_NET_TCP_CLOSED_ERROR);
+	/* Nothing may overtake the pending output, nor the handshake. */
+	while (c->out_len == 0 && (c->ssl == NULL || c->tls_ready) && off < len) {
+		r = conn_write(c, buf + off, len - off);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			conn_kill(c, conn_io_reason(r));
 			return;
 		}
-		if (r < 0)
-			r = 0;
-		if ((size_t)r == len)
-			return;
+		off += (size_t)r;
 	}
+	if (off == len)
+		return;
 	/* The client is not reading fast enough: hold a bounded amount, then
 	 * give up on it rather than buffer without limit. */
-	if (conn_queue(c, buf + r, len - (size_t)r) < 0) {
+	if (conn_queue(c, buf + off, len - off) < 0) {
 		conn_kill(c, ICE_M_NET_TCP_CLOSED_BACKPRESSURE);
 		return;
 	}
-	event_add(c->ev_write, NULL);
+	conn_write_interest(c);
 }
 
 void
@@ -280,6 +349,12 @@ net_tcp_remote(const struct net_conn *c)
 	return &c->remote;
 }
 
+enum ice_transport
+net_tcp_transport(const struct net_conn *c)
+{
+	return c->l->transport;
+}
+
 /*
  * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
  * padded to 4 on a stream), 0 if fewer than 4 bytes are in, or -1 if the
@@ -311,7 +386,7 @@ conn_frames(struct net_conn *c)
 	struct net_pkt pkt = {
 		.local = c->local,
 		.remote = c->remote,
-		.transport = ICE_TRANSPORT_TCP,
+		.transport = c->l->transport,
 		.l = c->l,
 		.conn = c,
 	};
@@ -376,42 +451,157 @@ conn_grow(struct net_conn *c)
 	return true;
 }
 
-static void
-conn_on_read(evutil_socket_t fd, short what, void *arg)
+/* One read into buf[0..len) (len > 0): bytes, 0 at the peer's close,
+ * -EAGAIN, or -errno (-EPROTO: TLS failure). */
+static ssize_t
+conn_read(struct net_conn *c, uint8_t *buf, size_t len)
 {
-	struct net_conn *c = arg;
+	ssize_t r;
+
+	if (c->ssl != NULL)
+		return net_tls_read(c->ssl, buf, len, &c->tls_want_write);
+	do
+		r = recv(c->fd, buf, len, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+/*
+ * Read, frame and dispatch. Plain TCP reads once per event (the fd stays
+ * readable if more is queued, and other connections get their turn); TLS
+ * reads until the SSL holds nothing more, since bytes it has already pulled
+ * off the fd will not wake us again. Returns false if c was closed.
+ */
+static bool
+conn_input(struct net_conn *c)
+{
 	struct net_worker *w = c->w;
 	ice_ms_t deadline;
 	ssize_t r;
 
-	(void)what;
-	w->now = net_clock_ms();
-	do
-		r = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		conn_close(c, ICE_M_NET_TCP_CLOSED_PEER);
-		return;
-	}
-	if (r < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			conn_close(c, ICE_M_NET_TCP_CLOSED_ERROR);
-		return;
-	}
-	c->in_len += (size_t)r;
-	c->last_rx = w->now;
-	if (!conn_frames(c)) {
-		net_udp_flush(w); /* frames before the bad one may have queued sends */
-		return;           /* conn_kill scheduled the close */
-	}
-	if (!conn_grow(c)) {
-		conn_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
-		return;
-	}
+	do {
+		/* conn_frames and conn_grow leave room for the rest of a
+		 * partial frame; a full buffer here would make recv return 0
+		 * and look like a hang-up, so refuse it as the oversize it is. */
+		if (c->in_len == c->in_cap) {
+			conn_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+			return false;
+		}
+		r = conn_read(c, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r == -EAGAIN)
+			break;
+		if (r == 0) {
+			conn_close(c, ICE_M_NET_TCP_CLOSED_PEER);
+			return false;
+		}
+		if (r < 0) {
+			conn_close(c, conn_io_reason(r));
+			return false;
+		}
+		c->in_len += (size_t)r;
+		c->last_rx = w->now;
+		if (!conn_frames(c)) {
+			net_udp_flush(w); /* frames before the bad one may have queued sends */
+			return false;     /* conn_kill scheduled the close */
+		}
+		if (!conn_grow(c)) {
+			conn_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+			return false;
+		}
+	} while (c->ssl != NULL && net_tls_pending(c->ssl));
+	if (c->ssl != NULL)
+		conn_write_interest(c); /* the read may wait for writable */
 	/* A frame just started: its deadline may come before the armed one. */
 	deadline = conn_deadline(c);
 	if (deadline != 0 && deadline < c->timer_at)
 		conn_arm(c, deadline);
+	return true;
+}
+
+/* TLS: one handshake step. Returns true once it is done (then the caller
+ * reads: application data may already wait), false while it goes on or if c
+ * was closed. */
+static bool
+conn_tls_accept(struct net_conn *c)
+{
+	struct net_worker *w = c->w;
+	int r;
+
+	c->last_rx = w->now;
+	r = net_tls_handshake(c->ssl, &c->tls_want_write);
+	if (r < 0) {
+		/* Scanners and plain-TCP clients on the TLS port: counted, not
+		 * logged (one line each would let anyone fill the log). */
+		if (ICE_LOG_DEBUG <= ice_log_level_cur) {
+			char buf[ICE_ADDR_STRLEN];
+
+			log_debug("tls: handshake with %s failed: %s",
+			          ice_addr_str(&c->remote, buf, sizeof(buf)), strerror(-r));
+		}
+		ice_metrics_inc(w->m, ICE_M_NET_TLS_HS_FAILED);
+		conn_close(c, ICE_M_NET_TCP_CLOSED_TLS);
+		return false;
+	}
+	if (r == 0) {
+		conn_write_interest(c);
+		return false;
+	}
+	ice_metrics_inc(w->m, ICE_M_NET_TLS_HS_OK);
+	c->tls_ready = true;
+	c->frame_start = 0; /* the handshake's deadline is met; frames get their own */
+	conn_write_interest(c);
+	return true;
+}
+
+static void
+conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->w->now = net_clock_ms();
+	if (c->ssl != NULL) {
+		if (!c->tls_ready && !conn_tls_accept(c))
+			return;
+		if (c->tls_write_wait_read && c->out_len > 0) {
+			int r = conn_flush(c);
+
+			if (r < 0) {
+				conn_close(c, conn_io_reason(r));
+				return;
+			}
+			conn_write_interest(c);
+		}
+	}
+	(void)conn_input(c);
+}
+
+static void
+conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	c->w->now = net_clock_ms();
+	if (c->ssl != NULL && !c->tls_ready) {
+		if (!conn_tls_accept(c) || !conn_input(c))
+			return;
+	} else if (c->tls_want_write) {
+		c->tls_want_write = false;
+		if (!conn_input(c))
+			return;
+	}
+	r = conn_flush(c);
+	if (r < 0) {
+		conn_close(c, conn_io_reason(r));
+		return;
+	}
+	conn_write_interest(c);
 }
 
 static void
@@ -435,6 +625,13 @@ conn_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss)
 	    ice_addr_from_sockaddr(&c->local, (const struct sockaddr *)&local) < 0)
 		goto fail;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (l->transport == ICE_TRANSPORT_TLS) {
+		c->ssl = net_tls_new(w->net->tls_ctx, fd);
+		if (c->ssl == NULL)
+			goto fail;
+		/* The handshake must finish within the frame deadline. */
+		c->frame_start = w->now;
+	}
 	c->in = malloc(NET_TCP_IN_INIT);
 	c->in_cap = NET_TCP_IN_INIT;
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
@@ -450,6 +647,8 @@ conn_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss)
 	w->n_conns++;
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPTED);
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACTIVE);
+	if (c->ssl != NULL)
+		ice_metrics_inc(w->m, ICE_M_NET_TLS_ACTIVE);
 	if (conn_deadline(c) != 0)
 		conn_arm(c, conn_deadline(c));
 	else
@@ -464,6 +663,7 @@ fail:
 			event_free(c->ev_write);
 		if (c->ev_timer != NULL)
 			event_free(c->ev_timer);
+		net_tls_free(c->ssl, false);
 		free(c->in);
 		free(c);
 	}

@@ -86,12 +86,11 @@ net_turn_shared_init(struct ice_net *net)
 		net->dormant[i].fd = -1;
 	if (!cfg->turn.enabled)
 		return 0;
-	if (cfg->turn.transports & ICE_TRANSPORT_TLS) {
-		/* Refuse rather than advertise turns: URLs nothing answers. */
-		log_errorx("turn: the tls transport is not implemented yet: remove tls from "
-		           "subserver.turn.transports (udp and tcp are served)");
-		return -EPROTONOSUPPORT;
-	}
+	/* TLS is a TURN transport: its certificate is loaded with the rest of
+	 * the TURN state, so a bad file fails the start. */
+	r = net_tls_init(net);
+	if (r < 0)
+		return r;
 	r = net_relay_addrs_init(net);
 	if (r < 0)
 		return r;
@@ -110,6 +109,7 @@ void
 net_turn_shared_fini(struct ice_net *net)
 {
 	net_dormant_close_all(net);
+	net_tls_fini(net);
 	turn_shared_free(net->turn_shared);
 	net->turn_shared = NULL;
 	free(net->if_addrs);
@@ -239,7 +239,7 @@ turn_ft(struct turn_5tuple *ft, const struct net_pkt *pkt)
 		ft->proto = TURN_PROTO_UDP;
 		ft->link = pkt->l;
 	} else {
-		ft->proto = TURN_PROTO_TCP;
+		ft->proto = pkt->transport == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
 		ft->link = pkt->conn;
 	}
 }
@@ -304,7 +304,7 @@ net_turn_conn_closed(struct net_worker *w, struct net_conn *conn)
 		return;
 	ft.client = *net_tcp_remote(conn);
 	ft.server = *net_tcp_local(conn);
-	ft.proto = TURN_PROTO_TCP;
+	ft.proto = net_tcp_transport(conn) == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
 	ft.link = conn;
 	turn_close_5tuple(w->turn, &ft, w->now);
 	if (net_tcp_holds(conn) > 0)

@@ -1,0 +1,249 @@
+/*
+ * TURN over TLS (RFC 8656 §3.1, `turns:`, port 5349): OpenSSL on the
+ * connection code of tcp.c. A TLS connection is a TCP connection whose bytes
+ * go through an SSL object bound to the same non-blocking fd (SSL_set_fd);
+ * WANT_READ / WANT_WRITE become event registrations in tcp.c. This file holds
+ * the process-wide SSL_CTX (certificate and key loaded once at startup, so a
+ * bad file fails the start with a message naming it) and thin wrappers that
+ * turn OpenSSL's return conventions into the -errno style of tcp.c.
+ *
+ * Policy: TLS 1.2 and 1.3 only; TLS 1.2 restricted to forward-secret AEAD
+ * suites (ECDHE/DHE with AES-GCM or ChaCha20-Poly1305), TLS 1.3 with
+ * OpenSSL's defaults (all AEAD); no compression, no renegotiation, server
+ * cipher preference, one stateless session ticket per handshake. ALPN
+ * (RFC 7443): "stun.turn" or "stun.nat-discovery" is selected when offered;
+ * a client offering neither still gets served (browsers send no ALPN).
+ *
+ * The OpenSSL error queue is per thread: every failure path empties it, so the
+ * next SSL_get_error on the worker sees only its own call's outcome.
+ * Certificates are not reloaded: a renewed certificate needs a restart.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "icestation/log.h"
+
+#include "net_internal.h"
+
+/* TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all AEAD). */
+#define NET_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
+
+/* The newest OpenSSL error as text (the reason a file was refused). */
+static const char *
+tls_err_str(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+/* RFC 7443 ALPN: pick a STUN protocol id if the client offers one; an offer
+ * without one is not fatal (NOACK), since the server speaks only STUN anyway. */
+static int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x09stun.turn\x12stun.nat-discovery";
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, ours, sizeof(ours) - 1, in,
+	                          inlen) == OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_OK;
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+int
+net_tls_init(struct ice_net *net)
+{
+	const struct ice_config_tls *t = &net->cfg->turn.tls;
+	static const unsigned char sid_ctx[] = "icestation";
+	char ebuf[256];
+	SSL_CTX *ctx;
+
+	net->tls_ctx = NULL;
+	if (!t->enabled)
+		return 0;
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		log_errorx("tls: cannot create the TLS context: %s",
+		           tls_err_str(ebuf, sizeof(ebuf)));
+		return -ENOMEM;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, NET_TLS12_CIPHERS) != 1) {
+		log_errorx("tls: cannot set the protocol policy: %s",
+		           tls_err_str(ebuf, sizeof(ebuf)));
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* tcp.c retries a write from its own output buffer, which may have been
+	 * compacted or grown meanwhile, and sends one record at a time. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_dh_auto(ctx, 1);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+		log_errorx("tls: cannot load the certificate chain from %s: %s", t->cert,
+		           tls_err_str(ebuf, sizeof(ebuf)));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+		log_errorx("tls: cannot load the private key from %s: %s", t->key,
+		           tls_err_str(ebuf, sizeof(ebuf)));
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_errorx("tls: the private key in %s does not match the certificate in %s: %s",
+		           t->key, t->cert, tls_err_str(ebuf, sizeof(ebuf)));
+		goto fail;
+	}
+	net->tls_ctx = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return -EINVAL;
+}
+
+void
+net_tls_fini(struct ice_net *net)
+{
+	SSL_CTX_free(net->tls_ctx);
+	net->tls_ctx = NULL;
+}
+
+SSL *
+net_tls_new(SSL_CTX *ctx, int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	if (SSL_set_fd(ssl, fd) != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+void
+net_tls_free(SSL *ssl, bool notify)
+{
+	if (ssl == NULL)
+		return;
+	/* One non-blocking attempt at close_notify; a peer that does not read
+	 * it loses nothing it could still use. */
+	if (notify && SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	SSL_free(ssl);
+}
+
+/*
+ * Map the outcome of an SSL I/O call that returned r <= 0: -EAGAIN with
+ * *want_write (the call needs the socket writable) or *want_read set, 0 for
+ * the peer's close (close_notify, or a bare FIN: SSL_OP_IGNORE_UNEXPECTED_EOF),
+ * -EPROTO for a TLS failure, -errno for a socket error.
+ */
+static int
+tls_outcome(SSL *ssl, int r, bool *want_read, bool *want_write)
+{
+	int err = errno; /* before anything else can change it */
+	int e = SSL_get_error(ssl, r);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		*want_read = true;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		*want_write = true;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+			*want_read = true;
+			return -EAGAIN;
+		}
+		return err != 0 ? -err : 0;
+	default:
+		/* Per connection, so debug only: a scanner must not fill the log. */
+		if (ICE_LOG_DEBUG <= ice_log_level_cur) {
+			char ebuf[256];
+
+			log_debug("tls: %s", tls_err_str(ebuf, sizeof(ebuf)));
+		}
+		ERR_clear_error();
+		return -EPROTO;
+	}
+}
+
+int
+net_tls_handshake(SSL *ssl, bool *want_write)
+{
+	bool want_read = false;
+	int r;
+
+	*want_write = false;
+	r = SSL_do_handshake(ssl);
+	if (r == 1)
+		return 1;
+	r = tls_outcome(ssl, r, &want_read, want_write);
+	if (r == -EAGAIN)
+		return 0;
+	/* A close in the middle of the handshake is a failed handshake too. */
+	return r == 0 ? -ECONNRESET : r;
+}
+
+ssize_t
+net_tls_read(SSL *ssl, void *buf, size_t len, bool *want_write)
+{
+	bool want_read = false;
+	size_t n = 0;
+	int r;
+
+	*want_write = false;
+	r = SSL_read_ex(ssl, buf, len, &n);
+	if (r == 1)
+		return (ssize_t)n;
+	return tls_outcome(ssl, 0, &want_read, want_write);
+}
+
+ssize_t
+net_tls_write(SSL *ssl, const void *buf, size_t len, bool *want_read)
+{
+	bool want_write = false;
+	size_t n = 0;
+	int r;
+
+	*want_read = false;
+	r = SSL_write_ex(ssl, buf, len, &n);
+	if (r == 1)
+		return (ssize_t)n;
+	r = tls_outcome(ssl, 0, want_read, &want_write);
+	/* A write never ends in a clean close: the peer is gone. */
+	return r == 0 ? -EPIPE : r;
+}
+
+bool
+net_tls_pending(const SSL *ssl)
+{
+	return SSL_has_pending(ssl) == 1;
+}
