@@ -2,10 +2,15 @@
 no datagram), a relay port range of 2 ports (third Allocate 508, and a
 freed port is reusable), TURN on a STUN-only port (silently dropped and
 counted, Binding still answered), and a config with the tls transport
-(refused at startup with a clear error); allocation expiry by the tick.
+(served: Binding over TLS on tls.port, UDP alongside, a turns: URL in the
+ICE API; the TLS cases proper are in test_tls.py); allocation expiry by the
+tick.
 Ports 26020-26039, relay 40100-40199."""
 
 import os
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -100,27 +105,49 @@ def stun_only_port():
     print("stun-only port ok")
 
 
-def tls_refused():
+def tls_served():
+    """udp + tls: the daemon starts, answers Binding over TLS on tls.port and
+    over UDP on port, and advertises exactly those two TURN URLs."""
     tmp = tempfile.mkdtemp(prefix="icetest-tls-")
     cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
                     "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=60)
-    d = Daemon(http_port=HTTP4, stun_port=PORT4,
-               turn_extra={"transports": ["udp", "tls"],
-                           "tls": {"port": TLS4, "cert": cert, "key": key}})
     try:
-        try:
-            d.start(timeout=10)
-        except RuntimeError as e:
-            assert "tls transport is not implemented yet" in str(e), str(e)
-        else:
-            d.stop()
-            raise AssertionError("a config with the tls transport was accepted")
+        with Daemon(http_port=HTTP4, stun_port=PORT4,
+                    turn_extra={"transports": ["udp", "tls"],
+                                "tls": {"port": TLS4, "cert": cert, "key": key}}) as d:
+            urls = [e["urls"] for e in d.ice_servers("did:peers:x")["ice_servers"]
+                    if "username" in e]
+            assert urls == [[f"turn:127.0.0.1:{PORT4}?transport=udp",
+                             f"turns:127.0.0.1:{TLS4}?transport=tcp"]], urls
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cert)
+            ctx.check_hostname = False  # CN-only certificate: the chain is what is checked
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS4), timeout=5)) as s:
+                req, tid = encode(BINDING, REQUEST, [])
+                s.sendall(req)
+                hdr = s.recv(20)
+                while len(hdr) < 20:
+                    hdr += s.recv(20 - len(hdr))
+                n = int.from_bytes(hdr[2:4], "big")
+                body = b""
+                while len(body) < n:
+                    body += s.recv(n - len(body))
+                m = Msg(hdr + body)
+                assert m.tid == tid and m.addr(A_XOR_MAPPED) == s.getsockname()[:2]
+            c = TurnClient(("127.0.0.1", PORT4), "u", "p")
+            try:
+                b, btid = encode(BINDING, REQUEST, [])
+                c.send_raw(b)
+                f = c.recv_frame(5)
+                assert f is not None and Msg(f).tid == btid, "UDP not served next to TLS"
+            finally:
+                c.close()
+            assert d.metric('icestation_net_tls_handshakes_total{result="completed"}') == 1
     finally:
-        d.kill()
-        d.cleanup()
-    print("tls refused ok")
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("tls served ok")
 
 
 def expiry():
@@ -147,7 +174,7 @@ def main():
     denied_peer()
     port_exhaustion()
     stun_only_port()
-    tls_refused()
+    tls_served()
     return 0
 
 
