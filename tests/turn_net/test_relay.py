@@ -2,7 +2,7 @@
 (relayed address = public-ip and a port of the range, mapped address = the
 client), CreatePermission, Send indication -> peer, peer -> Data indication
 with the right XOR-PEER-ADDRESS, ChannelBind -> ChannelData both ways (padded
-to 4 on TCP), Refresh lifetime 0 frees the relay port, 1000 packets each way
+to 4 on TCP; also on channel 0x7FFF, RFC 5766's top), Refresh lifetime 0 frees the relay port, 1000 packets each way
 through a channel with no loss on loopback, and /metrics follows.
 Ports 26000-26019, relay 40000-40099."""
 
@@ -58,6 +58,28 @@ def check_channel(c, peer):
     else:
         r = c.recv_relayed(5)
         assert r == ("chan", 0x4001, b"12345"), r
+
+
+def check_high_channel(c):
+    """Channel 0x7FFF, the top of RFC 5766's range that coturn's own client
+    picks from: bound, and relayed both ways (the first byte 0x7F must be
+    demultiplexed as ChannelData, not dropped as not-STUN)."""
+    peer = udp_peer()
+    try:
+        pa = peer.getsockname()
+        c.channel_bind(0x7FFF, pa)
+        c.send_channel(0x7FFF, b"top")  # 3 bytes: TCP pads to 4
+        got = recv_from(peer, 5)
+        assert got == (b"top", c.relayed), got
+        peer.sendto(b"back at 7fff", c.relayed)
+        if c.transport == "tcp":
+            frame = c.recv_frame(5)
+            assert frame == struct.pack("!HH", 0x7FFF, 12) + b"back at 7fff", frame
+        else:
+            r = c.recv_relayed(5)
+            assert r == ("chan", 0x7FFF, b"back at 7fff"), r
+    finally:
+        peer.close()
 
 
 def check_refresh_zero(c, peer):
@@ -124,6 +146,7 @@ def run(d, transport):
         check_allocate(c)
         check_indications(c, peer)
         check_channel(c, peer)
+        check_high_channel(c)
         check_volume(c)
         check_refresh_zero(c, peer)
     finally:
