@@ -34,6 +34,9 @@ struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 enum {
 	/* Datagrams per recvmmsg / sendmmsg call. */
 	NET_UDP_BATCH = 32,
+	/* Largest UDP_SEGMENT (GSO) send: its segments together, under the
+	 * 64 KiB IP datagram limit with room for headers. */
+	NET_UDP_GSO_BYTES = 60000,
 	/* recvmmsg calls per readiness event, so one busy socket cannot starve
 	 * the others sharing the loop (then libevent calls us again). */
 	NET_UDP_MAX_BATCHES = 8,
@@ -150,7 +153,11 @@ struct net_worker {
 	struct net_listener listeners[NET_MAX_LISTENERS];
 	size_t n_listeners;
 
-	/* UDP receive batch. */
+	/* UDP receive slots, shared by every socket of the worker. A callback
+	 * receives into [rx_used, NET_UDP_BATCH): slots before rx_used may hold
+	 * datagrams queued by reference for the send batch, which goes out at
+	 * the end of the event-loop iteration (or when the slots run out). */
+	unsigned rx_used;
 	struct mmsghdr rx_msgs[NET_UDP_BATCH];
 	struct iovec rx_iov[NET_UDP_BATCH];
 	struct sockaddr_storage rx_names[NET_UDP_BATCH];
@@ -158,12 +165,14 @@ struct net_worker {
 	uint8_t rx_buf[NET_UDP_BATCH][NET_RX_SLOT_STRIDE]; /* data at +TURN_PEER_HEADROOM */
 
 	/* UDP send batch: datagrams from one socket (a listener or a relay),
-	 * flushed after each receive batch (or when full, or before queueing
-	 * for another socket). Entries point into tx_buf (copied replies) or,
-	 * by reference, into rx_buf or a TCP input buffer: so every callback
-	 * flushes before it returns or reuses those buffers. */
+	 * flushed at the end of each event-loop iteration (or when full, when
+	 * the receive slots run out, or before queueing for another socket).
+	 * Entries point into tx_buf (copied replies) or, by reference, into
+	 * rx_buf or a TCP input buffer: so a TCP callback flushes before it
+	 * returns or reuses its buffer. */
 	int tx_fd;
-	bool tx_relay; /* tx_fd is a relay socket (counted as relay tx) */
+	bool tx_relay;   /* tx_fd is a relay socket (counted as relay tx) */
+	bool tx_gso_off; /* UDP_SEGMENT refused by this host (EIO): never again */
 	unsigned tx_n;
 	struct mmsghdr tx_msgs[NET_UDP_BATCH];
 	struct iovec tx_iov[NET_UDP_BATCH];
@@ -182,8 +191,9 @@ struct net_worker {
 	const struct net_pkt *cur_pkt; /* the packet turn_handle_stun is handling */
 	struct net_relay **relay_chunks;
 	size_t n_relay_chunks, max_relay_chunks;
-	int relay_free; /* free list head, -1 = empty */
-	uint64_t rng;   /* xorshift state for relay port starts */
+	int relay_free;    /* free list head, -1 = empty */
+	uint64_t rng;      /* xorshift state for relay port starts */
+	unsigned relay_rr; /* next relay address to try first (round robin) */
 };
 
 /* A dormant EVEN-PORT reservation: bound, not polled, owned by no worker. */
@@ -235,8 +245,16 @@ void net_udp_flush(struct net_worker *w);
 void net_udp_queue(struct net_worker *w, int fd, bool relay, const struct ice_addr *to,
                    const struct ice_addr *from, int ifindex, const uint8_t *buf, size_t len,
                    bool copy);
-/* Receive batch setup shared with relay.c (no control data when !want_cmsg). */
-void net_udp_rx_reset(struct net_worker *w, bool want_cmsg);
+/*
+ * Receive slots for the next recvmmsg (shared with relay.c): flushes the send
+ * batch when every slot is taken, prepares the free slots (no control data
+ * when !want_cmsg) and returns the first one; *n is how many are free.
+ */
+unsigned net_udp_rx_slots(struct net_worker *w, bool want_cmsg, unsigned *n);
+/* n datagrams were received from slot first on: keep them until the flush. */
+void net_udp_rx_done(struct net_worker *w, unsigned first, unsigned n);
+/* The end of one event-loop iteration: send the batch, free the slots. */
+void net_udp_iteration_end(struct net_worker *w);
 
 /* tcp.c: register the accept event of a TCP listener. 0 or -errno. */
 int net_tcp_start(struct net_listener *l);

@@ -48,35 +48,97 @@ relay_range_has(const struct ice_config *cfg, const struct ice_addr *a)
 	return false;
 }
 
+/* Add a to the relay address list unless it is there already or the list is full. */
+static void
+relay_addr_add(struct ice_net *net, const struct ice_addr *a)
+{
+	size_t k;
+
+	for (k = 0; k < net->n_relay_addrs; k++)
+		if (ice_addr_ip_equal(&net->relay_addrs[k], a))
+			return;
+	if (k < NET_MAX_RELAY_ADDRS)
+		net->relay_addrs[net->n_relay_addrs++] = *a;
+}
+
+/*
+ * A single-host entry (/32, /128) names the address to bind as given: the
+ * host may own it without listing it on an interface (127.0.0.2 on lo, an
+ * AnyIP route, a VIP). bind() on port 0 says whether it is local; a refusal
+ * fails the start with the entry named, rather than the first Allocate.
+ */
+static int
+relay_host_add(struct ice_net *net, const struct ice_cidr *c)
+{
+	struct sockaddr_storage ss;
+	char buf[ICE_ADDR_STRLEN];
+	struct ice_addr a = { 0 };
+	socklen_t sslen;
+	int fd, err = 0;
+
+	a.family = c->family;
+	memcpy(a.ip, c->ip, sizeof(a.ip));
+	fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (a.family == AF_INET6) {
+		int v = 1;
+
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	}
+	sslen = ice_addr_to_sockaddr(&a, &ss);
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0)
+		err = errno;
+	close(fd);
+	if (err != 0) {
+		log_errorx("turn: relay-ip-range %s: cannot bind relay sockets there (%s): "
+		           "the address is not local to this host",
+		           ice_cidr_str(c, buf, sizeof(buf)), strerror(err));
+		return -EADDRNOTAVAIL;
+	}
+	relay_addr_add(net, &a);
+	return 0;
+}
+
 int
 net_relay_addrs_init(struct ice_net *net)
 {
 	const struct ice_config *cfg = net->cfg;
 	char buf[ICE_ADDR_STRLEN];
-	struct ifaddrs *ifa, *i;
+	struct ifaddrs *ifa = NULL, *i;
 	struct ice_addr a;
+	const struct ice_cidr *c;
+	bool wide = false;
 	size_t k;
+	int r;
 
 	net->n_relay_addrs = 0;
-	if (getifaddrs(&ifa) < 0) {
-		log_error("net: getifaddrs");
-		return -errno;
+	for (k = 0; k < cfg->turn.n_relay_ip_range; k++) {
+		c = &cfg->turn.relay_ip_range[k];
+		if (c->prefix != (c->family == AF_INET ? 32 : 128)) {
+			wide = true;
+			continue;
+		}
+		r = relay_host_add(net, c);
+		if (r < 0)
+			return r;
 	}
-	for (i = ifa; i != NULL; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || ice_addr_from_sockaddr(&a, i->ifa_addr) < 0)
-			continue;
-		/* A link-local relay would need a scope id in every sendto. */
-		if (a.family == AF_INET6 && a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80)
-			continue;
-		if (!relay_range_has(cfg, &a))
-			continue;
-		for (k = 0; k < net->n_relay_addrs; k++)
-			if (ice_addr_ip_equal(&net->relay_addrs[k], &a))
-				break;
-		if (k == net->n_relay_addrs && k < NET_MAX_RELAY_ADDRS)
-			net->relay_addrs[net->n_relay_addrs++] = a;
+	if (wide || cfg->turn.n_relay_ip_range == 0) {
+		if (getifaddrs(&ifa) < 0) {
+			log_error("net: getifaddrs");
+			return -errno;
+		}
+		for (i = ifa; i != NULL; i = i->ifa_next) {
+			if (i->ifa_addr == NULL || ice_addr_from_sockaddr(&a, i->ifa_addr) < 0)
+				continue;
+			/* A link-local relay would need a scope id in every sendto. */
+			if (a.family == AF_INET6 && a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80)
+				continue;
+			if (relay_range_has(cfg, &a))
+				relay_addr_add(net, &a);
+		}
+		freeifaddrs(ifa);
 	}
-	freeifaddrs(ifa);
 	if (net->n_relay_addrs == 0) {
 		log_errorx("turn: no local interface address inside relay-ip-range%s%s: relay "
 		           "sockets could not bind; set relay-ip-range to an address of this host",
@@ -90,18 +152,6 @@ net_relay_addrs_init(struct ice_net *net)
 		log_info("turn: relays bind %s",
 		         ice_addr_ip_str(&net->relay_addrs[k], buf, sizeof(buf)));
 	return 0;
-}
-
-/* The relay address of family: the first one found inside the range. */
-static const struct ice_addr *
-relay_addr_for(const struct ice_net *net, int family)
-{
-	size_t k;
-
-	for (k = 0; k < net->n_relay_addrs; k++)
-		if (net->relay_addrs[k].family == family)
-			return &net->relay_addrs[k];
-	return NULL;
 }
 
 bool
@@ -216,6 +266,37 @@ relay_bind_range(struct net_worker *w, const struct ice_addr *a, const struct tu
 	return -EADDRINUSE;
 }
 
+/*
+ * Bind on one of the relay addresses of req->family: allocations are spread
+ * round robin over them (each address adds a whole port range), and when
+ * one address has no free port within the probe the next is tried. *a is
+ * the address bound. -EAFNOSUPPORT when the family has no relay address.
+ */
+static int
+relay_bind_any(struct net_worker *w, const struct turn_relay_req *req, int *fd, int *fd2,
+               uint16_t *port, const struct ice_addr **a)
+{
+	const struct ice_net *net = w->net;
+	size_t n = net->n_relay_addrs, k;
+	int r = -EAFNOSUPPORT;
+
+	for (k = 0; k < n; k++) {
+		const struct ice_addr *c = &net->relay_addrs[(w->relay_rr + k) % n];
+
+		if (c->family != req->family)
+			continue;
+		r = relay_bind_range(w, c, req, fd, fd2, port);
+		if (r == -EADDRINUSE)
+			continue;
+		if (r == 0) {
+			*a = c;
+			w->relay_rr = (unsigned)((w->relay_rr + k + 1) % n);
+		}
+		return r;
+	}
+	return r;
+}
+
 static struct net_relay *
 relay_slot(struct net_worker *w, int handle)
 {
@@ -270,14 +351,14 @@ relay_on_read(evutil_socket_t fd, short what, void *arg)
 	struct net_worker *w = s->w;
 	struct ice_addr peer;
 	struct msghdr *mh;
-	unsigned batch, i;
+	unsigned batch, i, k, first, room;
 	int n, handle = s->handle;
 
 	(void)what;
 	w->now = net_clock_ms();
 	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
-		net_udp_rx_reset(w, false);
-		n = recvmmsg(fd, w->rx_msgs, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
+		first = net_udp_rx_slots(w, false, &room);
+		n = recvmmsg(fd, w->rx_msgs + first, room, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -289,21 +370,23 @@ relay_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		ice_metrics_add(w->m, ICE_M_NET_RELAY_RX, (uint64_t)n);
 		for (i = 0; i < (unsigned)n; i++) {
-			mh = &w->rx_msgs[i].msg_hdr;
+			k = first + i;
+			mh = &w->rx_msgs[k].msg_hdr;
 			if (mh->msg_flags & MSG_TRUNC) {
 				ice_metrics_inc(w->m, ICE_M_NET_RELAY_TRUNCATED);
 				continue;
 			}
-			if (ice_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_names[i]) < 0)
+			if (ice_addr_from_sockaddr(&peer, (struct sockaddr *)&w->rx_names[k]) < 0)
 				continue;
-			turn_handle_peer(w->turn, handle, &peer, w->rx_buf[i] + TURN_PEER_HEADROOM,
-			                 w->rx_msgs[i].msg_len, w->now);
+			turn_handle_peer(w->turn, handle, &peer, w->rx_buf[k] + TURN_PEER_HEADROOM,
+			                 w->rx_msgs[k].msg_len, w->now);
 		}
-		/* The Data indications point into rx_buf: out before reuse. */
-		net_udp_flush(w);
+		/* The framed datagrams point into the slots: held until the
+		 * send batch goes out (end of the loop iteration). */
+		net_udp_rx_done(w, first, (unsigned)n);
 		/* turn may have closed this very relay (it never does from
 		 * turn_handle_peer today, but the slot would be reused). */
-		if (n < NET_UDP_BATCH || s->fd != fd)
+		if ((unsigned)n < room || s->fd != fd)
 			break;
 	}
 }
@@ -416,9 +499,9 @@ int
 net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res)
 {
 	struct net_worker *w = ctx;
-	const struct ice_addr *a;
+	const struct ice_addr *a = NULL;
 	struct net_relay *s;
-	uint16_t port;
+	uint16_t port = 0;
 	int r, fd2 = -1;
 
 	res->reserved_handle = -1;
@@ -431,13 +514,12 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 			return relay_open_fail(w, s, r);
 		s->fd = r;
 	} else {
-		a = relay_addr_for(w->net, req->family);
-		if (a == NULL) {
+		r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
+		if (r == -EAFNOSUPPORT) {
 			relay_slot_put(w, s);
 			ice_metrics_inc(w->m, ICE_M_NET_RELAY_NO_ADDRESS);
-			return -EAFNOSUPPORT;
+			return r;
 		}
-		r = relay_bind_range(w, a, req, &s->fd, &fd2, &port);
 		if (r < 0)
 			return relay_open_fail(w, s, r);
 		s->bound = *a;
