@@ -28,8 +28,19 @@ struct turn_user {
 	ice_ms_t evicted; /* the time the newest record overwrote (for undo) */
 	bool did_evict;   /* the newest record overwrote one (else it appended) */
 	uint16_t name_len;
-	ice_ms_t *times; /* ring of the last `rate` Allocate times, follows name */
+	/* Ring of the last `rate` Allocate times. It starts inline (after the
+	 * name, TURN_USER_TIMES_INLINE entries) and grows by doubling up to
+	 * `rate` only as the user makes Allocates: sized by the limit up front,
+	 * a generous allocations-per-minute-per-user made every user entry cost
+	 * rate x 8 bytes (8 MB each at 1,000,000), however few it allocated.
+	 * While it is not full, head is 0 and entries are times[0..n_times). */
+	uint32_t cap;
+	ice_ms_t *times;
 	char name[];
+};
+
+enum {
+	TURN_USER_TIMES_INLINE = 4,
 };
 
 struct turn_reservation {
@@ -87,6 +98,14 @@ turn_shared_new(const struct ice_config *cfg)
 	return sh;
 }
 
+static void
+user_free(struct turn_user *u)
+{
+	if (u->times != (ice_ms_t *)(void *)(u->name + ((u->name_len + 7) & ~(size_t)7)))
+		free(u->times);
+	free(u);
+}
+
 void
 turn_shared_free(struct turn_shared *sh)
 {
@@ -98,7 +117,7 @@ turn_shared_free(struct turn_shared *sh)
 		while (u != NULL) {
 			struct turn_user *next = u->hnext;
 
-			free(u);
+			user_free(u);
 			u = next;
 		}
 	}
@@ -155,7 +174,7 @@ user_delete(struct turn_shared *sh, struct turn_user *u)
 	*pp = u->hnext;
 	idle_remove(sh, u);
 	sh->n_users--;
-	free(u);
+	user_free(u);
 }
 
 /* Drop idle users whose rate window has passed; past the cap, drop the oldest anyway. */
@@ -176,16 +195,19 @@ user_get(struct turn_shared *sh, const char *name, size_t len, ice_ms_t now)
 {
 	uint64_t h = ice_siphash(&sh->hkey, name, len);
 	struct turn_user *u;
+	uint32_t cap;
 	size_t sz;
 
 	for (u = sh->users[h & sh->users_mask]; u != NULL; u = u->hnext)
 		if (u->hash == h && u->name_len == len && memcmp(u->name, name, len) == 0)
 			return u;
 	reap_idle(sh, now);
-	sz = sizeof(*u) + ((len + 7) & ~(size_t)7) + (size_t)sh->rate * sizeof(ice_ms_t);
+	cap = ICE_MIN(sh->rate, (uint32_t)TURN_USER_TIMES_INLINE);
+	sz = sizeof(*u) + ((len + 7) & ~(size_t)7) + (size_t)cap * sizeof(ice_ms_t);
 	u = calloc(1, sz);
 	if (u == NULL)
 		return NULL;
+	u->cap = cap;
 	u->hash = h;
 	u->name_len = (uint16_t)len;
 	memcpy(u->name, name, len);
@@ -204,6 +226,30 @@ rate_ok(const struct turn_shared *sh, const struct turn_user *u, ice_ms_t now)
 	if (sh->rate == 0 || u->n_times < sh->rate)
 		return true;
 	return u->times[u->head] + TURN_RATE_WINDOW_MS <= now;
+}
+
+/* Room for one more time in a ring that is not full yet. false: out of memory. */
+static bool
+rate_room(const struct turn_shared *sh, struct turn_user *u)
+{
+	ice_ms_t *t;
+	uint32_t cap;
+
+	if (sh->rate == 0 || u->n_times < u->cap || u->cap == sh->rate)
+		return true;
+	cap = u->cap > sh->rate / 2 ? sh->rate : u->cap * 2;
+	if (u->times == (ice_ms_t *)(void *)(u->name + ((u->name_len + 7) & ~(size_t)7))) {
+		t = malloc((size_t)cap * sizeof(*t));
+		if (t != NULL)
+			memcpy(t, u->times, (size_t)u->n_times * sizeof(*t));
+	} else {
+		t = realloc(u->times, (size_t)cap * sizeof(*t));
+	}
+	if (t == NULL)
+		return false;
+	u->times = t;
+	u->cap = cap;
+	return true;
 }
 
 static void
@@ -262,6 +308,8 @@ turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len, ice_ms
 		q = TURN_QUOTA_USER;
 	else if (!rate_ok(sh, u, now))
 		q = TURN_QUOTA_RATE;
+	else if (!rate_room(sh, u))
+		q = TURN_QUOTA_TOTAL; /* out of memory: the server is full */
 	if (q == TURN_QUOTA_OK) {
 		rate_record(sh, u, now);
 		if (u->n_allocs++ == 0)
