@@ -148,10 +148,12 @@ class Icestation:
 
     def start(self):
         # Bench config: quotas raised so they don't cap the measurement
-        # (allocations-per-minute-per-user is a quota), logging at warn.
+        # (allocations-per-minute-per-user is a quota). Logging at info: the
+        # harness waits for the " ready: " line, and info logs nothing per
+        # packet or per allocation.
         self.d = self.Daemon(
             http_port=self.http_port, stun_port=self.port, secret=SECRET,
-            workers=self.workers, binary=self.binary, log_level="warn",
+            workers=self.workers, binary=self.binary, log_level="info",
             stun_extra={"rate-limit": {"requests-per-second": 1000000, "burst": 1000000}},
             turn_extra={"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
                         "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
