@@ -183,7 +183,15 @@ worker_main(void *arg)
 		return NULL;
 	}
 	atomic_store(&w->running, true);
-	event_base_dispatch(w->base);
+	/* One epoll round per pass: what the ready sockets queued goes out in
+	 * one batch at its end (libevent 2.1 has no end-of-iteration hook).
+	 * worker_on_stop's loopbreak ends the pass and the loop. */
+	for (;;) {
+		r = event_base_loop(w->base, EVLOOP_ONCE);
+		net_udp_iteration_end(w);
+		if (r != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base))
+			break;
+	}
 	atomic_store(&w->running, false);
 	net_udp_flush(w);
 	return NULL;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -78,27 +79,124 @@ udp_put_pktinfo(union net_cmsg *cb, const struct ice_addr *from, int ifindex)
 	return CMSG_SPACE(sizeof(pi6));
 }
 
+/*
+ * UDP GSO (UDP_SEGMENT): consecutive queued datagrams to the same address,
+ * all of one length (the last may be shorter), with no per-datagram control
+ * data, become one message whose iovecs are the datagrams and which the
+ * kernel cuts back into them: one route lookup and one pass down the stack
+ * for the run instead of one per datagram. Media to one peer (client to
+ * peer) or from one peer (peer to client, framed to the same length) come
+ * in such runs. The queue's iovecs are contiguous, so a run is entry i with
+ * msg_iovlen k. Returns the number of messages, packed in place.
+ */
+static unsigned
+udp_gso_pack(struct net_worker *w)
+{
+	struct msghdr *a, *b, *out;
+	struct cmsghdr *c;
+	unsigned i = 0, j = 0, k;
+	size_t len, total;
+	uint16_t seg;
+
+	while (i < w->tx_n) {
+		a = &w->tx_msgs[i].msg_hdr;
+		len = w->tx_iov[i].iov_len;
+		total = len;
+		k = 1;
+		while (a->msg_controllen == 0 && i + k < w->tx_n && len > 0 &&
+		       w->tx_iov[i + k - 1].iov_len == len) {
+			b = &w->tx_msgs[i + k].msg_hdr;
+			if (b->msg_controllen != 0 || w->tx_iov[i + k].iov_len > len ||
+			    total + w->tx_iov[i + k].iov_len > NET_UDP_GSO_BYTES ||
+			    b->msg_namelen != a->msg_namelen ||
+			    memcmp(b->msg_name, a->msg_name, a->msg_namelen) != 0)
+				break;
+			total += w->tx_iov[i + k].iov_len;
+			k++;
+		}
+		out = &w->tx_msgs[j].msg_hdr;
+		if (j != i)
+			*out = *a;
+		if (k > 1) {
+			out->msg_iovlen = k;
+			out->msg_control = w->tx_cmsg[i].buf;
+			out->msg_controllen = CMSG_SPACE(sizeof(seg));
+			c = CMSG_FIRSTHDR(out);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			seg = (uint16_t)len;
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
+		i += k;
+		j++;
+	}
+	return j;
+}
+
+/* A GSO message the kernel refused: its datagrams one by one. */
+static void
+udp_send_unpacked(struct net_worker *w, const struct msghdr *mh, enum ice_metric_id ok,
+                  enum ice_metric_id bad)
+{
+	struct msghdr one = *mh;
+	size_t s;
+
+	one.msg_control = NULL;
+	one.msg_controllen = 0;
+	one.msg_iovlen = 1;
+	for (s = 0; s < mh->msg_iovlen; s++) {
+		one.msg_iov = mh->msg_iov + s;
+		if (sendmsg(w->tx_fd, &one, MSG_DONTWAIT) >= 0)
+			ice_metrics_inc(w->m, ok);
+		else
+			ice_metrics_inc(w->m, bad);
+	}
+}
+
 void
 net_udp_flush(struct net_worker *w)
 {
 	enum ice_metric_id ok = w->tx_relay ? ICE_M_NET_RELAY_TX : ICE_M_NET_UDP_TX;
 	enum ice_metric_id bad = w->tx_relay ? ICE_M_NET_RELAY_TX_ERRORS : ICE_M_NET_UDP_TX_ERRORS;
-	unsigned sent = 0;
+	unsigned sent = 0, n = w->tx_n, k;
+	uint64_t dgrams;
+	struct msghdr *mh;
 	int r;
 
-	while (sent < w->tx_n) {
-		r = sendmmsg(w->tx_fd, w->tx_msgs + sent, w->tx_n - sent, MSG_DONTWAIT);
+#ifndef ICE_NET_NO_GSO /* -DICE_NET_NO_GSO: the A/B build of docs/performance.md */
+	if (n > 1 && !w->tx_gso_off)
+		n = udp_gso_pack(w);
+#endif
+	while (sent < n) {
+		r = sendmmsg(w->tx_fd, w->tx_msgs + sent, n - sent, MSG_DONTWAIT);
 		if (r > 0) {
+			for (dgrams = 0, k = 0; k < (unsigned)r; k++)
+				dgrams += w->tx_msgs[sent + k].msg_hdr.msg_iovlen;
 			sent += (unsigned)r;
-			ice_metrics_add(w->m, ok, (uint64_t)r);
+			ice_metrics_add(w->m, ok, dgrams);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
+		mh = &w->tx_msgs[sent].msg_hdr;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			/* Socket buffer full: UDP gives no promise, drop the rest. */
-			ice_metrics_add(w->m, bad, w->tx_n - sent);
+			for (dgrams = 0, k = sent; k < n; k++)
+				dgrams += w->tx_msgs[k].msg_hdr.msg_iovlen;
+			ice_metrics_add(w->m, bad, dgrams);
 			break;
+		}
+		if (r < 0 && mh->msg_iovlen > 1) {
+			/* EIO: no checksum offload on the route's device, so no
+			 * GSO on this host; EINVAL: segments over the path MTU
+			 * (without GSO the kernel fragments them). Either way
+			 * the datagrams go out one by one. */
+			if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP)
+				w->tx_gso_off = true;
+			udp_send_unpacked(w, mh, ok, bad);
+			sent++;
+			continue;
 		}
 		/* This one message is undeliverable (no route, bad source,
 		 * EMSGSIZE with DF): skip it and keep the rest of the batch. */
@@ -107,6 +205,8 @@ net_udp_flush(struct net_worker *w)
 	}
 	w->tx_n = 0;
 	w->tx_fd = -1;
+	/* Nothing refers to the receive slots any more. */
+	w->rx_used = 0;
 }
 
 void
@@ -170,13 +270,17 @@ net_reply_send(struct net_worker *w, const struct net_pkt *pkt, size_t len)
 	              pkt->ifindex, w->tx_buf[w->tx_n], len, false);
 }
 
-void
-net_udp_rx_reset(struct net_worker *w, bool want_cmsg)
+unsigned
+net_udp_rx_slots(struct net_worker *w, bool want_cmsg, unsigned *n)
 {
 	struct msghdr *mh;
 	unsigned i;
 
-	for (i = 0; i < NET_UDP_BATCH; i++) {
+	/* A nearly full slot table would make recvmmsg calls of a datagram or
+	 * two: send what is queued and start over. */
+	if (w->rx_used > NET_UDP_BATCH - NET_UDP_BATCH / 4)
+		net_udp_flush(w);
+	for (i = w->rx_used; i < NET_UDP_BATCH; i++) {
 		mh = &w->rx_msgs[i].msg_hdr;
 		w->rx_iov[i].iov_base = w->rx_buf[i] + TURN_PEER_HEADROOM;
 		w->rx_iov[i].iov_len = NET_UDP_SLOT_LEN;
@@ -188,6 +292,24 @@ net_udp_rx_reset(struct net_worker *w, bool want_cmsg)
 		mh->msg_controllen = want_cmsg ? sizeof(w->rx_cmsg[i].buf) : 0;
 		mh->msg_flags = 0;
 	}
+	*n = NET_UDP_BATCH - w->rx_used;
+	return w->rx_used;
+}
+
+void
+net_udp_rx_done(struct net_worker *w, unsigned first, unsigned n)
+{
+	/* A flush while they were handled freed the slots before first only;
+	 * with nothing queued, none is held. */
+	w->rx_used = w->tx_n == 0 ? 0 : first + n;
+}
+
+void
+net_udp_iteration_end(struct net_worker *w)
+{
+	if (w->tx_n > 0)
+		net_udp_flush(w);
+	w->rx_used = 0;
 }
 
 static void
@@ -211,19 +333,25 @@ udp_rx_one(struct net_worker *w, struct net_listener *l, unsigned i)
 	net_dispatch(w, &pkt, w->rx_buf[i] + TURN_PEER_HEADROOM, w->rx_msgs[i].msg_len);
 }
 
+/*
+ * Replies and relayed datagrams are not sent here but at the end of the
+ * event-loop iteration (net_udp_iteration_end, net.c): every socket that was
+ * ready in the same epoll round adds to one sendmmsg batch, so peer data from
+ * many relay sockets to clients of one listener goes out in one call.
+ */
 static void
 udp_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct net_listener *l = arg;
 	struct net_worker *w = l->w;
-	unsigned batch, i;
+	unsigned batch, i, first, room;
 	int n;
 
 	(void)what;
 	w->now = net_clock_ms();
 	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
-		net_udp_rx_reset(w, l->wildcard);
-		n = recvmmsg(fd, w->rx_msgs, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
+		first = net_udp_rx_slots(w, l->wildcard, &room);
+		n = recvmmsg(fd, w->rx_msgs + first, room, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -235,9 +363,9 @@ udp_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		ice_metrics_add(w->m, ICE_M_NET_UDP_RX, (uint64_t)n);
 		for (i = 0; i < (unsigned)n; i++)
-			udp_rx_one(w, l, i);
-		net_udp_flush(w);
-		if (n < NET_UDP_BATCH)
+			udp_rx_one(w, l, first + i);
+		net_udp_rx_done(w, first, (unsigned)n);
+		if ((unsigned)n < room)
 			break;
 	}
 }
