@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../src/config/config_buffer.h"
 #include "icestation/config.h"
 #include "icestation/log.h"
+
+#include "../src/config/config_buffer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
