@@ -100,6 +100,40 @@ relay_host_add(struct ice_net *net, const struct ice_cidr *c)
 	return 0;
 }
 
+/*
+ * A public IP outside relay-ip-range is a NAT in front of the relays: every
+ * relay of that family is advertised on it (turn/alloc.c), so two relay
+ * addresses could hand out the same advertised port. Keep the first address
+ * of that family only, as one public IP maps to one private one.
+ */
+static void
+relay_addrs_behind_nat(struct ice_net *net)
+{
+	const struct ice_addr *pub = &net->cfg->turn.public_ip.addr;
+	char buf[ICE_ADDR_STRLEN], pbuf[ICE_ADDR_STRLEN];
+	size_t k, n = 0;
+	bool seen = false;
+
+	if (pub->family == 0 || relay_range_has(net->cfg, pub))
+		return;
+	for (k = 0; k < net->n_relay_addrs; k++) {
+		if (net->relay_addrs[k].family == pub->family) {
+			if (seen) {
+				log_warnx(
+					"turn: relay address %s not used: public-ip %s is outside "
+					"relay-ip-range (NAT), and one public IP fronts one relay "
+					"address",
+					ice_addr_ip_str(&net->relay_addrs[k], buf, sizeof(buf)),
+					ice_addr_ip_str(pub, pbuf, sizeof(pbuf)));
+				continue;
+			}
+			seen = true;
+		}
+		net->relay_addrs[n++] = net->relay_addrs[k];
+	}
+	net->n_relay_addrs = n;
+}
+
 int
 net_relay_addrs_init(struct ice_net *net)
 {
@@ -139,6 +173,7 @@ net_relay_addrs_init(struct ice_net *net)
 		}
 		freeifaddrs(ifa);
 	}
+	relay_addrs_behind_nat(net);
 	if (net->n_relay_addrs == 0) {
 		log_errorx("turn: no local interface address inside relay-ip-range%s%s: relay "
 		           "sockets could not bind; set relay-ip-range to an address of this host",

@@ -17,15 +17,28 @@
 
 #include "turn_int.h"
 
-/* XOR-RELAYED-ADDRESS: the public IP when it is of the relay's family, with the relay's port. */
+/*
+ * XOR-RELAYED-ADDRESS: the relay's port on the public IP when that is of the
+ * relay's family and outside relay-ip-range (a 1:1 NAT in front of the relay
+ * address; net then binds relays on one address of that family, so the
+ * advertised ports stay distinct). A public IP inside relay-ip-range means
+ * the relay addresses are reachable as they are: each relay is advertised as
+ * its own address, so several relay addresses can share a port number.
+ */
 static void
 advertised(const struct turn_server *srv, const struct turn_relay *r, struct ice_addr *out)
 {
-	const struct ice_addr *pub = &srv->cfg->turn.public_ip.addr;
+	const struct ice_config *cfg = srv->cfg;
+	const struct ice_addr *pub = &cfg->turn.public_ip.addr;
+	size_t i;
 
 	*out = r->addr;
-	if (pub->family == r->addr.family)
-		memcpy(out->ip, pub->ip, sizeof(out->ip));
+	if (pub->family != r->addr.family)
+		return;
+	for (i = 0; i < cfg->turn.n_relay_ip_range; i++)
+		if (ice_cidr_contains(&cfg->turn.relay_ip_range[i], pub))
+			return;
+	memcpy(out->ip, pub->ip, sizeof(out->ip));
 }
 
 void
