@@ -26,8 +26,10 @@ struct pump {
 	long sent, received, bad, stalls;
 	long inflight;
 	double last_rx;
-	int cursor;     /* next allocation (c2p) */
-	int *peer_next; /* p2c: next allocation per peer socket */
+	int cursor;           /* next allocation (c2p) */
+	int *peer_next;       /* p2c: next allocation per peer socket */
+	uint8_t bad_head[16]; /* the first malformed arrival, for the JSON */
+	int bad_len;
 	uint8_t payload[LG_PKT_MAX];
 };
 
@@ -162,7 +164,12 @@ recv_ready(struct pump *p, int fd)
 			if (p->inflight > 0)
 				p->inflight--;
 		} else {
-			p->bad++;
+			if (p->bad++ == 0) {
+				p->bad_len = (int)mm[i].msg_len;
+				memcpy(p->bad_head, bufs[i],
+				       mm[i].msg_len < sizeof(p->bad_head) ? mm[i].msg_len
+				                                           : sizeof(p->bad_head));
+			}
 		}
 	}
 	if (n > 0)
@@ -251,10 +258,18 @@ lg_relay_pump(struct lg *g, bool c2p, int size, bool first)
 	long lost = p.sent - p.received;
 	printf("%s{\"dir\":\"%s\",\"size\":%d,\"seconds\":%.3f,\"packets\":%.0f,\"pps\":%.1f,"
 	       "\"cpu_us\":%.0f,\"cpu_us_per_op\":%.3f,\"sent\":%ld,\"received\":%ld,"
-	       "\"lost\":%ld,\"loss\":%.6f,\"bad\":%ld,\"stalls\":%ld}",
+	       "\"lost\":%ld,\"loss\":%.6f,\"bad\":%ld,\"stalls\":%ld",
 	       first ? "" : ",", c2p ? "c2p" : "p2c", size, secs, pkts, pkts / secs, cpu1 - cpu0,
 	       pkts > 0 && cpu0 >= 0 ? (cpu1 - cpu0) / pkts : -1.0, p.sent, p.received, lost,
 	       p.sent > 0 ? (double)lost / (double)p.sent : 0.0, p.bad, p.stalls);
+	if (p.bad > 0) {
+		/* What the first malformed arrival looked like: length and head. */
+		printf(",\"bad_len\":%d,\"bad_head\":\"", p.bad_len);
+		for (int i = 0; i < p.bad_len && i < (int)sizeof(p.bad_head); i++)
+			printf("%02x", p.bad_head[i]);
+		printf("\"");
+	}
+	printf("}");
 	free(p.peer_next);
 	return pkts > 0 ? 0 : 1;
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """bench_smoke: one short run of the benchmark driver (bench/bench.py) against
 icestation and the bare forwarder, on the smoke ports (listen 23479+500...,
-relay 39000-39999, generator on 127.0.3.x / 127.0.4.x). Asserts that the
-generator got answers for every case icestation implements and that the
-results JSON and markdown are well formed. No timing assertions: the bench is
-a benchmark, not a test.
-
-ICESTATION_CASES lists what icestation must answer; add "relay-channel",
-"relay-indication", "alloc-cycle" and "relay-10k" when the TURN relay lands.
+relay 39000-39999, generator on 127.0.3.x / 127.0.4.x), 2-second windows and
+small counts (64 relayed allocations, 200 for the "10k" case). Asserts that
+every case got answers with nothing malformed: Binding, ChannelData and
+Send/Data relay both ways, Allocate + Refresh(0) cycles, the hold/release
+case with every allocation set up and released; and that the results JSON
+and markdown are well formed. No timing assertions: the bench is a
+benchmark, not a test.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-ICESTATION_CASES = ["binding"]
+ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k"]
 FORWARDER_CASES = ["binding", "relay-channel", "relay-10k"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +27,7 @@ def main():
     out = tempfile.mkdtemp(prefix="bench-smoke-")
     cases = sorted(set(ICESTATION_CASES + FORWARDER_CASES))
     cmd = [sys.executable, os.path.join(ROOT, "bench", "bench.py"), "--build", build,
-           "--icestation-bin", ice, "--runs", "1", "--duration", "1", "--warmup", "0.2",
+           "--icestation-bin", ice, "--runs", "1", "--duration", "2", "--warmup", "0.2",
            "--big", "200", "--servers", "icestation,forwarder", "--cases", ",".join(cases),
            "--no-http", "--port-offset", "500", "--relay-ports", "39000-39999", "--out", out]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
@@ -47,13 +47,20 @@ def main():
             assert r["metrics"], f"{srv} {case}: no metrics"
             if case == "binding":
                 assert res["responses"] > 0 and res["bad"] == 0, f"{srv} binding: {res}"
+            elif case == "alloc-cycle":
+                assert res["cycles"] > 0 and res["failed"] == 0, f"{srv} alloc-cycle: {res}"
+                assert not res["errors"] or set(res["errors"]) == {"401"}, res
             else:
+                assert res.get("windows"), f"{srv} {case}: no relay windows: {res}"
                 for w in res.get("windows", []):
                     assert w["received"] > 0 and w["bad"] == 0, f"{srv} {case}: {w}"
                 assert res["ready"] == res["allocs"], f"{srv} {case}: {res}"
                 assert res["not_released"] == 0, f"{srv} {case}: {res}"
     ice_sum = doc["summary"].get("icestation", {})
-    assert ice_sum.get("binding/rate", {}).get("median", 0) > 0, doc["summary"]
+    for key in ("binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
+                "relay-indication/c2p/100/pps", "relay-indication/p2c/1000/pps", "cycle/rate",
+                "alloc/rss_per_alloc_kib"):
+        assert ice_sum.get(key, {}).get("median", 0) > 0, (key, doc["summary"])
     with open(os.path.join(out, "latest.md")) as f:
         md = f.read()
     assert "| STUN Binding, responses/s |" in md, md
