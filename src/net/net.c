@@ -80,6 +80,7 @@ worker_new(struct ice_net *net, unsigned id)
 	w->stop_fd = -1;
 	w->tx_fd = -1;
 	w->relay_free = -1;
+	w->relay_ep = -1;
 	atomic_init(&w->running, false);
 
 	ec = event_config_new();

@@ -79,6 +79,8 @@ enum {
 	 * process-wide table (any worker may adopt or close it). */
 	NET_DORMANT_BASE = 1 << 24,
 	NET_DORMANT_MAX = TURN_MAX_RESERVATIONS,
+	/* Ready relay sockets taken per epoll_wait on the relay set. */
+	NET_RELAY_EVENTS = 64,
 	/* Ports probed per relay_open before answering 508. */
 	NET_RELAY_BIND_TRIES = 128,
 	/* Local addresses relays may bind (per family, from relay-ip-range). */
@@ -104,7 +106,6 @@ struct net_relay {
 	int next_free;
 	bool df_alloc;         /* DONT-FRAGMENT asked at Allocate */
 	bool df_on;            /* what the socket does now */
-	struct event *ev;      /* EV_READ | EV_PERSIST on w->base */
 	struct net_conn *conn; /* TCP/TLS client connection holding the allocation, or NULL */
 	struct ice_addr bound;
 };
@@ -194,6 +195,11 @@ struct net_worker {
 	int relay_free;    /* free list head, -1 = empty */
 	uint64_t rng;      /* xorshift state for relay port starts */
 	unsigned relay_rr; /* next relay address to try first (round robin) */
+	/* Relay sockets are polled by the worker's own epoll set (data = the
+	 * handle), itself one event on base: no libevent event, no malloc and
+	 * no evmap entry per relay. -1 without TURN. */
+	int relay_ep;
+	struct event *ev_relay_ep;
 };
 
 /* A dormant EVEN-PORT reservation: bound, not polled, owned by no worker. */

@@ -20,6 +20,7 @@
  * sendmmsg per listener socket. Datagrams to peers join the same send batch,
  * keyed by relay fd.
  */
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -373,24 +374,20 @@ static void
 relay_slot_put(struct net_worker *w, struct net_relay *s)
 {
 	s->fd = -1;
-	s->ev = NULL;
 	s->conn = NULL;
 	s->next_free = w->relay_free;
 	w->relay_free = s->handle;
 }
 
+/* Drain one ready relay socket (at most NET_UDP_MAX_BATCHES recvmmsg). */
 static void
-relay_on_read(evutil_socket_t fd, short what, void *arg)
+relay_read(struct net_worker *w, struct net_relay *s)
 {
-	struct net_relay *s = arg;
-	struct net_worker *w = s->w;
 	struct ice_addr peer;
 	struct msghdr *mh;
 	unsigned batch, i, k, first, room;
-	int n, handle = s->handle;
+	int n, fd = s->fd, handle = s->handle;
 
-	(void)what;
-	w->now = net_clock_ms();
 	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
 		first = net_udp_rx_slots(w, false, &room);
 		n = recvmmsg(fd, w->rx_msgs + first, room, MSG_DONTWAIT, NULL);
@@ -426,13 +423,57 @@ relay_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The relay set is readable: read every relay it reports ready. Level
+ * triggered, so a relay left with data (batch cap) or beyond
+ * NET_RELAY_EVENTS keeps the set readable and comes back next pass.
+ */
+static void
+relay_ep_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct epoll_event evs[NET_RELAY_EVENTS];
+	struct net_worker *w = arg;
+	struct net_relay *s;
+	int i, n;
+
+	(void)what;
+	w->now = net_clock_ms();
+	n = epoll_wait(fd, evs, NET_RELAY_EVENTS, 0);
+	for (i = 0; i < n; i++) {
+		s = relay_slot(w, (int)evs[i].data.u32);
+		/* Closed earlier in this pass: close() left the set already. */
+		if (s != NULL && s->fd >= 0)
+			relay_read(w, s);
+	}
+}
+
+/* The worker's relay epoll set and its event (before the worker thread runs). */
+static int
+relay_ep_open(struct net_worker *w)
+{
+	w->relay_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->relay_ep < 0)
+		return -errno;
+	w->ev_relay_ep = event_new(w->base, w->relay_ep, EV_READ | EV_PERSIST, relay_ep_on_read, w);
+	if (w->ev_relay_ep == NULL || event_add(w->ev_relay_ep, NULL) < 0) {
+		if (w->ev_relay_ep != NULL)
+			event_free(w->ev_relay_ep);
+		w->ev_relay_ep = NULL;
+		close(w->relay_ep);
+		w->relay_ep = -1;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Register s (fd already set) for reading and fill res. */
 static int
 relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_relay_req *req)
 {
-	s->ev = event_new(w->base, s->fd, EV_READ | EV_PERSIST, relay_on_read, s);
-	if (s->ev == NULL || event_add(s->ev, NULL) < 0)
-		return -ENOMEM;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)s->handle };
+
+	if (epoll_ctl(w->relay_ep, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+		return -errno;
 	s->df_alloc = req->dont_fragment;
 	s->df_on = false;
 	if (req->dont_fragment) {
@@ -452,8 +493,7 @@ relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_rela
 static void
 relay_release(struct net_worker *w, struct net_relay *s)
 {
-	if (s->ev != NULL)
-		event_free(s->ev);
+	/* close() takes the socket out of the relay set (never dup'ed). */
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->conn != NULL)
@@ -636,6 +676,7 @@ net_relay_worker_init(struct net_worker *w)
 	size_t max;
 
 	w->relay_free = -1;
+	w->relay_ep = -1;
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
 		w->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)w->id;
 	/* Every allocation may sit on one worker (hashing is the kernel's),
@@ -643,7 +684,9 @@ net_relay_worker_init(struct net_worker *w)
 	max = (size_t)cfg->turn.max_allocations * 2 + NET_DORMANT_MAX;
 	w->max_relay_chunks = (max + NET_RELAY_CHUNK - 1) / NET_RELAY_CHUNK;
 	w->relay_chunks = calloc(w->max_relay_chunks, sizeof(w->relay_chunks[0]));
-	return w->relay_chunks != NULL ? 0 : -ENOMEM;
+	if (w->relay_chunks == NULL)
+		return -ENOMEM;
+	return relay_ep_open(w);
 }
 
 void
@@ -665,4 +708,10 @@ net_relay_worker_fini(struct net_worker *w)
 	free(w->relay_chunks);
 	w->relay_chunks = NULL;
 	w->n_relay_chunks = 0;
+	if (w->ev_relay_ep != NULL)
+		event_free(w->ev_relay_ep);
+	w->ev_relay_ep = NULL;
+	if (w->relay_ep >= 0)
+		close(w->relay_ep);
+	w->relay_ep = -1;
 }

@@ -180,6 +180,7 @@ net_turn_worker_init(struct net_worker *w)
 
 	w->turn = NULL;
 	w->relay_free = -1;
+	w->relay_ep = -1;
 	if (w->net->turn_shared == NULL)
 		return 0;
 	if (net_relay_worker_init(w) < 0)
