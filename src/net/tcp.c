@@ -110,6 +110,7 @@ conn_close(struct net_conn *c, enum ice_metric_id reason)
 		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
 	ice_metrics_inc(w->m, reason);
 	ice_metrics_dec(w->m, ICE_M_NET_TCP_ACTIVE);
+	ice_metrics_add(w->m, ICE_M_NET_TCP_OUT_QUEUED, (uint64_t)0 - c->out_len);
 	if (c->ssl != NULL) {
 		ice_metrics_dec(w->m, ICE_M_NET_TLS_ACTIVE);
 		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
@@ -234,6 +235,7 @@ conn_flush(struct net_conn *c)
 			return (int)r;
 		c->out_head = (c->out_head + (size_t)r) & (c->out_cap - 1);
 		c->out_len -= (size_t)r;
+		ice_metrics_add(c->w->m, ICE_M_NET_TCP_OUT_QUEUED, (uint64_t)-r);
 	}
 	c->out_head = 0;
 	return 0;
@@ -281,6 +283,7 @@ conn_queue(struct net_conn *c, const uint8_t *buf, size_t len)
 	memcpy(c->out + tail, buf, first);
 	memcpy(c->out, buf + first, len - first);
 	c->out_len += len;
+	ice_metrics_add(c->w->m, ICE_M_NET_TCP_OUT_QUEUED, len);
 	return 0;
 }
 

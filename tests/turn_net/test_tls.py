@@ -2,6 +2,7 @@
 throwaway self-signed certificate: Binding over TLS, the whole TURN exchange
 over TLS (401 challenge, Allocate, CreatePermission, Send/Data, ChannelBind,
 padded ChannelData both ways), the connection close ending the allocation,
+a slow reader served in order and a stuck one closed for backpressure,
 the TLS policy (no TLS 1.1, no non-AEAD TLS 1.2 suites, ALPN stun.turn), a
 stalled handshake closed by the frame deadline while others are served,
 garbage instead of a ClientHello closed and counted, startup refused on a
@@ -14,6 +15,7 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -207,6 +209,77 @@ def turn(tmp, cert, key):
     print("turn over tls ok")
 
 
+def flood_until(d, peer, to, pred, step, limit=30000, what="condition"):
+    """Send numbered 1000-byte datagrams from peer to the relay until pred()
+    (checked every step; bounded by limit). Returns how many were sent."""
+    sent = 0
+    while sent < limit:
+        for _ in range(step):
+            peer.sendto(struct.pack("!I", sent) + bytes(996), to)
+            sent += 1
+        if pred():
+            return sent
+    raise AssertionError(f"{what} not reached after {sent} datagrams")
+
+
+def slow_and_stuck_readers(tmp, cert, key):
+    """A client that stops reading until the daemon's output buffer holds data
+    (the kernel's send buffer full, TLS writes waiting to be retried), then
+    reads: every relayed frame arrives intact and in order, and the buffer
+    drains to 0. One that never reads is closed for backpressure, not for a
+    TLS error, its allocation ends, and the other client is still served."""
+    with tls_daemon(26550, 26551, 26552, "44040-44049", cert, key) as d:
+        user, pw = d.turn_credentials()
+        peer = udp_peer()
+        paddr = peer.getsockname()
+        slow = TlsTurnClient(("127.0.0.1", 26552), user, pw, client_ctx(cert))
+        stuck = TlsTurnClient(("127.0.0.1", 26552), user, pw, client_ctx(cert))
+        queued = "icestation_net_tcp_output_queued_bytes"
+        try:
+            for c in (slow, stuck):
+                # A small window: the flood backs up into the daemon sooner.
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.allocate()
+                c.channel_bind(0x4002, paddr)
+
+            relayed = ('icestation_turn_relayed_packets_total'
+                       '{direction="to_client",framing="channeldata"}')
+            flood_until(d, peer, ("127.0.0.1", slow.relayed[1]),
+                        lambda: d.metric(queued) >= 16384, 10,
+                        what="16 KiB queued for the slow reader")
+            n = None
+            got, last = 0, -1
+            while True:
+                r = slow.recv_relayed(5 if n is None or got < n else 0.5)
+                if r is None:
+                    break
+                assert r[0] == "chan" and r[1] == 0x4002 and len(r[2]) == 1000, r[:2]
+                seq = struct.unpack("!I", r[2][:4])[0]
+                assert seq > last and r[2][4:] == bytes(996), (seq, last)
+                last = seq
+                got += 1
+                if n is None and d.metric(queued) == 0:
+                    n = int(d.metric(relayed))  # all framed; the rest is in the kernel
+            assert n is not None and got == n, (got, n)
+            assert d.metric(queued) == 0
+
+            closed = 'icestation_net_tcp_connections_total{result="closed_backpressure"}'
+            flood_until(d, peer, ("127.0.0.1", stuck.relayed[1]), lambda: d.metric(closed) >= 1, 100,
+                        what="backpressure close")
+            wait_for(lambda: d.metric("icestation_turn_allocations") == 1, 5,
+                     what="the stuck reader's allocation freed")
+            assert d.metric(closed) == 1
+            assert d.metric('icestation_net_tcp_connections_total{result="closed_tls_error"}') == 0
+            assert d.metric(queued) == 0
+            peer.sendto(b"still here", ("127.0.0.1", slow.relayed[1]))
+            assert slow.recv_relayed(5) == ("chan", 0x4002, b"still here")
+        finally:
+            slow.close()
+            stuck.close()
+            peer.close()
+    print("slow and stuck readers ok")
+
+
 def client_hello():
     """The first bytes a real TLS client sends."""
     ctx = ssl.create_default_context()
@@ -359,6 +432,7 @@ def main():
         cert, key = make_cert(tmp)
         binding(tmp, cert, key)
         turn(tmp, cert, key)
+        slow_and_stuck_readers(tmp, cert, key)
         stalled_and_garbage(tmp, cert, key)
         bad_certs(tmp, cert, key)
         uclient(tmp, cert, key)
