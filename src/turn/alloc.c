@@ -293,7 +293,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->ft = *c->ft;
 	a->user = user;
 	a->username_hash = turn_hash_username(srv, c->auth->username, c->auth->username_len);
-	a->cred = *c->auth->cred;
+	turn_cred_store(&a->cred, c->auth->cred);
 	a->lifetime_s = x.lifetime_s;
 	a->dont_fragment = x.req.dont_fragment;
 	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);

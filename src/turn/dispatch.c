@@ -171,23 +171,26 @@ request_on_allocation(struct turn_ctx *c)
 	const struct stun_attr *un = stun_msg_find(c->msg, STUN_ATTR_USERNAME);
 	const struct ltc_cred *cached = NULL;
 	struct ltc_result res;
+	struct ltc_cred cred;
 
 	c->a = turn_alloc_find(c->srv, c->ft, c->now);
 	if (c->a == NULL) {
 		turn_reply_error(c, 437);
 		return;
 	}
-	if (un != NULL && turn_hash_username(c->srv, un->value, un->len) == c->a->username_hash)
-		cached = &c->a->cred;
+	if (un != NULL && turn_hash_username(c->srv, un->value, un->len) == c->a->username_hash) {
+		turn_cred_load(&c->a->cred, &cred);
+		cached = &cred;
+	}
 	if (!authenticate(c, &res, cached))
-		return;
+		goto out;
 	if (cached == NULL) {
 		/* Valid credentials, but not the ones that made the allocation. */
 		turn_reply_error(c, 441);
 		return;
 	}
 	if (!check_unknown(c))
-		return;
+		goto out;
 	switch (c->msg->method) {
 	case STUN_METHOD_REFRESH:
 		turn_handle_refresh(c);
@@ -199,6 +202,9 @@ request_on_allocation(struct turn_ctx *c)
 		turn_handle_channel_bind(c);
 		break;
 	}
+out:
+	if (cached != NULL)
+		explicit_bzero(&cred, sizeof(cred));
 }
 
 static void

@@ -93,6 +93,32 @@ turn_hash_username(const struct turn_server *srv, const uint8_t *u, size_t len)
 	return ice_siphash(&srv->hkey, u, len);
 }
 
+void
+turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->expiry = src->expiry;
+	memcpy(dst->key, src->key, sizeof(dst->key));
+	dst->key_len = src->key_len;
+	dst->pw_alg = src->pw_alg;
+	dst->mac_alg = (uint8_t)src->mac.alg;
+}
+
+void
+turn_cred_load(const struct turn_cred *src, struct ltc_cred *dst)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->expiry = src->expiry;
+	memcpy(dst->key, src->key, sizeof(dst->key));
+	dst->key_len = src->key_len;
+	dst->pw_alg = src->pw_alg;
+	/* mac.alg stays 0 (no cache) if this cannot be rebuilt: ltc_verify
+	 * then derives the key again rather than trusting a zero mac. */
+	if (src->mac_alg != 0 && stun_hmac_key_init(&dst->mac, (enum stun_hmac_alg)src->mac_alg,
+	                                            src->key, src->key_len) < 0)
+		memset(&dst->mac, 0, sizeof(dst->mac));
+}
+
 /* ---- lookups ---- */
 
 static struct turn_alloc *
@@ -225,8 +251,7 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 		ice_metrics_dec(srv->m, ICE_M_TURN_ALLOCATIONS);
 		turn_count(srv, end_ids[why]);
 	}
-	stun_hmac_key_wipe(&a->cred.mac);
-	memset(a->cred.key, 0, sizeof(a->cred.key));
+	explicit_bzero(&a->cred, sizeof(a->cred));
 	ice_pool_put(srv->alloc_pool, a);
 }
 

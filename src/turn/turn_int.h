@@ -61,6 +61,20 @@ struct turn_chan {
 	bool bound;
 };
 
+/*
+ * The credential an allocation was made with, without the HMAC pads of
+ * struct ltc_cred (264 bytes of the 576 an allocation took): turn_cred_load
+ * absorbs them again (two hash blocks) for each request on the allocation,
+ * a request-time cost traded for memory held per allocation.
+ */
+struct turn_cred {
+	uint64_t expiry; /* REST expiry, unix seconds */
+	uint8_t key[LTC_KEY_MAX];
+	uint8_t key_len;
+	uint8_t pw_alg;  /* enum stun_password_algorithm */
+	uint8_t mac_alg; /* enum stun_hmac_alg of the cached mac, 0 = none */
+};
+
 struct turn_alloc {
 	struct htab_node by_ft; /* srv->by_ft, keyed by the 5-tuple */
 	struct timerwheel_node timer;
@@ -77,7 +91,7 @@ struct turn_alloc {
 	uint16_t addr_err_code;          /* ADDITIONAL-ADDRESS-FAMILY not granted: 440/508 */
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
 	bool dont_fragment;
-	struct ltc_cred cred;
+	struct turn_cred cred;
 };
 
 struct turn_server {
@@ -124,6 +138,10 @@ struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5t
                                    ice_ms_t now);
 struct turn_relay *turn_relay_find(struct turn_server *srv, int handle);
 uint64_t turn_hash_username(const struct turn_server *srv, const uint8_t *u, size_t len);
+/* Keep the parts of a verified cred an allocation needs (no HMAC pads). */
+void turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src);
+/* Rebuild the ltc_cred of dst from src for ltc_verify; wipe it after use. */
+void turn_cred_load(const struct turn_cred *src, struct ltc_cred *dst);
 void turn_alloc_index(struct turn_server *srv, struct turn_alloc *a);
 void turn_alloc_index_relay(struct turn_server *srv, struct turn_relay *r);
 /* Why an allocation ends (metrics). */
