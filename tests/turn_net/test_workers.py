@@ -4,6 +4,13 @@ and by indications; every relay port is distinct and inside the range; when
 they are all gone (Refresh 0 and TCP close), the
 daemon's file descriptors are back to the baseline and the gauges to 0.
 (Expiry through the tick is test_limits.py's.)
+
+Then the relay addresses on the same ports: several single-host entries in
+relay-ip-range (127.0.0.2-4 are not interface addresses on lo) are bound as
+given, allocations spread over all of them, each advertised as itself and
+relaying both ways; a public-ip outside the range (NAT) uses one of them
+only and advertises public-ip; a single host that is not local fails the
+start naming it.
 Ports 26060-26079, relay 40300-40499."""
 
 import os
@@ -104,7 +111,60 @@ def main():
         assert m.get('icestation_turn_allocations_ended_total{reason="connection_closed"}', 0) == 10
         assert m.get("icestation_turn_allocations_created_total", 0) == N
         print("50 allocations on 2 workers ok; fds", base_fds)
+    relay_addresses()
     return 0
+
+
+def relay_addresses():
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    turn = dict(TURN, **{"relay-ip-range": [f"{h}/32" for h in hosts]})
+    with Daemon(http_port=HTTP, stun_port=PORT, workers=2, turn_extra=turn,
+                stun_extra={"rate-limit": {"requests-per-second": 0}}) as d:
+        user, pw = d.turn_credentials("did:peers:spread")
+        clients, peers = [], []
+        try:
+            for i in range(12):
+                c = TurnClient(("127.0.0.1", PORT), user, pw, "udp")
+                c.allocate()
+                clients.append(c)
+                peers.append(udp_peer())
+            # Each worker starts at the first address and goes round robin,
+            # and one of the two holds at least 6 of the 12: all 4 are used.
+            assert {c.relayed[0] for c in clients} == set(hosts), [c.relayed for c in clients]
+            assert len({c.relayed for c in clients}) == 12
+            for i, (c, p) in enumerate(zip(clients, peers)):
+                relay_both_ways(c, p, i)
+        finally:
+            for c in clients:
+                c.close()
+            for p in peers:
+                p.close()
+    # NAT: public-ip outside relay-ip-range fronts one relay address only.
+    nat = Daemon(http_port=HTTP, stun_port=PORT, workers=1, public_ip="192.0.2.7",
+                 turn_extra=turn, stun_extra={"rate-limit": {"requests-per-second": 0}})
+    with nat as d:
+        user, pw = d.turn_credentials("did:peers:nat")
+        c = TurnClient(("127.0.0.1", PORT), user, pw, "udp")
+        try:
+            c.allocate()
+            assert c.relayed[0] == "192.0.2.7", c.relayed
+        finally:
+            c.close()
+        log = d.log()
+        for h in hosts[1:]:
+            assert f"relay address {h} not used" in log, log
+    bad = Daemon(http_port=HTTP, stun_port=PORT, workers=1,
+                 turn_extra=dict(TURN, **{"relay-ip-range": ["127.0.0.1/32", "192.0.2.55/32"]}))
+    try:
+        bad.start()
+    except RuntimeError as e:
+        assert "relay-ip-range 192.0.2.55/32: cannot bind" in str(e), e
+    else:
+        bad.stop()
+        raise AssertionError("a relay-ip-range host that is not local must fail the start")
+    finally:
+        bad.cleanup()
+    print("relay addresses: 4 hosts used round robin, NAT uses one, a foreign host fails")
 
 
 if __name__ == "__main__":
