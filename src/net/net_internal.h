@@ -137,6 +137,12 @@ union net_cmsg {
 	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
 
+/* A GSO message's control data: the source (pktinfo) and UDP_SEGMENT. */
+union net_gso_cmsg {
+	struct cmsghdr align;
+	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
+};
+
 struct net_worker {
 	struct ice_net *net;
 	const struct ice_config *cfg;
@@ -179,6 +185,7 @@ struct net_worker {
 	struct iovec tx_iov[NET_UDP_BATCH];
 	struct sockaddr_storage tx_names[NET_UDP_BATCH];
 	union net_cmsg tx_cmsg[NET_UDP_BATCH];
+	union net_gso_cmsg tx_gso_cmsg[NET_UDP_BATCH];
 	uint8_t tx_buf[NET_UDP_BATCH][NET_TX_SLOT_LEN];
 
 	/* TCP client connections. */

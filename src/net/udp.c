@@ -81,21 +81,32 @@ udp_put_pktinfo(union net_cmsg *cb, const struct ice_addr *from, int ifindex)
 
 /*
  * UDP GSO (UDP_SEGMENT): consecutive queued datagrams to the same address,
- * all of one length (the last may be shorter), with no per-datagram control
- * data, become one message whose iovecs are the datagrams and which the
- * kernel cuts back into them: one route lookup and one pass down the stack
- * for the run instead of one per datagram. Media to one peer (client to
- * peer) or from one peer (peer to client, framed to the same length) come
- * in such runs. The queue's iovecs are contiguous, so a run is entry i with
- * msg_iovlen k. Returns the number of messages, packed in place.
+ * from the same source (the same pktinfo, or none), all of one length (the
+ * last may be shorter), become one message whose iovecs are the datagrams
+ * and which the kernel cuts back into them: one route lookup and one pass
+ * down the stack for the run instead of one per datagram. Media to one peer
+ * (client to peer) or from one peer (peer to client, framed to the same
+ * length) and a client's burst of Binding replies come in such runs. The
+ * queue's iovecs are contiguous, so a run is entry i with msg_iovlen k.
+ * Returns the number of messages, packed in place.
  */
+static bool
+udp_gso_joins(const struct msghdr *a, const struct msghdr *b)
+{
+	return b->msg_namelen == a->msg_namelen &&
+	       memcmp(b->msg_name, a->msg_name, a->msg_namelen) == 0 &&
+	       b->msg_controllen == a->msg_controllen &&
+	       (a->msg_controllen == 0 ||
+	        memcmp(b->msg_control, a->msg_control, a->msg_controllen) == 0);
+}
+
 static unsigned
 udp_gso_pack(struct net_worker *w)
 {
-	struct msghdr *a, *b, *out;
+	struct msghdr *a, *out;
 	struct cmsghdr *c;
 	unsigned i = 0, j = 0, k;
-	size_t len, total;
+	size_t len, total, clen;
 	uint16_t seg;
 
 	while (i < w->tx_n) {
@@ -103,14 +114,10 @@ udp_gso_pack(struct net_worker *w)
 		len = w->tx_iov[i].iov_len;
 		total = len;
 		k = 1;
-		while (a->msg_controllen == 0 && i + k < w->tx_n && len > 0 &&
-		       w->tx_iov[i + k - 1].iov_len == len) {
-			b = &w->tx_msgs[i + k].msg_hdr;
-			if (b->msg_controllen != 0 || w->tx_iov[i + k].iov_len > len ||
-			    total + w->tx_iov[i + k].iov_len > NET_UDP_GSO_BYTES ||
-			    b->msg_namelen != a->msg_namelen ||
-			    memcmp(b->msg_name, a->msg_name, a->msg_namelen) != 0)
-				break;
+		while (i + k < w->tx_n && len > 0 && w->tx_iov[i + k - 1].iov_len == len &&
+		       w->tx_iov[i + k].iov_len <= len &&
+		       total + w->tx_iov[i + k].iov_len <= NET_UDP_GSO_BYTES &&
+		       udp_gso_joins(a, &w->tx_msgs[i + k].msg_hdr)) {
 			total += w->tx_iov[i + k].iov_len;
 			k++;
 		}
@@ -118,10 +125,14 @@ udp_gso_pack(struct net_worker *w)
 		if (j != i)
 			*out = *a;
 		if (k > 1) {
+			/* The source's pktinfo (if any) first, then the segment size. */
+			clen = out->msg_controllen;
+			if (clen > 0)
+				memcpy(w->tx_gso_cmsg[j].buf, out->msg_control, clen);
+			out->msg_control = w->tx_gso_cmsg[j].buf;
+			out->msg_controllen = clen + CMSG_SPACE(sizeof(seg));
 			out->msg_iovlen = k;
-			out->msg_control = w->tx_cmsg[i].buf;
-			out->msg_controllen = CMSG_SPACE(sizeof(seg));
-			c = CMSG_FIRSTHDR(out);
+			c = (struct cmsghdr *)(void *)(w->tx_gso_cmsg[j].buf + clen);
 			c->cmsg_level = SOL_UDP;
 			c->cmsg_type = UDP_SEGMENT;
 			c->cmsg_len = CMSG_LEN(sizeof(seg));
@@ -142,8 +153,10 @@ udp_send_unpacked(struct net_worker *w, const struct msghdr *mh, enum ice_metric
 	struct msghdr one = *mh;
 	size_t s;
 
-	one.msg_control = NULL;
-	one.msg_controllen = 0;
+	/* The source's pktinfo, if any, precedes UDP_SEGMENT: keep only it. */
+	one.msg_controllen = mh->msg_controllen - CMSG_SPACE(sizeof(uint16_t));
+	if (one.msg_controllen == 0)
+		one.msg_control = NULL;
 	one.msg_iovlen = 1;
 	for (s = 0; s < mh->msg_iovlen; s++) {
 		one.msg_iov = mh->msg_iov + s;
@@ -173,6 +186,12 @@ net_udp_flush(struct net_worker *w)
 		if (r > 0) {
 			for (dgrams = 0, k = 0; k < (unsigned)r; k++)
 				dgrams += w->tx_msgs[sent + k].msg_hdr.msg_iovlen;
+			if (dgrams > (uint64_t)r)
+				for (k = 0; k < (unsigned)r; k++)
+					if (w->tx_msgs[sent + k].msg_hdr.msg_iovlen > 1)
+						ice_metrics_add(
+							w->m, ICE_M_NET_UDP_GSO_DATAGRAMS,
+							w->tx_msgs[sent + k].msg_hdr.msg_iovlen);
 			sent += (unsigned)r;
 			ice_metrics_add(w->m, ok, dgrams);
 			continue;
