@@ -247,6 +247,8 @@ def slow_and_stuck_readers(tmp, cert, key):
             flood_until(d, peer, ("127.0.0.1", slow.relayed[1]),
                         lambda: d.metric(queued) >= 16384, 10,
                         what="16 KiB queued for the slow reader")
+            # Open the window again: a 4 KiB one paces the reads by delayed ACKs.
+            slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             n = None
             got, last = 0, -1
             while True:
