@@ -173,7 +173,7 @@ net_udp_flush(struct net_worker *w)
 	enum ice_metric_id ok = w->tx_relay ? ICE_M_NET_RELAY_TX : ICE_M_NET_UDP_TX;
 	enum ice_metric_id bad = w->tx_relay ? ICE_M_NET_RELAY_TX_ERRORS : ICE_M_NET_UDP_TX_ERRORS;
 	unsigned sent = 0, n = w->tx_n, k;
-	uint64_t dgrams;
+	uint64_t dgrams, gso, v;
 	struct msghdr *mh;
 	int r;
 
@@ -184,16 +184,16 @@ net_udp_flush(struct net_worker *w)
 	while (sent < n) {
 		r = sendmmsg(w->tx_fd, w->tx_msgs + sent, n - sent, MSG_DONTWAIT);
 		if (r > 0) {
-			for (dgrams = 0, k = 0; k < (unsigned)r; k++)
-				dgrams += w->tx_msgs[sent + k].msg_hdr.msg_iovlen;
-			if (dgrams > (uint64_t)r)
-				for (k = 0; k < (unsigned)r; k++)
-					if (w->tx_msgs[sent + k].msg_hdr.msg_iovlen > 1)
-						ice_metrics_add(
-							w->m, ICE_M_NET_UDP_GSO_DATAGRAMS,
-							w->tx_msgs[sent + k].msg_hdr.msg_iovlen);
+			for (dgrams = 0, gso = 0, k = 0; k < (unsigned)r; k++) {
+				v = w->tx_msgs[sent + k].msg_hdr.msg_iovlen;
+				dgrams += v;
+				if (v > 1)
+					gso += v;
+			}
 			sent += (unsigned)r;
 			ice_metrics_add(w->m, ok, dgrams);
+			if (gso > 0)
+				ice_metrics_add(w->m, ICE_M_NET_UDP_GSO_DATAGRAMS, gso);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
