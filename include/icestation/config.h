@@ -53,15 +53,15 @@ struct ice_public_ip {
 
 struct ice_config_http {
 	bool enabled;
-	struct ice_addr listen;		     /* default 0.0.0.0:8080 */
+	struct ice_addr listen;                     /* default 0.0.0.0:8080 */
 	char *bearer_tokens[ICE_CONFIG_MAX_TOKENS]; /* empty = no bearer check */
 	size_t n_bearer_tokens;
-	char *identity_header;		     /* trusted user header from the proxy, NULL = off */
+	char *identity_header; /* trusted user header from the proxy, NULL = off */
 	char *cors_origins[ICE_CONFIG_MAX_ORIGINS]; /* exact origins, or "*" */
 	size_t n_cors_origins;
 	uint32_t max_header_bytes; /* default 8192 */
 	uint32_t max_body_bytes;   /* default 4096 */
-	uint32_t timeout_s;	   /* read/write timeout, default 10 */
+	uint32_t timeout_s;        /* read/write timeout, default 10 */
 	uint32_t max_connections;  /* default 1024 */
 };
 
@@ -73,9 +73,9 @@ struct ice_config_stun {
 	uint32_t rate_burst; /* bucket depth */
 	struct ice_addr listen[ICE_CONFIG_MAX_LISTEN]; /* port 0; default 0.0.0.0 and :: */
 	size_t n_listen;
-	unsigned transports; /* enum ice_transport bits; default UDP|TCP */
-	uint32_t tcp_idle_timeout_s;   /* default 30 */
-	uint32_t tcp_max_connections;  /* per worker, default 1024 */
+	unsigned transports;          /* enum ice_transport bits; default UDP|TCP */
+	uint32_t tcp_idle_timeout_s;  /* default 30 */
+	uint32_t tcp_max_connections; /* per worker, default 1024 */
 };
 
 struct ice_config_tls {
@@ -104,11 +104,11 @@ struct ice_config_turn {
 	size_t n_relay_ip_range;
 	uint16_t relay_port_min, relay_port_max; /* default 49152-65535 */
 
-	uint32_t max_allocations;		  /* default 1000 */
-	uint32_t max_allocations_per_user;	  /* default 5 */
+	uint32_t max_allocations;                 /* default 1000 */
+	uint32_t max_allocations_per_user;        /* default 5 */
 	uint32_t allocations_per_minute_per_user; /* default 10 */
-	uint32_t allocation_lifetime_s;		  /* default 600, max 3600 */
-	uint32_t credential_ttl_s;		  /* default 86400 */
+	uint32_t allocation_lifetime_s;           /* default 600, max 3600 */
+	uint32_t credential_ttl_s;                /* default 86400 */
 
 	struct ice_cidr denied_peer_ip[ICE_CONFIG_MAX_CIDRS];
 	size_t n_denied_peer_ip;
@@ -123,9 +123,9 @@ struct ice_config_turn {
 };
 
 struct ice_config {
-	char *path;	   /* the main file as given */
-	int log_level;	   /* enum ice_log_level */
-	unsigned workers;  /* resolved: "auto" = online CPUs; >= 1 */
+	char *path;       /* the main file as given */
+	int log_level;    /* enum ice_log_level */
+	unsigned workers; /* resolved: "auto" = online CPUs; >= 1 */
 	struct ice_config_http http;
 	struct ice_config_stun stun;
 	struct ice_config_turn turn;

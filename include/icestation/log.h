@@ -28,19 +28,19 @@ int ice_log_level_parse(const char *s);
 /* Emit one line. Use the macros below instead. */
 void ice_log_emit(enum ice_log_level level, int errnum, const char *fmt, ...) ICE_PRINTF(3, 4);
 
-#define ICE_LOG_AT(lvl, errnum, ...)                                                               \
-	do {                                                                                       \
-		if ((int)(lvl) <= ice_log_level_cur)                                               \
-			ice_log_emit((lvl), (errnum), __VA_ARGS__);                                \
+#define ICE_LOG_AT(lvl, errnum, ...)                                \
+	do {                                                        \
+		if ((int)(lvl) <= ice_log_level_cur)                \
+			ice_log_emit((lvl), (errnum), __VA_ARGS__); \
 	} while (0)
 
 /* log_warn appends strerror(errno); the x variants do not. */
-#define log_warn(...)  ICE_LOG_AT(ICE_LOG_WARN, errno, __VA_ARGS__)
-#define log_warnx(...) ICE_LOG_AT(ICE_LOG_WARN, 0, __VA_ARGS__)
-#define log_error(...) ICE_LOG_AT(ICE_LOG_ERROR, errno, __VA_ARGS__)
+#define log_warn(...)   ICE_LOG_AT(ICE_LOG_WARN, errno, __VA_ARGS__)
+#define log_warnx(...)  ICE_LOG_AT(ICE_LOG_WARN, 0, __VA_ARGS__)
+#define log_error(...)  ICE_LOG_AT(ICE_LOG_ERROR, errno, __VA_ARGS__)
 #define log_errorx(...) ICE_LOG_AT(ICE_LOG_ERROR, 0, __VA_ARGS__)
-#define log_info(...)  ICE_LOG_AT(ICE_LOG_INFO, 0, __VA_ARGS__)
-#define log_debug(...) ICE_LOG_AT(ICE_LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)   ICE_LOG_AT(ICE_LOG_INFO, 0, __VA_ARGS__)
+#define log_debug(...)  ICE_LOG_AT(ICE_LOG_DEBUG, 0, __VA_ARGS__)
 
 /* Log at error level and exit(1). fatal appends strerror(errno). */
 void fatal(const char *fmt, ...) ICE_PRINTF(1, 2) __attribute__((noreturn));

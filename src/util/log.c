@@ -69,7 +69,7 @@ level_word(enum ice_log_level level)
 }
 
 static void ICE_PRINTF(3, 0)
-log_vemit(enum ice_log_level level, int errnum, const char *fmt, va_list ap)
+	log_vemit(enum ice_log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char line[1024];
 	size_t n = 0;
