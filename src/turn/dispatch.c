@@ -13,40 +13,6 @@
 
 #include "turn_int.h"
 
-/* Comprehension-required attributes we act on (RFC 8489, 8656, 8445 for Binding). */
-static bool
-known(uint16_t type)
-{
-	switch (type) {
-	case STUN_ATTR_MAPPED_ADDRESS:
-	case STUN_ATTR_USERNAME:
-	case STUN_ATTR_MESSAGE_INTEGRITY:
-	case STUN_ATTR_ERROR_CODE:
-	case STUN_ATTR_UNKNOWN_ATTRIBUTES:
-	case STUN_ATTR_CHANNEL_NUMBER:
-	case STUN_ATTR_LIFETIME:
-	case STUN_ATTR_XOR_PEER_ADDRESS:
-	case STUN_ATTR_DATA:
-	case STUN_ATTR_REALM:
-	case STUN_ATTR_NONCE:
-	case STUN_ATTR_XOR_RELAYED_ADDRESS:
-	case STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
-	case STUN_ATTR_EVEN_PORT:
-	case STUN_ATTR_REQUESTED_TRANSPORT:
-	case STUN_ATTR_DONT_FRAGMENT:
-	case STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
-	case STUN_ATTR_PASSWORD_ALGORITHM:
-	case STUN_ATTR_USERHASH:
-	case STUN_ATTR_XOR_MAPPED_ADDRESS:
-	case STUN_ATTR_RESERVATION_TOKEN:
-	case STUN_ATTR_PRIORITY:
-	case STUN_ATTR_USE_CANDIDATE:
-		return true;
-	default:
-		return type >= 0x8000; /* comprehension-optional */
-	}
-}
-
 static void
 add_unknown(uint16_t *out, size_t *n, uint16_t type)
 {
@@ -59,9 +25,9 @@ add_unknown(uint16_t *out, size_t *n, uint16_t type)
 
 /*
  * Unknown comprehension-required attributes of msg, into out[STUN_MAX_UNKNOWN]:
- * those the codec did not know (msg->unknown), those it knows but TURN does
- * not act on, and DONT-FRAGMENT in an Allocate when relays cannot set DF
- * (RFC 8656 §7.2). Returns how many.
+ * those the codec did not know (msg->unknown: the codec's table is the one list
+ * of what this server understands), and DONT-FRAGMENT in an Allocate when
+ * relays cannot set DF (RFC 8656 §7.2). Returns how many.
  */
 static size_t
 unknown_attrs(const struct turn_server *srv, const struct stun_msg *msg, uint16_t *out)
@@ -71,10 +37,10 @@ unknown_attrs(const struct turn_server *srv, const struct stun_msg *msg, uint16_
 
 	for (size_t i = 0; i < msg->n_unknown; i++)
 		add_unknown(out, &n, msg->unknown[i]);
+	if (msg->method != STUN_METHOD_ALLOCATE || srv->io.dont_fragment)
+		return n;
 	stun_attr_foreach(msg, a) {
-		if (!known(a->type) ||
-		    (a->type == STUN_ATTR_DONT_FRAGMENT && msg->method == STUN_METHOD_ALLOCATE &&
-		     !srv->io.dont_fragment))
+		if (a->type == STUN_ATTR_DONT_FRAGMENT)
 			add_unknown(out, &n, a->type);
 	}
 	return n;
