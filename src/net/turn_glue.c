@@ -21,6 +21,14 @@
  *  - Time: w->now, read once per callback; wall-clock seconds (REST username
  *    expiry) updated per request and per tick, never per relayed packet.
  *  - turn_expire runs from one periodic event per worker (NET_TURN_TICK_MS).
+ *  - Memory after a mass release: the pools unmap their empty chunks, but
+ *    what turn frees with free() (hash arrays halving, grown time rings,
+ *    and everything libevent and the codecs freed meanwhile) stays in
+ *    glibc's arenas, whose tops are pinned by live blocks. When a worker's
+ *    allocations fall to half of their high-water mark (by at least
+ *    TRIM_MIN_DROP) the tick calls malloc_trim(0), which also madvises free
+ *    pages inside the heaps; at most once per TRIM_INTERVAL_MS across the
+ *    process (it walks every arena under their locks), never per packet.
  *
  * Relay sockets are relay.c's; the TCP idle exemption of a connection that
  * carries an allocation is tcp.c's (net_tcp_hold, driven by relay open/close).
@@ -29,6 +37,8 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -192,6 +202,37 @@ net_turn_worker_init(struct net_worker *w)
 	return 0;
 }
 
+enum {
+	TRIM_MIN_DROP = 1024,    /* allocations released before a trim is worth it */
+	TRIM_INTERVAL_MS = 5000, /* process-wide: malloc_trim locks every arena */
+};
+
+/* Per worker thread (each runs its own tick): allocations at the high-water mark. */
+static _Thread_local size_t trim_high;
+static _Atomic ice_ms_t trim_last;
+
+/* Hand freed heap memory back to the kernel after a large release; see the top. */
+static void
+maybe_trim(struct net_worker *w)
+{
+	size_t n = turn_server_allocations(w->turn);
+	ice_ms_t last;
+
+	if (n >= trim_high) {
+		trim_high = n;
+		return;
+	}
+	if (trim_high - n < TRIM_MIN_DROP || n > trim_high / 2)
+		return;
+	last = atomic_load_explicit(&trim_last, memory_order_relaxed);
+	if (last != 0 && w->now - last < TRIM_INTERVAL_MS)
+		return;
+	if (!atomic_compare_exchange_strong(&trim_last, &last, w->now))
+		return; /* another worker is trimming now */
+	trim_high = n;
+	malloc_trim(0);
+}
+
 static void
 turn_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -203,6 +244,7 @@ turn_on_tick(evutil_socket_t fd, short what, void *arg)
 	turn_server_set_unix_time(w->turn, unix_seconds());
 	turn_expire(w->turn, w->now);
 	net_udp_flush(w);
+	maybe_trim(w);
 }
 
 int

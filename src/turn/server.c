@@ -375,6 +375,7 @@ turn_expire(struct turn_server *srv, ice_ms_t now)
 	timerwheel_run(&srv->perm_timers, now);
 	timerwheel_run(&srv->alloc_timers, now);
 	turn_shared_expire_reservations(srv->sh, &srv->io, now);
+	turn_shared_expire_users(srv->sh, now);
 }
 
 void

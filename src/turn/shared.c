@@ -6,8 +6,13 @@
  *
  * A user entry exists while the user holds allocations, and afterwards for as
  * long as its recent Allocate times still matter to the per-minute limit; idle
- * entries are reaped oldest-first on later Allocates, and the table is capped
- * so a stream of fresh usernames cannot grow it without bound.
+ * entries are reaped oldest-first on later Allocates and from every worker's
+ * timer tick (so they go once their minute has passed even if nobody
+ * allocates again), and the table is capped so a stream of fresh usernames
+ * cannot grow it without bound. Entries come from two size-class pools
+ * (mmap'ed chunks that are unmapped as they empty) and the index is a
+ * shrinking htab, so memory falls back after a burst of users instead of
+ * staying in the malloc arena.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,9 +23,8 @@
 #include "turn_int.h"
 
 struct turn_user {
-	struct turn_user *hnext;                 /* hash chain */
+	struct htab_node node;                   /* in turn_shared.users */
 	struct turn_user *idle_prev, *idle_next; /* on the idle list while n_allocs == 0 */
-	uint64_t hash;
 	uint32_t n_allocs;
 	uint32_t n_times; /* entries used in times[] (<= rate) */
 	uint32_t head;    /* oldest entry once the ring is full */
@@ -41,7 +45,20 @@ struct turn_user {
 
 enum {
 	TURN_USER_TIMES_INLINE = 4,
+	/* Pool size classes by name bytes held inline (multiples of 8 so the
+	 * time ring after the name stays aligned): REST usernames with a short
+	 * user part ("<expiry>:<user>") take the first, a user_did the second,
+	 * anything up to STUN_MAX_USERNAME_LEN the last. */
+	TURN_USER_CLASSES = 3,
+	TURN_USER_NAME_MAX = (STUN_MAX_USERNAME_LEN + 7) & ~7,
+	/* Idle users dropped per tick at most, so one tick never holds the lock long. */
+	TURN_USER_REAP_BATCH = 4096,
 };
+
+static const uint16_t user_class_name[TURN_USER_CLASSES] = { 32, 128, TURN_USER_NAME_MAX };
+
+#define USER_BYTES(name_cap) \
+	(sizeof(struct turn_user) + (name_cap) + TURN_USER_TIMES_INLINE * sizeof(ice_ms_t))
 
 struct turn_reservation {
 	uint64_t token; /* 0: free or taken */
@@ -60,8 +77,8 @@ struct turn_shared {
 	struct ice_siphash_key hkey;
 
 	pthread_mutex_t lock;
-	struct turn_user **users; /* buckets */
-	size_t users_mask;
+	struct htab users;
+	struct ice_pool *user_pool[TURN_USER_CLASSES];
 	size_t n_users;
 	size_t max_users;
 	struct turn_user *idle_head, *idle_tail;
@@ -75,7 +92,6 @@ struct turn_shared *
 turn_shared_new(const struct ice_config *cfg)
 {
 	struct turn_shared *sh = calloc(1, sizeof(*sh));
-	size_t nb = 64;
 
 	if (sh == NULL)
 		return NULL;
@@ -83,27 +99,48 @@ turn_shared_new(const struct ice_config *cfg)
 	sh->max_allocs = cfg->turn.max_allocations;
 	sh->per_user = cfg->turn.max_allocations_per_user;
 	sh->rate = cfg->turn.allocations_per_minute_per_user;
-	while (nb < sh->max_allocs && nb < (1u << 20))
-		nb <<= 1;
-	sh->users = calloc(nb, sizeof(*sh->users));
-	sh->users_mask = nb - 1;
 	/* Live users are bounded by max_allocations; idle ones by this cap. */
 	sh->max_users = 2 * (size_t)(sh->max_allocs ? sh->max_allocs : 100000) + 1024;
-	if (sh->users == NULL || ltc_nonce_key_init(&sh->nonce_key) < 0 ||
-	    ice_siphash_key_random(&sh->hkey) < 0 || pthread_mutex_init(&sh->lock, NULL) != 0) {
-		free(sh->users);
-		free(sh);
-		return NULL;
+	for (int i = 0; i < TURN_USER_CLASSES; i++) {
+		sh->user_pool[i] = ice_pool_new(USER_BYTES(user_class_name[i]), 0);
+		if (sh->user_pool[i] == NULL)
+			goto fail;
 	}
+	if (htab_init(&sh->users, 64) < 0 || ltc_nonce_key_init(&sh->nonce_key) < 0 ||
+	    ice_siphash_key_random(&sh->hkey) < 0 || pthread_mutex_init(&sh->lock, NULL) != 0)
+		goto fail;
 	return sh;
+fail:
+	htab_fini(&sh->users);
+	for (int i = 0; i < TURN_USER_CLASSES; i++)
+		ice_pool_free(sh->user_pool[i]);
+	free(sh);
+	return NULL;
+}
+
+/* The size class of a name of len bytes (len <= TURN_USER_NAME_MAX). */
+static int
+user_class(size_t len)
+{
+	int c = 0;
+
+	while (len > user_class_name[c])
+		c++;
+	return c;
+}
+
+static ice_ms_t *
+user_inline_times(struct turn_user *u)
+{
+	return (ice_ms_t *)(void *)(u->name + user_class_name[user_class(u->name_len)]);
 }
 
 static void
-user_free(struct turn_user *u)
+user_free(struct turn_shared *sh, struct turn_user *u)
 {
-	if (u->times != (ice_ms_t *)(void *)(u->name + ((u->name_len + 7) & ~(size_t)7)))
+	if (u->times != user_inline_times(u))
 		free(u->times);
-	free(u);
+	ice_pool_put(sh->user_pool[user_class(u->name_len)], u);
 }
 
 void
@@ -111,17 +148,17 @@ turn_shared_free(struct turn_shared *sh)
 {
 	if (sh == NULL)
 		return;
-	for (size_t i = 0; i <= sh->users_mask; i++) {
-		struct turn_user *u = sh->users[i];
+	/* Only the out-of-line time rings need freeing one by one; the pools go whole. */
+	for (size_t i = 0; i <= sh->users.mask; i++)
+		for (struct htab_node *n = sh->users.b[i]; n != NULL; n = n->next) {
+			struct turn_user *u = TURN_CONTAINER(n, struct turn_user, node);
 
-		while (u != NULL) {
-			struct turn_user *next = u->hnext;
-
-			user_free(u);
-			u = next;
+			if (u->times != user_inline_times(u))
+				free(u->times);
 		}
-	}
-	free(sh->users);
+	htab_fini(&sh->users);
+	for (int i = 0; i < TURN_USER_CLASSES; i++)
+		ice_pool_free(sh->user_pool[i]);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
 }
@@ -167,21 +204,22 @@ idle_append(struct turn_shared *sh, struct turn_user *u)
 static void
 user_delete(struct turn_shared *sh, struct turn_user *u)
 {
-	struct turn_user **pp = &sh->users[u->hash & sh->users_mask];
-
-	while (*pp != u)
-		pp = &(*pp)->hnext;
-	*pp = u->hnext;
+	htab_remove(&sh->users, &u->node);
 	idle_remove(sh, u);
 	sh->n_users--;
-	user_free(u);
+	user_free(sh, u);
 }
 
-/* Drop idle users whose rate window has passed; past the cap, drop the oldest anyway. */
+/*
+ * Drop up to max idle users whose rate window has passed; past the cap, drop
+ * the oldest anyway. The idle list is in release order, which is not exactly
+ * last-Allocate order, so an entry can wait behind a younger one: it is then
+ * reaped a little late, never early.
+ */
 static void
-reap_idle(struct turn_shared *sh, ice_ms_t now)
+reap_idle(struct turn_shared *sh, ice_ms_t now, size_t max)
 {
-	while (sh->idle_head != NULL) {
+	while (sh->idle_head != NULL && max-- > 0) {
 		struct turn_user *u = sh->idle_head;
 
 		if (u->last + TURN_RATE_WINDOW_MS > now && sh->n_users < sh->max_users)
@@ -190,30 +228,36 @@ reap_idle(struct turn_shared *sh, ice_ms_t now)
 	}
 }
 
+void
+turn_shared_expire_users(struct turn_shared *sh, ice_ms_t now)
+{
+	pthread_mutex_lock(&sh->lock);
+	reap_idle(sh, now, TURN_USER_REAP_BATCH);
+	pthread_mutex_unlock(&sh->lock);
+}
+
 static struct turn_user *
 user_get(struct turn_shared *sh, const char *name, size_t len, ice_ms_t now)
 {
 	uint64_t h = ice_siphash(&sh->hkey, name, len);
 	struct turn_user *u;
-	uint32_t cap;
-	size_t sz;
 
-	for (u = sh->users[h & sh->users_mask]; u != NULL; u = u->hnext)
-		if (u->hash == h && u->name_len == len && memcmp(u->name, name, len) == 0)
+	for (struct htab_node *n = htab_first(&sh->users, h); n != NULL; n = n->next) {
+		u = TURN_CONTAINER(n, struct turn_user, node);
+		if (n->hash == h && u->name_len == len && memcmp(u->name, name, len) == 0)
 			return u;
-	reap_idle(sh, now);
-	cap = ICE_MIN(sh->rate, (uint32_t)TURN_USER_TIMES_INLINE);
-	sz = sizeof(*u) + ((len + 7) & ~(size_t)7) + (size_t)cap * sizeof(ice_ms_t);
-	u = calloc(1, sz);
+	}
+	if (len > TURN_USER_NAME_MAX)
+		return NULL; /* the codec caps USERNAME below this; never trust it here */
+	reap_idle(sh, now, SIZE_MAX);
+	u = ice_pool_get(sh->user_pool[user_class(len)]);
 	if (u == NULL)
 		return NULL;
-	u->cap = cap;
-	u->hash = h;
+	u->cap = ICE_MIN(sh->rate, (uint32_t)TURN_USER_TIMES_INLINE);
 	u->name_len = (uint16_t)len;
 	memcpy(u->name, name, len);
-	u->times = (ice_ms_t *)(void *)(u->name + ((len + 7) & ~(size_t)7));
-	u->hnext = sh->users[h & sh->users_mask];
-	sh->users[h & sh->users_mask] = u;
+	u->times = user_inline_times(u);
+	htab_insert(&sh->users, &u->node, h);
 	sh->n_users++;
 	idle_append(sh, u);
 	return u;
@@ -238,7 +282,7 @@ rate_room(const struct turn_shared *sh, struct turn_user *u)
 	if (sh->rate == 0 || u->n_times < u->cap || u->cap == sh->rate)
 		return true;
 	cap = u->cap > sh->rate / 2 ? sh->rate : u->cap * 2;
-	if (u->times == (ice_ms_t *)(void *)(u->name + ((u->name_len + 7) & ~(size_t)7))) {
+	if (u->times == user_inline_times(u)) {
 		t = malloc((size_t)cap * sizeof(*t));
 		if (t != NULL)
 			memcpy(t, u->times, (size_t)u->n_times * sizeof(*t));

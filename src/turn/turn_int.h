@@ -221,6 +221,8 @@ int turn_shared_take_reservation(struct turn_shared *sh, uint64_t token, ice_ms_
 /* Close (through io) every reservation expired at now; all of them if now is UINT64_MAX. */
 void turn_shared_expire_reservations(struct turn_shared *sh, const struct turn_io *io,
                                      ice_ms_t now);
+/* Drop a bounded batch of idle user entries whose rate window has passed (from the tick). */
+void turn_shared_expire_users(struct turn_shared *sh, ice_ms_t now);
 const struct ltc_nonce_key *turn_shared_nonce_key(const struct turn_shared *sh);
 
 #endif

@@ -235,6 +235,42 @@ test_quotas(void)
 	h_stop(&h);
 }
 
+/*
+ * Idle user entries are reaped from the timer tick once their minute has
+ * passed, never before: the window holds across ticks, for short names (the
+ * small pool class) and long ones (the large class) alike.
+ */
+static void
+test_user_reap(void)
+{
+	struct harness h;
+	char longname[200];
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 1;
+	h_start(&h);
+	h.now = H_T0;
+	CHECK_EQ_INT(alloc_from(&h, 6000, "did:peers:dave"), 0);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(alloc_from(&h, 6001, longname), 0);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	for (ice_ms_t t = 100; t < 60000; t += 100) {
+		h.now = H_T0 + t;
+		turn_expire(h.srv, h.now);
+	}
+	h.now = H_T0 + 59999;
+	CHECK_EQ_INT(alloc_from(&h, 6002, "did:peers:dave"), 486);
+	CHECK_EQ_INT(alloc_from(&h, 6003, longname), 486);
+	h.now = H_T0 + 60000;
+	turn_expire(h.srv, h.now); /* reaps both; they come back as new entries */
+	CHECK_EQ_INT(alloc_from(&h, 6004, "did:peers:dave"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 6005, longname), 0);
+	CHECK_EQ_INT(alloc_from(&h, 6006, longname), 486);
+	h_stop(&h);
+}
+
 /* Relay ports exhausted: 508, and nothing is charged to the user. */
 static void
 test_ports_exhausted(void)
@@ -266,6 +302,7 @@ main(void)
 	test_auth_failures();
 	test_rotation_and_sha256();
 	test_quotas();
+	test_user_reap();
 	test_ports_exhausted();
 	TEST_DONE();
 }
