@@ -7,8 +7,11 @@
  * two relays can never share a port.
  *
  * A handle is an index into the worker's slot table (chunks of
- * NET_RELAY_CHUNK, allocated lazily up to what max-allocations needs, so slot
- * pointers stay stable for the events that point at them): O(1) handle -> fd.
+ * NET_RELAY_CHUNK, allocated lazily up to what max-allocations needs; slot
+ * pointers stay stable while the slot is in use, and events carry handles,
+ * not pointers): O(1) handle -> fd. When the two top chunks are both empty
+ * the top one is freed (one empty chunk stays to absorb churn), so the table
+ * shrinks back after a mass release instead of pinning the worker's heap.
  * Dormant EVEN-PORT reservations live in one process-wide table behind a
  * mutex (Allocate time only), since the client may come back through another
  * worker to adopt one.
@@ -343,18 +346,33 @@ relay_slot(struct net_worker *w, int handle)
 	return &w->relay_chunks[c][(size_t)handle % NET_RELAY_CHUNK];
 }
 
+/* A chunk of slots with the count of those in use; relay_chunks[c] points at slots. */
+struct relay_chunk {
+	size_t used;
+	struct net_relay slots[NET_RELAY_CHUNK];
+};
+
+static struct relay_chunk *
+chunk_of(struct net_worker *w, size_t c)
+{
+	return (struct relay_chunk *)(void *)((char *)w->relay_chunks[c] -
+	                                      offsetof(struct relay_chunk, slots));
+}
+
 static struct net_relay *
 relay_slot_get(struct net_worker *w)
 {
+	struct relay_chunk *rc;
 	struct net_relay *chunk, *s;
 	size_t i, base;
 
 	if (w->relay_free < 0) {
 		if (w->n_relay_chunks == w->max_relay_chunks)
 			return NULL;
-		chunk = calloc(NET_RELAY_CHUNK, sizeof(*chunk));
-		if (chunk == NULL)
+		rc = calloc(1, sizeof(*rc));
+		if (rc == NULL)
 			return NULL;
+		chunk = rc->slots;
 		base = w->n_relay_chunks * NET_RELAY_CHUNK;
 		for (i = 0; i < NET_RELAY_CHUNK; i++) {
 			chunk[i].w = w;
@@ -367,7 +385,36 @@ relay_slot_get(struct net_worker *w)
 	}
 	s = relay_slot(w, w->relay_free);
 	w->relay_free = s->next_free;
+	chunk_of(w, (size_t)s->handle / NET_RELAY_CHUNK)->used++;
 	return s;
+}
+
+/*
+ * Free the top chunks while the one below is empty too, then drop their
+ * slots from the free list (one walk of it). Runs only when a chunk has just
+ * emptied, on the close path.
+ */
+static void
+relay_chunks_shrink(struct net_worker *w)
+{
+	size_t n = w->n_relay_chunks;
+	int *pp;
+
+	while (n >= 2 && chunk_of(w, n - 1)->used == 0 && chunk_of(w, n - 2)->used == 0)
+		n--;
+	if (n == w->n_relay_chunks)
+		return;
+	for (pp = &w->relay_free; *pp >= 0;) {
+		if ((size_t)*pp / NET_RELAY_CHUNK >= n)
+			*pp = relay_slot(w, *pp)->next_free;
+		else
+			pp = &relay_slot(w, *pp)->next_free;
+	}
+	while (w->n_relay_chunks > n) {
+		w->n_relay_chunks--;
+		free(chunk_of(w, w->n_relay_chunks));
+		w->relay_chunks[w->n_relay_chunks] = NULL;
+	}
 }
 
 static void
@@ -377,6 +424,8 @@ relay_slot_put(struct net_worker *w, struct net_relay *s)
 	s->conn = NULL;
 	s->next_free = w->relay_free;
 	w->relay_free = s->handle;
+	if (--chunk_of(w, (size_t)s->handle / NET_RELAY_CHUNK)->used == 0)
+		relay_chunks_shrink(w);
 }
 
 /* Drain one ready relay socket (at most NET_UDP_MAX_BATCHES recvmmsg). */
@@ -417,8 +466,9 @@ relay_read(struct net_worker *w, struct net_relay *s)
 		 * send batch goes out (end of the loop iteration). */
 		net_udp_rx_done(w, first, (unsigned)n);
 		/* turn may have closed this very relay (it never does from
-		 * turn_handle_peer today, but the slot would be reused). */
-		if ((unsigned)n < room || s->fd != fd)
+		 * turn_handle_peer today, but the slot would be reused, or its
+		 * chunk freed: look it up again rather than trust s). */
+		if ((unsigned)n < room || relay_slot(w, handle) != s || s->fd != fd)
 			break;
 	}
 }
@@ -693,18 +743,19 @@ void
 net_relay_worker_fini(struct net_worker *w)
 {
 	struct net_relay *s;
-	size_t c, i;
+	size_t c;
 
-	for (c = 0; c < w->n_relay_chunks; c++) {
-		for (i = 0; i < NET_RELAY_CHUNK; i++) {
-			s = &w->relay_chunks[c][i];
-			if (s->fd >= 0) {
-				s->conn = NULL; /* connections are gone by now */
-				relay_release(w, s);
-			}
+	/* By handle, top down: a release may free chunks above it (never the
+	 * slot it is looking at), so each slot is looked up afresh. */
+	for (int h = (int)(w->n_relay_chunks * NET_RELAY_CHUNK) - 1; h >= 0; h--) {
+		s = relay_slot(w, h);
+		if (s != NULL && s->fd >= 0) {
+			s->conn = NULL; /* connections are gone by now */
+			relay_release(w, s);
 		}
-		free(w->relay_chunks[c]);
 	}
+	for (c = 0; c < w->n_relay_chunks; c++)
+		free(chunk_of(w, c));
 	free(w->relay_chunks);
 	w->relay_chunks = NULL;
 	w->n_relay_chunks = 0;

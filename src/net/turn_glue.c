@@ -207,22 +207,26 @@ enum {
 	TRIM_INTERVAL_MS = 5000, /* process-wide: malloc_trim locks every arena */
 };
 
-/* Per worker thread (each runs its own tick): allocations at the high-water mark. */
-static _Thread_local size_t trim_high;
+/* Per worker thread (each runs its own tick): allocations at the high-water
+ * mark and at the previous tick. */
+static _Thread_local size_t trim_high, trim_prev;
 static _Atomic ice_ms_t trim_last;
 
 /* Hand freed heap memory back to the kernel after a large release; see the top. */
 static void
 maybe_trim(struct net_worker *w)
 {
-	size_t n = turn_server_allocations(w->turn);
+	size_t n = turn_server_allocations(w->turn), prev = trim_prev;
 	ice_ms_t last;
 
+	trim_prev = n;
 	if (n >= trim_high) {
 		trim_high = n;
 		return;
 	}
-	if (trim_high - n < TRIM_MIN_DROP || n > trim_high / 2)
+	/* Wait for the release to settle (no drop since the last tick): trimming
+	 * halfway through would leave the rest of it in the arena. */
+	if (n != prev || trim_high - n < TRIM_MIN_DROP || n > trim_high / 2)
 		return;
 	last = atomic_load_explicit(&trim_last, memory_order_relaxed);
 	if (last != 0 && w->now - last < TRIM_INTERVAL_MS)
