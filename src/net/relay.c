@@ -346,10 +346,12 @@ relay_slot(struct net_worker *w, int handle)
 	return &w->relay_chunks[c][(size_t)handle % NET_RELAY_CHUNK];
 }
 
-/* A chunk of slots with the count of those in use; relay_chunks[c] points at slots. */
+/* A chunk of slots with the count of those in use. The count comes last so
+ * relay_chunks[c] is the chunk itself and the slots keep the alignment
+ * calloc gives them (the hot path's cache-line layout is unchanged). */
 struct relay_chunk {
-	size_t used;
 	struct net_relay slots[NET_RELAY_CHUNK];
+	size_t used;
 };
 
 static struct relay_chunk *
