@@ -44,23 +44,12 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+from icetest import wait_for  # noqa: E402  (tests/lib, just put on the path)
 
 TURNSERVER = "/usr/bin/turnserver"
 DEFAULT_SECRET = "interop-s3cret"
 DEFAULT_REALM = "icestation.test"
 DEFAULT_TTL = 3600
-
-
-def wait_for(pred, timeout, interval=0.02, what="condition"):
-    """Poll pred() until truthy or timeout seconds pass (then TimeoutError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def mint(secret, user, ttl=DEFAULT_TTL, now=None):
