@@ -10,7 +10,8 @@ import struct
 import time
 import zlib
 
-COOKIE = 0x2112A442
+from stunwire import COOKIE, msg_type, pad4  # noqa: F401 (re-exported)
+
 BINDING = 0x0001
 ALLOCATE = 0x0003
 REQUEST, INDICATION, SUCCESS, ERROR = 0, 1, 2, 3
@@ -20,15 +21,6 @@ A_FINGERPRINT = 0x8028
 A_ERROR_CODE = 0x0009
 A_UNKNOWN = 0x000A
 A_REQUESTED_TRANSPORT = 0x0019
-
-
-def msg_type(method, cls):
-    return ((method & 0xF80) << 2) | ((method & 0x70) << 1) | (method & 0xF) \
-        | ((cls & 2) << 7) | ((cls & 1) << 4)
-
-
-def pad4(n):
-    return (n + 3) & ~3
 
 
 def build(method=BINDING, cls=REQUEST, attrs=(), fingerprint=False, tid=None, cookie=COOKIE):

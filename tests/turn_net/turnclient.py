@@ -14,7 +14,8 @@ import struct
 import time
 import zlib
 
-COOKIE = 0x2112A442
+from stunwire import COOKIE, msg_type, pad4  # noqa: F401 (re-exported)
+
 
 BINDING, ALLOCATE, REFRESH, SEND, DATA, CREATE_PERMISSION, CHANNEL_BIND = (
     0x001, 0x003, 0x004, 0x006, 0x007, 0x008, 0x009)
@@ -38,15 +39,6 @@ A_SOFTWARE = 0x8022
 A_FINGERPRINT = 0x8028
 
 UDP_PROTO = 17
-
-
-def msg_type(method, cls):
-    return ((method & 0xF80) << 2) | ((method & 0x70) << 1) | (method & 0xF) \
-        | ((cls & 2) << 7) | ((cls & 1) << 4)
-
-
-def pad4(n):
-    return (n + 3) & ~3
 
 
 def xor_addr(host, port, tid):
