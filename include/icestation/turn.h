@@ -157,6 +157,13 @@ void turn_shared_free(struct turn_shared *sh);
 uint32_t turn_shared_allocations(const struct turn_shared *sh);
 
 /*
+ * Per-user quota entries held: users with allocations, plus idle users the
+ * per-minute window still remembers (none when allocations-per-minute-per-user
+ * is 0). Any thread; takes the shared lock, so not for the packet path.
+ */
+size_t turn_shared_users(struct turn_shared *sh);
+
+/*
  * A worker's state machine. Borrows cfg, sh and io (copied) for its whole
  * life. now is monotonic ms, unix_s wall-clock seconds. NULL on ENOMEM.
  */

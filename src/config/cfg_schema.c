@@ -419,15 +419,15 @@ static const struct cfg_key turn_keys[] = {
 	{ .name = "max-allocations-per-user",
 	  .type = KT_U32,
 	  .off = TURN(max_allocations_per_user),
-
-	  .min = 1,
+	  /* 0: no per-user limit (coturn's --user-quota=0); never the default. */
+	  .min = 0,
 	  .max = 1000000,
 	  .seen = CFG_SEEN_PER_USER },
 	{ .name = "allocations-per-minute-per-user",
 	  .type = KT_U32,
 	  .off = TURN(allocations_per_minute_per_user),
-
-	  .min = 1,
+	  /* 0: no per-minute limit, and no per-user state kept after release. */
+	  .min = 0,
 	  .max = 1000000 },
 	{ .name = "allocation-lifetime",
 	  .type = KT_DUR,

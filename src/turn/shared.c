@@ -5,7 +5,9 @@
  * allocation teardown come here; the packet path never does.
  *
  * A user entry exists while the user holds allocations, and afterwards for as
- * long as its recent Allocate times still matter to the per-minute limit; idle
+ * long as its recent Allocate times still matter to the per-minute limit
+ * (with no per-minute limit, not at all; with no per-user limit either, no
+ * entry is made: the bench's and coturn's --user-quota=0 setting); idle
  * entries are reaped oldest-first on later Allocates and from every worker's
  * timer tick (so they go once their minute has passed even if nobody
  * allocates again), and the table is capped so a stream of fresh usernames
@@ -169,6 +171,17 @@ turn_shared_allocations(const struct turn_shared *sh)
 	return atomic_load_explicit(&sh->n_allocs, memory_order_relaxed);
 }
 
+size_t
+turn_shared_users(struct turn_shared *sh)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sh->lock);
+	n = sh->n_users;
+	pthread_mutex_unlock(&sh->lock);
+	return n;
+}
+
 const struct ltc_nonce_key *
 turn_shared_nonce_key(const struct turn_shared *sh)
 {
@@ -222,7 +235,8 @@ reap_idle(struct turn_shared *sh, ice_ms_t now, size_t max)
 	while (sh->idle_head != NULL && max-- > 0) {
 		struct turn_user *u = sh->idle_head;
 
-		if (u->last + TURN_RATE_WINDOW_MS > now && sh->n_users < sh->max_users)
+		if (sh->rate != 0 && u->last + TURN_RATE_WINDOW_MS > now &&
+		    sh->n_users < sh->max_users)
 			break;
 		user_delete(sh, u);
 	}
@@ -344,6 +358,9 @@ turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len, ice_ms
 		atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
 		return TURN_QUOTA_TOTAL;
 	}
+	/* No per-user quota configured: no entry, no lock, nothing to keep. */
+	if (sh->per_user == 0 && sh->rate == 0)
+		return TURN_QUOTA_OK;
 	pthread_mutex_lock(&sh->lock);
 	u = user_get(sh, name, len, now);
 	if (u == NULL)
@@ -369,14 +386,19 @@ turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len, ice_ms
 void
 turn_shared_release(struct turn_shared *sh, struct turn_user *u, bool undo_rate)
 {
-	if (u == NULL)
-		return;
-	pthread_mutex_lock(&sh->lock);
-	if (undo_rate)
-		rate_unrecord(sh, u);
-	if (--u->n_allocs == 0)
-		idle_append(sh, u);
-	pthread_mutex_unlock(&sh->lock);
+	if (u != NULL) {
+		pthread_mutex_lock(&sh->lock);
+		if (undo_rate)
+			rate_unrecord(sh, u);
+		if (--u->n_allocs == 0) {
+			/* Without a per-minute limit an idle entry remembers
+			 * nothing that matters: drop it now, not in a minute. */
+			idle_append(sh, u);
+			if (sh->rate == 0)
+				user_delete(sh, u);
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
 	atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
 }
 

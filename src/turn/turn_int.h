@@ -207,10 +207,16 @@ enum turn_quota {
 	TURN_QUOTA_USER,
 	TURN_QUOTA_RATE,
 };
-/* Reserve one allocation for user (name[0..len)); on OK *user holds a reference. */
+/*
+ * Reserve one allocation for user (name[0..len)). On OK *user holds a
+ * reference to the user's quota entry, or is NULL when neither per-user
+ * limit is configured (no entry is kept then); either way the allocation
+ * counts against max-allocations until turn_shared_release.
+ */
 enum turn_quota turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len,
                                     ice_ms_t now, struct turn_user **user);
-/* Give back what acquire took. undo_rate: the Allocate failed, forget its timestamp too. */
+/* Give back what acquire took (user may be NULL, see above). undo_rate: the
+ * Allocate failed, forget its timestamp too. */
 void turn_shared_release(struct turn_shared *sh, struct turn_user *user, bool undo_rate);
 /* Store a dormant reserved socket; returns its token, or 0 when the table is full. */
 uint64_t turn_shared_reserve(struct turn_shared *sh, int handle, const struct ice_addr *addr,

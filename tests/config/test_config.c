@@ -356,6 +356,29 @@ test_workers(void)
 	unsetenv("ICE_TEST_WORKERS");
 }
 
+/* 0 turns either per-user limit off (coturn's --user-quota=0); below 0 is an error. */
+static void
+test_user_quotas(void)
+{
+	struct ice_config *cfg;
+
+	setenv("ICE_TEST_PER_USER", "0", 1);
+	setenv("ICE_TEST_PER_MINUTE", "0", 1);
+	cfg = load_data("user_quotas.yml");
+	REQUIRE(cfg != NULL);
+	CHECK_EQ_INT(cfg->turn.max_allocations_per_user, 0);
+	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 0);
+	ice_config_free(cfg);
+
+	setenv("ICE_TEST_PER_USER", "3", 1);
+	setenv("ICE_TEST_PER_MINUTE", "-1", 1);
+	expect_error("user_quotas.yml", "user_quotas.yml",
+	             "9:44: peers.node.server.subserver.turn.allocations-per-minute-per-user: "
+	             "expected an integer from 0 to 1000000");
+	unsetenv("ICE_TEST_PER_USER");
+	unsetenv("ICE_TEST_PER_MINUTE");
+}
+
 static void
 test_ignored_and_includes(void)
 {
@@ -629,6 +652,7 @@ main(void)
 	test_secrets();
 	test_public_ip();
 	test_workers();
+	test_user_quotas();
 	test_ignored_and_includes();
 	test_full();
 	test_print_roundtrip();

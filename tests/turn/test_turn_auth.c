@@ -190,6 +190,70 @@ test_quotas(void)
 	CHECK_EQ_INT(alloc_from(&h, 2003, "did:peers:alice"), 0);
 	h_stop(&h);
 
+	/* 0 turns a per-user limit off. Without a per-minute limit an idle
+	 * user's entry goes at once; with neither limit none is made. */
+	h_config(&h);
+	h.cfg.turn.max_allocations_per_user = 2;
+	h.cfg.turn.allocations_per_minute_per_user = 0;
+	h_start(&h);
+	CHECK_EQ_INT(alloc_from(&h, 2101, "did:peers:dave"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2102, "did:peers:dave"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2103, "did:peers:dave"), 486);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER), 1);
+	CHECK_EQ_INT(turn_shared_users(h.sh), 1);
+	for (uint16_t port = 2101; port <= 2102; port++) {
+		h_set_client(&h, "192.0.2.1", port, TURN_PROTO_UDP);
+		h_mint(&h, H_SECRET, 3600, "did:peers:dave");
+		CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	}
+	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 0);
+	for (int i = 0; i < 20; i++) { /* no per-minute limit: 20 in one instant */
+		CHECK_EQ_INT(alloc_from(&h, (uint16_t)(2110 + i), "did:peers:erin"), 0);
+		CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	}
+	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
+	h_stop(&h);
+
+	h_config(&h);
+	h.cfg.turn.max_allocations = 3;
+	h.cfg.turn.max_allocations_per_user = 0;
+	h.cfg.turn.allocations_per_minute_per_user = 0;
+	h_start(&h);
+	CHECK_EQ_INT(alloc_from(&h, 2201, "did:peers:frank"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2202, "did:peers:frank"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2203, "did:peers:frank"), 0);
+	CHECK_EQ_INT(alloc_from(&h, 2204, "did:peers:frank"),
+	             486); /* max-allocations still holds */
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_TOTAL), 1);
+	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 3);
+	h_set_client(&h, "192.0.2.1", 2202, TURN_PROTO_UDP);
+	h_mint(&h, H_SECRET, 3600, "did:peers:frank");
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 2);
+	h.io->fail_next = -EADDRINUSE; /* an Allocate that fails gives its count back too */
+	CHECK_EQ_INT(alloc_from(&h, 2205, "did:peers:frank"), 508);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 2);
+	CHECK_EQ_INT(alloc_from(&h, 2206, "did:peers:frank"), 0);
+	CHECK_EQ_INT(turn_shared_allocations(h.sh), 3);
+	h_stop(&h);
+
+	/* With a per-minute limit the entry outlives the allocation until its
+	 * last Allocate leaves the window, then the tick reaps it. */
+	h_config(&h);
+	h.cfg.turn.allocations_per_minute_per_user = 3;
+	h_start(&h);
+	h.now = H_T0;
+	CHECK_EQ_INT(alloc_from(&h, 3100, "did:peers:gina"), 0);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(turn_shared_users(h.sh), 1);
+	h_at(&h, H_T0 + 59999);
+	CHECK_EQ_INT(turn_shared_users(h.sh), 1);
+	h_at(&h, H_T0 + 60000);
+	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
+	h_stop(&h);
+
 	/* allocations-per-minute-per-user: a sliding 60 s window */
 	h_config(&h);
 	h.cfg.turn.allocations_per_minute_per_user = 3;
