@@ -3,6 +3,11 @@
  * with a bounded number in flight (closed loop: the server is kept busy but
  * never drowned), count what arrives on the other side and read the server's
  * CPU time over the measured window. Loss = sent - received after a drain.
+ *
+ * With --active N the pump drives the first N allocations only, exactly as
+ * if only N existed (same per-allocation bursts, same peer stepping), while
+ * all --allocs stay live on the server: the one difference from a run with
+ * --allocs N is the amount of live state.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -23,6 +28,7 @@ struct pump {
 	struct lg *g;
 	bool c2p;
 	int size;
+	int n; /* allocations driven: al[0..n) */
 	long sent, received, bad, stalls;
 	long inflight;
 	double last_rx;
@@ -68,13 +74,13 @@ send_c2p(struct pump *p, long budget)
 	struct mmsghdr mm[LG_BATCH_MAX];
 	struct iovec iov[LG_BATCH_MAX];
 	int per = g->o.batch;
-	if (per * g->n_al > g->o.window)
-		per = g->o.window / g->n_al;
+	if (per * p->n > g->o.window)
+		per = g->o.window / p->n;
 	if (per < 1)
 		per = 1;
 	while (budget > 0) {
 		struct lg_alloc *a = &g->al[p->cursor];
-		p->cursor = (p->cursor + 1) % g->n_al;
+		p->cursor = (p->cursor + 1) % p->n;
 		if (a->state != AS_READY)
 			continue; /* refused at set-up: counted there */
 		int k = (int)(budget < per ? budget : per);
@@ -94,7 +100,8 @@ send_c2p(struct pump *p, long budget)
 	}
 }
 
-/* peer -> relay address: each peer socket sends a batch spread over its allocations. */
+/* peer -> relay address: each peer socket sends a batch spread over its allocations
+ * (allocation i talks to peer i % peers). Peers without a driven allocation stay quiet. */
 static void
 send_p2c(struct pump *p, long budget)
 {
@@ -103,14 +110,14 @@ send_p2c(struct pump *p, long budget)
 	struct iovec iov;
 	iov.iov_base = p->payload;
 	iov.iov_len = (size_t)p->size;
-	for (int pi = 0; pi < g->o.peers && budget > 0; pi++) {
+	for (int pi = 0; pi < g->o.peers && pi < p->n && budget > 0; pi++) {
 		int k = 0, skipped = 0;
 		while (k < g->o.batch && k < budget) {
 			int idx = p->peer_next[pi];
 			struct lg_alloc *a = &g->al[idx];
-			p->peer_next[pi] = idx + g->o.peers < g->n_al ? idx + g->o.peers : pi;
+			p->peer_next[pi] = idx + g->o.peers < p->n ? idx + g->o.peers : pi;
 			if (a->state != AS_READY) {
-				if (++skipped > g->n_al)
+				if (++skipped > p->n)
 					break;
 				continue;
 			}
@@ -144,8 +151,10 @@ valid(struct pump *p, const uint8_t *buf, size_t len)
 	       r.data_len == (size_t)p->size;
 }
 
+/* Count what arrived on fd. idle: fd is an allocation the pump does not drive, so
+ * anything arriving there went to the wrong allocation: counted bad. */
 static void
-recv_ready(struct pump *p, int fd)
+recv_ready(struct pump *p, int fd, bool idle)
 {
 	static uint8_t bufs[LG_BATCH_MAX][LG_PKT_MAX];
 	struct mmsghdr mm[LG_BATCH_MAX];
@@ -159,7 +168,7 @@ recv_ready(struct pump *p, int fd)
 	}
 	int n = recvmmsg(fd, mm, LG_BATCH_MAX, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
-		if (valid(p, bufs[i], mm[i].msg_len)) {
+		if (!idle && valid(p, bufs[i], mm[i].msg_len)) {
 			p->received++;
 			if (p->inflight > 0)
 				p->inflight--;
@@ -188,11 +197,11 @@ poll_once(struct pump *p, int timeout_ms)
 			if (p->c2p) /* stray answers on client sockets: read and drop */
 				recv(g->al[idx].fd, p->payload, sizeof(p->payload), MSG_DONTWAIT);
 			else
-				recv_ready(p, g->al[idx].fd);
+				recv_ready(p, g->al[idx].fd, idx >= (uint64_t)p->n);
 		} else {
 			int fd = g->peer_fd[idx - (uint64_t)g->n_al];
 			if (p->c2p)
-				recv_ready(p, fd);
+				recv_ready(p, fd, false);
 			else
 				recv(fd, p->payload, sizeof(p->payload), MSG_DONTWAIT);
 		}
@@ -209,12 +218,13 @@ lg_relay_pump(struct lg *g, bool c2p, int size, bool first)
 	p.size = size;
 	for (int i = 0; i < size; i++)
 		p.payload[i] = (uint8_t)(i * 7 + 1);
+	p.n = g->o.active > 0 && g->o.active < g->n_al ? g->o.active : g->n_al;
 	p.peer_next = calloc((size_t)g->o.peers, sizeof(int));
 	if (!p.peer_next)
 		return -1;
 	for (int i = 0; i < g->o.peers; i++)
-		p.peer_next[i] = i < g->n_al ? i : 0;
-	for (int i = 0; i < g->n_al; i++)
+		p.peer_next[i] = i; /* only peers below p.n send: see send_p2c */
+	for (int i = 0; i < p.n; i++)
 		if (build_template(g, &g->al[i], p.payload, size) < 0)
 			return -1;
 

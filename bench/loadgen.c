@@ -3,7 +3,8 @@
  *
  *   binding      STUN Binding requests from --sockets client sockets
  *   relay        hold --allocs allocations (ChannelBind, or CreatePermission
- *                with --indication), pump --sizes both ways, release them
+ *                with --indication), pump --sizes both ways through the first
+ *                --active of them (default: all), release them
  *   alloc-hold   the relay set-up and release only: RSS per allocation
  *   alloc-cycle  authenticated Allocate + Refresh(0) loops on --sockets
  *
@@ -258,6 +259,8 @@ run_relay(struct lg *g, bool pump)
 	       "\"setup_seconds\":%.3f,\"challenges\":%ld,\"retransmits\":%ld,",
 	       pump ? "relay" : "alloc-hold", g->o.indication ? "true" : "false", g->o.allocs,
 	       ready, setup_s, g->challenges, g->retransmits);
+	if (pump)
+		printf("\"active\":%d,", g->o.active ? g->o.active : g->o.allocs);
 	lg_print_errors(g);
 	printf(",\"windows\":[");
 	/* A few refusals (coturn's SQLite "database is locked" 401s) are reported, not fatal. */
@@ -320,10 +323,11 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: loadgen binding|relay|alloc-hold|alloc-cycle --server IP:PORT [--pid PID]\n"
-	        "  [--secret S] [--duration SEC] [--warmup SEC] [--allocs N] [--sockets N]\n"
-	        "  [--sizes 100,1000] [--dir c2p|p2c|both] [--indication] [--forwarder]\n"
-	        "  [--client-ip IP] [--client-port P] [--client-ports N] [--peer-ip IP]\n"
-	        "  [--peer-port P] [--peers N] [--window N] [--batch N] [--timeout SEC]\n");
+	        "  [--secret S] [--duration SEC] [--warmup SEC] [--allocs N] [--active N]\n"
+	        "  [--sockets N] [--sizes 100,1000] [--dir c2p|p2c|both] [--indication]\n"
+	        "  [--forwarder] [--client-ip IP] [--client-port P] [--client-ports N]\n"
+	        "  [--peer-ip IP] [--peer-port P] [--peers N] [--window N] [--batch N]\n"
+	        "  [--timeout SEC]\n");
 	exit(2);
 }
 
@@ -350,27 +354,19 @@ main(int argc, char **argv)
 	o->batch = 32;
 	o->lifetime = 600;
 	o->timeout = 60;
-	static const struct option lo[] = { { "server", 1, 0, 's' },
-		                            { "pid", 1, 0, 'p' },
-		                            { "secret", 1, 0, 'S' },
-		                            { "duration", 1, 0, 'd' },
-		                            { "warmup", 1, 0, 'w' },
-		                            { "allocs", 1, 0, 'a' },
-		                            { "sockets", 1, 0, 'k' },
-		                            { "sizes", 1, 0, 'z' },
-		                            { "dir", 1, 0, 'D' },
-		                            { "indication", 0, 0, 'i' },
-		                            { "forwarder", 0, 0, 'f' },
-		                            { "client-ip", 1, 0, 'c' },
-		                            { "client-port", 1, 0, 'C' },
-		                            { "client-ports", 1, 0, 'N' },
-		                            { "peer-ip", 1, 0, 'e' },
-		                            { "peer-port", 1, 0, 'E' },
-		                            { "peers", 1, 0, 'P' },
-		                            { "window", 1, 0, 'W' },
-		                            { "batch", 1, 0, 'b' },
-		                            { "timeout", 1, 0, 't' },
-		                            { 0, 0, 0, 0 } };
+	static const struct option lo[] = {
+		{ "server", 1, 0, 's' },       { "pid", 1, 0, 'p' },
+		{ "secret", 1, 0, 'S' },       { "duration", 1, 0, 'd' },
+		{ "warmup", 1, 0, 'w' },       { "allocs", 1, 0, 'a' },
+		{ "active", 1, 0, 'A' },       { "sockets", 1, 0, 'k' },
+		{ "sizes", 1, 0, 'z' },        { "dir", 1, 0, 'D' },
+		{ "indication", 0, 0, 'i' },   { "forwarder", 0, 0, 'f' },
+		{ "client-ip", 1, 0, 'c' },    { "client-port", 1, 0, 'C' },
+		{ "client-ports", 1, 0, 'N' }, { "peer-ip", 1, 0, 'e' },
+		{ "peer-port", 1, 0, 'E' },    { "peers", 1, 0, 'P' },
+		{ "window", 1, 0, 'W' },       { "batch", 1, 0, 'b' },
+		{ "timeout", 1, 0, 't' },      { 0, 0, 0, 0 }
+	};
 	if (argc < 2)
 		usage();
 	o->mode = argv[1];
@@ -396,6 +392,9 @@ main(int argc, char **argv)
 			break;
 		case 'a':
 			o->allocs = atoi(optarg);
+			break;
+		case 'A':
+			o->active = atoi(optarg);
 			break;
 		case 'k':
 			o->sockets = atoi(optarg);
@@ -449,9 +448,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (!o->server.sin_port || o->duration <= 0 || o->duration > 60 || o->allocs < 1 ||
-	    o->allocs > 15000 || o->sockets < 1 || o->sockets > 1024 || o->client_ports < 1 ||
-	    o->peers < 1 || o->window < 1 || o->batch < 1 || o->batch > LG_BATCH_MAX ||
-	    o->timeout <= 0 || o->timeout > 300)
+	    o->allocs > 15000 || o->active < 0 || o->active > o->allocs || o->sockets < 1 ||
+	    o->sockets > 1024 || o->client_ports < 1 || o->peers < 1 || o->window < 1 ||
+	    o->batch < 1 || o->batch > LG_BATCH_MAX || o->timeout <= 0 || o->timeout > 300)
 		usage();
 	for (int i = 0; i < o->n_sizes; i++)
 		if (o->sizes[i] < 1 || o->sizes[i] > 1400)

@@ -27,6 +27,7 @@ struct lg_opts {
 	double duration; /* measured window, seconds */
 	double warmup;
 	int allocs;   /* relay / alloc-hold: allocations held */
+	int active;   /* relay: the pump drives the first `active` only (0: all) */
 	int sockets;  /* binding / alloc-cycle: client sockets */
 	int sizes[4]; /* relay payload sizes */
 	int n_sizes;
