@@ -3,7 +3,9 @@
 forwarder, on loopback, server pinned to CPU 0 and load generator to CPU 1.
 
 For each run and each server: start it fresh, hold 10,000 allocations (RSS
-before / held / after release, relay CPU per packet at 10k), then Binding,
+before / held / after release, relay CPU per packet with traffic spread over
+all 10k), hold 10,000 again and relay through 64 of them with the 64-allocation
+traffic pattern (flat cost: only the live state differs), then Binding,
 ChannelData and Send/Data relay at 100 and 1000 bytes both ways with 64
 allocations, Allocate + Refresh(0) cycles; stop it. Then the ICE API with wrk
 against icestation and a bare evhttp handler. Every figure is the median of
@@ -208,6 +210,8 @@ def flatten(server, case, res, out):
             out[f"{k}/pps"] = w["pps"]
             out[f"{k}/cpu_us"] = w["cpu_us_per_op"]
             out[f"{k}/loss"] = w["loss"]
+        # RSS figures from relay-10k only: relay-flat runs on a server that
+        # has already held and released 10k allocations.
         if case == "relay-10k":
             out["alloc/rss_per_alloc_kib"] = res["rss_per_alloc_kib"]
             out["alloc/rss_before_kib"] = res["rss_before_kib"]
@@ -224,6 +228,13 @@ def flatten(server, case, res, out):
         out["cycle/cpu_us"] = res["cpu_us_per_op"]
 
 
+# The 64-allocation relay cases and relay-flat share one traffic pattern (the
+# generator's defaults, spelled out so they can never drift apart): relay-flat
+# differs from relay-channel only in the 10k live allocations behind it.
+SMALL_ALLOCS = 64
+SMALL_PATTERN = ["--window", "128", "--peers", "8", "--batch", "32"]
+
+
 def run_server(cls, a, run, raw):
     srv = cls(a.build, a.relay_ports, a.workers)
     try:
@@ -235,16 +246,24 @@ def run_server(cls, a, run, raw):
     d, w = str(a.duration), str(a.warmup)
     # Each case gets its own client addresses: a 5-tuple released by one case
     # is never reused by the next (coturn answers 437 until its delayed
-    # clean-up has run). Third octet from CLIENT_IP, fourth chosen here.
+    # clean-up has run). Third octet from CLIENT_IP, fourth chosen here; the
+    # generator puts 1000 client ports on an address, then takes the next:
+    # relay-10k .1-.10 (up to .15 at --big 15000), binding .20, the 64-allocation
+    # cases .21/.22, alloc-cycle .30 up to .229 (a new 5-tuple per cycle),
+    # relay-flat .230-.239 (up to .244).
     base = CLIENT_IP.rsplit(".", 1)[0]
+    small = ["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN
     cases = [("relay-10k", "relay", ["--allocs", str(a.big), "--sizes", "100", "--window", "256",
                                      "--peers", "16", "--client-ip", f"{base}.1"]),
+             ("relay-flat", "relay", ["--allocs", str(a.big), "--active", str(SMALL_ALLOCS),
+                                      "--sizes", "100"] + SMALL_PATTERN
+              + ["--client-ip", f"{base}.230"]),
              ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"]),
-             ("relay-channel", "relay", ["--allocs", "64", "--sizes", "100,1000",
-                                         "--client-ip", f"{base}.21"])]
+             ("relay-channel", "relay", small + ["--sizes", "100,1000",
+                                                 "--client-ip", f"{base}.21"])]
     if cls.name != "forwarder":
-        cases += [("relay-indication", "relay", ["--allocs", "64", "--sizes", "100,1000",
-                                                 "--indication", "--client-ip", f"{base}.22"]),
+        cases += [("relay-indication", "relay", small + ["--sizes", "100,1000", "--indication",
+                                                         "--client-ip", f"{base}.22"]),
                   ("alloc-cycle", "alloc-cycle", ["--sockets", "16",
                                                   "--client-ip", f"{base}.30"])]
     try:
@@ -359,7 +378,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--warmup", type=float, default=0.5)
-    ap.add_argument("--big", type=int, default=10000, help="allocations for the RSS/flat-cost row")
+    ap.add_argument("--big", type=int, default=10000,
+                    help="allocations held by the RSS / flat-cost cases (relay-10k, relay-flat)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--servers", default="icestation,coturn,forwarder")
     ap.add_argument("--cases", default="", help="comma list to restrict (e.g. binding)")
@@ -396,7 +416,8 @@ def main():
     doc = {"stamp": datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
            "seconds": round(time.time() - t0, 1), "machine": machine(),
            "config": {"runs": a.runs, "duration_s": a.duration, "warmup_s": a.warmup,
-                      "workers": a.workers, "big_allocs": a.big, "servers": a.servers,
+                      "workers": a.workers, "big_allocs": a.big,
+                      "small_allocs": SMALL_ALLOCS, "servers": a.servers,
                       "pinning": {"server": SERVER_CPU, "loadgen": GEN_CPU}},
            "raw": raw}
     doc["summary"] = report.summarize(raw)

@@ -2,6 +2,8 @@
 """Summarise bench results: median and min-max per (server, metric) over the
 runs, and the markdown table with the ratios icestation/coturn and
 icestation/floor (the bare forwarder, or the bare evhttp handler for the API).
+The flat-cost ratios (10k live allocations vs 64) are derived per run, then
+summarised like the measured figures.
 
 Usage: bench/report.py bench/results/latest.json   (prints the markdown)
 """
@@ -10,15 +12,47 @@ import statistics
 import sys
 
 SERVERS = ("icestation", "coturn")
+DIRS = (("c2p", "client→peer"), ("p2c", "peer→client"))
+
+# Flat cost (issue 6: CPU per packet at 10k live allocations within 10 % of
+# that at 64), per direction, as numerator case / relay-channel 100 B:
+#   flat/<dir>/state   relay-flat: 10k live, 64 driven with relay-channel's
+#                      pattern. Only the live state differs: the server's own
+#                      flat cost.
+#   flat/<dir>/spread  relay-10k: traffic over all 10k, one datagram per
+#                      allocation in turn. Adds the loss of batching when
+#                      traffic is spread over 10k sockets, a property of the
+#                      traffic that the bare forwarder shows too.
+FLAT = (("state", "relay-flat"), ("spread", "relay-10k"))
+
+
+def derive(metrics):
+    """Ratios computed within one run of one server, from its flattened metrics."""
+    out = {}
+    for d, _ in DIRS:
+        base = metrics.get(f"relay-channel/{d}/100/cpu_us")
+        if base is None or base <= 0:
+            continue
+        for name, case in FLAT:
+            v = metrics.get(f"{case}/{d}/100/cpu_us")
+            if v is not None and v > 0:
+                out[f"flat/{d}/{name}"] = v / base
+    return out
 
 
 def summarize(raw):
     vals = {}
+    per_run = {}
     for r in raw:
         for k, v in r.get("metrics", {}).items():
             if v is None or v < 0:
                 continue  # -1: not measurable (no CPU reading, nothing received)
             vals.setdefault(r["server"], {}).setdefault(k, []).append(v)
+            per_run.setdefault((r["server"], r.get("run")), {})[k] = v
+    # Ratios per run, then median (min-max) over the runs like every figure.
+    for (srv, _), metrics in per_run.items():
+        for k, v in derive(metrics).items():
+            vals.setdefault(srv, {}).setdefault(k, []).append(v)
     out = {}
     for srv, metrics in vals.items():
         out[srv] = {k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
@@ -36,11 +70,18 @@ def rows():
                 r += [(f"{k}/pps", f"{label} {size} B {dl}, packets/s"),
                       (f"{k}/cpu_us", f"{label} {size} B {dl}, CPU µs/packet"),
                       (f"{k}/loss", f"{label} {size} B {dl}, loss")]
-    for d, dl in (("c2p", "client→peer"), ("p2c", "peer→client")):
-        k = f"relay-10k/{d}/100"
-        r += [(f"{k}/pps", f"ChannelData 100 B {dl} at 10k allocations, packets/s"),
-              (f"{k}/cpu_us", f"ChannelData 100 B {dl} at 10k allocations, CPU µs/packet"),
-              (f"{k}/loss", f"ChannelData 100 B {dl} at 10k allocations, loss")]
+    for case, where in (("relay-10k", "at 10k allocations, all active"),
+                        ("relay-flat", "at 10k live allocations, 64 active")):
+        for d, dl in DIRS:
+            k = f"{case}/{d}/100"
+            r += [(f"{k}/pps", f"ChannelData 100 B {dl} {where}, packets/s"),
+                  (f"{k}/cpu_us", f"ChannelData 100 B {dl} {where}, CPU µs/packet"),
+                  (f"{k}/loss", f"ChannelData 100 B {dl} {where}, loss")]
+    for d, dl in DIRS:
+        r += [(f"flat/{d}/state", f"Flat cost {dl}, CPU/packet: 10k live, 64 active "
+               "÷ 64 live (same traffic)"),
+              (f"flat/{d}/spread", f"Flat cost {dl}, CPU/packet: 10k live, all active "
+               "÷ 64 live (traffic over all 10k)")]
     r += [("cycle/rate", "Allocate+Refresh(0) cycles/s (401 round included)"),
           ("cycle/cpu_us", "Allocate+Refresh(0), CPU µs/cycle"),
           ("alloc/setup_allocs_per_s", "10k allocations set up, allocations/s"),

@@ -2,11 +2,13 @@
 """bench_smoke: one short run of the benchmark driver (bench/bench.py) against
 icestation and the bare forwarder, on the smoke ports (listen 23479+500...,
 relay 39000-39999, generator on 127.0.3.x / 127.0.4.x), 2-second windows and
-small counts (64 relayed allocations, 200 for the "10k" case). Asserts that
+small counts (64 relayed allocations, 200 for the "10k" cases). Asserts that
 every case got answers with nothing malformed: Binding, ChannelData and
 Send/Data relay both ways, Allocate + Refresh(0) cycles, the hold/release
-case with every allocation set up and released; and that the results JSON
-and markdown are well formed. No timing assertions: the bench is a
+case with every allocation set up and released, the flat-cost case (200
+held, traffic through the first 64 only: an arrival on any other counts as
+malformed); and that the results JSON, the derived flat-cost ratios and the
+markdown are well formed. No timing assertions: the bench is a
 benchmark, not a test.
 """
 import json
@@ -15,8 +17,10 @@ import subprocess
 import sys
 import tempfile
 
-ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k"]
-FORWARDER_CASES = ["binding", "relay-channel", "relay-10k"]
+ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k",
+                    "relay-flat"]
+FORWARDER_CASES = ["binding", "relay-channel", "relay-10k", "relay-flat"]
+BIG = 200
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -28,7 +32,7 @@ def main():
     cases = sorted(set(ICESTATION_CASES + FORWARDER_CASES))
     cmd = [sys.executable, os.path.join(ROOT, "bench", "bench.py"), "--build", build,
            "--icestation-bin", ice, "--runs", "1", "--duration", "2", "--warmup", "0.2",
-           "--big", "200", "--servers", "icestation,forwarder", "--cases", ",".join(cases),
+           "--big", str(BIG), "--servers", "icestation,forwarder", "--cases", ",".join(cases),
            "--no-http", "--port-offset", "500", "--relay-ports", "39000-39999", "--out", out]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     sys.stderr.write(p.stderr)
@@ -56,14 +60,32 @@ def main():
                     assert w["received"] > 0 and w["bad"] == 0, f"{srv} {case}: {w}"
                 assert res["ready"] == res["allocs"], f"{srv} {case}: {res}"
                 assert res["not_released"] == 0, f"{srv} {case}: {res}"
+                want_active = 64 if case == "relay-flat" else res["allocs"]
+                assert res["active"] == want_active, f"{srv} {case}: {res}"
+                if case in ("relay-10k", "relay-flat"):
+                    assert res["allocs"] == BIG, f"{srv} {case}: {res}"
+                if case == "relay-flat":  # RSS rows come from relay-10k alone
+                    assert not any(k.startswith("alloc/") for k in r["metrics"]), r["metrics"]
+                    assert {(w["dir"], w["size"]) for w in res["windows"]} == {
+                        ("c2p", 100), ("p2c", 100)}, f"{srv} {case}: {res}"
     ice_sum = doc["summary"].get("icestation", {})
     for key in ("binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
                 "relay-indication/c2p/100/pps", "relay-indication/p2c/1000/pps", "cycle/rate",
-                "alloc/rss_per_alloc_kib"):
+                "alloc/rss_per_alloc_kib", "relay-flat/c2p/100/pps", "relay-flat/p2c/100/pps"):
         assert ice_sum.get(key, {}).get("median", 0) > 0, (key, doc["summary"])
+    # The flat-cost ratios exist for every server that has the CPU figures
+    # (no value asserted: 2 s windows on a shared box say nothing about it).
+    for srv in ("icestation", "forwarder"):
+        for d in ("c2p", "p2c"):
+            for name in ("state", "spread"):
+                s = doc["summary"].get(srv, {}).get(f"flat/{d}/{name}")
+                assert s and s["median"] > 0 and s["n"] == 1, (srv, d, name, doc["summary"])
     with open(os.path.join(out, "latest.md")) as f:
         md = f.read()
     assert "| STUN Binding, responses/s |" in md, md
+    assert "| ChannelData 100 B client→peer at 10k live allocations, 64 active, CPU µs/packet |" \
+        in md, md
+    assert "| Flat cost peer→client, CPU/packet: 10k live, 64 active ÷ 64 live" in md, md
     print("bench_smoke: ok", file=sys.stderr)
     return 0
 
