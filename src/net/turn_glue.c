@@ -25,8 +25,9 @@
  *    what turn frees with free() (hash arrays halving, grown time rings,
  *    and everything libevent and the codecs freed meanwhile) stays in
  *    glibc's arenas, whose tops are pinned by live blocks. When a worker's
- *    allocations fall to half of their high-water mark (by at least
- *    TRIM_MIN_DROP) the tick calls malloc_trim(0), which also madvises free
+ *    allocations plus the per-user entries fall to half of their high-water
+ *    mark (by at least TRIM_MIN_DROP) the tick calls malloc_trim(0), which
+ *    also madvises free
  *    pages inside the heaps; at most once per TRIM_INTERVAL_MS across the
  *    process (it walks every arena under their locks), never per packet.
  *
@@ -203,12 +204,15 @@ net_turn_worker_init(struct net_worker *w)
 }
 
 enum {
-	TRIM_MIN_DROP = 1024,    /* allocations released before a trim is worth it */
+	TRIM_MIN_DROP = 1024,    /* allocations (or user entries) gone before a trim is worth it */
 	TRIM_INTERVAL_MS = 5000, /* process-wide: malloc_trim locks every arena */
 };
 
-/* Per worker thread (each runs its own tick): allocations at the high-water
- * mark and at the previous tick. */
+/* Per worker thread (each runs its own tick): the state held (this worker's
+ * allocations plus the process's per-user quota entries) at the high-water
+ * mark and at the previous tick. The user entries count because their reap,
+ * a minute after a burst of one-shot users, shrinks the user index: its
+ * smaller arrays and the freed ones are left in a worker's arena. */
 static _Thread_local size_t trim_high, trim_prev;
 static _Atomic ice_ms_t trim_last;
 
@@ -216,7 +220,8 @@ static _Atomic ice_ms_t trim_last;
 static void
 maybe_trim(struct net_worker *w)
 {
-	size_t n = turn_server_allocations(w->turn), prev = trim_prev;
+	size_t n = turn_server_allocations(w->turn) + turn_shared_users(w->net->turn_shared);
+	size_t prev = trim_prev;
 	ice_ms_t last;
 
 	trim_prev = n;
