@@ -149,18 +149,19 @@ class Icestation:
         self.d = None
 
     def start(self):
-        # Bench config: quotas raised so they don't cap the measurement
-        # (allocations-per-minute-per-user is a quota). Logging at info: the
-        # harness waits for the " ready: " line, and info logs nothing per
-        # packet or per allocation.
+        # Bench config: per-user quotas at 0 (no limit), the equivalent of
+        # coturn's flags here (--user-quota=0; coturn has no per-minute
+        # quota), so neither caps nor remembers the bench's 10k users.
+        # Logging at info: the harness waits for the " ready: " line, and
+        # info logs nothing per packet or per allocation.
         self.d = self.Daemon(
             http_port=self.http_port, stun_port=self.port, secret=SECRET,
             workers=self.workers, binary=self.binary, log_level="info",
             stun_extra={"rate-limit": {"requests-per-second": 1000000, "burst": 1000000}},
             turn_extra={"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
                         "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
-                        "max-allocations": 12000, "max-allocations-per-user": 12000,
-                        "allocations-per-minute-per-user": 1000000,
+                        "max-allocations": 12000, "max-allocations-per-user": 0,
+                        "allocations-per-minute-per-user": 0,
                         "allocation-lifetime": "600s"})
         self.d.start()
         pin_all_threads(self.d.proc.pid, SERVER_CPU)
