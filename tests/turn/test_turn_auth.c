@@ -149,6 +149,15 @@ alloc_from(struct harness *h, uint16_t port, const char *user)
 	return h_allocate(h);
 }
 
+/* Refresh(0) the allocation of 192.0.2.1:port, signed as user; its answer code. */
+static int
+release_from(struct harness *h, uint16_t port, const char *user)
+{
+	h_set_client(h, "192.0.2.1", port, TURN_PROTO_UDP);
+	h_mint(h, H_SECRET, 3600, user);
+	return h_refresh(h, 0);
+}
+
 static void
 test_quotas(void)
 {
@@ -184,9 +193,7 @@ test_quotas(void)
 	CHECK_EQ_INT(alloc_from(&h, 2005, ""), 0);
 	CHECK_EQ_INT(alloc_from(&h, 2006, ""), 0);
 	CHECK_EQ_INT(alloc_from(&h, 2007, ""), 486);
-	h_set_client(&h, "192.0.2.1", 2001, TURN_PROTO_UDP);
-	h_mint(&h, H_SECRET, 3600, "did:peers:alice");
-	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(release_from(&h, 2001, "did:peers:alice"), 0);
 	CHECK_EQ_INT(alloc_from(&h, 2003, "did:peers:alice"), 0);
 	h_stop(&h);
 
@@ -201,11 +208,8 @@ test_quotas(void)
 	CHECK_EQ_INT(alloc_from(&h, 2103, "did:peers:dave"), 486);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER), 1);
 	CHECK_EQ_INT(turn_shared_users(h.sh), 1);
-	for (uint16_t port = 2101; port <= 2102; port++) {
-		h_set_client(&h, "192.0.2.1", port, TURN_PROTO_UDP);
-		h_mint(&h, H_SECRET, 3600, "did:peers:dave");
-		CHECK_EQ_INT(h_refresh(&h, 0), 0);
-	}
+	for (uint16_t port = 2101; port <= 2102; port++)
+		CHECK_EQ_INT(release_from(&h, port, "did:peers:dave"), 0);
 	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
 	CHECK_EQ_INT(turn_shared_allocations(h.sh), 0);
 	for (int i = 0; i < 20; i++) { /* no per-minute limit: 20 in one instant */
@@ -228,9 +232,7 @@ test_quotas(void)
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_TOTAL), 1);
 	CHECK_EQ_INT(turn_shared_users(h.sh), 0);
 	CHECK_EQ_INT(turn_shared_allocations(h.sh), 3);
-	h_set_client(&h, "192.0.2.1", 2202, TURN_PROTO_UDP);
-	h_mint(&h, H_SECRET, 3600, "did:peers:frank");
-	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(release_from(&h, 2202, "did:peers:frank"), 0);
 	CHECK_EQ_INT(turn_shared_allocations(h.sh), 2);
 	h.io->fail_next = -EADDRINUSE; /* an Allocate that fails gives its count back too */
 	CHECK_EQ_INT(alloc_from(&h, 2205, "did:peers:frank"), 508);
