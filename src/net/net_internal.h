@@ -83,6 +83,10 @@ enum {
 	NET_RELAY_EVENTS = 64,
 	/* Ports probed per relay_open before answering 508. */
 	NET_RELAY_BIND_TRIES = 128,
+	/* Released relay sockets kept bound for the next Allocate (relay.c):
+	 * at most this many per worker and family, for at most this long. */
+	NET_RELAY_SPARE_MAX = 64,
+	NET_RELAY_SPARE_MS = 2000,
 	/* Local addresses relays may bind (per family, from relay-ip-range). */
 	NET_MAX_RELAY_ADDRS = 8,
 	/* turn_expire tick. */
@@ -106,6 +110,7 @@ struct net_relay {
 	int next_free;
 	bool df_alloc;         /* DONT-FRAGMENT asked at Allocate */
 	bool df_on;            /* what the socket does now */
+	bool spare;            /* released, kept bound for reuse (no allocation) */
 	struct net_conn *conn; /* TCP/TLS client connection holding the allocation, or NULL */
 	struct ice_addr bound;
 };
@@ -207,6 +212,16 @@ struct net_worker {
 	 * no evmap entry per relay. -1 without TURN. */
 	int relay_ep;
 	struct event *ev_relay_ep;
+	/* Spare relay sockets per family (0 IPv4, 1 IPv6), oldest first: a
+	 * ring of handles with the time each was released. */
+	struct net_spare_ring {
+		struct {
+			int handle;
+			uint64_t since;
+		} e[NET_RELAY_SPARE_MAX];
+		unsigned head, n;
+	} spare[2];
+	unsigned spare_cap; /* per family; 0 when the port range is too small */
 };
 
 /* A dormant EVEN-PORT reservation: bound, not polled, owned by no worker. */
@@ -355,6 +370,8 @@ void net_relay_worker_fini(struct net_worker *w);
 void net_dormant_close_all(struct ice_net *net);
 int net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res);
 void net_relay_close(void *ctx, int handle);
+/* Close the spare relay sockets of w released before now - NET_RELAY_SPARE_MS. */
+void net_relay_spare_expire(struct net_worker *w, uint64_t now);
 void net_relay_send_peer(void *ctx, int handle, const struct ice_addr *peer, const uint8_t *buf,
                          size_t len, unsigned flags);
 /* Whether relay sockets can set DF. */

@@ -424,6 +424,7 @@ relay_slot_put(struct net_worker *w, struct net_relay *s)
 {
 	s->fd = -1;
 	s->conn = NULL;
+	s->spare = false;
 	s->next_free = w->relay_free;
 	w->relay_free = s->handle;
 	if (--chunk_of(w, (size_t)s->handle / NET_RELAY_CHUNK)->used == 0)
@@ -452,6 +453,14 @@ relay_read(struct net_worker *w, struct net_relay *s)
 			break;
 		}
 		ice_metrics_add(w->m, ICE_M_NET_RELAY_RX, (uint64_t)n);
+		if (s->spare) {
+			/* Late datagrams for a released allocation. */
+			ice_metrics_add(w->m, ICE_M_NET_RELAY_SPARE_DROPPED, (uint64_t)n);
+			net_udp_rx_done(w, first, (unsigned)n);
+			if ((unsigned)n < room)
+				break;
+			continue;
+		}
 		for (i = 0; i < (unsigned)n; i++) {
 			k = first + i;
 			mh = &w->rx_msgs[k].msg_hdr;
@@ -518,13 +527,14 @@ relay_ep_open(struct net_worker *w)
 	return 0;
 }
 
-/* Register s (fd already set) for reading and fill res. */
+/* Make s (fd set; in the relay set unless fresh) the relay of the allocation req asks for. */
 static int
-relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_relay_req *req)
+relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_relay_req *req,
+               bool fresh)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)s->handle };
 
-	if (epoll_ctl(w->relay_ep, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+	if (fresh && epoll_ctl(w->relay_ep, EPOLL_CTL_ADD, s->fd, &ev) < 0)
 		return -errno;
 	s->df_alloc = req->dont_fragment;
 	s->df_on = false;
@@ -551,6 +561,105 @@ relay_release(struct net_worker *w, struct net_relay *s)
 	if (s->conn != NULL)
 		net_tcp_hold(s->conn, -1);
 	relay_slot_put(w, s);
+}
+
+/*
+ * Spare relay sockets. Most allocations are released within seconds of
+ * being made: a browser gathers a relay candidate for every call and drops
+ * it when a direct path wins. A fresh relay socket costs six syscalls
+ * (socket, bind, two setsockopt, epoll_ctl and, at the end, close), a
+ * quarter of the server's CPU for an Allocate/Refresh(0) cycle. So a
+ * released relay stays bound, and in the relay set under its own handle,
+ * for up to NET_RELAY_SPARE_MS; the next plain Allocate of its family takes
+ * the one released longest ago. Datagrams that reach a spare (late ones
+ * from the old allocation's peers) are read and dropped. Reuse gives away
+ * nothing a fresh bind would not: a closed port is free to be bound again
+ * at once anyway, and the new allocation starts with no permission, so the
+ * old peers get through only if the new client permits them itself.
+ *
+ * The spares never hold more than 1/16 of the port range over all workers
+ * (spare_cap), and a worker that finds the range full closes its own spares
+ * before it answers 508.
+ */
+static unsigned
+family_index(int family)
+{
+	return family == AF_INET6 ? 1u : 0u;
+}
+
+/* Keep s as a spare instead of closing it; false when it must be closed. */
+static bool
+relay_spare_put(struct net_worker *w, struct net_relay *s)
+{
+	struct net_spare_ring *r = &w->spare[family_index(s->bound.family)];
+	unsigned tail;
+
+	/* DF on: a reset would cost the syscall the spare is meant to save. */
+	if (r->n >= w->spare_cap || s->df_on)
+		return false;
+	if (s->conn != NULL)
+		net_tcp_hold(s->conn, -1);
+	s->conn = NULL;
+	s->spare = true;
+	tail = (r->head + r->n++) % NET_RELAY_SPARE_MAX;
+	r->e[tail].handle = s->handle;
+	r->e[tail].since = w->now;
+	ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE);
+	return true;
+}
+
+/* The oldest spare of family fi, out of the ring (its fd still open). */
+static struct net_relay *
+relay_spare_pop(struct net_worker *w, unsigned fi)
+{
+	struct net_spare_ring *r = &w->spare[fi];
+	struct net_relay *s;
+
+	if (r->n == 0)
+		return NULL;
+	s = relay_slot(w, r->e[r->head].handle);
+	r->head = (r->head + 1) % NET_RELAY_SPARE_MAX;
+	r->n--;
+	s->spare = false;
+	ice_metrics_dec(w->m, ICE_M_NET_RELAY_SPARE);
+	return s;
+}
+
+/* A spare for req, or NULL: EVEN-PORT and reservations need ports of their own. */
+static struct net_relay *
+relay_spare_take(struct net_worker *w, const struct turn_relay_req *req)
+{
+	if (req->adopt >= 0 || req->even_port || req->reserve_next)
+		return NULL;
+	return relay_spare_pop(w, family_index(req->family));
+}
+
+/* Close every spare of w; true if there was one (ports came free). */
+static bool
+relay_spare_close_all(struct net_worker *w)
+{
+	struct net_relay *s;
+	bool any = false;
+
+	for (unsigned fi = 0; fi < 2; fi++) {
+		while ((s = relay_spare_pop(w, fi)) != NULL) {
+			relay_release(w, s);
+			any = true;
+		}
+	}
+	return any;
+}
+
+void
+net_relay_spare_expire(struct net_worker *w, uint64_t now)
+{
+	struct net_spare_ring *r;
+
+	for (unsigned fi = 0; fi < 2; fi++) {
+		r = &w->spare[fi];
+		while (r->n > 0 && now - r->e[r->head].since >= NET_RELAY_SPARE_MS)
+			relay_release(w, relay_spare_pop(w, fi));
+	}
 }
 
 /* Park fd as a dormant reservation; returns its handle or -ENOSPC. */
@@ -632,6 +741,15 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 	int r, fd2 = -1;
 
 	res->reserved_handle = -1;
+	s = relay_spare_take(w, req);
+	if (s != NULL) {
+		r = relay_activate(w, s, req, false);
+		if (r < 0)
+			return relay_open_fail(w, s, r);
+		res->handle = s->handle;
+		res->bound = s->bound;
+		return 0;
+	}
 	s = relay_slot_get(w);
 	if (s == NULL)
 		return relay_open_fail(w, NULL, -ENOSPC);
@@ -642,6 +760,8 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 		s->fd = r;
 	} else {
 		r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
+		if (r == -EADDRINUSE && relay_spare_close_all(w))
+			r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
 		if (r == -EAFNOSUPPORT) {
 			relay_slot_put(w, s);
 			ice_metrics_inc(w->m, ICE_M_NET_RELAY_NO_ADDRESS);
@@ -652,7 +772,7 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 		s->bound = *a;
 		s->bound.port = port;
 	}
-	r = relay_activate(w, s, req);
+	r = relay_activate(w, s, req, true);
 	if (r < 0) {
 		if (fd2 >= 0)
 			close(fd2);
@@ -696,7 +816,8 @@ net_relay_close(void *ctx, int handle)
 	if (w->tx_n > 0 && w->tx_fd == s->fd)
 		net_udp_flush(w);
 	ice_metrics_dec(w->m, ICE_M_NET_RELAY_SOCKETS);
-	relay_release(w, s);
+	if (!relay_spare_put(w, s))
+		relay_release(w, s);
 }
 
 void
@@ -738,6 +859,9 @@ net_relay_worker_init(struct net_worker *w)
 	w->relay_chunks = calloc(w->max_relay_chunks, sizeof(w->relay_chunks[0]));
 	if (w->relay_chunks == NULL)
 		return -ENOMEM;
+	w->spare_cap = ICE_MIN((uint32_t)NET_RELAY_SPARE_MAX,
+	                       (cfg->turn.relay_port_max - cfg->turn.relay_port_min + 1u) /
+	                               (16u * ICE_MAX(cfg->workers, 1u)));
 	return relay_ep_open(w);
 }
 
@@ -756,6 +880,8 @@ net_relay_worker_fini(struct net_worker *w)
 			relay_release(w, s);
 		}
 	}
+	/* Spares are slots with an open fd: the loop above closed them. */
+	memset(w->spare, 0, sizeof(w->spare));
 	for (c = 0; c < w->n_relay_chunks; c++)
 		free(chunk_of(w, c));
 	free(w->relay_chunks);

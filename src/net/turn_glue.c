@@ -252,6 +252,7 @@ turn_on_tick(evutil_socket_t fd, short what, void *arg)
 	w->now = net_clock_ms();
 	turn_server_set_unix_time(w->turn, unix_seconds());
 	turn_expire(w->turn, w->now);
+	net_relay_spare_expire(w, w->now);
 	net_udp_flush(w);
 	maybe_trim(w);
 }

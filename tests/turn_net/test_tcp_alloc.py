@@ -1,5 +1,6 @@
 """TURN over TCP: the connection is the allocation (RFC 8656 §3.1).
-Closing it frees the allocation and its relay socket; while it carries an
+Closing it frees the allocation and its relay socket (after the spare
+time); while it carries an
 allocation it outlives the idle timeout; a client that never reads while a
 peer floods its relay gets its connection closed by backpressure, the
 daemon's memory stays bounded, and other clients keep being served.
@@ -38,6 +39,11 @@ def close_frees(d):
     assert d.metric('icestation_turn_allocations_ended_total{reason="connection_closed"}') == 1
     assert d.metric("icestation_net_relay_sockets") == 0
     assert d.metric("icestation_net_tcp_turn_connections") == 0
+    # The relay stays bound as a spare for the next Allocate (at most 2 s,
+    # test_spare.py), no longer held by the connection; then it is closed.
+    assert d.metric("icestation_net_relay_spare_sockets") == 1
+    wait_for(lambda: d.metric("icestation_net_relay_spare_sockets") == 0, 5,
+             what="spare relay closed")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))  # the relay port is free again (gauge above was the fence)
     s.close()
