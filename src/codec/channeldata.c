@@ -48,8 +48,8 @@ channeldata_parse(const uint8_t *buf, size_t len, bool stream, uint16_t *channel
 void
 channeldata_put_header(uint8_t hdr[CHANNELDATA_HEADER_LEN], uint16_t channel, uint16_t len)
 {
-	st_be16(hdr, channel);
-	st_be16(hdr + 2, len);
+	ice_st_be16(hdr, channel);
+	ice_st_be16(hdr + 2, len);
 }
 
 size_t
@@ -68,15 +68,15 @@ stun_stream_frame_len(const uint8_t *buf, size_t len)
 	if (stun_demux(buf, len) == STUN_DEMUX_CHANNELDATA) {
 		if (len < CHANNELDATA_HEADER_LEN)
 			return 0;
-		frame = CHANNELDATA_HEADER_LEN + stun_pad4(ld_be16(buf + 2));
+		frame = CHANNELDATA_HEADER_LEN + stun_pad4(ice_ld_be16(buf + 2));
 	} else if (buf[0] <= 3) {
-		if (len >= 8 && ld_be32(buf + 4) != STUN_MAGIC_COOKIE)
+		if (len >= 8 && ice_ld_be32(buf + 4) != STUN_MAGIC_COOKIE)
 			return -EBADMSG;
 		if (len < 4)
 			return 0;
-		if (ld_be16(buf + 2) & 3)
+		if (ice_ld_be16(buf + 2) & 3)
 			return -EBADMSG;
-		frame = STUN_HEADER_LEN + (size_t)ld_be16(buf + 2);
+		frame = STUN_HEADER_LEN + (size_t)ice_ld_be16(buf + 2);
 		if (frame > STUN_MAX_MSG_LEN)
 			return -EBADMSG; /* stun_parse would refuse it anyway */
 		if (len < 8)

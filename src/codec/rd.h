@@ -1,8 +1,8 @@
 /*
  * Private byte cursor for the codec (STYLE §5). Every read checks `left`
  * before touching memory and fails with -EBADMSG; nothing computes an end
- * pointer. Writers are plain big-endian stores into space the caller has
- * already bounds-checked.
+ * pointer. Writers are the plain big-endian stores of icestation/byteorder.h into
+ * space the caller has already bounds-checked.
  */
 #ifndef ICESTATION_CODEC_RD_H
 #define ICESTATION_CODEC_RD_H
@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "icestation/byteorder.h"
 
 struct rd {
 	const uint8_t *p;
@@ -90,34 +92,6 @@ rd_sub(struct rd *r, struct rd *sub, size_t len)
 	r->p += len;
 	r->left -= len;
 	return 0;
-}
-
-static inline uint16_t
-ld_be16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-ld_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void
-st_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void
-st_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
 }
 
 /* Attribute values are padded to a multiple of 4 on the wire. */

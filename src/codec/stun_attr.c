@@ -68,7 +68,7 @@ stun_attr_xor_addr(const struct stun_msg *msg, const struct stun_attr *a, struct
 	if (rc < 0)
 		return rc;
 	/* RFC 8489 §14.2: port ^ top of cookie, address ^ (cookie || tid). */
-	st_be32(mask, STUN_MAGIC_COOKIE);
+	ice_st_be32(mask, STUN_MAGIC_COOKIE);
 	memcpy(mask + 4, msg->tid, STUN_TID_LEN);
 	out->port ^= (uint16_t)(STUN_MAGIC_COOKIE >> 16);
 	for (int i = 0; i < (out->family == AF_INET ? 4 : 16); i++)
@@ -81,7 +81,7 @@ stun_attr_u32(const struct stun_attr *a, uint32_t *out)
 {
 	if (a->len != 4)
 		return -EBADMSG;
-	*out = ld_be32(a->value);
+	*out = ice_ld_be32(a->value);
 	return 0;
 }
 
@@ -90,7 +90,7 @@ stun_attr_u64(const struct stun_attr *a, uint64_t *out)
 {
 	if (a->len != 8)
 		return -EBADMSG;
-	*out = (uint64_t)ld_be32(a->value) << 32 | ld_be32(a->value + 4);
+	*out = (uint64_t)ice_ld_be32(a->value) << 32 | ice_ld_be32(a->value + 4);
 	return 0;
 }
 
@@ -99,7 +99,7 @@ stun_attr_channel(const struct stun_attr *a, uint16_t *out)
 {
 	if (a->len != 4)
 		return -EBADMSG;
-	*out = ld_be16(a->value);
+	*out = ice_ld_be16(a->value);
 	return 0;
 }
 
@@ -181,7 +181,7 @@ stun_attr_icmp(const struct stun_attr *a, uint8_t *type, uint8_t *code, uint32_t
 		return -EBADMSG;
 	*type = a->value[2];
 	*code = a->value[3];
-	*data = ld_be32(a->value + 4);
+	*data = ice_ld_be32(a->value + 4);
 	return 0;
 }
 

@@ -27,9 +27,9 @@ stun_build_init(struct stun_builder *b, uint8_t *buf, size_t cap, uint16_t metho
 		b->err = -ENOBUFS;
 		return;
 	}
-	st_be16(buf, stun_msg_type(method, cls));
-	st_be16(buf + 2, 0);
-	st_be32(buf + 4, STUN_MAGIC_COOKIE);
+	ice_st_be16(buf, stun_msg_type(method, cls));
+	ice_st_be16(buf + 2, 0);
+	ice_st_be32(buf + 4, STUN_MAGIC_COOKIE);
 	memcpy(buf + 8, tid, STUN_TID_LEN);
 	b->len = STUN_HEADER_LEN;
 }
@@ -66,11 +66,11 @@ stun_build_reserve(struct stun_builder *b, uint16_t type, size_t len)
 		return NULL;
 	}
 	p = b->buf + b->len;
-	st_be16(p, type);
-	st_be16(p + 2, (uint16_t)len);
+	ice_st_be16(p, type);
+	ice_st_be16(p + 2, (uint16_t)len);
 	memset(p + 4 + len, b->pad, stun_pad4(len) - len);
 	b->len += need;
-	st_be16(b->buf + 2, (uint16_t)(b->len - STUN_HEADER_LEN));
+	ice_st_be16(b->buf + 2, (uint16_t)(b->len - STUN_HEADER_LEN));
 	return p + 4;
 }
 
@@ -89,7 +89,7 @@ stun_build_u32(struct stun_builder *b, uint16_t type, uint32_t v)
 	uint8_t *p = stun_build_reserve(b, type, 4);
 
 	if (p)
-		st_be32(p, v);
+		ice_st_be32(p, v);
 }
 
 void
@@ -98,8 +98,8 @@ stun_build_u64(struct stun_builder *b, uint16_t type, uint64_t v)
 	uint8_t *p = stun_build_reserve(b, type, 8);
 
 	if (p) {
-		st_be32(p, (uint32_t)(v >> 32));
-		st_be32(p + 4, (uint32_t)v);
+		ice_st_be32(p, (uint32_t)(v >> 32));
+		ice_st_be32(p + 4, (uint32_t)v);
 	}
 }
 
@@ -125,7 +125,7 @@ put_addr(struct stun_builder *b, uint16_t type, const struct ice_addr *addr)
 		return NULL;
 	p[0] = 0;
 	p[1] = iplen == 4 ? 0x01 : 0x02;
-	st_be16(p + 2, addr->port);
+	ice_st_be16(p + 2, addr->port);
 	memcpy(p + 4, addr->ip, iplen);
 	return p;
 }
@@ -145,7 +145,7 @@ stun_build_xor_addr(struct stun_builder *b, uint16_t type, const struct ice_addr
 	if (!p)
 		return;
 	iplen = p[1] == 0x01 ? 4 : 16;
-	st_be16(p + 2, (uint16_t)(addr->port ^ (STUN_MAGIC_COOKIE >> 16)));
+	ice_st_be16(p + 2, (uint16_t)(addr->port ^ (STUN_MAGIC_COOKIE >> 16)));
 	/* cookie || tid, which is exactly header bytes 4..20. */
 	for (size_t i = 0; i < iplen; i++)
 		p[4 + i] ^= b->buf[4 + i];
@@ -157,8 +157,8 @@ stun_build_channel(struct stun_builder *b, uint16_t channel)
 	uint8_t *p = stun_build_reserve(b, STUN_ATTR_CHANNEL_NUMBER, 4);
 
 	if (p) {
-		st_be16(p, channel);
-		st_be16(p + 2, 0);
+		ice_st_be16(p, channel);
+		ice_st_be16(p + 2, 0);
 	}
 }
 
@@ -303,7 +303,7 @@ stun_build_unknown_attrs(struct stun_builder *b, const uint16_t *types, size_t n
 	if (!p)
 		return;
 	for (size_t i = 0; i < n; i++)
-		st_be16(p + 2 * i, types[i]);
+		ice_st_be16(p + 2 * i, types[i]);
 }
 
 void
@@ -320,8 +320,8 @@ stun_build_password_algorithms(struct stun_builder *b, const uint16_t *algs, siz
 	if (!p)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		st_be16(p + 4 * i, algs[i]);
-		st_be16(p + 4 * i + 2, 0);
+		ice_st_be16(p + 4 * i, algs[i]);
+		ice_st_be16(p + 4 * i + 2, 0);
 	}
 }
 
@@ -331,8 +331,8 @@ stun_build_password_algorithm(struct stun_builder *b, uint16_t alg)
 	uint8_t *p = stun_build_reserve(b, STUN_ATTR_PASSWORD_ALGORITHM, 4);
 
 	if (p) {
-		st_be16(p, alg);
-		st_be16(p + 2, 0);
+		ice_st_be16(p, alg);
+		ice_st_be16(p + 2, 0);
 	}
 }
 
@@ -342,10 +342,10 @@ stun_build_icmp(struct stun_builder *b, uint8_t type, uint8_t code, uint32_t dat
 	uint8_t *p = stun_build_reserve(b, STUN_ATTR_ICMP, 8);
 
 	if (p) {
-		st_be16(p, 0);
+		ice_st_be16(p, 0);
 		p[2] = type;
 		p[3] = code;
-		st_be32(p + 4, data);
+		ice_st_be32(p + 4, data);
 	}
 }
 

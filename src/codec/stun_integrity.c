@@ -24,7 +24,7 @@ mac_upto(const struct stun_hmac_key *k, const uint8_t *buf, size_t off, size_t a
 	struct stun_hmac_ctx c;
 	uint8_t len[2];
 
-	st_be16(len, (uint16_t)adj_len);
+	ice_st_be16(len, (uint16_t)adj_len);
 	stun_hmac_begin(&c, k);
 	stun_hmac_update(&c, buf, 2);
 	stun_hmac_update(&c, len, 2);
@@ -141,6 +141,6 @@ stun_build_fingerprint(struct stun_builder *b)
 
 	if (!p)
 		return;
-	st_be32(p, stun_crc32(b->buf, off) ^ STUN_FINGERPRINT_XOR);
+	ice_st_be32(p, stun_crc32(b->buf, off) ^ STUN_FINGERPRINT_XOR);
 	b->fingerprinted = true;
 }

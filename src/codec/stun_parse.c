@@ -139,7 +139,7 @@ attr_len_ok(uint16_t type, const uint8_t *v, uint16_t len)
 	case STUN_ATTR_USERHASH:
 		return len == 32;
 	case STUN_ATTR_PASSWORD_ALGORITHM:
-		return len >= 4 && (size_t)ld_be16(v + 2) <= (size_t)len - 4;
+		return len >= 4 && (size_t)ice_ld_be16(v + 2) <= (size_t)len - 4;
 	default:
 		return true;
 	}
@@ -184,7 +184,7 @@ take_fingerprint(struct stun_msg *msg, const uint8_t *v, uint16_t len, size_t of
 	 * as received; it counts FINGERPRINT, and anything after it is rejected.
 	 */
 	want = stun_crc32(msg->buf, off) ^ STUN_FINGERPRINT_XOR;
-	if (ld_be32(v) != want)
+	if (ice_ld_be32(v) != want)
 		return -EBADMSG;
 	idx = push_attr(msg, STUN_ATTR_FINGERPRINT, len, v, off);
 	if (idx < 0)

@@ -9,23 +9,9 @@
 
 #include <string.h>
 
+#include "icestation/byteorder.h"
+
 #include "turn_int.h"
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 void
 turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
@@ -123,11 +109,11 @@ put_xor_peer(uint8_t *p, const struct ice_addr *peer, const uint8_t tid[STUN_TID
 {
 	uint8_t mask[16];
 
-	put32(mask, STUN_MAGIC_COOKIE);
+	ice_st_be32(mask, STUN_MAGIC_COOKIE);
 	memcpy(mask + 4, tid, STUN_TID_LEN);
 	p[0] = 0;
 	p[1] = peer->family == AF_INET ? 0x01 : 0x02;
-	put16(p + 2, (uint16_t)(peer->port ^ (STUN_MAGIC_COOKIE >> 16)));
+	ice_st_be16(p + 2, (uint16_t)(peer->port ^ (STUN_MAGIC_COOKIE >> 16)));
 	for (int i = 0; i < ice_addr_iplen(peer); i++)
 		p[4 + i] = peer->ip[i] ^ mask[i];
 	return 4 + (size_t)ice_addr_iplen(peer);
@@ -149,15 +135,15 @@ frame_data_indication(struct turn_server *srv, const struct ice_addr *peer, uint
 	memcpy(tid, "ICEs", 4);
 	for (int i = 0; i < 8; i++)
 		tid[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
-	put16(p, stun_msg_type(STUN_METHOD_DATA, STUN_CLASS_INDICATION));
-	put16(p + 2, (uint16_t)(hdr - STUN_HEADER_LEN + len + pad));
-	put32(p + 4, STUN_MAGIC_COOKIE);
+	ice_st_be16(p, stun_msg_type(STUN_METHOD_DATA, STUN_CLASS_INDICATION));
+	ice_st_be16(p + 2, (uint16_t)(hdr - STUN_HEADER_LEN + len + pad));
+	ice_st_be32(p + 4, STUN_MAGIC_COOKIE);
 	memcpy(p + 8, tid, STUN_TID_LEN);
-	put16(p + 20, STUN_ATTR_XOR_PEER_ADDRESS);
-	put16(p + 22, (uint16_t)addr_len);
+	ice_st_be16(p + 20, STUN_ATTR_XOR_PEER_ADDRESS);
+	ice_st_be16(p + 22, (uint16_t)addr_len);
 	put_xor_peer(p + 24, peer, tid);
-	put16(p + 24 + addr_len, STUN_ATTR_DATA);
-	put16(p + 26 + addr_len, (uint16_t)len);
+	ice_st_be16(p + 24 + addr_len, STUN_ATTR_DATA);
+	ice_st_be16(p + 26 + addr_len, (uint16_t)len);
 	memset(data + len, 0, pad);
 	*out_len = hdr + len + pad;
 	return p;
