@@ -1,6 +1,10 @@
 """STUN wire-format basics shared by the Python test clients (tests/net's
 Binding client, tests/turn_net's TURN client): written once here, from
-RFC 8489 §5-6, independently of the C codec they test."""
+RFC 8489 §5-6, independently of the C codec they test; and the one wait
+every receive of theirs goes through, so none can block past its deadline."""
+
+import select
+import time
 
 COOKIE = 0x2112A442
 
@@ -14,3 +18,12 @@ def msg_type(method, cls):
 def pad4(n):
     """n rounded up to a multiple of 4 (attribute and stream padding)."""
     return (n + 3) & ~3
+
+
+def wait_readable(sock, deadline):
+    """True once sock is readable; False when time.monotonic() reaches deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    r, _, _ = select.select([sock], [], [], left)
+    return bool(r)

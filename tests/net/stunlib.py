@@ -10,7 +10,7 @@ import struct
 import time
 import zlib
 
-from stunwire import COOKIE, msg_type, pad4  # noqa: F401 (re-exported)
+from stunwire import COOKIE, msg_type, pad4, wait_readable  # noqa: F401 (re-exported)
 
 BINDING = 0x0001
 ALLOCATE = 0x0003
@@ -102,16 +102,11 @@ def udp_socket(host="127.0.0.1", port=0):
 def recv_until(sock, pred, timeout=5.0):
     """Receive datagrams until pred(data) is true; return that one, or None at the deadline."""
     deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        r, _, _ = select.select([sock], [], [], left)
-        if not r:
-            return None
+    while wait_readable(sock, deadline):
         data = sock.recv(70000)
         if pred(data):
             return data
+    return None
 
 
 def drain(sock):

@@ -12,7 +12,7 @@ import sys
 import time
 
 from icetest import Daemon, wait_for
-from stunlib import (TCP_KEY, build, parse, tcp_read_msg, wait_closed, xor_mapped)
+from stunlib import (TCP_KEY, build, tcp_read_msg, wait_closed, xor_mapped)
 
 IDLE_S = 2  # tcp-idle-timeout; the frame deadline is min(10 s, idle)
 MAX_CONN = 6

@@ -8,7 +8,6 @@ Ports 26040-26059, relay 40200-40299."""
 
 import socket
 import sys
-import time
 
 from icetest import Daemon, wait_for
 from turnclient import TurnClient, recv_from, udp_peer

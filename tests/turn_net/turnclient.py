@@ -8,13 +8,12 @@ indications, ChannelData (padded to 4 on TCP). Every receive has a deadline.
 import hashlib
 import hmac
 import os
-import select
 import socket
 import struct
 import time
 import zlib
 
-from stunwire import COOKIE, msg_type, pad4  # noqa: F401 (re-exported)
+from stunwire import COOKIE, msg_type, pad4, wait_readable  # noqa: F401 (re-exported)
 
 
 BINDING, ALLOCATE, REFRESH, SEND, DATA, CREATE_PERMISSION, CHANNEL_BIND = (
@@ -207,11 +206,7 @@ class TurnClient:
                 f = self._frame()
                 if f is not None:
                     return f
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
+            if not wait_readable(self.sock, deadline):
                 return None
             try:
                 data = self.sock.recv(65536)
@@ -356,14 +351,9 @@ def udp_peer(host="127.0.0.1"):
 def recv_from(sock, timeout):
     """(data, addr) or None at the deadline."""
     deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        r, _, _ = select.select([sock], [], [], left)
-        if not r:
-            return None
+    while wait_readable(sock, deadline):
         try:
             return sock.recvfrom(65536)
         except (BlockingIOError, ConnectionRefusedError):
             continue
+    return None
