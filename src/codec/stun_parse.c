@@ -92,8 +92,10 @@ addr_len_ok(const uint8_t *v, uint16_t len)
 }
 
 /*
- * Size rules for the comprehension-required attributes (a malformed one is a
- * 400, RFC 8489 §6.3) and the integrity/fingerprint trio. Comprehension-
+ * Size rules for the comprehension-required attributes and the
+ * integrity/fingerprint trio. A message with a malformed one does not parse
+ * (-EBADMSG): the daemon drops it and counts it as malformed rather than
+ * answering 400, as for any other broken datagram. Comprehension-
  * optional attributes are checked by their decoders when someone uses them:
  * an odd SOFTWARE must not cost a client its Binding response.
  */
