@@ -111,6 +111,7 @@ struct net_relay {
 	bool df_alloc;         /* DONT-FRAGMENT asked at Allocate */
 	bool df_on;            /* what the socket does now */
 	bool spare;            /* released, kept bound for reuse (no allocation) */
+	bool spare_busy;       /* a datagram reached it as a spare: close, never reuse */
 	struct net_conn *conn; /* TCP/TLS client connection holding the allocation, or NULL */
 	struct ice_addr bound;
 };

@@ -425,6 +425,7 @@ relay_slot_put(struct net_worker *w, struct net_relay *s)
 	s->fd = -1;
 	s->conn = NULL;
 	s->spare = false;
+	s->spare_busy = false;
 	s->next_free = w->relay_free;
 	w->relay_free = s->handle;
 	if (--chunk_of(w, (size_t)s->handle / NET_RELAY_CHUNK)->used == 0)
@@ -456,6 +457,7 @@ relay_read(struct net_worker *w, struct net_relay *s)
 		if (s->spare) {
 			/* Late datagrams for a released allocation. */
 			ice_metrics_add(w->m, ICE_M_NET_RELAY_SPARE_DROPPED, (uint64_t)n);
+			s->spare_busy = true;
 			net_udp_rx_done(w, first, (unsigned)n);
 			if ((unsigned)n < room)
 				break;
@@ -571,15 +573,21 @@ relay_release(struct net_worker *w, struct net_relay *s)
  * quarter of the server's CPU for an Allocate/Refresh(0) cycle. So a
  * released relay stays bound, and in the relay set under its own handle,
  * for up to NET_RELAY_SPARE_MS; the next plain Allocate of its family takes
- * the one released longest ago. Datagrams that reach a spare (late ones
- * from the old allocation's peers) are read and dropped. Reuse gives away
- * nothing a fresh bind would not: a closed port is free to be bound again
- * at once anyway, and the new allocation starts with no permission, so the
- * old peers get through only if the new client permits them itself.
+ * the one released longest ago.
+ *
+ * Only a quiet spare is reused. A datagram reaching a spare (a peer of the
+ * old allocation still sending: media, consent checks) is read, dropped and
+ * marks the spare busy; a busy spare is closed instead of reused, and so is
+ * one with a datagram queued at the moment it is taken (one MSG_PEEK recv,
+ * still far cheaper than a fresh socket). A port some peer still aims at
+ * thus never goes to a new client that might permit the same peer address
+ * (every client of one SFU does); the port's next owner is the kernel's
+ * choice again, as for any closed socket.
  *
  * The spares never hold more than 1/16 of the port range over all workers
- * (spare_cap), and a worker that finds the range full closes its own spares
- * before it answers 508.
+ * (spare_cap). A worker that cannot bind (range full, or out of file
+ * descriptors) closes its own spares and tries once more before it answers
+ * 508; another worker's spares it cannot reach.
  */
 static unsigned
 family_index(int family)
@@ -625,13 +633,34 @@ relay_spare_pop(struct net_worker *w, unsigned fi)
 	return s;
 }
 
-/* A spare for req, or NULL: EVEN-PORT and reservations need ports of their own. */
+/* Whether nothing reached s while it was spare and nothing waits on it now. */
+static bool
+relay_spare_quiet(const struct net_relay *s)
+{
+	uint8_t b;
+
+	if (s->spare_busy)
+		return false;
+	return recv(s->fd, &b, sizeof(b), MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* A quiet spare for req, or NULL: EVEN-PORT and reservations need ports of
+ * their own. Busy spares met on the way are closed. */
 static struct net_relay *
 relay_spare_take(struct net_worker *w, const struct turn_relay_req *req)
 {
+	struct net_relay *s;
+
 	if (req->adopt >= 0 || req->even_port || req->reserve_next)
 		return NULL;
-	return relay_spare_pop(w, family_index(req->family));
+	while ((s = relay_spare_pop(w, family_index(req->family))) != NULL) {
+		if (relay_spare_quiet(s))
+			return s;
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE_BUSY);
+		relay_release(w, s);
+	}
+	return NULL;
 }
 
 /* Close every spare of w; true if there was one (ports came free). */
@@ -760,7 +789,7 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 		s->fd = r;
 	} else {
 		r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
-		if (r == -EADDRINUSE && relay_spare_close_all(w))
+		if ((r == -EADDRINUSE || r == -EMFILE || r == -ENFILE) && relay_spare_close_all(w))
 			r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
 		if (r == -EAFNOSUPPORT) {
 			relay_slot_put(w, s);
@@ -810,7 +839,7 @@ net_relay_close(void *ctx, int handle)
 		return;
 	}
 	s = relay_slot(w, handle);
-	if (s == NULL || s->fd < 0)
+	if (s == NULL || s->fd < 0 || s->spare)
 		return;
 	/* A queued datagram to this fd must not go out on a reused number. */
 	if (w->tx_n > 0 && w->tx_fd == s->fd)

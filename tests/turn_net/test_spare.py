@@ -3,13 +3,14 @@ next plain Allocate of its family takes it (oldest first), so churn costs no
 socket/bind/setsockopt/epoll_ctl/close. What must hold:
 
 - the next allocation gets the released port, in release order;
-- datagrams reaching a spare are dropped and counted, and reach nobody;
 - a reused relay starts with no permission: the old peer gets through only
   after the new client permits it, then relays both ways as usual;
+- datagrams reaching a spare are dropped and counted, reach nobody, and
+  make it busy: closed at the next Allocate instead of reused;
 - a spare is closed after its time (the port can be bound by anyone again);
 - a relay with DONT-FRAGMENT on is closed, not kept;
-- spares never make an Allocate fail: with the range full, an EVEN-PORT
-  Allocate (which takes no spare) closes them and gets a port.
+- spares do not make their own worker's Allocate fail: with the range full,
+  an EVEN-PORT Allocate (which takes no spare) closes them and gets a port.
 
 Ports 26080-26099, relay 27000-27099: below the ephemeral range (32768-60999),
 so no client socket of a test running alongside can take a port the range
@@ -28,6 +29,7 @@ LIMITS = {"allowed-peer-ip": ["127.0.0.0/8"], "max-allocations-per-user": 0,
           "allocations-per-minute-per-user": 0}
 SPARES = "icestation_net_relay_spare_sockets"
 DROPPED = "icestation_net_relay_spare_dropped_total"
+BUSY = "icestation_net_relay_spare_busy_total"
 NO_PERM = 'icestation_turn_dropped_total{reason="no_permission"}'
 
 
@@ -39,10 +41,11 @@ def clients(d, port, n):
 def reuse_and_isolation(d):
     a, b = clients(d, PORT1, 2)
     peer = udp_peer()
+    peer_addr = ("127.0.0.1", peer.getsockname()[1])
     try:
         a.allocate()
         relay = a.relayed
-        a.create_permission(("127.0.0.1", peer.getsockname()[1]))
+        a.create_permission(peer_addr)
         peer.sendto(b"to a", relay)
         got = a.recv_relayed(5)
         assert got is not None and got[2] == b"to a", got
@@ -50,12 +53,6 @@ def reuse_and_isolation(d):
         a.refresh(0)
         assert d.metric(SPARES) == 1
         assert d.metric("icestation_net_relay_sockets") == 0
-
-        # Late datagrams from the old peer: read and dropped by the spare.
-        dropped = d.metric(DROPPED)
-        peer.sendto(b"late 1", relay)
-        peer.sendto(b"late 2", relay)
-        wait_for(lambda: d.metric(DROPPED) == dropped + 2, 5, what="spare drops counted")
 
         b.allocate()
         assert b.relayed == relay, (b.relayed, relay)
@@ -70,11 +67,11 @@ def reuse_and_isolation(d):
         assert a.recv_relayed(0.2) is None
 
         # Once permitted, the reused socket relays both ways.
-        b.create_permission(("127.0.0.1", peer.getsockname()[1]))
+        b.create_permission(peer_addr)
         peer.sendto(b"to b", relay)
         got = b.recv_relayed(5)
         assert got is not None and got[2] == b"to b", got
-        b.send_indication(("127.0.0.1", peer.getsockname()[1]), b"from b")
+        b.send_indication(peer_addr, b"from b")
         got = recv_from(peer, 5)
         assert got is not None and got[0] == b"from b" and got[1] == relay, got
         b.refresh(0)
@@ -83,6 +80,34 @@ def reuse_and_isolation(d):
             c.close()
         peer.close()
     print("reuse and isolation ok")
+
+
+def busy_not_reused(d):
+    a, b = clients(d, PORT1, 2)
+    peer = udp_peer()
+    try:
+        wait_for(lambda: d.metric(SPARES) == 0, 5, what="no spare left over")
+        a.allocate()
+        a.create_permission(("127.0.0.1", peer.getsockname()[1]))
+        a.refresh(0)
+        assert d.metric(SPARES) == 1
+        # The old peer keeps sending: read and dropped, and the spare is busy.
+        dropped, busy = d.metric(DROPPED), d.metric(BUSY)
+        peer.sendto(b"late 1", a.relayed)
+        peer.sendto(b"late 2", a.relayed)
+        wait_for(lambda: d.metric(DROPPED) == dropped + 2, 5, what="spare drops counted")
+        assert a.recv_relayed(0.2) is None
+        # The next Allocate closes it instead of handing it over.
+        b.allocate()
+        assert d.metric(BUSY) == busy + 1
+        assert d.metric(SPARES) == 0
+        assert d.metric("icestation_net_relay_sockets") == 1
+        b.refresh(0)
+    finally:
+        for c in (a, b):
+            c.close()
+        peer.close()
+    print("busy spare not reused ok")
 
 
 def fifo_and_expiry(d):
@@ -153,6 +178,7 @@ def main():
     with Daemon(http_port=HTTP1, stun_port=PORT1,
                 turn_extra=dict(LIMITS, **{"relay-port-range": "27000-27063"})) as d:
         reuse_and_isolation(d)
+        busy_not_reused(d)
         fifo_and_expiry(d)
     full_range()
     return 0
