@@ -663,14 +663,16 @@ relay_spare_take(struct net_worker *w, const struct turn_relay_req *req)
 	return NULL;
 }
 
-/* Close every spare of w; true if there was one (ports came free). */
+/* Close the spares of family (AF_UNSPEC: all); true if there was one. */
 static bool
-relay_spare_close_all(struct net_worker *w)
+relay_spare_close(struct net_worker *w, int family)
 {
 	struct net_relay *s;
 	bool any = false;
 
 	for (unsigned fi = 0; fi < 2; fi++) {
+		if (family != AF_UNSPEC && fi != family_index(family))
+			continue;
 		while ((s = relay_spare_pop(w, fi)) != NULL) {
 			relay_release(w, s);
 			any = true;
@@ -789,7 +791,9 @@ net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_re
 		s->fd = r;
 	} else {
 		r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
-		if ((r == -EADDRINUSE || r == -EMFILE || r == -ENFILE) && relay_spare_close_all(w))
+		/* Out of ports only this family's spares help; out of fds, any. */
+		if ((r == -EADDRINUSE && relay_spare_close(w, req->family)) ||
+		    ((r == -EMFILE || r == -ENFILE) && relay_spare_close(w, AF_UNSPEC)))
 			r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
 		if (r == -EAFNOSUPPORT) {
 			relay_slot_put(w, s);
@@ -900,6 +904,8 @@ net_relay_worker_fini(struct net_worker *w)
 	struct net_relay *s;
 	size_t c;
 
+	/* Spares through their rings, so the rings and the gauge end empty. */
+	(void)relay_spare_close(w, AF_UNSPEC);
 	/* By handle, top down: a release may free chunks above it (never the
 	 * slot it is looking at), so each slot is looked up afresh. */
 	for (int h = (int)(w->n_relay_chunks * NET_RELAY_CHUNK) - 1; h >= 0; h--) {
@@ -909,8 +915,6 @@ net_relay_worker_fini(struct net_worker *w)
 			relay_release(w, s);
 		}
 	}
-	/* Spares are slots with an open fd: the loop above closed them. */
-	memset(w->spare, 0, sizeof(w->spare));
 	for (c = 0; c < w->n_relay_chunks; c++)
 		free(chunk_of(w, c));
 	free(w->relay_chunks);

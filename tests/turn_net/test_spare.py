@@ -8,6 +8,8 @@ socket/bind/setsockopt/epoll_ctl/close. What must hold:
 - datagrams reaching a spare are dropped and counted, reach nobody, and
   make it busy: closed at the next Allocate instead of reused;
 - a spare is closed after its time (the port can be bound by anyone again);
+- a TCP allocation takes a spare and leaves one behind when its
+  connection closes;
 - a relay with DONT-FRAGMENT on is closed, not kept;
 - spares do not make their own worker's Allocate fail: with the range full,
   an EVEN-PORT Allocate (which takes no spare) closes them and gets a port.
@@ -110,6 +112,36 @@ def busy_not_reused(d):
     print("busy spare not reused ok")
 
 
+def over_tcp(d):
+    """A TCP allocation takes a spare and leaves one when its connection
+    closes: the connection's hold on the relay comes and goes with it."""
+    user, pw = d.turn_credentials()
+    a = TurnClient(("127.0.0.1", PORT1), user, pw)
+    t = TurnClient(("127.0.0.1", PORT1), user, pw, "tcp")
+    b = TurnClient(("127.0.0.1", PORT1), user, pw)
+    try:
+        wait_for(lambda: d.metric(SPARES) == 0, 5, what="no spare left over")
+        a.allocate()
+        relay = a.relayed
+        a.refresh(0)
+        t.allocate()
+        assert t.relayed == relay, (t.relayed, relay)
+        assert d.metric("icestation_net_tcp_turn_connections") == 1
+        t.close()
+        wait_for(lambda: d.metric("icestation_turn_allocations") == 0, 10,
+                 what="TCP allocation ended by the close")
+        wait_for(lambda: d.metric("icestation_net_tcp_turn_connections") == 0, 10,
+                 what="TCP connection gone")
+        assert d.metric(SPARES) == 1
+        b.allocate()
+        assert b.relayed == relay, (b.relayed, relay)
+        b.refresh(0)
+    finally:
+        for c in (a, t, b):
+            c.close()
+    print("spare over TCP ok")
+
+
 def fifo_and_expiry(d):
     cs = clients(d, PORT1, 6)
     try:
@@ -179,6 +211,7 @@ def main():
                 turn_extra=dict(LIMITS, **{"relay-port-range": "27000-27063"})) as d:
         reuse_and_isolation(d)
         busy_not_reused(d)
+        over_tcp(d)
         fifo_and_expiry(d)
     full_range()
     return 0
