@@ -12,14 +12,7 @@
 
 #include "icestation/stun.h"
 
-#define PROP(cond)                                                                        \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "property failed: %s (%s:%d)\n", #cond, __FILE__, \
-			        __LINE__);                                                \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
+#include "fuzz_prop.h"
 
 static void
 one_datagram(const uint8_t *buf, size_t size)

@@ -15,16 +15,9 @@
 
 #include "icestation/stun.h"
 
-static const uint8_t key[] = "fuzz-key";
+#include "fuzz_prop.h"
 
-#define PROP(cond)                                                                        \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "property failed: %s (%s:%d)\n", #cond, __FILE__, \
-			        __LINE__);                                                \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
+static const uint8_t key[] = "fuzz-key";
 
 static void
 decode_all(const struct stun_msg *m)

@@ -41,16 +41,8 @@
 
 #include <stdio.h>
 
+#include "fuzz_prop.h"
 #include "turn/turn_harness.h"
-
-#define PROP(cond)                                                                        \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "property failed: %s (%s:%d)\n", #cond, __FILE__, \
-			        __LINE__);                                                \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 enum {
 	OP_CLIENT,
