@@ -347,3 +347,13 @@ def make(harness, backend, cors_origins=()):
 
 def extra_port(harness, key, backend):
     return PORTS[harness][key][backend]
+
+
+def run_main(main):
+    """Run a test's main(); a failed assertion prints "FAIL: ..." and exits 1
+    (not a traceback), which is what ctest shows."""
+    try:
+        main()
+    except AssertionError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -18,7 +18,6 @@ Usage: test_aioice.py --server coturn|icestation
 
 import argparse
 import asyncio
-import sys
 import time
 
 import aioice
@@ -130,8 +129,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
+    servers.run_main(main)

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import sys
 import time
 
 import aioice
@@ -153,8 +152,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
+    servers.run_main(main)
