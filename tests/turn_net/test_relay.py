@@ -11,7 +11,8 @@ import struct
 import sys
 
 from icetest import Daemon, wait_for
-from turnclient import (A_XOR_MAPPED, A_XOR_RELAYED, TurnClient, recv_from, udp_peer)
+from turnclient import (A_XOR_MAPPED, A_XOR_RELAYED, TurnClient, pad4, recv_from,
+                        udp_peer)
 
 HTTP, PORT = 26000, 26001
 RELAY_MIN, RELAY_MAX = 40000, 40099
@@ -43,21 +44,27 @@ def check_indications(c, peer):
     assert r == ("data", pa, b"odd5!"), r
 
 
-def check_channel(c, peer):
+def channel_round_trip(c, peer, number, out, back):
+    """Bind number to peer, send out through it, and have the peer answer
+    back; over TCP the ChannelData frame is checked raw, padding included."""
     pa = peer.getsockname()
-    c.channel_bind(0x4001, pa)
-    c.send_channel(0x4001, b"abc")  # 3 bytes: TCP pads to 4
+    c.channel_bind(number, pa)
+    c.send_channel(number, out)
     got = recv_from(peer, 5)
-    assert got == (b"abc", c.relayed), got
-    peer.sendto(b"12345", c.relayed)
+    assert got == (out, c.relayed), got
+    peer.sendto(back, c.relayed)
     if c.transport == "tcp":
-        # The raw stream: 4-byte header, 5 bytes, 3 bytes of padding.
         frame = c.recv_frame(5)
-        assert frame is not None, "no ChannelData over TCP"
-        assert frame == struct.pack("!HH", 0x4001, 5) + b"12345" + b"\0\0\0", frame
+        assert frame == struct.pack("!HH", number, len(back)) + back + \
+            b"\0" * (pad4(len(back)) - len(back)), frame
     else:
         r = c.recv_relayed(5)
-        assert r == ("chan", 0x4001, b"12345"), r
+        assert r == ("chan", number, back), r
+
+
+def check_channel(c, peer):
+    # 3 bytes out (TCP pads to 4), 5 back (3 bytes of padding on TCP).
+    channel_round_trip(c, peer, 0x4001, b"abc", b"12345")
 
 
 def check_high_channel(c):
@@ -66,18 +73,7 @@ def check_high_channel(c):
     demultiplexed as ChannelData, not dropped as not-STUN)."""
     peer = udp_peer()
     try:
-        pa = peer.getsockname()
-        c.channel_bind(0x7FFF, pa)
-        c.send_channel(0x7FFF, b"top")  # 3 bytes: TCP pads to 4
-        got = recv_from(peer, 5)
-        assert got == (b"top", c.relayed), got
-        peer.sendto(b"back at 7fff", c.relayed)
-        if c.transport == "tcp":
-            frame = c.recv_frame(5)
-            assert frame == struct.pack("!HH", 0x7FFF, 12) + b"back at 7fff", frame
-        else:
-            r = c.recv_relayed(5)
-            assert r == ("chan", 0x7FFF, b"back at 7fff"), r
+        channel_round_trip(c, peer, 0x7FFF, b"top", b"back at 7fff")
     finally:
         peer.close()
 
@@ -86,9 +82,9 @@ def check_refresh_zero(c, peer):
     port = c.relayed[1]
     r = c.refresh(0)
     assert r.lifetime() == 0
-    # The port is free again: bind succeeds (no SO_REUSEADDR here). Over
-    # TCP the response is written before the daemon closes the relay in
-    # the same callback, so poll briefly rather than expect it instantly.
+    # The port is free again once the relay, kept as a spare for the next
+    # Allocate, is closed (at most 2 s; test_spare.py): then bind succeeds
+    # (no SO_REUSEADDR here), so poll rather than expect it at once.
 
     def bindable():
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

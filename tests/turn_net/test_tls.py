@@ -11,7 +11,6 @@ turnutils_uclient relaying over TLS (-t -S) with no loss.
 Ports 26500-26599, relay 44000-44499."""
 
 import os
-import select
 import shutil
 import socket
 import ssl
@@ -24,7 +23,8 @@ import types
 import warnings
 
 from icetest import Daemon, wait_for
-from turnclient import BINDING, REQUEST, A_XOR_MAPPED, Msg, TurnClient, encode, recv_from, udp_peer
+from turnclient import (BINDING, REQUEST, A_XOR_MAPPED, Msg, TurnClient, encode, recv_from,
+                        udp_peer, wait_readable)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
@@ -72,14 +72,6 @@ class TlsTurnClient(TurnClient):
         self.sock.setblocking(False)
         self.transport = "tls"
 
-    def send_raw(self, data):
-        self.sock.setblocking(True)
-        self.sock.settimeout(5)
-        try:
-            self.sock.sendall(data)
-        finally:
-            self.sock.setblocking(False)
-
     def recv_frame(self, timeout):
         deadline = time.monotonic() + timeout
         while True:
@@ -89,10 +81,8 @@ class TlsTurnClient(TurnClient):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            if not self.sock.pending():
-                r, _, _ = select.select([self.sock], [], [], left)
-                if not r:
-                    return None
+            if not self.sock.pending() and not wait_readable(self.sock, deadline):
+                return None
             try:
                 data = self.sock.recv(65536)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
@@ -100,6 +90,18 @@ class TlsTurnClient(TurnClient):
             if not data:
                 raise ConnectionResetError("server closed the connection")
             self.inbuf += data
+
+
+def binding_ok(c):
+    """One Binding on c's TLS connection, answered with its transaction id;
+    the response Msg."""
+    req, tid = encode(BINDING, REQUEST, [])
+    c.send_raw(req)
+    f = c.recv_frame(5)
+    assert f is not None, "no Binding response over TLS"
+    m = Msg(f)
+    assert m.tid == tid, "Binding response for another transaction"
+    return m
 
 
 def closed_within(sock, timeout):
@@ -123,13 +125,8 @@ def binding(tmp, cert, key):
             assert c.sock.version() in ("TLSv1.2", "TLSv1.3"), c.sock.version()
             assert c.sock.selected_alpn_protocol() == "stun.turn", c.sock.selected_alpn_protocol()
             for _ in range(3):  # several on one connection
-                req, tid = encode(BINDING, REQUEST, [])
-                c.send_raw(req)
-                f = c.recv_frame(5)
-                assert f is not None, "no Binding response over TLS"
-                m = Msg(f)
-                assert m.tid == tid and m.addr(A_XOR_MAPPED) == c.local(), (m.addr(A_XOR_MAPPED),
-                                                                            c.local())
+                m = binding_ok(c)
+                assert m.addr(A_XOR_MAPPED) == c.local(), (m.addr(A_XOR_MAPPED), c.local())
             assert d.metric('icestation_net_tls_handshakes_total{result="completed"}') == 1
             assert d.metric("icestation_net_tls_connections_active") == 1
         finally:
@@ -140,10 +137,7 @@ def binding(tmp, cert, key):
         c = TlsTurnClient(("127.0.0.1", 26502), "u", "p", client_ctx(cert))
         try:
             assert c.sock.selected_alpn_protocol() is None
-            req, tid = encode(BINDING, REQUEST, [])
-            c.send_raw(req)
-            f = c.recv_frame(5)
-            assert f is not None and Msg(f).tid == tid
+            binding_ok(c)
         finally:
             c.close()
     print("binding over tls ok")
@@ -309,10 +303,7 @@ def stalled_and_garbage(tmp, cert, key):
         # Others are served meanwhile.
         c = TlsTurnClient(("127.0.0.1", 26522), "u", "p", client_ctx(cert))
         try:
-            req, tid = encode(BINDING, REQUEST, [])
-            c.send_raw(req)
-            f = c.recv_frame(5)
-            assert f is not None and Msg(f).tid == tid
+            binding_ok(c)
         finally:
             c.close()
         assert closed_within(silent, 6), "stalled handshake (no byte) not closed"
