@@ -316,6 +316,17 @@ def wrk(url, pid, seconds):
             "non2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
+def http_result(server, run, url, pid, seconds, body_bytes, raw):
+    """wrk against url with the server's CPU taken from pid; one raw row."""
+    res = wrk(url, pid, seconds)
+    res["body_bytes"] = body_bytes
+    raw.append({"server": server, "run": run, "case": "http", "result": res,
+                "metrics": {} if "error" in res else
+                {"http/rps": res["rps"], "http/p99_ms": res["p99_ms"],
+                 "http/cpu_us": res["cpu_us"]}})
+    log(f"{server} run {run} http: {res}")
+
+
 def run_http(a, run, raw):
     path = "/api/v1/turn/ice-servers?user_did=did:peers:bench"
     body_len = None
@@ -325,13 +336,7 @@ def run_http(a, run, raw):
             pid = srv.start()
             url = f"http://127.0.0.1:{srv.http_port}{path}"
             body_len = len(urllib.request.urlopen(url, timeout=5).read())
-            res = wrk(url, pid, a.duration)
-            res["body_bytes"] = body_len
-            raw.append({"server": "icestation", "run": run, "case": "http", "result": res,
-                        "metrics": {} if "error" in res else
-                        {"http/rps": res["rps"], "http/p99_ms": res["p99_ms"],
-                         "http/cpu_us": res["cpu_us"]}})
-            log(f"icestation run {run} http: {res}")
+            http_result("icestation", run, url, pid, a.duration, body_len, raw)
         except Exception as e:  # noqa: BLE001
             raw.append({"server": "icestation", "run": run, "case": "http", "error": str(e)})
             log(f"icestation http: {e}")
@@ -345,13 +350,8 @@ def run_http(a, run, raw):
     try:
         if proc.stdout.readline().strip() != b"ready":
             raise RuntimeError("httpbase did not start")
-        res = wrk(f"http://127.0.0.1:{HTTPBASE_PORT}{path}", proc.pid, a.duration)
-        res["body_bytes"] = size
-        raw.append({"server": "evhttp", "run": run, "case": "http", "result": res,
-                    "metrics": {} if "error" in res else
-                    {"http/rps": res["rps"], "http/p99_ms": res["p99_ms"],
-                     "http/cpu_us": res["cpu_us"]}})
-        log(f"evhttp run {run} http: {res}")
+        http_result("evhttp", run, f"http://127.0.0.1:{HTTPBASE_PORT}{path}", proc.pid,
+                    a.duration, size, raw)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
