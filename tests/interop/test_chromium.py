@@ -22,6 +22,7 @@ Usage: test_chromium.py --server coturn|icestation [--no-capture]
 """
 
 import argparse
+import fcntl
 import functools
 import http.server
 import json
@@ -44,14 +45,23 @@ USER = "did:peers:chromium"
 
 def ensure_node_modules():
     """npm ci into tests/interop/node_modules (git-ignored) when missing.
-    playwright-core has no install script and never fetches a browser."""
+    playwright-core has no install script and never fetches a browser.
+    ctest runs the coturn and icestation variants at once: on a fresh clone
+    both found no node_modules and the second npm ci removed the tree the
+    first was filling. An exclusive lock around the check and the install
+    makes one install and the other wait for a complete tree."""
     marker = os.path.join(HERE, "node_modules", "playwright-core", "package.json")
-    if os.path.exists(marker):
-        return
-    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=HERE,
-                       env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and os.path.exists(marker), f"npm ci failed:\n{r.stdout}{r.stderr}"
+    lock_dir = os.environ.get("INTEROP_BUILD_DIR") or tempfile.gettempdir()
+    os.makedirs(lock_dir, exist_ok=True)
+    with open(os.path.join(lock_dir, "npm-ci.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):
+            return
+        env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                           cwd=HERE, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and os.path.exists(marker), \
+            f"npm ci failed:\n{r.stdout}{r.stderr}"
 
 
 class PageServer:
