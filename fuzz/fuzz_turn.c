@@ -220,43 +220,38 @@ check_counts(struct fz *f)
 	PROP(t_failures == 0);
 }
 
-/* What net/ does with one datagram or stream frame from the client. */
+/*
+ * What net/ does with one datagram or stream frame from the client: the
+ * shared decoder, then turn's one entry point. (net answers Binding on its
+ * own fast path and drops responses before turn; turn answers Binding the
+ * same way and drops responses too, so feeding it everything is faithful.)
+ */
 static void
 dispatch(struct fz *f, const uint8_t *buf, size_t len)
 {
 	const struct turn_5tuple *ft = &f->ft[f->cur];
-	struct stun_msg msg;
+	struct stun_frame fr;
 	int before = f->h.io->n_client;
 
-	switch (stun_demux(buf, len)) {
-	case STUN_DEMUX_CHANNELDATA: {
-		const uint8_t *data;
-		size_t dlen;
-		uint16_t ch;
-
-		if (channeldata_parse(buf, len, ft->proto != TURN_PROTO_UDP, &ch, &data, &dlen) < 0)
-			return;
-		PROP(ch >= CHANNEL_MIN && ch <= CHANNEL_MAX);
-		turn_handle_channeldata(f->h.srv, ft, ch, data, dlen, f->h.now);
+	stun_frame_decode(&fr, buf, len, ft->proto != TURN_PROTO_UDP);
+	turn_handle_frame(f->h.srv, &fr, ft, f->h.now);
+	switch (fr.kind) {
+	case STUN_FRAME_CHANNELDATA:
+		PROP(fr.channel >= CHANNEL_MIN && fr.channel <= CHANNEL_MAX);
 		PROP(f->h.io->n_client == before); /* ChannelData is never answered */
 		if (trace)
-			fprintf(stderr, "client %d: ChannelData 0x%04x, %d to peers\n", f->cur, ch,
-			        f->h.io->n_peer);
+			fprintf(stderr, "client %d: ChannelData 0x%04x, %d to peers\n", f->cur,
+			        fr.channel, f->h.io->n_peer);
 		return;
-	}
-	case STUN_DEMUX_STUN:
-		break;
+	case STUN_FRAME_STUN:
+		check_client_send(f, before, true);
+		if (fr.msg.cls != STUN_CLASS_REQUEST)
+			PROP(f->h.io->n_client == before);
+		return;
 	default:
+		PROP(f->h.io->n_client == before); /* junk is never answered */
 		return;
 	}
-	if (stun_parse(&msg, buf, len) != (int)len)
-		return;
-	if (msg.cls == STUN_CLASS_SUCCESS || msg.cls == STUN_CLASS_ERROR)
-		return;
-	turn_handle_stun(f->h.srv, &msg, ft, f->h.now);
-	check_client_send(f, before, true);
-	if (msg.cls == STUN_CLASS_INDICATION)
-		PROP(f->h.io->n_client == before);
 }
 
 static void
@@ -413,8 +408,11 @@ run(struct fz *f, struct in *in)
 			op_clock(f, in);
 			break;
 		case OP_CLOSE:
-			if (f->ft[f->cur].proto != TURN_PROTO_UDP)
+			if (f->ft[f->cur].proto != TURN_PROTO_UDP) {
 				turn_close_5tuple(f->h.srv, &f->ft[f->cur], f->h.now);
+				/* The one stream client held its allocation: given back. */
+				PROP(f->h.io->holds == 0);
+			}
 			break;
 		case OP_REPLAY:
 			if (f->have_last)

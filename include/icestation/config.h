@@ -2,18 +2,22 @@
  * The configuration snapshot: one typed, validated, immutable struct built from
  * the Station's YAML tree (peers.yml and its includes). Every other layer reads
  * a `const struct ice_config *` passed to it; nothing reads YAML or the
- * environment after load. Reload builds a new snapshot and swaps it whole.
+ * environment after load. A reload loads a new snapshot, validates it whole,
+ * and only then swaps it in; the old one is freed when its last user lets go.
  *
  * YAML paths (see docs/configuration.md for every key, default and env override):
  *   peers.logger.level
  *   peers.node.server.workers
+ *   peers.node.server.{drain-timeout,state-directory}
  *   peers.node.server.http.*
+ *   peers.node.server.admin.*
  *   peers.node.server.subserver.stun.*
  *   peers.node.server.subserver.turn.*
  */
 #ifndef ICESTATION_CONFIG_H
 #define ICESTATION_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +67,17 @@ struct ice_config_http {
 	uint32_t max_body_bytes;   /* default 4096 */
 	uint32_t timeout_s;        /* read/write timeout, default 10 */
 	uint32_t max_connections;  /* default 1024 */
+};
+
+/* The admin API (docs/api.md): a unix socket, or TCP with bearer tokens. */
+#define ICE_ADMIN_SOCKET_DEFAULT "/run/icestation/admin.sock"
+
+struct ice_config_admin {
+	bool enabled;           /* default true */
+	char *unix_path;        /* listen "unix:PATH"; NULL when TCP */
+	struct ice_addr listen; /* listen "IP:port"; family 0 when a unix socket */
+	char *bearer_tokens[ICE_CONFIG_MAX_TOKENS]; /* required (non-empty) over TCP */
+	size_t n_bearer_tokens;
 };
 
 struct ice_config_stun {
@@ -117,16 +132,24 @@ struct ice_config_turn {
 
 	struct ice_config_tls tls;
 
+	/* Drain: ALTERNATE-SERVER for refused Allocates (300); family 0 = none (486). */
+	struct ice_addr alternate_server;
+
 	bool fallback_enabled;
 	char *fallback_stun_servers[ICE_CONFIG_MAX_FALLBACK];
 	size_t n_fallback_stun_servers;
 };
 
 struct ice_config {
-	char *path;       /* the main file as given */
-	int log_level;    /* enum ice_log_level */
-	unsigned workers; /* resolved: "auto" = online CPUs; >= 1 */
+	_Atomic unsigned refs; /* ice_config_ref / ice_config_unref */
+	uint64_t generation; /* 1 for the snapshot loaded at start, +1 per reload (main sets it) */
+	char *path;          /* the main file as given */
+	int log_level;       /* enum ice_log_level */
+	unsigned workers;    /* resolved: "auto" = online CPUs; >= 1 */
+	uint32_t drain_timeout_s; /* drain ends by this even with allocations left; default 3600 */
+	char *state_dir;          /* revocations survive restarts here; NULL: not kept */
 	struct ice_config_http http;
+	struct ice_config_admin admin;
 	struct ice_config_stun stun;
 	struct ice_config_turn turn;
 };
@@ -141,7 +164,16 @@ struct ice_config {
  */
 struct ice_config *ice_config_load(const char *path, char *err, size_t errlen);
 
-/* Free a snapshot. Accepts NULL. Secrets are wiped before free. */
+/*
+ * Snapshots are shared by the threads that use them (workers, the HTTP loop)
+ * and freed when the last lets go: load returns one reference; ref adds one
+ * (returns cfg) and unref drops one, wiping secrets and freeing with the
+ * last. Any thread. Both accept NULL.
+ */
+struct ice_config *ice_config_ref(struct ice_config *cfg);
+void ice_config_unref(struct ice_config *cfg);
+
+/* ice_config_unref for a snapshot nobody else holds (tools, tests). */
 void ice_config_free(struct ice_config *cfg);
 
 /*

@@ -1,28 +1,87 @@
 /*
  * The net layer: worker threads, each with its own event_base and its own
- * SO_REUSEPORT listening sockets, relay sockets and timers. See docs/stun.md.
+ * SO_REUSEPORT listening sockets, relay sockets and timers. The main thread
+ * talks to the workers only through their mailboxes: new generations
+ * (reload, revocation list, drain), closing allocations, listings. See
+ * docs/stun.md and docs/relay.md.
+ *
+ * Every function here is for the main thread, except ice_net_ready.
  */
 #ifndef ICESTATION_NET_H
 #define ICESTATION_NET_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "icestation/config.h"
+#include "icestation/turn.h"
 
 struct ice_net;
+struct event_base;
+struct turn_revocations;
 
 /*
- * Create the net layer for cfg (borrowed, must outlive it): binds every
- * listening socket of every worker so bind errors surface here.
- * Returns NULL and logs why on failure.
+ * Create the net layer for cfg (a reference is taken: restart-only keys are
+ * read from it for the net's whole life): binds every listening socket of
+ * every worker so bind errors surface here. Returns NULL and logs why on
+ * failure.
  */
-struct ice_net *ice_net_new(const struct ice_config *cfg);
+struct ice_net *ice_net_new(struct ice_config *cfg);
+
+/* Deliver the workers' answers on base (the main thread's loop). 0 or -errno. */
+int ice_net_attach(struct ice_net *net, struct event_base *base);
 
 /* Start one thread per worker, each running its own event_base. 0 or -errno. */
 int ice_net_start(struct ice_net *net);
 
 /* true once every configured listener of every worker is bound and its loop runs. Any thread. */
 bool ice_net_ready(const struct ice_net *net);
+
+/*
+ * Move every worker to a new generation: cfg (live keys; a reference is
+ * taken), revoked (the revocation set, NULL for none; a reference is taken)
+ * and draining. Workers switch at their next loop pass; permissions and
+ * channels the new peer policy denies are removed then. 0 or -ENOMEM.
+ */
+int ice_net_reconfigure(struct ice_net *net, struct ice_config *cfg,
+                        struct turn_revocations *revoked, bool draining);
+
+/*
+ * End every allocation of user[0..len) (the quota key: the REST user part)
+ * on every worker, within a loop pass. 0, -ENAMETOOLONG (len over
+ * TURN_USER_INFO_MAX), or -EAGAIN when a worker's mailbox is full (a stuck
+ * worker; the workers that took it act on it).
+ */
+int ice_net_close_user(struct ice_net *net, const char *user, size_t len);
+
+/*
+ * List allocations (of user[0..len) only, when user is not NULL): at most
+ * max_per_worker from each worker. cb runs later on the main thread's loop
+ * with the items (borrowed for the call), how many, and how many matched in
+ * all. 0, -EAGAIN (too many queries in flight or a mailbox full), -ENOMEM.
+ */
+typedef void (*ice_net_list_cb)(void *arg, const struct turn_alloc_info *items, size_t n,
+                                size_t total);
+int ice_net_list(struct ice_net *net, const char *user, size_t len, size_t max_per_worker,
+                 ice_net_list_cb cb, void *arg);
+
+/*
+ * End the allocation with this id (its worker is in the id). cb runs later on
+ * the main thread with 0 or -ENOENT. 0, -ENOENT (no such worker), -EAGAIN,
+ * -ENOMEM.
+ */
+typedef void (*ice_net_close_cb)(void *arg, int rc);
+int ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void *arg);
+
+/* Allocations alive across all workers. */
+uint32_t ice_net_allocations(const struct ice_net *net);
+
+/*
+ * The watchdog's question: has every worker completed an event-loop pass
+ * since the last call? (Every worker passes at least once a second.)
+ */
+bool ice_net_progress(struct ice_net *net);
 
 /* Ask every worker to stop and join the threads. Idempotent. */
 void ice_net_stop(struct ice_net *net);

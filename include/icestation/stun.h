@@ -341,6 +341,30 @@ void channeldata_put_header(uint8_t hdr[CHANNELDATA_HEADER_LEN], uint16_t channe
 /* Bytes a frame of data_len occupies (stream: padded to 4). */
 size_t channeldata_frame_len(size_t data_len, bool stream);
 
+/* What one datagram or stream frame from a client is (stun_frame_decode). */
+enum stun_frame_kind {
+	STUN_FRAME_STUN,        /* msg holds the parsed message */
+	STUN_FRAME_CHANNELDATA, /* channel, data[0..data_len) */
+	STUN_FRAME_NOT_STUN,    /* neither by its first byte (RFC 7983): DTLS, RTP, junk */
+	STUN_FRAME_MALFORMED,   /* starts like STUN or ChannelData but does not parse */
+};
+
+struct stun_frame {
+	enum stun_frame_kind kind;
+	struct stun_msg msg;
+	uint16_t channel;
+	const uint8_t *data; /* ChannelData payload, a view into the input */
+	size_t data_len;
+};
+
+/*
+ * Demultiplex (RFC 7983) and decode buf[0..len): one whole datagram
+ * (stream false) or one complete stream frame (true, as
+ * stun_stream_frame_len cut it). A STUN message must fill buf exactly.
+ * f's views point into buf, which must outlive f. Pure; never allocates.
+ */
+void stun_frame_decode(struct stun_frame *f, const uint8_t *buf, size_t len, bool stream);
+
 /*
  * Stream framing: length of the next complete frame (STUN or ChannelData) at
  * the start of buf, 0 if more bytes are needed, -EBADMSG if buf starts with

@@ -12,17 +12,18 @@
  * by Allocate and allocation teardown, never per packet).
  *
  * Integration contract for net/ (per worker, all on the worker thread):
- *   startup   turn_server_new(cfg, shared, &io, now, unix_s)
+ *   startup   turn_server_new(&settings, shared, &io, id, now, unix_s)
  *   thread    turn_server_set_metrics(srv, w->m) once the block exists
  *   each loop turn_server_set_unix_time(srv, time(NULL)) when the clock is read
- *   STUN msg  turn_handle_stun(srv, &msg, &ft, now) for every parsed STUN
- *             request or indication on a TURN listener (Binding included)
- *   ChanData  turn_handle_channeldata(srv, &ft, channel, data, len, now)
+ *   input     stun_frame_decode() then turn_handle_frame(srv, &frame, &ft, now)
+ *             for every datagram or stream frame on a TURN listener
  *   relay rx  turn_handle_peer(srv, handle, &peer, data, len, now), data with
  *             TURN_PEER_HEADROOM writable bytes before it and
  *             TURN_PEER_TAILROOM after it
  *   timer     turn_expire(srv, now) from one periodic event (100-1000 ms)
  *   TCP close turn_close_5tuple(srv, &ft, now)
+ *   reload    turn_server_reconfigure(srv, &settings, now) between batches
+ *   control   turn_server_close_user / _close_alloc / turn_server_list
  *   shutdown  turn_server_free(srv) before the worker's sockets go away
  */
 #ifndef ICESTATION_TURN_H
@@ -38,7 +39,11 @@
 #include "icestation/metrics.h"
 #include "icestation/stun.h"
 
+struct turn_revocations;
+
 enum {
+	/* User names as listings show them (longer ones are cut). */
+	TURN_USER_INFO_MAX = 256,
 	/* Bytes turn_handle_peer may write in front of data: the largest Data
 	 * indication header (20 header + 24 XOR-PEER-ADDRESS v6 + 4 DATA). */
 	TURN_PEER_HEADROOM = 48,
@@ -70,14 +75,55 @@ enum turn_proto {
 /*
  * The client's 5-tuple. client, server and proto identify an allocation;
  * link is net's own handle for the listener (UDP) or connection (TCP/TLS) the
- * message came in on: turn stores it with the allocation and hands it back in
- * send_client without ever looking at it.
+ * message came in on, and scope the interface it arrived on (UDP on a
+ * wildcard socket; a link-local client needs it for the reply): turn stores
+ * both with the allocation and hands them back in send_client without ever
+ * looking at them.
  */
 struct turn_5tuple {
 	struct ice_addr client; /* the client as the server sees it */
 	struct ice_addr server; /* the local address the client sent to */
 	uint8_t proto;          /* enum turn_proto */
+	int scope;
 	void *link;
+};
+
+/*
+ * What the state machine takes from the configuration: the few settings it
+ * uses (as libjuice's juice_server_config_t), filled by net from its
+ * configuration snapshot. Every pointer borrows: the caller keeps what they
+ * point at alive until the next turn_server_reconfigure or turn_server_free.
+ */
+struct turn_settings {
+	const char *realm;
+	const char *const *secrets; /* [0] current, the rest previous (rotation) */
+	const size_t *secret_lens;
+	size_t n_secrets;
+	uint32_t allocation_lifetime_s; /* 0 = TURN_DEFAULT_LIFETIME_S; capped at the max */
+	/* Quotas (turn_shared): 0 = no limit. */
+	uint32_t max_allocations;
+	uint32_t max_allocations_per_user;
+	uint32_t allocations_per_minute_per_user;
+	/* Advertised addresses: XOR-RELAYED-ADDRESS shows the public IP of the
+	 * relay's family when that IP lies outside relay_ip_range (a NAT). */
+	struct ice_addr public_v4, public_v6; /* family 0 = none */
+	const struct ice_cidr *relay_ip_range;
+	size_t n_relay_ip_range;
+	bool relay_v4, relay_v6; /* families relays can be opened in */
+	/* Peer policy (turn_policy.h). */
+	const struct ice_cidr *denied_peer_ip;
+	size_t n_denied_peer_ip;
+	const struct ice_cidr *allowed_peer_ip;
+	size_t n_allowed_peer_ip;
+	const struct ice_cidr *self; /* the server's own addresses and relay ranges */
+	size_t n_self;
+	uint16_t relay_port_min, relay_port_max;
+	/* Drain: new Allocates are refused (300 with ALTERNATE-SERVER when
+	 * alternate_server has a family, else 486); live ones go on. */
+	bool draining;
+	struct ice_addr alternate_server;
+	/* Revoked users (turn_revoke.h), or NULL for none. */
+	const struct turn_revocations *revoked;
 };
 
 /* What relay_open must create. */
@@ -109,6 +155,47 @@ enum {
 	TURN_SEND_DF = 1u << 0, /* Send indication with DONT-FRAGMENT */
 };
 
+/* Why an allocation ended. */
+enum turn_end {
+	TURN_END_EXPIRED,
+	TURN_END_DELETED, /* Refresh with LIFETIME 0 */
+	TURN_END_CLOSED,  /* its TCP/TLS connection closed */
+	TURN_END_SHUTDOWN,
+	TURN_END_REVOKED, /* its user was revoked */
+	TURN_END_KILLED,  /* closed by the operator (admin API) */
+	TURN_END_ABORTED, /* never became visible: Allocate failed half-way */
+};
+
+/* What turn tells net about, for the operator's log (turn never logs above debug). */
+enum turn_event_kind {
+	TURN_EV_AUTH_FAILED, /* code 401/438/400: why, user (if any) */
+	TURN_EV_REFUSED,     /* Allocate refused: code 486/508/403/300, why */
+	TURN_EV_PEER_DENIED, /* CreatePermission/ChannelBind to a denied peer: peer, why */
+	TURN_EV_ALLOC_END,   /* an allocation ended: the session record */
+};
+
+/* Byte and packet counts of one allocation, each way. */
+struct turn_traffic {
+	uint64_t to_peer_bytes, to_peer_pkts;     /* client -> peer */
+	uint64_t to_client_bytes, to_client_pkts; /* peer -> client */
+};
+
+struct turn_event {
+	enum turn_event_kind kind;
+	const struct turn_5tuple *ft; /* the client */
+	const char *user;             /* the quota key (REST user part), may be NULL */
+	size_t user_len;
+	int code;                    /* STUN error code, 0 when none */
+	const char *why;             /* short constant text: "expired", "bad_integrity", ... */
+	const struct ice_addr *peer; /* PEER_DENIED */
+	/* ALLOC_END only. */
+	uint64_t alloc_id;
+	const struct ice_addr *relay; /* the first relayed address (local) */
+	ice_ms_t duration_ms;
+	const struct turn_traffic *traffic;
+	enum turn_end end;
+};
+
 struct turn_io {
 	/*
 	 * Bind a relay socket in the relay-ip-range on a port of the
@@ -135,6 +222,16 @@ struct turn_io {
 	 */
 	void (*send_peer)(void *ctx, int handle, const struct ice_addr *peer, const uint8_t *buf,
 	                  size_t len, unsigned flags);
+	/*
+	 * An allocation made over the stream link (TCP/TLS) became visible
+	 * (delta +1) or ended (-1). The connection lives as long as one holds
+	 * it (RFC 8656 §3.1): net exempts it from its idle timeout. turn is
+	 * the one owner of this count. May be NULL (no stream transports).
+	 */
+	void (*link_hold)(void *ctx, void *link, int delta);
+	/* Something the operator should hear of (net logs it, rate-limited).
+	 * ev and what it points at live for the call. May be NULL. */
+	void (*event)(void *ctx, const struct turn_event *ev);
 	void *ctx;
 	/* Relay sockets can set DF (IP_PMTUDISC_DO / IPV6_DONTFRAG). When false,
 	 * DONT-FRAGMENT in an Allocate is answered 420, as RFC 8656 §7.2 says. */
@@ -145,10 +242,16 @@ struct turn_shared;
 struct turn_server;
 
 /*
- * Process-wide TURN state for cfg (borrowed: it must outlive the result).
+ * Process-wide TURN state with the quotas of s (read for the call only).
  * Returns NULL on allocation or getrandom failure.
  */
-struct turn_shared *turn_shared_new(const struct ice_config *cfg);
+struct turn_shared *turn_shared_new(const struct turn_settings *s);
+
+/*
+ * New quotas (a reload). Allocations already made stay; the new limits apply
+ * to the next Allocate. Any thread: takes the shared lock.
+ */
+void turn_shared_set_limits(struct turn_shared *sh, const struct turn_settings *s);
 
 /* Free it after every turn_server using it. Accepts NULL. */
 void turn_shared_free(struct turn_shared *sh);
@@ -164,11 +267,51 @@ uint32_t turn_shared_allocations(const struct turn_shared *sh);
 size_t turn_shared_users(struct turn_shared *sh);
 
 /*
- * A worker's state machine. Borrows cfg, sh and io (copied) for its whole
- * life. now is monotonic ms, unix_s wall-clock seconds. NULL on ENOMEM.
+ * A worker's state machine. s is copied (what it points at is borrowed, see
+ * struct turn_settings); sh is borrowed for the server's life; io is copied.
+ * id (< 65536) goes into the top bits of every allocation id, so ids are
+ * unique across workers and name their worker. now is monotonic ms, unix_s
+ * wall-clock seconds. NULL on ENOMEM.
  */
-struct turn_server *turn_server_new(const struct ice_config *cfg, struct turn_shared *sh,
-                                    const struct turn_io *io, ice_ms_t now, uint64_t unix_s);
+struct turn_server *turn_server_new(const struct turn_settings *s, struct turn_shared *sh,
+                                    const struct turn_io *io, unsigned id, ice_ms_t now,
+                                    uint64_t unix_s);
+
+/*
+ * Apply new settings (a reload, drain, or revocation list): s is copied and
+ * replaces the old settings, whose borrowed pointers are no longer used after
+ * this returns. Permissions and channels to peers the new policy denies are
+ * removed at once. Returns how many were removed.
+ */
+size_t turn_server_reconfigure(struct turn_server *srv, const struct turn_settings *s,
+                               ice_ms_t now);
+
+/* End every allocation whose quota key (REST user part) is user[0..len). Returns how many. */
+size_t turn_server_close_user(struct turn_server *srv, const char *user, size_t len, ice_ms_t now);
+
+/* End the allocation with this id. Returns 0, or -ENOENT when this worker has none. */
+int turn_server_close_alloc(struct turn_server *srv, uint64_t id, ice_ms_t now);
+
+/* One allocation as the admin API shows it. */
+struct turn_alloc_info {
+	uint64_t id;
+	char user[TURN_USER_INFO_MAX + 1]; /* NUL-terminated, truncated if longer */
+	uint8_t proto;                     /* enum turn_proto */
+	struct ice_addr client, server;
+	struct ice_addr relay[2]; /* family 0 = none */
+	uint64_t created_unix_s;  /* wall clock */
+	uint64_t expires_unix_s;
+	uint16_t n_perms, n_chans;
+	struct turn_traffic traffic;
+};
+
+/*
+ * Copy up to max allocations (those of user[0..user_len) only, when user is
+ * not NULL) into out, skipping the first skip. Returns how many this worker
+ * has that match (which may exceed max).
+ */
+size_t turn_server_list(struct turn_server *srv, const char *user, size_t user_len,
+                        struct turn_alloc_info *out, size_t skip, size_t max, ice_ms_t now);
 
 /*
  * End every allocation (relay_close for each relay socket) and free srv.
@@ -182,8 +325,14 @@ void turn_server_set_metrics(struct turn_server *srv, struct ice_metrics *m);
 /* Wall-clock seconds, for REST username expiry. Call whenever net reads the clock. */
 void turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s);
 
-/* Add one of the server's own addresses to the peer policy (wildcard listeners). */
-int turn_server_add_self_address(struct turn_server *srv, const struct ice_addr *a);
+/*
+ * Handle one decoded frame (stun_frame_decode) from the client at ft: a STUN
+ * message (turn_handle_stun) or ChannelData (turn_handle_channeldata); frames
+ * the decoder refused are counted and dropped. The one entry point net, the
+ * tests and the fuzzer share.
+ */
+void turn_handle_frame(struct turn_server *srv, const struct stun_frame *f,
+                       const struct turn_5tuple *ft, ice_ms_t now);
 
 /*
  * Handle one STUN request or indication from the client at ft. msg and the

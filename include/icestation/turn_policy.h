@@ -17,6 +17,7 @@
 
 #include "icestation/addr.h"
 #include "icestation/config.h"
+#include "icestation/turn.h"
 
 enum turn_deny {
 	TURN_DENY_NONE = 0,
@@ -50,15 +51,15 @@ struct turn_policy {
 };
 
 /*
- * Build the policy from cfg (borrowed for the call): denied/allowed lists,
- * relay port range, and as "self" the TURN and STUN public IPs, every
- * non-wildcard listen address and every relay-ip-range prefix.
+ * Build the policy from s (read for the call; the lists are copied): the
+ * denied and allowed lists, the relay port range, and s->self, the server's
+ * own addresses and relay ranges (at most TURN_POLICY_MAX_SELF kept).
  */
-void turn_policy_init(struct turn_policy *p, const struct ice_config *cfg);
+void turn_policy_init(struct turn_policy *p, const struct turn_settings *s);
 
 /*
- * Add one of the server's own addresses (net adds interface addresses when it
- * listens on a wildcard). Returns 0, or -ENOSPC when TURN_POLICY_MAX_SELF are set.
+ * Add one of the server's own addresses. Returns 0, or -ENOSPC when
+ * TURN_POLICY_MAX_SELF are set, -EINVAL for an address without a family.
  */
 int turn_policy_add_self(struct turn_policy *p, const struct ice_addr *a);
 

@@ -82,6 +82,9 @@ enum cfg_seen_id {
 	CFG_SEEN_RATE_BURST,
 	CFG_SEEN_FALLBACK,
 	CFG_SEEN_WORKERS,
+	CFG_SEEN_ADMIN,
+	CFG_SEEN_ADMIN_LISTEN,
+	CFG_SEEN_HTTP_LISTEN,
 	CFG_SEEN_MAX
 };
 
@@ -226,6 +229,10 @@ int cfg_sp_stun_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char 
 int cfg_sp_turn_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
 int cfg_sp_auth_secret(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
 int cfg_sp_auth_secret_file(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_admin_listen(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+
+/* The admin section's defaults and cross-key rules (cfg_admin.c). 0 or -EINVAL. */
+int cfg_finish_admin(struct cfg_ctx *ctx);
 
 /* --- schema walk (cfg_schema.c) --- */
 

@@ -268,5 +268,7 @@ cfg_finish(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (cfg->turn.enabled && finish_turn(ctx))
 		rc = -EINVAL;
+	if (cfg_finish_admin(ctx))
+		rc = -EINVAL;
 	return rc;
 }

@@ -453,6 +453,22 @@ static const struct cfg_key turn_keys[] = {
 	  .max = ICE_CONFIG_MAX_CIDRS },
 	{ .name = "tls", .type = KT_MAP, .off = 0, .sub = tls_keys },
 	{ .name = "ice-api", .type = KT_MAP, .off = 0, .sub = ice_api_keys },
+	{ .name = "alternate-server", .type = KT_HOSTPORT, .off = TURN(alternate_server) },
+	{ .name = NULL },
+};
+
+#define ADMIN(f) FIELD(struct ice_config_admin, f)
+
+static const struct cfg_key admin_keys[] = {
+	{ .name = "enabled", .type = KT_BOOL, .off = ADMIN(enabled) },
+	{ .name = "listen", .type = KT_SPECIAL, .special = cfg_sp_admin_listen },
+	{ .name = "bearer-tokens",
+	  .type = KT_STRLIST,
+	  .off = ADMIN(bearer_tokens),
+	  .off_n = ADMIN(n_bearer_tokens),
+	  .max = ICE_CONFIG_MAX_TOKENS,
+	  .check = cfg_check_bearer_token,
+	  .flags = KF_SECRET },
 	{ .name = NULL },
 };
 
@@ -485,6 +501,18 @@ static const struct cfg_key server_keys[] = {
 	  .sub = http_keys,
 	  .seen = CFG_SEEN_HTTP,
 	  .flags = KF_STRICT },
+	{ .name = "admin",
+	  .type = KT_MAP,
+	  .off = FIELD(struct ice_config, admin),
+	  .sub = admin_keys,
+	  .seen = CFG_SEEN_ADMIN,
+	  .flags = KF_STRICT },
+	{ .name = "drain-timeout",
+	  .type = KT_DUR,
+	  .off = FIELD(struct ice_config, drain_timeout_s),
+	  .min = 1,
+	  .max = 30 * 86400 },
+	{ .name = "state-directory", .type = KT_STR, .off = FIELD(struct ice_config, state_dir) },
 	{ .name = "subserver", .type = KT_MAP, .off = 0, .sub = subserver_keys },
 	{ .name = NULL },
 };
@@ -540,6 +568,9 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.allocation_lifetime_s = 600;
 	cfg->turn.credential_ttl_s = 86400;
 	cfg->turn.tls.port = 5349;
+
+	cfg->admin.enabled = true;
+	cfg->drain_timeout_s = 3600;
 }
 
 /* --- the walker --- */

@@ -128,6 +128,8 @@ load(const char *path, const char *buf, size_t len, char *err, size_t errlen)
 		free(cfg);
 		return NULL;
 	}
+	atomic_init(&cfg->refs, 1);
+	cfg->generation = 1;
 	ctx.cfg = cfg;
 	cfg_defaults(cfg);
 	if (cfg_load_tree(&ctx, path, buf, len) == 0 && cfg_schema_apply(&ctx) == 0 &&
@@ -170,16 +172,34 @@ free_list(char **arr, size_t n, bool wipe)
 	}
 }
 
+struct ice_config *
+ice_config_ref(struct ice_config *cfg)
+{
+	if (cfg != NULL)
+		atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+	return cfg;
+}
+
 void
 ice_config_free(struct ice_config *cfg)
+{
+	ice_config_unref(cfg);
+}
+
+void
+ice_config_unref(struct ice_config *cfg)
 {
 	struct ice_config_turn *t;
 	size_t i;
 
-	if (cfg == NULL)
+	/* acq_rel: every thread's reads of the snapshot happen before its free. */
+	if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	t = &cfg->turn;
 	free(cfg->path);
+	free(cfg->state_dir);
+	free(cfg->admin.unix_path);
+	free_list(cfg->admin.bearer_tokens, cfg->admin.n_bearer_tokens, true);
 	free_list(cfg->http.bearer_tokens, cfg->http.n_bearer_tokens, true);
 	free(cfg->http.identity_header);
 	free_list(cfg->http.cors_origins, cfg->http.n_cors_origins, false);

@@ -29,7 +29,7 @@ enum {
 };
 
 struct daemon {
-	const struct ice_config *cfg;
+	struct ice_config *cfg;
 	struct event_base *base;
 	struct ice_net *net;
 	struct ice_http *http;
@@ -141,7 +141,7 @@ log_summary(const struct ice_config *cfg)
 }
 
 static int
-run(const struct ice_config *cfg)
+run(struct ice_config *cfg)
 {
 	struct daemon d = { .cfg = cfg };
 	struct ice_http_hooks hooks = { .listeners_ready = net_ready_hook, .ctx = &d };
@@ -168,6 +168,8 @@ run(const struct ice_config *cfg)
 	d.net = ice_net_new(cfg);
 	if (d.net == NULL)
 		goto out_base;
+	if (ice_net_attach(d.net, d.base) < 0)
+		goto out_net;
 	if (cfg->http.enabled) {
 		d.http = ice_http_new(d.base, cfg, &hooks);
 		if (d.http == NULL)

@@ -1,12 +1,41 @@
 /*
  * The dispatch seam: every UDP datagram and every complete TCP frame lands
- * here with its 5-tuple. RFC 7983 demultiplexing, the per-IP request rate
- * limit, the stateless Binding service (RFC 8489 §6.3), and the hand-off of
- * everything TURN to turn_glue.c. Peer mistakes are counted, never logged.
+ * here with its 5-tuple. The per-IP request rate limit, decoding
+ * (stun_frame_decode: RFC 7983 demultiplexing and the parse), the stateless
+ * Binding service (RFC 8489 §6.3), and the hand-off of everything TURN to
+ * turn_glue.c. Peer mistakes are counted, never logged.
  */
 #include <errno.h>
 
 #include "net_internal.h"
+
+/*
+ * Reply path for the handler of pkt: reply_buf returns scratch of *cap
+ * bytes to build one reply in (a UDP send slot, or the worker's TCP
+ * scratch); reply_send queues len bytes of it back to pkt->remote from
+ * pkt->local over pkt's transport.
+ */
+static uint8_t *
+reply_buf(struct net_worker *w, const struct net_pkt *pkt, size_t *cap)
+{
+	if (pkt->transport != ICE_TRANSPORT_UDP) {
+		*cap = sizeof(w->tcp_reply);
+		return w->tcp_reply;
+	}
+	return net_batch_reply_slot(&w->batch, pkt->l->fd, cap);
+}
+
+static void
+reply_send(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len)
+{
+	if (pkt->transport != ICE_TRANSPORT_UDP) {
+		net_stream_send(pkt->conn, buf, len);
+		return;
+	}
+	/* Built in place in the next free slot (reply_buf): no copy. */
+	net_batch_queue(&w->batch, pkt->l->fd, false, &pkt->remote,
+	                pkt->l->wildcard ? &pkt->local : NULL, pkt->ifindex, buf, len, false);
+}
 
 /* Class bits of a STUN message type (RFC 8489 §5): C1 is bit 8, C0 bit 4. */
 static unsigned
@@ -31,7 +60,7 @@ binding_answer(struct net_worker *w, const struct net_pkt *pkt, const struct stu
 	size_t cap;
 	int len;
 
-	buf = net_reply_buf(w, pkt, &cap);
+	buf = reply_buf(w, pkt, &cap);
 	if (req->n_unknown > 0) {
 		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_ERROR, req->tid);
 		stun_build_error(&b, 420, NULL);
@@ -49,7 +78,7 @@ binding_answer(struct net_worker *w, const struct net_pkt *pkt, const struct stu
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_BUILD);
 		return;
 	}
-	net_reply_send(w, pkt, (size_t)len);
+	reply_send(w, pkt, buf, (size_t)len);
 	ice_metrics_inc(w->m,
 	                req->n_unknown > 0 ? ICE_M_STUN_BINDING_420 : ICE_M_STUN_BINDING_SUCCESS);
 }
@@ -100,40 +129,45 @@ dispatch_rate_ok(struct net_worker *w, const struct net_pkt *pkt)
 void
 net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len)
 {
-	struct stun_msg msg;
-	int r;
+	struct stun_frame f;
+	enum stun_demux kind = stun_demux(buf, len);
 
-	switch (stun_demux(buf, len)) {
-	case STUN_DEMUX_CHANNELDATA:
-		net_turn_dispatch(w, pkt, NULL, buf, len);
-		return;
-	case STUN_DEMUX_STUN:
-		break;
-	default:
+	if (kind == STUN_DEMUX_OTHER) {
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_NOT_STUN);
 		return;
 	}
-	if (len < STUN_HEADER_LEN) {
+	if (kind == STUN_DEMUX_STUN) {
+		if (len < STUN_HEADER_LEN) {
+			ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+			return;
+		}
+		if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST &&
+		    !dispatch_rate_ok(w, pkt))
+			return;
+	}
+	stun_frame_decode(&f, buf, len, pkt->transport != ICE_TRANSPORT_UDP);
+	switch (f.kind) {
+	case STUN_FRAME_CHANNELDATA:
+		net_turn_dispatch(w, pkt, &f);
+		return;
+	case STUN_FRAME_STUN:
+		break;
+	default:
+		/* ChannelData that does not frame is TURN's to count. */
+		if (kind == STUN_DEMUX_CHANNELDATA) {
+			net_turn_dispatch(w, pkt, &f);
+			return;
+		}
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
 		return;
 	}
-	if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST &&
-	    !dispatch_rate_ok(w, pkt))
-		return;
-	r = stun_parse(&msg, buf, len);
-	/* A datagram (or frame) is exactly one message: trailing bytes mean
-	 * it is not the STUN it claims to be. */
-	if (r < 0 || (size_t)r != len) {
-		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+	if (f.msg.method == STUN_METHOD_BINDING) {
+		dispatch_binding(w, pkt, &f.msg);
 		return;
 	}
-	if (msg.method == STUN_METHOD_BINDING) {
-		dispatch_binding(w, pkt, &msg);
-		return;
-	}
-	if (msg.cls == STUN_CLASS_SUCCESS || msg.cls == STUN_CLASS_ERROR) {
+	if (f.msg.cls == STUN_CLASS_SUCCESS || f.msg.cls == STUN_CLASS_ERROR) {
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_UNEXPECTED_CLASS);
 		return;
 	}
-	net_turn_dispatch(w, pkt, &msg, buf, len);
+	net_turn_dispatch(w, pkt, &f);
 }

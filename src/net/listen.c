@@ -4,7 +4,9 @@
  * 5-tuples across workers and each flow stays on one worker. When the STUN
  * and TURN ports and addresses coincide, one socket serves both roles. TURN
  * over TLS gets its own TCP sockets on tls.port (transport ICE_TRANSPORT_TLS),
- * served by tcp.c with tls.c's SSL layer.
+ * served as streams (stream.h) with tls.c's SSL layer. Listen addresses,
+ * ports and transports are restart-only: they come from the snapshot the
+ * net started with.
  */
 #include <sys/socket.h>
 
@@ -135,9 +137,8 @@ fail:
 }
 
 int
-net_listeners_open(struct net_worker *w)
+net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 {
-	const struct ice_config *cfg = w->cfg;
 	char buf[ICE_ADDR_STRLEN];
 	struct net_listener *l;
 	size_t i;

@@ -1,24 +1,20 @@
 /*
- * Lifecycle of the net layer: one worker per configured thread, each with its
- * own event_base (no libevent locking: nothing but the owner thread touches
- * it) and its own listening sockets, bound in ice_net_new so a port already
- * in use fails the start with a clear message. ice_net_stop wakes each loop
- * through an eventfd (so the bases need no evthread locks) and joins.
+ * The net object: its workers' lifecycle, and the main thread's side of
+ * their mailboxes. Listening sockets are bound in ice_net_new, so a port
+ * already in use fails the start with a clear message. Everything the main
+ * thread asks of a worker goes through the worker's mailbox; answers come
+ * back through one reply queue read on the main thread's loop.
  */
-#include <sys/eventfd.h>
-
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "icestation/log.h"
-#include "icestation/siphash.h"
 
 #include "net_internal.h"
 
@@ -31,105 +27,8 @@ net_clock_ms(void)
 	return (ice_ms_t)ts.tv_sec * 1000 + (ice_ms_t)ts.tv_nsec / 1000000;
 }
 
-static void
-worker_free(struct net_worker *w)
-{
-	if (w == NULL)
-		return;
-	net_tcp_close_all(w);
-	net_turn_worker_fini(w);
-	net_listeners_close(w);
-	if (w->ev_stop != NULL)
-		event_free(w->ev_stop);
-	if (w->stop_fd >= 0)
-		close(w->stop_fd);
-	if (w->base != NULL)
-		event_base_free(w->base);
-	ice_ratelimit_free(w->rl);
-	free(w);
-}
-
-static void
-worker_on_stop(evutil_socket_t fd, short what, void *arg)
-{
-	struct net_worker *w = arg;
-	uint64_t v;
-
-	(void)what;
-	(void)!read(fd, &v, sizeof(v));
-	event_base_loopbreak(w->base);
-}
-
-static struct net_worker *
-worker_new(struct ice_net *net, unsigned id)
-{
-	const struct ice_config *cfg = net->cfg;
-	struct event_config *ec;
-	struct ice_siphash_key key;
-	struct net_worker *w;
-	int r;
-
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		log_errorx("net: out of memory");
-		return NULL;
-	}
-	w->net = net;
-	w->cfg = cfg;
-	w->id = id;
-	w->stop_fd = -1;
-	w->tx_fd = -1;
-	w->relay_free = -1;
-	w->relay_ep = -1;
-	atomic_init(&w->running, false);
-
-	ec = event_config_new();
-	if (ec == NULL)
-		goto fail;
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
-	w->base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (w->base == NULL) {
-		log_errorx("net: worker %u: cannot create event loop", id);
-		goto fail;
-	}
-	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->stop_fd < 0) {
-		log_error("net: worker %u: eventfd", id);
-		goto fail;
-	}
-	w->ev_stop = event_new(w->base, w->stop_fd, EV_READ | EV_PERSIST, worker_on_stop, w);
-	if (w->ev_stop == NULL || event_add(w->ev_stop, NULL) < 0)
-		goto fail;
-
-	if (cfg->stun.rate_rps > 0) {
-		r = ice_siphash_key_random(&key);
-		if (r < 0) {
-			errno = -r;
-			log_error("net: random key");
-			goto fail;
-		}
-		w->rl = ice_ratelimit_new(cfg->stun.rate_rps,
-		                          cfg->stun.rate_burst ? cfg->stun.rate_burst
-		                                               : cfg->stun.rate_rps,
-		                          NET_RL_ENTRIES, &key);
-		if (w->rl == NULL)
-			goto fail;
-	}
-	if (net_listeners_open(w) < 0)
-		goto fail;
-	if (net_turn_worker_init(w) < 0) {
-		log_errorx("net: worker %u: TURN state", id);
-		goto fail;
-	}
-	return w;
-fail:
-	worker_free(w);
-	return NULL;
-}
-
 struct ice_net *
-ice_net_new(const struct ice_config *cfg)
+ice_net_new(struct ice_config *cfg)
 {
 	struct ice_net *net;
 	unsigned i, n = cfg->workers ? cfg->workers : 1;
@@ -137,17 +36,17 @@ ice_net_new(const struct ice_config *cfg)
 	net = calloc(1, sizeof(*net));
 	if (net == NULL)
 		return NULL;
-	net->cfg = cfg;
-	if (net_turn_shared_init(net) < 0) {
-		net->stopped = true;
-		ice_net_free(net);
-		return NULL;
-	}
+	net->cfg = ice_config_ref(cfg);
+	net->replies.efd = -1;
+	if (net_replies_init(&net->replies) < 0 || net_turn_shared_init(net) < 0)
+		goto fail;
+	net->gen = net_gen_new(net, cfg, NULL, false);
 	net->workers = calloc(n, sizeof(net->workers[0]));
-	if (net->workers == NULL)
+	net->seen_passes = calloc(n, sizeof(net->seen_passes[0]));
+	if (net->gen == NULL || net->workers == NULL || net->seen_passes == NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		net->workers[i] = worker_new(net, i);
+		net->workers[i] = net_worker_new(net, i);
 		if (net->workers[i] == NULL)
 			goto fail;
 		net->n_workers++;
@@ -161,41 +60,48 @@ fail:
 	return NULL;
 }
 
-static void *
-worker_main(void *arg)
+static void
+query_free(struct net_query *q, unsigned n_workers)
 {
-	struct net_worker *w = arg;
-	size_t i;
-	int r = 0;
+	for (unsigned i = 0; i < n_workers; i++)
+		free(q->parts[i].items);
+	free(q);
+}
 
-	w->m = ice_metrics_block_new();
-	w->now = net_clock_ms();
-	for (i = 0; i < w->n_listeners && r == 0; i++) {
-		if (w->listeners[i].transport == ICE_TRANSPORT_UDP)
-			r = net_udp_start(&w->listeners[i]);
+static void query_unlink(struct ice_net *net, struct net_query *q);
+
+/* Workers' answers: a query is done when every worker answered its part. */
+static void
+on_replies(evutil_socket_t fd, short what, void *arg)
+{
+	struct ice_net *net = arg;
+	struct net_query *qs[64];
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	n = net_replies_take(&net->replies, qs, ICE_ARRAY_SIZE(qs));
+	for (size_t i = 0; i < n; i++) {
+		struct net_query *q = qs[i];
+
+		if (--q->pending > 0)
+			continue;
+		query_unlink(net, q);
+		if (q->list_cb != NULL)
+			ice_net_list_done(net, q);
 		else
-			r = net_tcp_start(&w->listeners[i]);
+			ice_net_close_done(net, q);
+		query_free(q, net->n_workers);
 	}
-	if (r == 0)
-		r = net_turn_worker_start(w);
-	if (r < 0) {
-		errno = -r;
-		log_error("net: worker %u: cannot register listeners", w->id);
-		return NULL;
-	}
-	atomic_store(&w->running, true);
-	/* One epoll round per pass: what the ready sockets queued goes out in
-	 * one batch at its end (libevent 2.1 has no end-of-iteration hook).
-	 * worker_on_stop's loopbreak ends the pass and the loop. */
-	for (;;) {
-		r = event_base_loop(w->base, EVLOOP_ONCE);
-		net_udp_iteration_end(w);
-		if (r != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base))
-			break;
-	}
-	atomic_store(&w->running, false);
-	net_udp_flush(w);
-	return NULL;
+}
+
+int
+ice_net_attach(struct ice_net *net, struct event_base *base)
+{
+	net->ev_replies = event_new(base, net->replies.efd, EV_READ | EV_PERSIST, on_replies, net);
+	if (net->ev_replies == NULL || event_add(net->ev_replies, NULL) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 int
@@ -212,7 +118,7 @@ ice_net_start(struct ice_net *net)
 	for (i = 0; i < net->n_workers; i++) {
 		struct net_worker *w = net->workers[i];
 
-		r = -pthread_create(&w->thread, NULL, worker_main, w);
+		r = -pthread_create(&w->thread, NULL, net_worker_main, w);
 		if (r < 0) {
 			errno = -r;
 			log_error("net: cannot start worker %u", i);
@@ -239,18 +145,225 @@ ice_net_ready(const struct ice_net *net)
 	return true;
 }
 
+int
+ice_net_reconfigure(struct ice_net *net, struct ice_config *cfg, struct turn_revocations *revoked,
+                    bool draining)
+{
+	struct net_gen *g = net_gen_new(net, cfg, revoked, draining);
+
+	if (g == NULL)
+		return -ENOMEM;
+	if (net->turn_shared != NULL)
+		turn_shared_set_limits(net->turn_shared, &g->turn);
+	for (unsigned i = 0; i < net->n_workers; i++)
+		net_mailbox_post_gen(&net->workers[i]->mailbox, net_gen_ref(g));
+	net_gen_unref(net->gen);
+	net->gen = g;
+	return 0;
+}
+
+/* Post c to every worker; -EAGAIN if one mailbox was full. */
+static int
+post_all(struct ice_net *net, const struct net_cmd *c)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < net->n_workers; i++)
+		if (net_mailbox_post(&net->workers[i]->mailbox, c) < 0)
+			r = -EAGAIN;
+	return r;
+}
+
+int
+ice_net_close_user(struct ice_net *net, const char *user, size_t len)
+{
+	struct net_cmd c = { .kind = NET_CMD_CLOSE_USER, .user_len = len };
+
+	if (len > sizeof(c.user))
+		return -ENAMETOOLONG;
+	memcpy(c.user, user, len);
+	return post_all(net, &c);
+}
+
+/* A query is in flight from its post until its last answer. */
+static void
+query_link(struct ice_net *net, struct net_query *q)
+{
+	q->next = net->queries;
+	net->queries = q;
+	net->queries_in_flight++;
+}
+
+static void
+query_unlink(struct ice_net *net, struct net_query *q)
+{
+	struct net_query **pp = &net->queries;
+
+	while (*pp != q)
+		pp = &(*pp)->next;
+	*pp = q->next;
+	net->queries_in_flight--;
+}
+
+/* A query with a part per worker, if the reply queue has room for it. */
+static struct net_query *
+query_new(struct ice_net *net)
+{
+	struct net_query *q;
+
+	if ((net->queries_in_flight + 1) * net->n_workers > NET_REPLY_CAP)
+		return NULL;
+	q = calloc(1, sizeof(*q) + net->n_workers * sizeof(q->parts[0]));
+	if (q == NULL)
+		return NULL;
+	q->pending = net->n_workers;
+	return q;
+}
+
+/* Post q's command to worker i; a full mailbox answers that part at once. */
+static void
+query_post(struct ice_net *net, struct net_query *q, unsigned i, struct net_cmd *c)
+{
+	c->q = q;
+	if (net_mailbox_post(&net->workers[i]->mailbox, c) == 0)
+		return;
+	q->parts[i].rc = -EAGAIN;
+	q->parts[i].n = 0;
+	q->pending--;
+}
+
+int
+ice_net_list(struct ice_net *net, const char *user, size_t len, size_t max_per_worker,
+             ice_net_list_cb cb, void *arg)
+{
+	struct net_cmd c = { .kind = NET_CMD_LIST, .user_len = user != NULL ? len : 0 };
+	struct net_query *q;
+	unsigned i;
+
+	if (user != NULL && len > sizeof(c.user))
+		return -ENAMETOOLONG;
+	if (user != NULL)
+		memcpy(c.user, user, len);
+	q = query_new(net);
+	if (q == NULL)
+		return -EAGAIN;
+	q->list_cb = cb;
+	q->arg = arg;
+	for (i = 0; i < net->n_workers; i++) {
+		q->parts[i].n = max_per_worker;
+		if (max_per_worker > 0) {
+			q->parts[i].items = calloc(max_per_worker, sizeof(q->parts[i].items[0]));
+			if (q->parts[i].items == NULL) {
+				query_free(q, net->n_workers);
+				return -ENOMEM;
+			}
+		}
+	}
+	for (i = 0; i < net->n_workers; i++)
+		query_post(net, q, i, &c);
+	if (q->pending == 0) {
+		query_free(q, net->n_workers);
+		return -EAGAIN;
+	}
+	query_link(net, q);
+	return 0;
+}
+
+void
+ice_net_list_done(struct ice_net *net, struct net_query *q)
+{
+	struct turn_alloc_info *all = NULL;
+	size_t n = 0, total = 0, k = 0;
+	unsigned i;
+
+	for (i = 0; i < net->n_workers; i++) {
+		n += q->parts[i].n;
+		total += q->parts[i].total;
+	}
+	if (n > 0)
+		all = malloc(n * sizeof(*all));
+	if (all == NULL)
+		n = 0;
+	for (i = 0; i < net->n_workers && all != NULL; i++) {
+		memcpy(all + k, q->parts[i].items, q->parts[i].n * sizeof(*all));
+		k += q->parts[i].n;
+	}
+	q->list_cb(q->arg, all, n, total);
+	free(all);
+}
+
+int
+ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void *arg)
+{
+	struct net_cmd c = { .kind = NET_CMD_CLOSE_ALLOC, .alloc_id = id };
+	unsigned wid = (unsigned)(id >> 48);
+	struct net_query *q;
+
+	if (wid >= net->n_workers)
+		return -ENOENT;
+	q = query_new(net);
+	if (q == NULL)
+		return -EAGAIN;
+	q->close_cb = cb;
+	q->arg = arg;
+	q->pending = 1;
+	q->parts[wid].rc = -ENOENT;
+	query_post(net, q, wid, &c);
+	if (q->pending == 0) {
+		query_free(q, net->n_workers);
+		return -EAGAIN;
+	}
+	query_link(net, q);
+	return 0;
+}
+
+void
+ice_net_close_done(struct ice_net *net, struct net_query *q)
+{
+	int rc = -ENOENT;
+
+	for (unsigned i = 0; i < net->n_workers; i++)
+		if (q->parts[i].rc != -ENOENT)
+			rc = q->parts[i].rc;
+	q->close_cb(q->arg, rc);
+}
+
+uint32_t
+ice_net_allocations(const struct ice_net *net)
+{
+	return net->turn_shared != NULL ? turn_shared_allocations(net->turn_shared) : 0;
+}
+
+bool
+ice_net_progress(struct ice_net *net)
+{
+	bool all = true;
+
+	for (unsigned i = 0; i < net->n_workers; i++) {
+		uint64_t p = atomic_load_explicit(&net->workers[i]->passes, memory_order_relaxed);
+
+		if (p == net->seen_passes[i])
+			all = false;
+		net->seen_passes[i] = p;
+	}
+	return all;
+}
+
 void
 ice_net_stop(struct ice_net *net)
 {
-	const uint64_t one = 1;
 	unsigned i;
 
 	if (net == NULL || net->stopped)
 		return;
 	net->stopped = true;
+	/* A flag, not a queued command: a full mailbox must not keep a
+	 * worker running. */
 	for (i = 0; i < net->n_workers; i++)
-		if (net->workers[i]->started)
-			(void)!write(net->workers[i]->stop_fd, &one, sizeof(one));
+		if (net->workers[i]->started) {
+			atomic_store(&net->workers[i]->stop_req, true);
+			net_mailbox_wake(&net->workers[i]->mailbox);
+		}
 	for (i = 0; i < net->n_workers; i++) {
 		if (net->workers[i]->started)
 			pthread_join(net->workers[i]->thread, NULL);
@@ -261,14 +374,26 @@ ice_net_stop(struct ice_net *net)
 void
 ice_net_free(struct ice_net *net)
 {
-	unsigned i;
+	struct net_query *q;
 
 	if (net == NULL)
 		return;
 	ice_net_stop(net);
-	for (i = 0; i < net->n_workers; i++)
-		worker_free(net->workers[i]);
+	/* Queries nobody will answer now: freed with no callback (the main
+	 * loop is gone); their answers, if any, are dropped with the ring. */
+	while ((q = net->queries) != NULL) {
+		net->queries = q->next;
+		query_free(q, net->n_workers);
+	}
+	for (unsigned i = 0; i < net->n_workers; i++)
+		net_worker_free(net->workers[i]);
 	free(net->workers);
+	free(net->seen_passes);
+	if (net->ev_replies != NULL)
+		event_free(net->ev_replies);
+	net_replies_fini(&net->replies);
 	net_turn_shared_fini(net);
+	net_gen_unref(net->gen);
+	ice_config_unref(net->cfg);
 	free(net);
 }

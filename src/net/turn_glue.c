@@ -3,21 +3,27 @@
  * worker's sockets. One turn_shared for the process (created with the net
  * layer), one turn_server per worker, touched only by that worker's thread.
  *
- *  - Dispatch: on a listener whose roles include NET_ROLE_TURN, STUN
- *    requests and indications of TURN methods go to turn_handle_stun and
- *    ChannelData to turn_handle_channeldata (stream framing on TCP). Binding
- *    never gets here: dispatch.c answers it on its stateless fast path, the
- *    same on STUN and TURN ports (turn_handle_stun would answer it too).
- *    A STUN-only listener drops TURN traffic and counts it as
+ *  - Input: dispatch.c decodes every frame (stun_frame_decode) and answers
+ *    Binding on its stateless fast path; on a listener whose roles include
+ *    NET_ROLE_TURN everything else goes to turn_handle_frame. A STUN-only
+ *    listener drops TURN traffic and counts it as
  *    icestation_net_turn_unhandled_total; silence, not a 4xx, so a client
  *    pointed at the wrong port retries elsewhere as it would after loss.
  *  - The 5-tuple's link is the struct net_listener * (UDP) or the struct
- *    net_conn * (TCP) the message came on; turn hands it back in send_client.
- *  - send_client: UDP joins the worker's sendmmsg batch on the listener's fd,
- *    by reference for TURN_BUF_CALLER (a relayed datagram framed in place in
+ *    net_conn * (TCP/TLS) the message came on, and its scope the arrival
+ *    interface (a link-local client's reply needs it); turn hands both back
+ *    in send_client and never looks at them.
+ *  - send_client: UDP joins the worker's batch on the listener's fd, by
+ *    reference for TURN_BUF_CALLER (a relayed datagram framed in place in
  *    the receive slot) or copied for TURN_BUF_SCRATCH (a response); TCP is
- *    appended to the connection's bounded output (backpressure closes it,
- *    and the close ends its allocation).
+ *    appended to the stream's bounded output (backpressure closes it, and
+ *    the close ends its allocation).
+ *  - link_hold: turn counts the allocations made over a stream; while one
+ *    holds it the stream has no idle timeout. turn is the one owner of that
+ *    count.
+ *  - event: what the operator should hear of, logged by events.c.
+ *  - Settings: from the worker's generation (gen.h); a new generation
+ *    reconfigures turn between loop passes.
  *  - Time: w->now, read once per callback; wall-clock seconds (REST username
  *    expiry) updated per request and per tick, never per relayed packet.
  *  - turn_expire runs from one periodic event per worker (NET_TURN_TICK_MS).
@@ -27,17 +33,13 @@
  *    glibc's arenas, whose tops are pinned by live blocks. When a worker's
  *    allocations plus the per-user entries fall to half of their high-water
  *    mark (by at least TRIM_MIN_DROP) the tick calls malloc_trim(0), which
- *    also madvises free
- *    pages inside the heaps; at most once per TRIM_INTERVAL_MS across the
- *    process (it walks every arena under their locks), never per packet.
- *
- * Relay sockets are relay.c's; the TCP idle exemption of a connection that
- * carries an allocation is tcp.c's (net_tcp_hold, driven by relay open/close).
+ *    also madvises free pages inside the heaps; at most once per
+ *    TRIM_INTERVAL_MS across the process (it walks every arena under their
+ *    locks), never per packet.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <ifaddrs.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -59,36 +61,15 @@ unix_seconds(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-/* Every interface address, for the "self" part of the peer policy. */
-static int
-if_addrs_load(struct ice_net *net)
-{
-	struct ifaddrs *ifa, *i;
-	struct ice_addr a;
-	size_t n = 0;
-
-	if (getifaddrs(&ifa) < 0) {
-		log_error("net: getifaddrs");
-		return -errno;
-	}
-	for (i = ifa; i != NULL; i = i->ifa_next)
-		n++;
-	net->if_addrs = calloc(n ? n : 1, sizeof(net->if_addrs[0]));
-	if (net->if_addrs == NULL) {
-		freeifaddrs(ifa);
-		return -ENOMEM;
-	}
-	for (i = ifa; i != NULL; i = i->ifa_next)
-		if (i->ifa_addr != NULL && ice_addr_from_sockaddr(&a, i->ifa_addr) == 0)
-			net->if_addrs[net->n_if_addrs++] = a;
-	freeifaddrs(ifa);
-	return 0;
-}
-
 int
 net_turn_shared_init(struct ice_net *net)
 {
 	const struct ice_config *cfg = net->cfg;
+	struct turn_settings quotas = {
+		.max_allocations = cfg->turn.max_allocations,
+		.max_allocations_per_user = cfg->turn.max_allocations_per_user,
+		.allocations_per_minute_per_user = cfg->turn.allocations_per_minute_per_user,
+	};
 	size_t i;
 	int r;
 
@@ -105,10 +86,10 @@ net_turn_shared_init(struct ice_net *net)
 	r = net_relay_addrs_init(net);
 	if (r < 0)
 		return r;
-	r = if_addrs_load(net);
+	r = net_if_addrs_load(net);
 	if (r < 0)
 		return r;
-	net->turn_shared = turn_shared_new(cfg);
+	net->turn_shared = turn_shared_new(&quotas);
 	if (net->turn_shared == NULL) {
 		log_errorx("turn: cannot create the shared TURN state");
 		return -ENOMEM;
@@ -135,46 +116,21 @@ glue_send_client(void *ctx, const struct turn_5tuple *ft, const uint8_t *buf, si
 {
 	struct net_worker *w = ctx;
 	const struct net_listener *l;
-	int ifindex = 0;
 
 	if (ft->proto != TURN_PROTO_UDP) {
-		net_tcp_send(ft->link, buf, len);
+		net_stream_send(ft->link, buf, len);
 		return;
 	}
 	l = ft->link;
-	/* A v6 link-local client needs the arrival interface; only the packet
-	 * being handled knows it (relayed data goes to global addresses). */
-	if (w->cur_pkt != NULL && w->cur_pkt->l == l)
-		ifindex = w->cur_pkt->ifindex;
-	net_udp_queue(w, l->fd, false, &ft->client, l->wildcard ? &ft->server : NULL, ifindex, buf,
-	              len, where == TURN_BUF_SCRATCH);
+	net_batch_queue(&w->batch, l->fd, false, &ft->client, l->wildcard ? &ft->server : NULL,
+	                ft->scope, buf, len, where == TURN_BUF_SCRATCH);
 }
 
-/* The server's own addresses: what every listener is bound to, or every
- * interface address behind a wildcard one, and the relay addresses. */
 static void
-add_self_addresses(struct net_worker *w)
+glue_link_hold(void *ctx, void *link, int delta)
 {
-	const struct ice_net *net = w->net;
-	const struct net_listener *l;
-	size_t i, k;
-	int r = 0;
-
-	for (i = 0; i < w->n_listeners && r == 0; i++) {
-		l = &w->listeners[i];
-		if (!l->wildcard) {
-			r = turn_server_add_self_address(w->turn, &l->addr);
-			continue;
-		}
-		for (k = 0; k < net->n_if_addrs && r == 0; k++)
-			if (net->if_addrs[k].family == l->addr.family)
-				r = turn_server_add_self_address(w->turn, &net->if_addrs[k]);
-	}
-	for (k = 0; k < net->n_relay_addrs && r == 0; k++)
-		r = turn_server_add_self_address(w->turn, &net->relay_addrs[k]);
-	if (r < 0 && w->id == 0)
-		log_warnx("turn: too many local addresses for the self-address list; the "
-		          "relay-ip-range and listen addresses are still denied as peers");
+	(void)ctx;
+	net_stream_hold(link, delta);
 }
 
 int
@@ -185,22 +141,30 @@ net_turn_worker_init(struct net_worker *w)
 		.relay_close = net_relay_close,
 		.send_client = glue_send_client,
 		.send_peer = net_relay_send_peer,
+		.link_hold = glue_link_hold,
+		.event = net_turn_event,
 		.ctx = w,
 		.dont_fragment = net_relay_can_df(),
 	};
 
 	w->turn = NULL;
-	w->relay_free = -1;
 	w->relay_ep = -1;
 	if (w->net->turn_shared == NULL)
 		return 0;
 	if (net_relay_worker_init(w) < 0)
 		return -ENOMEM;
-	w->turn = turn_server_new(w->cfg, w->net->turn_shared, &io, net_clock_ms(), unix_seconds());
+	w->turn = turn_server_new(&w->gen->turn, w->net->turn_shared, &io, w->id, net_clock_ms(),
+	                          unix_seconds());
+	return w->turn == NULL ? -ENOMEM : 0;
+}
+
+void
+net_turn_reconfigure(struct net_worker *w)
+{
 	if (w->turn == NULL)
-		return -ENOMEM;
-	add_self_addresses(w);
-	return 0;
+		return;
+	turn_server_set_unix_time(w->turn, unix_seconds());
+	(void)turn_server_reconfigure(w->turn, &w->gen->turn, w->now);
 }
 
 enum {
@@ -252,8 +216,8 @@ turn_on_tick(evutil_socket_t fd, short what, void *arg)
 	w->now = net_clock_ms();
 	turn_server_set_unix_time(w->turn, unix_seconds());
 	turn_expire(w->turn, w->now);
-	net_relay_spare_expire(w, w->now);
-	net_udp_flush(w);
+	net_spare_expire(w, w->now);
+	net_batch_flush(&w->batch);
 	maybe_trim(w);
 }
 
@@ -283,83 +247,47 @@ net_turn_worker_fini(struct net_worker *w)
 	net_relay_worker_fini(w);
 }
 
-static void
-turn_ft(struct turn_5tuple *ft, const struct net_pkt *pkt)
-{
-	ft->client = pkt->remote;
-	ft->server = pkt->local;
-	if (pkt->transport == ICE_TRANSPORT_UDP) {
-		ft->proto = TURN_PROTO_UDP;
-		ft->link = pkt->l;
-	} else {
-		ft->proto = pkt->transport == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
-		ft->link = pkt->conn;
-	}
-}
-
 void
-net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *msg,
-                  const uint8_t *buf, size_t len)
+net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_frame *f)
 {
-	struct turn_5tuple ft;
-	const uint8_t *data;
-	size_t data_len;
-	uint16_t channel;
+	struct turn_5tuple ft = {
+		.client = pkt->remote,
+		.server = pkt->local,
+		.scope = pkt->ifindex,
+	};
 
 	if (w->turn == NULL || !(pkt->l->roles & NET_ROLE_TURN)) {
 		ice_metrics_inc(w->m, ICE_M_NET_TURN_UNHANDLED);
 		return;
 	}
-	turn_ft(&ft, pkt);
-	if (msg == NULL) {
-		if (channeldata_parse(buf, len, pkt->transport != ICE_TRANSPORT_UDP, &channel,
-		                      &data, &data_len) < 0) {
-			ice_metrics_inc(w->m, ICE_M_TURN_DROP_MALFORMED);
-			return;
-		}
-		turn_handle_channeldata(w->turn, &ft, channel, data, data_len, w->now);
-		return;
+	if (pkt->transport == ICE_TRANSPORT_UDP) {
+		ft.proto = TURN_PROTO_UDP;
+		ft.link = pkt->l;
+	} else {
+		ft.proto = pkt->transport == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
+		ft.link = pkt->conn;
 	}
-	if (msg->cls == STUN_CLASS_REQUEST)
+	if (f->kind == STUN_FRAME_STUN && f->msg.cls == STUN_CLASS_REQUEST)
 		turn_server_set_unix_time(w->turn, unix_seconds());
-	w->cur_pkt = pkt;
-	turn_handle_stun(w->turn, msg, &ft, w->now);
-	w->cur_pkt = NULL;
-}
-
-/* Relay slots still pointing at conn after turn ended its allocation: a
- * 5-tuple mismatch between the Allocate and the close. Never expected; detach
- * so the slots cannot reach a freed connection. */
-static void
-detach_conn(struct net_worker *w, struct net_conn *conn)
-{
-	struct net_relay *s;
-	size_t c, i;
-
-	for (c = 0; c < w->n_relay_chunks; c++) {
-		for (i = 0; i < NET_RELAY_CHUNK; i++) {
-			s = &w->relay_chunks[c][i];
-			if (s->fd >= 0 && s->conn == conn) {
-				s->conn = NULL;
-				net_tcp_hold(conn, -1);
-			}
-		}
-	}
-	log_warnx("turn: worker %u: a closed TCP connection still held relay sockets", w->id);
+	turn_handle_frame(w->turn, f, &ft, w->now);
 }
 
 void
-net_turn_conn_closed(struct net_worker *w, struct net_conn *conn)
+net_turn_stream_closed(struct net_worker *w, struct net_conn *conn)
 {
 	struct turn_5tuple ft;
 
-	if (w->turn == NULL || net_tcp_holds(conn) == 0)
+	if (w->turn == NULL || net_stream_holds(conn) == 0)
 		return;
-	ft.client = *net_tcp_remote(conn);
-	ft.server = *net_tcp_local(conn);
-	ft.proto = net_tcp_transport(conn) == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
+	ft.client = *net_stream_remote(conn);
+	ft.server = *net_stream_local(conn);
+	ft.proto =
+		net_stream_transport(conn) == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
+	ft.scope = 0;
 	ft.link = conn;
 	turn_close_5tuple(w->turn, &ft, w->now);
-	if (net_tcp_holds(conn) > 0)
-		detach_conn(w, conn);
+	/* turn releases its hold as it ends the allocation: one owner. */
+	if (net_stream_holds(conn) != 0)
+		log_warnx("turn: worker %u: a closed stream is still held by %u allocation(s)",
+		          w->id, net_stream_holds(conn));
 }

@@ -28,15 +28,15 @@
 static void
 advertised(const struct turn_server *srv, const struct turn_relay *r, struct ice_addr *out)
 {
-	const struct ice_config *cfg = srv->cfg;
-	const struct ice_addr *pub = &cfg->turn.public_ip.addr;
+	const struct turn_settings *s = &srv->set;
+	const struct ice_addr *pub = r->addr.family == AF_INET6 ? &s->public_v6 : &s->public_v4;
 	size_t i;
 
 	*out = r->addr;
 	if (pub->family != r->addr.family)
 		return;
-	for (i = 0; i < cfg->turn.n_relay_ip_range; i++)
-		if (ice_cidr_contains(&cfg->turn.relay_ip_range[i], pub))
+	for (i = 0; i < s->n_relay_ip_range; i++)
+		if (ice_cidr_contains(&s->relay_ip_range[i], pub))
 			return;
 	memcpy(out->ip, pub->ip, sizeof(out->ip));
 }
@@ -106,7 +106,11 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 	int rc, fam;
 
 	memset(x, 0, sizeof(*x));
-	x->req.family = AF_INET;
+	/* No REQUESTED-ADDRESS-FAMILY (every browser): the family the client
+	 * came over, as coturn and pion do, when relays of it exist; else
+	 * IPv4, RFC 8656's default. */
+	x->req.family =
+		c->ft->client.family == AF_INET6 && c->srv->set.relay_v6 ? AF_INET6 : AF_INET;
 	x->req.adopt = -1;
 	if (rt == NULL || stun_attr_requested_transport(rt, &proto) < 0)
 		return 400;
@@ -129,7 +133,8 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 			return 400;
 		x->req.family = fam;
 	}
-	if (x->token == 0 && !(x->req.family == AF_INET ? c->srv->relay_v4 : c->srv->relay_v6))
+	if (x->token == 0 &&
+	    !(x->req.family == AF_INET ? c->srv->set.relay_v4 : c->srv->set.relay_v6))
 		return 440;
 	if (even != NULL) {
 		bool r;
@@ -148,6 +153,7 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 		if (rc < 0 || fam == AF_INET)
 			return 400;
 		x->add_family = AF_INET6;
+		x->req.family = AF_INET; /* a dual allocation is IPv4 plus IPv6 */
 	}
 	lt = lifetime_of(c);
 	if (lt < 0)
@@ -174,32 +180,71 @@ open_error(struct turn_server *srv, int rc)
 	}
 }
 
-/* Quotas, keyed by the REST user part (or the whole username when anonymous). 0 or 486. */
+/* Tell net why an Allocate was refused (the operator's log). */
+static void
+refused(struct turn_ctx *c, int code, const char *why)
+{
+	struct turn_event ev = { .kind = TURN_EV_REFUSED, .ft = c->ft, .code = code, .why = why };
+
+	if (c->srv->io.event == NULL)
+		return;
+	turn_user_key(c->auth, &ev.user, &ev.user_len);
+	c->srv->io.event(c->srv->io.ctx, &ev);
+}
+
+/* Quotas, keyed by the user key (turn_user_key). 0 or 486. */
 static int
 take_quota(struct turn_ctx *c, struct turn_user **user)
 {
-	const struct ltc_result *res = c->auth;
-	const char *name = res->user;
-	size_t len = res->user_len;
+	const char *name, *why;
+	size_t len;
 
-	if (len == 0) {
-		name = (const char *)res->username;
-		len = res->username_len;
-	}
+	turn_user_key(c->auth, &name, &len);
 	switch (turn_shared_acquire(c->srv->sh, name, len, c->now, user)) {
 	case TURN_QUOTA_OK:
 		return 0;
 	case TURN_QUOTA_TOTAL:
 		turn_count(c->srv, ICE_M_TURN_QUOTA_TOTAL);
+		why = "max_allocations";
 		break;
 	case TURN_QUOTA_USER:
 		turn_count(c->srv, ICE_M_TURN_QUOTA_USER);
+		why = "per_user";
 		break;
-	case TURN_QUOTA_RATE:
+	default:
 		turn_count(c->srv, ICE_M_TURN_QUOTA_USER_RATE);
+		why = "per_user_rate";
 		break;
 	}
+	refused(c, 486, why);
 	return 486;
+}
+
+/*
+ * A draining server takes no new allocation: 300 Try Alternate with
+ * ALTERNATE-SERVER when one is configured (RFC 8489 §10, signed like any
+ * answer to an authenticated request), else 486 saying why. True when the
+ * request was answered.
+ */
+static bool
+refuse_draining(struct turn_ctx *c)
+{
+	const struct turn_settings *s = &c->srv->set;
+	struct turn_reply r;
+
+	if (!s->draining)
+		return false;
+	turn_count(c->srv, ICE_M_TURN_QUOTA_DRAINING);
+	if (s->alternate_server.family != 0) {
+		turn_reply_begin(c, &r, 300);
+		stun_build_addr(&r.b, STUN_ATTR_ALTERNATE_SERVER, &s->alternate_server);
+		turn_reply_send(c, &r);
+		refused(c, 300, "draining");
+		return true;
+	}
+	turn_reply_error_reason(c, 486, "Allocation Quota Reached: server draining");
+	refused(c, 486, "draining");
+	return true;
 }
 
 /* Open the relay socket(s) of a; 0 or the code to answer (a is then aborted by the caller). */
@@ -234,7 +279,7 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	if (x->add_family == 0)
 		return 0;
 	/* Dual allocation: the IPv6 half may fail alone (ADDRESS-ERROR-CODE). */
-	if (!srv->relay_v6) {
+	if (!srv->set.relay_v6) {
 		a->addr_err_code = 440;
 		return 0;
 	}
@@ -254,6 +299,21 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	return 0;
 }
 
+/* Make a visible: indexes, its user, its expiry, the stream's hold. */
+static void
+alloc_publish(struct turn_ctx *c, struct turn_alloc *a)
+{
+	struct turn_server *srv = c->srv;
+
+	turn_alloc_index(srv, a);
+	for (int i = 0; i < 2; i++)
+		if (a->relay[i].handle >= 0)
+			turn_alloc_index_relay(srv, &a->relay[i]);
+	turn_alloc_set_expiry(srv, a, c->now + (ice_ms_t)a->lifetime_s * 1000);
+	if (a->ft.proto != TURN_PROTO_UDP && srv->io.link_hold != NULL)
+		srv->io.link_hold(srv->io.ctx, a->ft.link, +1);
+}
+
 void
 turn_handle_allocate(struct turn_ctx *c)
 {
@@ -262,8 +322,12 @@ turn_handle_allocate(struct turn_ctx *c)
 	struct turn_alloc *a;
 	struct alloc_args x;
 	struct ice_addr resv_addr;
+	const char *name;
+	size_t name_len;
 	int code;
 
+	if (refuse_draining(c))
+		return;
 	code = parse_allocate(c, &x);
 	if (code == 0)
 		code = take_quota(c, &user);
@@ -281,10 +345,14 @@ turn_handle_allocate(struct turn_ctx *c)
 		x.req.family = resv_addr.family;
 	}
 	a = ice_pool_get(srv->alloc_pool);
-	if (a == NULL) {
+	turn_user_key(c->auth, &name, &name_len);
+	if (a == NULL || turn_wuser_attach(srv, a, name, name_len) < 0) {
+		if (a != NULL)
+			ice_pool_put(srv->alloc_pool, a);
 		if (x.req.adopt >= 0)
 			srv->io.relay_close(srv->io.ctx, x.req.adopt);
 		turn_shared_release(srv->sh, user, true);
+		refused(c, 508, "max_allocations");
 		turn_reply_error(c, 508);
 		return;
 	}
@@ -292,6 +360,9 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->relay[0].alloc = a->relay[1].alloc = a;
 	a->ft = *c->ft;
 	a->user = user;
+	a->id = srv->id_base | (++srv->alloc_seq & 0xffffffffffffull);
+	a->created = c->now;
+	a->created_unix_s = srv->unix_s;
 	a->username_hash = turn_hash_username(srv, c->auth->username, c->auth->username_len);
 	turn_cred_store(&a->cred, c->auth->cred);
 	a->lifetime_s = x.lifetime_s;
@@ -301,14 +372,12 @@ turn_handle_allocate(struct turn_ctx *c)
 	code = open_relays(c, a, &x);
 	if (code != 0) {
 		turn_alloc_free(srv, a, TURN_END_ABORTED);
+		if (code == 508)
+			refused(c, 508, "relay_ports");
 		turn_reply_error(c, code);
 		return;
 	}
-	turn_alloc_index(srv, a);
-	for (int i = 0; i < 2; i++)
-		if (a->relay[i].handle >= 0)
-			turn_alloc_index_relay(srv, &a->relay[i]);
-	turn_alloc_set_expiry(srv, a, c->now + (ice_ms_t)a->lifetime_s * 1000);
+	alloc_publish(c, a);
 	c->a = a;
 	turn_reply_allocate_success(c, a);
 	if (ice_log_level_cur >= ICE_LOG_DEBUG) {

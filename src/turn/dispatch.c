@@ -59,34 +59,56 @@ check_unknown(struct turn_ctx *c)
 	return false;
 }
 
-static void
+/* Count an authentication failure; returns its name for the operator's log. */
+static const char *
 count_auth_failure(struct turn_server *srv, enum ltc_why why)
 {
 	switch (why) {
 	case LTC_OK:
-		break;
+		return "ok";
 	case LTC_NO_INTEGRITY:
 	case LTC_MISSING_ATTR:
 		turn_count(srv, ICE_M_TURN_AUTH_MISSING);
-		break;
+		return "no_credentials";
 	case LTC_BAD_NONCE:
 		turn_count(srv, ICE_M_TURN_AUTH_NONCE_BAD);
-		break;
+		return "bad_nonce";
 	case LTC_STALE_NONCE:
 		turn_count(srv, ICE_M_TURN_AUTH_NONCE_STALE);
-		break;
+		return "stale_nonce";
 	case LTC_EXPIRED:
 		turn_count(srv, ICE_M_TURN_AUTH_EXPIRED);
-		break;
+		return "expired_username";
 	case LTC_BAD_REALM:
 	case LTC_BAD_USERNAME:
 	case LTC_BAD_ALGORITHMS:
 		turn_count(srv, ICE_M_TURN_AUTH_BAD_USERNAME);
-		break;
+		return "bad_username";
 	case LTC_BAD_INTEGRITY:
 		turn_count(srv, ICE_M_TURN_AUTH_BAD_INTEGRITY);
-		break;
+		return "bad_integrity";
 	}
+	return "unknown";
+}
+
+/*
+ * Tell net of a failed authentication worth the operator's attention: not
+ * the first, credential-less try every client makes, nor a stale nonce
+ * (the normal retry after ten minutes).
+ */
+static void
+auth_event(struct turn_ctx *c, const struct ltc_result *res, int code, const char *why)
+{
+	struct turn_event ev = {
+		.kind = TURN_EV_AUTH_FAILED, .ft = c->ft, .code = code, .why = why
+	};
+	struct turn_server *srv = c->srv;
+
+	if (srv->io.event == NULL || res->why == LTC_NO_INTEGRITY || res->why == LTC_STALE_NONCE)
+		return;
+	if (res->username != NULL)
+		turn_user_key(res, &ev.user, &ev.user_len);
+	srv->io.event(srv->io.ctx, &ev);
 }
 
 /* Authenticate c->msg; on failure answer it. true when c->auth is set. */
@@ -95,14 +117,24 @@ authenticate(struct turn_ctx *c, struct ltc_result *res, const struct ltc_cred *
 {
 	struct turn_server *srv = c->srv;
 	int code = ltc_verify(&srv->ltc, c->msg, &c->ft->client, c->now, srv->unix_s, cached, res);
+	const char *why;
 
+	if (code == 0 && srv->set.revoked != NULL &&
+	    turn_revoked(srv->set.revoked, res->user, res->user_len, res->cred->expiry)) {
+		/* Minted before the user was revoked: as good as a wrong key. */
+		turn_count(srv, ICE_M_TURN_AUTH_REVOKED);
+		auth_event(c, res, 401, "revoked");
+		turn_reply_challenge(c, 401);
+		return false;
+	}
 	if (code == 0) {
 		if (res->secret_index > 0)
 			turn_count(srv, ICE_M_TURN_AUTH_OLD_SECRET);
 		c->auth = res;
 		return true;
 	}
-	count_auth_failure(srv, res->why);
+	why = count_auth_failure(srv, res->why);
+	auth_event(c, res, code, why);
 	if (code == 400)
 		turn_reply_error(c, 400);
 	else
@@ -191,6 +223,7 @@ turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const stru
 {
 	struct turn_ctx c = { .srv = srv, .msg = msg, .ft = ft, .now = now };
 
+	srv->now = now;
 	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {
 		turn_count(srv, ICE_M_TURN_REQ_SEND);
 		turn_handle_send(srv, msg, ft, now);
@@ -225,6 +258,23 @@ turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const stru
 	default:
 		turn_count(srv, ICE_M_TURN_REQ_OTHER);
 		turn_reply_error(&c, 400);
+		break;
+	}
+}
+
+void
+turn_handle_frame(struct turn_server *srv, const struct stun_frame *f, const struct turn_5tuple *ft,
+                  ice_ms_t now)
+{
+	switch (f->kind) {
+	case STUN_FRAME_STUN:
+		turn_handle_stun(srv, &f->msg, ft, now);
+		break;
+	case STUN_FRAME_CHANNELDATA:
+		turn_handle_channeldata(srv, ft, f->channel, f->data, f->data_len, now);
+		break;
+	default:
+		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
 		break;
 	}
 }

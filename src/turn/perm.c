@@ -200,7 +200,17 @@ check_peer(struct turn_ctx *c, const struct stun_attr *at, struct ice_addr *peer
 		return 400;
 	why = turn_policy_check(&c->srv->policy, peer, self);
 	if (why != TURN_DENY_NONE) {
+		struct turn_event ev = { .kind = TURN_EV_PEER_DENIED,
+			                 .ft = c->ft,
+			                 .code = 403,
+			                 .why = turn_deny_str(why),
+			                 .peer = peer };
+
 		turn_count_deny(c->srv, why);
+		if (c->srv->io.event != NULL) {
+			turn_user_key(c->auth, &ev.user, &ev.user_len);
+			c->srv->io.event(c->srv->io.ctx, &ev);
+		}
 		return 403;
 	}
 	if (turn_alloc_relay_for(c->a, peer->family) == NULL)

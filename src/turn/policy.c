@@ -192,42 +192,20 @@ turn_policy_add_self(struct turn_policy *p, const struct ice_addr *a)
 	return 0;
 }
 
-static bool
-is_wildcard(const struct ice_addr *a)
-{
-	static const uint8_t zero[16] = { 0 };
-
-	return memcmp(a->ip, zero, sizeof(zero)) == 0;
-}
-
-static void
-add_self_addr(struct turn_policy *p, const struct ice_addr *a)
-{
-	if (a->family != 0 && !is_wildcard(a))
-		(void)turn_policy_add_self(p, a);
-}
-
 void
-turn_policy_init(struct turn_policy *p, const struct ice_config *cfg)
+turn_policy_init(struct turn_policy *p, const struct turn_settings *s)
 {
-	const struct ice_config_turn *t = &cfg->turn;
-
 	memset(p, 0, sizeof(*p));
-	p->n_denied = ICE_MIN(t->n_denied_peer_ip, ICE_ARRAY_SIZE(p->denied));
-	memcpy(p->denied, t->denied_peer_ip, p->n_denied * sizeof(p->denied[0]));
-	p->n_allowed = ICE_MIN(t->n_allowed_peer_ip, ICE_ARRAY_SIZE(p->allowed));
-	memcpy(p->allowed, t->allowed_peer_ip, p->n_allowed * sizeof(p->allowed[0]));
-	p->relay_port_min = t->relay_port_min;
-	p->relay_port_max = t->relay_port_max;
-
-	add_self_addr(p, &t->public_ip.addr);
-	add_self_addr(p, &cfg->stun.public_ip.addr);
-	for (size_t i = 0; i < t->n_listen; i++)
-		add_self_addr(p, &t->listen[i]);
-	for (size_t i = 0; i < cfg->stun.n_listen; i++)
-		add_self_addr(p, &cfg->stun.listen[i]);
-	for (size_t i = 0; i < t->n_relay_ip_range; i++)
-		add_self_cidr(p, &t->relay_ip_range[i]);
+	p->n_denied = ICE_MIN(s->n_denied_peer_ip, ICE_ARRAY_SIZE(p->denied));
+	for (size_t i = 0; i < p->n_denied; i++)
+		p->denied[i] = s->denied_peer_ip[i];
+	p->n_allowed = ICE_MIN(s->n_allowed_peer_ip, ICE_ARRAY_SIZE(p->allowed));
+	for (size_t i = 0; i < p->n_allowed; i++)
+		p->allowed[i] = s->allowed_peer_ip[i];
+	p->relay_port_min = s->relay_port_min;
+	p->relay_port_max = s->relay_port_max;
+	for (size_t i = 0; i < s->n_self; i++)
+		add_self_cidr(p, &s->self[i]);
 }
 
 const char *

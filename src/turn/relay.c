@@ -68,6 +68,8 @@ turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const stru
 	if (stun_msg_find(msg, STUN_ATTR_DONT_FRAGMENT) != NULL)
 		flags |= TURN_SEND_DF;
 	srv->io.send_peer(srv->io.ctx, relay->handle, &peer, data->value, data->len, flags);
+	a->traffic.to_peer_pkts++;
+	a->traffic.to_peer_bytes += data->len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_IND);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_IND, data->len);
 }
@@ -99,6 +101,8 @@ turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft, u
 		return;
 	}
 	srv->io.send_peer(srv->io.ctx, relay->handle, &c->peer, data, len, 0);
+	a->traffic.to_peer_pkts++;
+	a->traffic.to_peer_bytes += len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_CD);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_CD, len);
 }
@@ -184,6 +188,8 @@ turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *pee
 		/* Stream framing pads to 4; zero the padding we send. */
 		memset(data + len, 0, frame_len - CHANNELDATA_HEADER_LEN - len);
 		srv->io.send_client(srv->io.ctx, &a->ft, frame, frame_len, TURN_BUF_CALLER);
+		a->traffic.to_client_pkts++;
+		a->traffic.to_client_bytes += len;
 		turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_CLIENT_CD);
 		ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_CD, len);
 		return;
@@ -199,6 +205,8 @@ turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *pee
 	}
 	frame = frame_data_indication(srv, peer, data, len, &frame_len);
 	srv->io.send_client(srv->io.ctx, &a->ft, frame, frame_len, TURN_BUF_CALLER);
+	a->traffic.to_client_pkts++;
+	a->traffic.to_client_bytes += len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_CLIENT_IND);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND, len);
 }

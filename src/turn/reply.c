@@ -15,6 +15,8 @@ code_metric(int code)
 	switch (code) {
 	case 0:
 		return ICE_M_TURN_RESP_SUCCESS;
+	case 300:
+		return ICE_M_TURN_RESP_300;
 	case 400:
 		return ICE_M_TURN_RESP_400;
 	case 401:
@@ -44,14 +46,20 @@ code_metric(int code)
 	}
 }
 
-void
-turn_reply_begin(struct turn_ctx *c, struct turn_reply *r, int code)
+static void
+reply_begin(struct turn_ctx *c, struct turn_reply *r, int code, const char *reason)
 {
 	r->code = code;
 	stun_build_init(&r->b, c->srv->tx, sizeof(c->srv->tx), c->msg->method,
 	                code ? STUN_CLASS_ERROR : STUN_CLASS_SUCCESS, c->msg->tid);
 	if (code)
-		stun_build_error(&r->b, code, NULL);
+		stun_build_error(&r->b, code, reason);
+}
+
+void
+turn_reply_begin(struct turn_ctx *c, struct turn_reply *r, int code)
+{
+	reply_begin(c, r, code, NULL);
 }
 
 static void
@@ -96,6 +104,15 @@ turn_reply_error(struct turn_ctx *c, int code)
 	struct turn_reply r;
 
 	turn_reply_begin(c, &r, code);
+	turn_reply_send(c, &r);
+}
+
+void
+turn_reply_error_reason(struct turn_ctx *c, int code, const char *reason)
+{
+	struct turn_reply r;
+
+	reply_begin(c, &r, code, reason);
 	turn_reply_send(c, &r);
 }
 

@@ -210,6 +210,36 @@ alloc_timer_fired(void *ctx, struct timerwheel_node *n)
 	turn_alloc_free(srv, a, TURN_END_EXPIRED);
 }
 
+/* The session record: what net logs when an allocation ends. */
+static void
+alloc_end_event(struct turn_server *srv, const struct turn_alloc *a, enum turn_end why)
+{
+	static const char *const whys[] = {
+		[TURN_END_EXPIRED] = "expired", [TURN_END_DELETED] = "deleted",
+		[TURN_END_CLOSED] = "closed",   [TURN_END_SHUTDOWN] = "shutdown",
+		[TURN_END_REVOKED] = "revoked", [TURN_END_KILLED] = "killed",
+		[TURN_END_ABORTED] = "aborted",
+	};
+	struct turn_event ev = {
+		.kind = TURN_EV_ALLOC_END,
+		.ft = &a->ft,
+		.alloc_id = a->id,
+		.relay = &a->relay[0].addr,
+		.traffic = &a->traffic,
+		.end = why,
+		.why = whys[why],
+	};
+
+	if (srv->io.event == NULL)
+		return;
+	if (a->wuser != NULL) {
+		ev.user = a->wuser->name;
+		ev.user_len = a->wuser->name_len;
+	}
+	ev.duration_ms = srv->now > a->created ? srv->now - a->created : 0;
+	srv->io.event(srv->io.ctx, &ev);
+}
+
 void
 turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why)
 {
@@ -218,8 +248,13 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 		[TURN_END_DELETED] = ICE_M_TURN_ALLOC_END_DELETED,
 		[TURN_END_CLOSED] = ICE_M_TURN_ALLOC_END_CLOSED,
 		[TURN_END_SHUTDOWN] = ICE_M_TURN_ALLOC_END_SHUTDOWN,
+		[TURN_END_REVOKED] = ICE_M_TURN_ALLOC_END_REVOKED,
+		[TURN_END_KILLED] = ICE_M_TURN_ALLOC_END_KILLED,
 	};
+	bool visible = why != TURN_END_ABORTED;
 
+	if (visible)
+		alloc_end_event(srv, a, why);
 	while (a->chans != NULL)
 		turn_chan_free(srv, a->chans);
 	while (a->perms != NULL)
@@ -229,27 +264,21 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 
 		if (r->handle < 0)
 			continue;
-		if (why != TURN_END_ABORTED)
+		if (visible)
 			htab_remove(&srv->by_handle, &r->node);
 		srv->io.relay_close(srv->io.ctx, r->handle);
 		r->handle = -1;
 	}
 	timerwheel_del(&srv->alloc_timers, &a->timer);
-	turn_shared_release(srv->sh, a->user, why == TURN_END_ABORTED);
-	if (why != TURN_END_ABORTED && ice_log_level_cur >= ICE_LOG_DEBUG) {
-		static const char *const whys[] = { "expired", "deleted", "connection closed",
-			                            "shutdown" };
-		char cl[ICE_ADDR_STRLEN];
-
-		log_debug("turn: allocation for %s over %s ended: %s",
-		          ice_addr_str(&a->ft.client, cl, sizeof(cl)), turn_proto_str(a->ft.proto),
-		          whys[why]);
-	}
-	if (why != TURN_END_ABORTED) {
+	turn_shared_release(srv->sh, a->user, !visible);
+	turn_wuser_detach(srv, a);
+	if (visible) {
 		htab_remove(&srv->by_ft, &a->by_ft);
 		srv->n_allocs--;
 		ice_metrics_dec(srv->m, ICE_M_TURN_ALLOCATIONS);
 		turn_count(srv, end_ids[why]);
+		if (a->ft.proto != TURN_PROTO_UDP && srv->io.link_hold != NULL)
+			srv->io.link_hold(srv->io.ctx, a->ft.link, -1);
 	}
 	explicit_bzero(&a->cred, sizeof(a->cred));
 	ice_pool_put(srv->alloc_pool, a);
@@ -257,55 +286,47 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 
 /* ---- lifecycle ---- */
 
-static void
-relay_families(struct turn_server *srv, const struct ice_config *cfg)
+/*
+ * Take s (and what it points at) as the settings from now on: the
+ * credential mechanism, the lifetimes and the policy are derived from it.
+ */
+void
+turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 {
-	const struct ice_config_turn *t = &cfg->turn;
-
-	for (size_t i = 0; i < t->n_relay_ip_range; i++) {
-		srv->relay_v4 |= t->relay_ip_range[i].family == AF_INET;
-		srv->relay_v6 |= t->relay_ip_range[i].family == AF_INET6;
-	}
-	if (t->n_relay_ip_range > 0)
-		return;
-	/* No relay range: relays bind where the server listens. */
-	srv->relay_v4 = true;
-	for (size_t i = 0; i < t->n_listen; i++)
-		srv->relay_v6 |= t->listen[i].family == AF_INET6;
+	srv->set = *s;
+	srv->max_lifetime_s = TURN_MAX_LIFETIME_S;
+	srv->default_lifetime_s =
+		s->allocation_lifetime_s ? s->allocation_lifetime_s : TURN_DEFAULT_LIFETIME_S;
+	srv->default_lifetime_s = ICE_MIN(srv->default_lifetime_s, srv->max_lifetime_s);
+	srv->ltc.realm = s->realm ? s->realm : "";
+	srv->ltc.realm_len = strlen(srv->ltc.realm);
+	srv->ltc.secrets = s->secrets;
+	srv->ltc.secret_lens = s->secret_lens;
+	srv->ltc.n_secrets = s->n_secrets;
+	turn_policy_init(&srv->policy, s);
 }
 
 struct turn_server *
-turn_server_new(const struct ice_config *cfg, struct turn_shared *sh, const struct turn_io *io,
-                ice_ms_t now, uint64_t unix_s)
+turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const struct turn_io *io,
+                unsigned id, ice_ms_t now, uint64_t unix_s)
 {
-	const struct ice_config_turn *t = &cfg->turn;
 	struct turn_server *srv = calloc(1, sizeof(*srv));
 
 	if (srv == NULL)
 		return NULL;
-	srv->cfg = cfg;
 	srv->sh = sh;
 	srv->io = *io;
 	srv->unix_s = unix_s;
-	turn_policy_init(&srv->policy, cfg);
-	relay_families(srv, cfg);
-	srv->max_lifetime_s = TURN_MAX_LIFETIME_S;
-	srv->default_lifetime_s =
-		t->allocation_lifetime_s ? t->allocation_lifetime_s : TURN_DEFAULT_LIFETIME_S;
-	srv->default_lifetime_s = ICE_MIN(srv->default_lifetime_s, srv->max_lifetime_s);
-
-	srv->ltc.realm = t->realm ? t->realm : "";
-	srv->ltc.realm_len = strlen(srv->ltc.realm);
-	srv->ltc.secrets = (const char *const *)t->auth_secrets;
-	srv->ltc.secret_lens = t->auth_secret_lens;
-	srv->ltc.n_secrets = t->n_auth_secrets;
+	srv->now = now;
+	srv->id_base = (uint64_t)(id & 0xffffu) << 48;
+	turn_settings_apply(srv, s);
 	srv->ltc.nonce_key = turn_shared_nonce_key(sh);
 	srv->ltc.nonce_lifetime = LTC_NONCE_LIFETIME_MS;
 
 	timerwheel_init(&srv->alloc_timers, now, alloc_timer_fired, srv);
 	timerwheel_init(&srv->perm_timers, now, turn_perm_timer_fired, srv);
 	timerwheel_init(&srv->chan_timers, now, turn_chan_timer_fired, srv);
-	srv->alloc_pool = ice_pool_new(sizeof(struct turn_alloc), t->max_allocations);
+	srv->alloc_pool = ice_pool_new(sizeof(struct turn_alloc), s->max_allocations);
 	srv->perm_pool = ice_pool_new(sizeof(struct turn_perm), 0);
 	srv->chan_pool = ice_pool_new(sizeof(struct turn_chan), 0);
 	if (ice_siphash_key_random(&srv->hkey) < 0 || srv->alloc_pool == NULL ||
@@ -313,7 +334,8 @@ turn_server_new(const struct ice_config *cfg, struct turn_shared *sh, const stru
 	    htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_handle, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->perms, MIN_BUCKETS) < 0 || htab_init(&srv->chan_num, MIN_BUCKETS) < 0 ||
-	    htab_init(&srv->chan_peer, MIN_BUCKETS) < 0) {
+	    htab_init(&srv->chan_peer, MIN_BUCKETS) < 0 ||
+	    htab_init(&srv->wusers, MIN_BUCKETS) < 0) {
 		turn_server_free(srv);
 		return NULL;
 	}
@@ -343,6 +365,7 @@ turn_server_free(struct turn_server *srv)
 	htab_fini(&srv->perms);
 	htab_fini(&srv->chan_num);
 	htab_fini(&srv->chan_peer);
+	turn_wusers_fini(srv);
 	ice_pool_free(srv->alloc_pool);
 	ice_pool_free(srv->perm_pool);
 	ice_pool_free(srv->chan_pool);
@@ -361,15 +384,10 @@ turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s)
 	srv->unix_s = unix_s;
 }
 
-int
-turn_server_add_self_address(struct turn_server *srv, const struct ice_addr *a)
-{
-	return turn_policy_add_self(&srv->policy, a);
-}
-
 void
 turn_expire(struct turn_server *srv, ice_ms_t now)
 {
+	srv->now = now;
 	/* Channels first: they pin permissions, which pin nothing. */
 	timerwheel_run(&srv->chan_timers, now);
 	timerwheel_run(&srv->perm_timers, now);
@@ -383,7 +401,7 @@ turn_close_5tuple(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_
 {
 	struct turn_alloc *a = alloc_lookup(srv, ft);
 
-	(void)now;
+	srv->now = now;
 	if (a != NULL)
 		turn_alloc_free(srv, a, TURN_END_CLOSED);
 }

@@ -70,10 +70,10 @@ struct turn_reservation {
 };
 
 struct turn_shared {
-	const struct ice_config *cfg;
 	_Atomic uint32_t n_allocs;
-	uint32_t max_allocs;
-	uint32_t per_user;
+	_Atomic uint32_t max_allocs; /* read without the lock by the total check */
+	_Atomic bool user_limits;    /* per_user or rate set: read without the lock */
+	uint32_t per_user;           /* per_user and rate: under the lock */
 	uint32_t rate;
 	struct ltc_nonce_key nonce_key;
 	struct ice_siphash_key hkey;
@@ -90,19 +90,25 @@ struct turn_shared {
 	uint64_t resv_seq;
 };
 
+/* Live users are bounded by max_allocations; idle ones by this cap. */
+static size_t
+users_cap(uint32_t max_allocs)
+{
+	return 2 * (size_t)(max_allocs ? max_allocs : 100000) + 1024;
+}
+
 struct turn_shared *
-turn_shared_new(const struct ice_config *cfg)
+turn_shared_new(const struct turn_settings *s)
 {
 	struct turn_shared *sh = calloc(1, sizeof(*sh));
 
 	if (sh == NULL)
 		return NULL;
-	sh->cfg = cfg;
-	sh->max_allocs = cfg->turn.max_allocations;
-	sh->per_user = cfg->turn.max_allocations_per_user;
-	sh->rate = cfg->turn.allocations_per_minute_per_user;
-	/* Live users are bounded by max_allocations; idle ones by this cap. */
-	sh->max_users = 2 * (size_t)(sh->max_allocs ? sh->max_allocs : 100000) + 1024;
+	atomic_init(&sh->max_allocs, s->max_allocations);
+	sh->per_user = s->max_allocations_per_user;
+	sh->rate = s->allocations_per_minute_per_user;
+	atomic_init(&sh->user_limits, sh->per_user != 0 || sh->rate != 0);
+	sh->max_users = users_cap(s->max_allocations);
 	for (int i = 0; i < TURN_USER_CLASSES; i++) {
 		sh->user_pool[i] = ice_pool_new(USER_BYTES(user_class_name[i]), 0);
 		if (sh->user_pool[i] == NULL)
@@ -163,6 +169,40 @@ turn_shared_free(struct turn_shared *sh)
 		ice_pool_free(sh->user_pool[i]);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
+}
+
+/* A new per-minute limit: every ring was laid out for the old one (its
+ * indexes run modulo the limit), so each starts empty again. */
+static void
+rate_reset_all(struct turn_shared *sh)
+{
+	for (size_t i = 0; i <= sh->users.mask; i++)
+		for (struct htab_node *n = sh->users.b[i]; n != NULL; n = n->next) {
+			struct turn_user *u = TURN_CONTAINER(n, struct turn_user, node);
+
+			if (u->times != user_inline_times(u))
+				free(u->times);
+			u->times = user_inline_times(u);
+			u->cap = ICE_MIN(sh->rate, (uint32_t)TURN_USER_TIMES_INLINE);
+			u->n_times = 0;
+			u->head = 0;
+			u->did_evict = false;
+		}
+}
+
+void
+turn_shared_set_limits(struct turn_shared *sh, const struct turn_settings *s)
+{
+	pthread_mutex_lock(&sh->lock);
+	atomic_store(&sh->max_allocs, s->max_allocations);
+	sh->max_users = users_cap(s->max_allocations);
+	sh->per_user = s->max_allocations_per_user;
+	if (sh->rate != s->allocations_per_minute_per_user) {
+		sh->rate = s->allocations_per_minute_per_user;
+		rate_reset_all(sh);
+	}
+	atomic_store(&sh->user_limits, sh->per_user != 0 || sh->rate != 0);
+	pthread_mutex_unlock(&sh->lock);
 }
 
 uint32_t
@@ -349,17 +389,18 @@ turn_shared_acquire(struct turn_shared *sh, const char *name, size_t len, ice_ms
                     struct turn_user **user)
 {
 	struct turn_user *u;
-	uint32_t n;
+	uint32_t n, max;
 	enum turn_quota q = TURN_QUOTA_OK;
 
 	*user = NULL;
 	n = atomic_fetch_add_explicit(&sh->n_allocs, 1, memory_order_relaxed);
-	if (sh->max_allocs != 0 && n >= sh->max_allocs) {
+	max = atomic_load_explicit(&sh->max_allocs, memory_order_relaxed);
+	if (max != 0 && n >= max) {
 		atomic_fetch_sub_explicit(&sh->n_allocs, 1, memory_order_relaxed);
 		return TURN_QUOTA_TOTAL;
 	}
 	/* No per-user quota configured: no entry, no lock, nothing to keep. */
-	if (sh->per_user == 0 && sh->rate == 0)
+	if (!atomic_load_explicit(&sh->user_limits, memory_order_relaxed))
 		return TURN_QUOTA_OK;
 	pthread_mutex_lock(&sh->lock);
 	u = user_get(sh, name, len, now);

@@ -9,6 +9,9 @@
  *   relay.c     Send indication, ChannelData, peer datagrams
  *   reply.c     response building
  *   policy.c    peer-address policy
+ *   users.c     this worker's users: each one's allocations (revocation, listing)
+ *   revoke.c    the immutable set of revoked users
+ *   control.c   reconfigure, close by user or id, listing (the mailbox's side)
  */
 #ifndef ICESTATION_TURN_INT_H
 #define ICESTATION_TURN_INT_H
@@ -29,6 +32,7 @@
 
 struct turn_alloc;
 struct turn_user;
+struct turn_wuser;
 
 struct turn_relay {
 	struct htab_node node; /* srv->by_handle, keyed by handle */
@@ -81,12 +85,18 @@ struct turn_alloc {
 	struct turn_5tuple ft;
 	struct turn_relay relay[2]; /* [1]: the ADDITIONAL-ADDRESS-FAMILY relay */
 	ice_ms_t expires;           /* alive while now < expires */
+	ice_ms_t created;
+	uint64_t created_unix_s;
+	uint64_t id; /* worker id << 48 | sequence */
+	struct turn_traffic traffic;
 	struct turn_perm *perms;
 	struct turn_chan *chans;
-	struct turn_user *user; /* quota entry in turn_shared */
-	uint64_t username_hash; /* SipHash of USERNAME (441 check) */
-	uint64_t token;         /* RESERVATION-TOKEN we returned, 0 if none */
-	uint32_t lifetime_s;    /* granted by the last Allocate/Refresh */
+	struct turn_user *user;             /* quota entry in turn_shared, or NULL */
+	struct turn_wuser *wuser;           /* this worker's entry for the user */
+	struct turn_alloc *wnext, **wpprev; /* the wuser's list */
+	uint64_t username_hash;             /* SipHash of USERNAME (441 check) */
+	uint64_t token;                     /* RESERVATION-TOKEN we returned, 0 if none */
+	uint32_t lifetime_s;                /* granted by the last Allocate/Refresh */
 	uint16_t n_perms, n_chans;
 	uint16_t addr_err_code;          /* ADDITIONAL-ADDRESS-FAMILY not granted: 440/508 */
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
@@ -95,21 +105,24 @@ struct turn_alloc {
 };
 
 struct turn_server {
-	const struct ice_config *cfg;
+	struct turn_settings set;
 	struct turn_shared *sh;
 	struct turn_io io;
 	struct ice_metrics *m;
 	uint64_t unix_s;
+	ice_ms_t now;     /* the latest time an entry point was given (session records) */
+	uint64_t id_base; /* worker id << 48 */
+	uint64_t alloc_seq;
 
 	struct turn_policy policy;
 	struct ltc_config ltc;
 	struct ice_siphash_key hkey;
 	uint32_t default_lifetime_s;
 	uint32_t max_lifetime_s;
-	bool relay_v4, relay_v6; /* families the relay ranges offer */
 
 	struct ice_pool *alloc_pool, *perm_pool, *chan_pool;
 	struct htab by_ft, by_handle, perms, chan_num, chan_peer;
+	struct htab wusers; /* struct turn_wuser by name */
 	struct timerwheel alloc_timers, perm_timers, chan_timers;
 	size_t n_allocs;
 	uint64_t ind_seq; /* transaction ids of Data indications */
@@ -134,6 +147,8 @@ turn_proto_str(uint8_t proto)
 }
 
 /* server.c */
+/* Take s as the settings: the credential mechanism, lifetimes and policy follow. */
+void turn_settings_apply(struct turn_server *srv, const struct turn_settings *s);
 struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft,
                                    ice_ms_t now);
 struct turn_relay *turn_relay_find(struct turn_server *srv, int handle);
@@ -144,14 +159,6 @@ void turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src);
 void turn_cred_load(const struct turn_cred *src, struct ltc_cred *dst);
 void turn_alloc_index(struct turn_server *srv, struct turn_alloc *a);
 void turn_alloc_index_relay(struct turn_server *srv, struct turn_relay *r);
-/* Why an allocation ends (metrics). */
-enum turn_end {
-	TURN_END_EXPIRED,
-	TURN_END_DELETED,
-	TURN_END_CLOSED,
-	TURN_END_SHUTDOWN,
-	TURN_END_ABORTED, /* never became visible: Allocate failed half-way */
-};
 void turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why);
 void turn_alloc_set_expiry(struct turn_server *srv, struct turn_alloc *a, ice_ms_t expires);
 void turn_count(struct turn_server *srv, enum ice_metric_id id);
@@ -195,10 +202,34 @@ void turn_reply_begin(struct turn_ctx *c, struct turn_reply *r, int code);
 void turn_reply_send(struct turn_ctx *c, struct turn_reply *r);
 /* A bare error: ERROR-CODE (+ what the code needs), integrity if c->auth. */
 void turn_reply_error(struct turn_ctx *c, int code);
+/* An error with its own reason phrase (a constant). */
+void turn_reply_error_reason(struct turn_ctx *c, int code, const char *reason);
 /* 401/438 challenge: ERROR-CODE, REALM, NONCE (fresh), PASSWORD-ALGORITHMS. */
 void turn_reply_challenge(struct turn_ctx *c, int code);
 /* 420 listing the unknown attributes. */
 void turn_reply_unknown(struct turn_ctx *c, const uint16_t *types, size_t n);
+
+/* users.c: this worker's entry for a user, made on the first allocation and
+ * freed with the last. */
+struct turn_wuser {
+	struct htab_node node;
+	struct turn_alloc *allocs;
+	uint32_t n_allocs;
+	uint16_t name_len;
+	char name[];
+};
+/* The user key of an authenticated request (the REST user part, else the
+ * whole username): what quotas, revocation and listings go by. */
+void turn_user_key(const struct ltc_result *auth, const char **name, size_t *len);
+/* Link a to the entry for name (made if new). 0 or -ENOMEM. */
+int turn_wuser_attach(struct turn_server *srv, struct turn_alloc *a, const char *name, size_t len);
+/* Unlink a; frees the entry with its last allocation. Accepts a->wuser NULL. */
+void turn_wuser_detach(struct turn_server *srv, struct turn_alloc *a);
+struct turn_wuser *turn_wuser_find(struct turn_server *srv, const char *name, size_t len);
+void turn_wusers_fini(struct turn_server *srv);
+
+/* revoke.c: whether the credential (its REST expiry) of user is revoked. */
+bool turn_revoked(const struct turn_revocations *r, const char *user, size_t len, uint64_t expiry);
 
 /* shared.c */
 enum turn_quota {

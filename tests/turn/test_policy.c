@@ -85,18 +85,25 @@ cidr(struct ice_cidr *c, const char *s)
 	REQUIRE(ice_cidr_parse(c, s) == 0);
 }
 
+/* The lists the settings borrow. */
+static struct ice_cidr own[2], denied[2], allowed[3];
+
+/* The server's own addresses (the public IP, the relay range) as net gives
+ * them, and a denied-peer-ip list. */
 static void
-base_config(struct ice_config *cfg)
+base_settings(struct turn_settings *s)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	REQUIRE(ice_addr_parse_ip(&cfg->turn.public_ip.addr, "203.0.113.10", 0) == 0);
-	cidr(&cfg->turn.relay_ip_range[0], "198.51.100.0/28");
-	cfg->turn.n_relay_ip_range = 1;
-	cfg->turn.relay_port_min = 49152;
-	cfg->turn.relay_port_max = 65535;
-	cidr(&cfg->turn.denied_peer_ip[0], "8.8.4.0/24");
-	cidr(&cfg->turn.denied_peer_ip[1], "2001:db8:bad::/48");
-	cfg->turn.n_denied_peer_ip = 2;
+	memset(s, 0, sizeof(*s));
+	cidr(&own[0], "203.0.113.10/32");
+	cidr(&own[1], "198.51.100.0/28");
+	s->self = own;
+	s->n_self = 2;
+	s->relay_port_min = 49152;
+	s->relay_port_max = 65535;
+	cidr(&denied[0], "8.8.4.0/24");
+	cidr(&denied[1], "2001:db8:bad::/48");
+	s->denied_peer_ip = denied;
+	s->n_denied_peer_ip = 2;
 }
 
 static void
@@ -118,13 +125,13 @@ run_rows(const struct turn_policy *p, const struct row *rows, size_t n)
 int
 main(void)
 {
-	struct ice_config cfg;
+	struct turn_settings set;
 	struct turn_policy p;
 	struct ice_addr a;
 	bool self;
 
-	base_config(&cfg);
-	turn_policy_init(&p, &cfg);
+	base_settings(&set);
+	turn_policy_init(&p, &set);
 	run_rows(&p, base_rows, ICE_ARRAY_SIZE(base_rows));
 
 	/* is_self marks a relay-port peer on our own address */
@@ -152,11 +159,12 @@ main(void)
 			{ "10.10.0.1", 5000, TURN_DENY_PRIVATE },
 		};
 
-		cidr(&cfg.turn.allowed_peer_ip[0], "127.0.0.0/8");
-		cidr(&cfg.turn.allowed_peer_ip[1], "10.9.0.0/16");
-		cidr(&cfg.turn.allowed_peer_ip[2], "8.8.4.4/32");
-		cfg.turn.n_allowed_peer_ip = 3;
-		turn_policy_init(&p, &cfg);
+		cidr(&allowed[0], "127.0.0.0/8");
+		cidr(&allowed[1], "10.9.0.0/16");
+		cidr(&allowed[2], "8.8.4.4/32");
+		set.allowed_peer_ip = allowed;
+		set.n_allowed_peer_ip = 3;
+		turn_policy_init(&p, &set);
 		run_rows(&p, rows, ICE_ARRAY_SIZE(rows));
 	}
 	CHECK_STR(turn_deny_str(TURN_DENY_METADATA), "metadata");

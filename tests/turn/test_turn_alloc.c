@@ -291,7 +291,7 @@ test_dont_fragment(void)
 	h_start(&h);
 	turn_server_free(h.srv);
 	h.tio.dont_fragment = false;
-	h.srv = turn_server_new(&h.cfg, h.sh, &h.tio, h.now, H_UNIX0);
+	h.srv = turn_server_new(&h.set, h.sh, &h.tio, 0, h.now, H_UNIX0);
 	REQUIRE(h.srv != NULL);
 	turn_server_set_metrics(h.srv, h.m);
 	h_get_nonce(&h);

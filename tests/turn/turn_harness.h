@@ -54,6 +54,11 @@ struct fake_io {
 	size_t client_len;
 	enum turn_buf client_where;
 
+	int holds; /* link_hold's running sum: stream allocations alive */
+	int events[TURN_EV_ALLOC_END + 1];
+	struct turn_event last_event;
+	struct turn_traffic last_traffic; /* of the last ALLOC_END */
+
 	int n_peer;
 	int peer_handle;
 	struct ice_addr peer_addr;
@@ -161,8 +166,36 @@ fio_send_peer(void *ctx, int handle, const struct ice_addr *peer, const uint8_t 
 	io->peer_flags = flags;
 }
 
+static inline void
+fio_link_hold(void *ctx, void *link, int delta)
+{
+	struct fake_io *io = ctx;
+
+	REQUIRE(link != NULL);
+	io->holds += delta;
+	CHECK(io->holds >= 0);
+}
+
+static inline void
+fio_event(void *ctx, const struct turn_event *ev)
+{
+	struct fake_io *io = ctx;
+
+	io->events[ev->kind]++;
+	io->last_event = *ev;
+	io->last_event.user = NULL; /* borrowed for the call only */
+	io->last_event.ft = NULL;
+	io->last_event.peer = NULL;
+	io->last_event.relay = NULL;
+	io->last_event.traffic = NULL;
+	if (ev->kind == TURN_EV_ALLOC_END)
+		io->last_traffic = *ev->traffic;
+}
+
 struct harness {
-	struct ice_config cfg;
+	struct ice_config cfg;    /* what a test sets; h_start turns it into set */
+	struct turn_settings set; /* as net's generation would fill it */
+	struct ice_cidr self[4];
 	char *secrets[2];
 	struct turn_shared *sh;
 	struct turn_server *srv;
@@ -237,6 +270,53 @@ h_mint(struct harness *h, const char *secret, int64_t ttl, const char *user)
 	           STUN_PASSWORD_ALG_MD5);
 }
 
+/*
+ * The settings net would give turn for h->cfg: live keys from cfg, the
+ * server's own addresses (public IP, relay range) as self, relays in the
+ * families of the relay ranges.
+ */
+static inline void
+h_settings(struct harness *h)
+{
+	const struct ice_config_turn *t = &h->cfg.turn;
+	struct turn_settings *s = &h->set;
+	struct ice_cidr pub = { .family = t->public_ip.addr.family };
+
+	memset(s, 0, sizeof(*s));
+	s->realm = t->realm;
+	s->secrets = (const char *const *)t->auth_secrets;
+	s->secret_lens = t->auth_secret_lens;
+	s->n_secrets = t->n_auth_secrets;
+	s->allocation_lifetime_s = t->allocation_lifetime_s;
+	s->max_allocations = t->max_allocations;
+	s->max_allocations_per_user = t->max_allocations_per_user;
+	s->allocations_per_minute_per_user = t->allocations_per_minute_per_user;
+	if (t->public_ip.addr.family == AF_INET)
+		s->public_v4 = t->public_ip.addr;
+	else
+		s->public_v6 = t->public_ip.addr;
+	s->relay_ip_range = t->relay_ip_range;
+	s->n_relay_ip_range = t->n_relay_ip_range;
+	for (size_t i = 0; i < t->n_relay_ip_range; i++) {
+		s->relay_v4 |= t->relay_ip_range[i].family == AF_INET;
+		s->relay_v6 |= t->relay_ip_range[i].family == AF_INET6;
+	}
+	s->denied_peer_ip = t->denied_peer_ip;
+	s->n_denied_peer_ip = t->n_denied_peer_ip;
+	s->allowed_peer_ip = t->allowed_peer_ip;
+	s->n_allowed_peer_ip = t->n_allowed_peer_ip;
+	s->relay_port_min = t->relay_port_min;
+	s->relay_port_max = t->relay_port_max;
+	s->alternate_server = t->alternate_server;
+	pub.prefix = pub.family == AF_INET ? 32 : 128;
+	memcpy(pub.ip, t->public_ip.addr.ip, sizeof(pub.ip));
+	h->self[0] = pub;
+	s->n_self = 1;
+	for (size_t i = 0; i < t->n_relay_ip_range && s->n_self < 4; i++)
+		h->self[s->n_self++] = t->relay_ip_range[i];
+	s->self = h->self;
+}
+
 static inline void
 h_start(struct harness *h)
 {
@@ -247,12 +327,15 @@ h_start(struct harness *h)
 	h->tio.relay_close = fio_close;
 	h->tio.send_client = fio_send_client;
 	h->tio.send_peer = fio_send_peer;
+	h->tio.link_hold = fio_link_hold;
+	h->tio.event = fio_event;
 	h->tio.ctx = h->io;
 	h->tio.dont_fragment = true;
 	h->now = H_T0;
-	h->sh = turn_shared_new(&h->cfg);
+	h_settings(h);
+	h->sh = turn_shared_new(&h->set);
 	REQUIRE(h->sh != NULL);
-	h->srv = turn_server_new(&h->cfg, h->sh, &h->tio, h->now, H_UNIX0);
+	h->srv = turn_server_new(&h->set, h->sh, &h->tio, 0, h->now, H_UNIX0);
 	REQUIRE(h->srv != NULL);
 	if (h->m == NULL)
 		h->m = ice_metrics_block_new();
@@ -267,8 +350,10 @@ static inline void
 h_stop(struct harness *h)
 {
 	turn_server_free(h->srv);
-	/* Every relay socket, dormant reservations included, was closed. */
+	/* Every relay socket, dormant reservations included, was closed, and
+	 * every stream's hold given back. */
 	CHECK_EQ_INT(h->io->n_open, 0);
+	CHECK_EQ_INT(h->io->holds, 0);
 	turn_shared_free(h->sh);
 	free(h->io);
 	h->srv = NULL;

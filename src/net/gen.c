@@ -1,0 +1,156 @@
+/*
+ * Generations (gen.h): built on the main thread from a configuration
+ * snapshot, the revocation set and the drain flag; read by the workers.
+ */
+#include <sys/socket.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "icestation/turn_revoke.h"
+
+#include "net_internal.h"
+
+static bool
+addr_is_wildcard(const struct ice_addr *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a->ip, zero, (size_t)ice_addr_iplen(a)) == 0;
+}
+
+static void
+self_add_cidr(struct net_gen *g, const struct ice_cidr *c)
+{
+	for (size_t i = 0; i < g->n_self; i++)
+		if (memcmp(&g->self[i], c, sizeof(*c)) == 0)
+			return;
+	if (g->n_self < TURN_POLICY_MAX_SELF)
+		g->self[g->n_self++] = *c;
+}
+
+static void
+self_add(struct net_gen *g, const struct ice_addr *a)
+{
+	struct ice_cidr c;
+	int n = ice_addr_iplen(a);
+
+	if (n == 0 || addr_is_wildcard(a))
+		return;
+	memset(&c, 0, sizeof(c));
+	c.family = a->family;
+	c.prefix = (uint8_t)(n * 8);
+	memcpy(c.ip, a->ip, (size_t)n);
+	self_add_cidr(g, &c);
+}
+
+/* Listen addresses as the server's own; a wildcard stands for every
+ * interface address of its family. */
+static void
+self_add_listen(struct net_gen *g, const struct ice_net *net, const struct ice_addr *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!addr_is_wildcard(&v[i])) {
+			self_add(g, &v[i]);
+			continue;
+		}
+		for (size_t k = 0; k < net->n_if_addrs; k++)
+			if (net->if_addrs[k].family == v[i].family)
+				self_add(g, &net->if_addrs[k]);
+	}
+}
+
+/* The server's own addresses for the peer policy: public IPs, listen and
+ * relay addresses, and the relay-ip-range prefixes. */
+static void
+self_build(struct net_gen *g, const struct ice_net *net, const struct ice_config *cfg)
+{
+	const struct ice_config *boot = net->cfg;
+
+	self_add(g, &cfg->turn.public_ip.addr);
+	self_add(g, &cfg->stun.public_ip.addr);
+	if (boot->stun.enabled)
+		self_add_listen(g, net, boot->stun.listen, boot->stun.n_listen);
+	if (boot->turn.enabled)
+		self_add_listen(g, net, boot->turn.listen, boot->turn.n_listen);
+	for (size_t k = 0; k < net->n_relay_addrs; k++)
+		self_add(g, &net->relay_addrs[k]);
+	for (size_t i = 0; i < boot->turn.n_relay_ip_range; i++)
+		self_add_cidr(g, &boot->turn.relay_ip_range[i]);
+}
+
+/* The turn settings of g: live keys from cfg, restart-only ones from the
+ * net as started. */
+static void
+settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_config *cfg)
+{
+	const struct ice_config_turn *t = &cfg->turn;
+	struct turn_settings *s = &g->turn;
+	const struct ice_addr *pub = &t->public_ip.addr;
+
+	memset(s, 0, sizeof(*s));
+	s->realm = t->realm;
+	s->secrets = (const char *const *)t->auth_secrets;
+	s->secret_lens = t->auth_secret_lens;
+	s->n_secrets = t->n_auth_secrets;
+	s->allocation_lifetime_s = t->allocation_lifetime_s;
+	s->max_allocations = t->max_allocations;
+	s->max_allocations_per_user = t->max_allocations_per_user;
+	s->allocations_per_minute_per_user = t->allocations_per_minute_per_user;
+	if (pub->family == AF_INET)
+		s->public_v4 = *pub;
+	else if (pub->family == AF_INET6)
+		s->public_v6 = *pub;
+	s->relay_ip_range = net->cfg->turn.relay_ip_range;
+	s->n_relay_ip_range = net->cfg->turn.n_relay_ip_range;
+	for (size_t k = 0; k < net->n_relay_addrs; k++) {
+		s->relay_v4 |= net->relay_addrs[k].family == AF_INET;
+		s->relay_v6 |= net->relay_addrs[k].family == AF_INET6;
+	}
+	s->denied_peer_ip = t->denied_peer_ip;
+	s->n_denied_peer_ip = t->n_denied_peer_ip;
+	s->allowed_peer_ip = t->allowed_peer_ip;
+	s->n_allowed_peer_ip = t->n_allowed_peer_ip;
+	s->self = g->self;
+	s->n_self = g->n_self;
+	s->relay_port_min = t->relay_port_min;
+	s->relay_port_max = t->relay_port_max;
+	s->draining = g->draining;
+	s->alternate_server = t->alternate_server;
+	s->revoked = g->revoked;
+}
+
+struct net_gen *
+net_gen_new(const struct ice_net *net, struct ice_config *cfg, struct turn_revocations *revoked,
+            bool draining)
+{
+	struct net_gen *g = calloc(1, sizeof(*g));
+
+	if (g == NULL)
+		return NULL;
+	atomic_init(&g->refs, 1);
+	g->cfg = ice_config_ref(cfg);
+	g->revoked = turn_revocations_ref(revoked);
+	g->draining = draining;
+	self_build(g, net, cfg);
+	settings_build(g, net, cfg);
+	return g;
+}
+
+struct net_gen *
+net_gen_ref(struct net_gen *g)
+{
+	if (g != NULL)
+		atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
+}
+
+void
+net_gen_unref(struct net_gen *g)
+{
+	if (g == NULL || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	turn_revocations_unref(g->revoked);
+	ice_config_unref(g->cfg);
+	free(g);
+}

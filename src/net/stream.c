@@ -1,0 +1,251 @@
+/*
+ * A stream's life (stream.h): creation on accept, its timers and deadlines,
+ * the hold of the allocations made over it, and closing.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "icestation/log.h"
+
+#include "net_internal.h"
+
+static ice_ms_t
+conn_idle_ms(const struct net_conn *c)
+{
+	return (ice_ms_t)c->w->cfg->stun.tcp_idle_timeout_s * 1000;
+}
+
+/* The frame deadline never exceeds the idle timeout: an operator who wants
+ * idle clients gone in 5 s does not want a 10 s frame either. */
+static ice_ms_t
+conn_frame_ms(const struct net_conn *c)
+{
+	ice_ms_t idle = conn_idle_ms(c);
+
+	return idle > 0 && idle < NET_TCP_FRAME_TIMEOUT_MS ? idle : NET_TCP_FRAME_TIMEOUT_MS;
+}
+
+void
+stream_arm(struct net_conn *c, ice_ms_t at)
+{
+	ice_ms_t now = c->w->now;
+	ice_ms_t d = at > now ? at - now : 0;
+	struct timeval tv = { .tv_sec = (time_t)(d / 1000),
+		              .tv_usec = (suseconds_t)(d % 1000) * 1000 };
+
+	c->timer_at = at;
+	event_add(c->ev_timer, &tv);
+}
+
+/* Next deadline of c, or 0 if none. A connection carrying an allocation has
+ * no idle deadline; its timer still wakes once per idle period so the idle
+ * rule resumes without a re-arm when the allocation ends. */
+ice_ms_t
+stream_deadline(const struct net_conn *c)
+{
+	ice_ms_t idle = conn_idle_ms(c), at = 0;
+
+	if (idle > 0)
+		at = (c->n_holds > 0 ? ICE_MAX(c->last_rx, c->w->now) : c->last_rx) + idle;
+	if (c->frame_start != 0 && (at == 0 || c->frame_start + conn_frame_ms(c) < at))
+		at = c->frame_start + conn_frame_ms(c);
+	return at;
+}
+
+void
+stream_close(struct net_conn *c, enum ice_metric_id reason)
+{
+	struct net_worker *w = c->w;
+
+	net_turn_stream_closed(w, c);
+	if (c->n_holds > 0)
+		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
+	ice_metrics_inc(w->m, reason);
+	ice_metrics_dec(w->m, ICE_M_NET_TCP_ACTIVE);
+	ice_metrics_add(w->m, ICE_M_NET_TCP_OUT_QUEUED, (uint64_t)0 - c->out_len);
+	if (c->ssl != NULL) {
+		ice_metrics_dec(w->m, ICE_M_NET_TLS_ACTIVE);
+		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
+		                             reason != ICE_M_NET_TCP_CLOSED_TLS &&
+		                             reason != ICE_M_NET_TCP_CLOSED_PEER);
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	event_free(c->ev_timer);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Close from a context that may still hold c (a handler mid-dispatch): the
+ * timer event does it on the next loop turn. */
+void
+stream_kill(struct net_conn *c, enum ice_metric_id reason)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	c->dead_reason = reason;
+	event_del(c->ev_read);
+	event_del(c->ev_write);
+	event_active(c->ev_timer, EV_TIMEOUT, 1);
+}
+
+void
+stream_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	ice_ms_t at;
+
+	(void)fd;
+	(void)what;
+	if (c->dead) {
+		stream_close(c, c->dead_reason);
+		return;
+	}
+	c->w->now = net_clock_ms();
+	if (c->frame_start != 0 && c->w->now >= c->frame_start + conn_frame_ms(c)) {
+		if (c->ssl != NULL && !c->tls_ready)
+			ice_metrics_inc(c->w->m, ICE_M_NET_TLS_HS_TIMEOUT);
+		stream_close(c, ICE_M_NET_TCP_CLOSED_SLOW);
+		return;
+	}
+	if (conn_idle_ms(c) > 0 && c->n_holds == 0 && c->w->now >= c->last_rx + conn_idle_ms(c)) {
+		stream_close(c, ICE_M_NET_TCP_CLOSED_IDLE);
+		return;
+	}
+	at = stream_deadline(c);
+	if (at != 0)
+		stream_arm(c, at);
+}
+
+void
+net_stream_hold(struct net_conn *c, int delta)
+{
+	if (delta > 0) {
+		if (c->n_holds++ == 0)
+			ice_metrics_inc(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+		return;
+	}
+	if (c->n_holds == 0)
+		return;
+	if (--c->n_holds == 0) {
+		ice_metrics_dec(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+		/* The idle period starts over from the allocation's end. */
+		c->last_rx = ICE_MAX(c->last_rx, c->w->now);
+	}
+}
+
+unsigned
+net_stream_holds(const struct net_conn *c)
+{
+	return c->n_holds;
+}
+
+const struct ice_addr *
+net_stream_local(const struct net_conn *c)
+{
+	return &c->local;
+}
+
+const struct ice_addr *
+net_stream_remote(const struct net_conn *c)
+{
+	return &c->remote;
+}
+
+enum ice_transport
+net_stream_transport(const struct net_conn *c)
+{
+	return c->l->transport;
+}
+
+void
+net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss)
+{
+	struct net_worker *w = l->w;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	struct net_conn *c;
+	int one = 1;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	c->w = w;
+	c->l = l;
+	c->fd = fd;
+	c->last_rx = w->now;
+	if (ice_addr_from_sockaddr(&c->remote, (const struct sockaddr *)ss) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+	    ice_addr_from_sockaddr(&c->local, (const struct sockaddr *)&local) < 0)
+		goto fail;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (l->transport == ICE_TRANSPORT_TLS) {
+		c->ssl = net_tls_new(w->net->tls_ctx, fd);
+		if (c->ssl == NULL)
+			goto fail;
+		/* The handshake must finish within the frame deadline. */
+		c->frame_start = w->now;
+	}
+	c->in = malloc(NET_TCP_IN_INIT);
+	c->in_cap = NET_TCP_IN_INIT;
+	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST, stream_on_read, c);
+	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST, stream_on_write, c);
+	c->ev_timer = event_new(w->base, -1, 0, stream_on_timer, c);
+	if (c->in == NULL || c->ev_read == NULL || c->ev_write == NULL || c->ev_timer == NULL ||
+	    event_add(c->ev_read, NULL) < 0)
+		goto fail;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPTED);
+	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACTIVE);
+	if (c->ssl != NULL)
+		ice_metrics_inc(w->m, ICE_M_NET_TLS_ACTIVE);
+	if (stream_deadline(c) != 0)
+		stream_arm(c, stream_deadline(c));
+	else
+		c->timer_at = UINT64_MAX;
+	return;
+fail:
+	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPT_ERRORS);
+	if (c != NULL) {
+		if (c->ev_read != NULL)
+			event_free(c->ev_read);
+		if (c->ev_write != NULL)
+			event_free(c->ev_write);
+		if (c->ev_timer != NULL)
+			event_free(c->ev_timer);
+		net_tls_free(c->ssl, false);
+		free(c->in);
+		free(c);
+	}
+	close(fd);
+}
+
+void
+net_stream_close_all(struct net_worker *w)
+{
+	while (w->conns != NULL)
+		stream_close(w->conns, ICE_M_NET_TCP_CLOSED_SHUTDOWN);
+}

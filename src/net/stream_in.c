@@ -1,0 +1,270 @@
+/*
+ * A stream's input: read (through SSL on TLS), cut into STUN and ChannelData
+ * frames, hand each to the dispatcher; and the read and write events that
+ * drive it, the TLS handshake included.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "icestation/log.h"
+
+#include "net_internal.h"
+
+/*
+ * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
+ * padded to 4 on a stream), 0 if fewer than 4 bytes are in, or -1 if the
+ * stream is neither (garbage, or a STUN length that is not a multiple of 4).
+ * Needed before the frame is complete, to size the buffer and enforce the cap.
+ */
+static long
+frame_claim(const uint8_t *p, size_t len)
+{
+	size_t n;
+
+	if (len < 4)
+		return 0;
+	n = (size_t)(p[2] << 8 | p[3]);
+	switch (stun_demux(p, len)) {
+	case STUN_DEMUX_STUN:
+		return n % 4 == 0 ? (long)(STUN_HEADER_LEN + n) : -1;
+	case STUN_DEMUX_CHANNELDATA:
+		return (long)channeldata_frame_len(n, true);
+	default:
+		return -1;
+	}
+}
+
+/* Dispatch every complete frame in c->in. Returns false if c must close. */
+static bool
+conn_frames(struct net_conn *c)
+{
+	struct net_pkt pkt = {
+		.local = c->local,
+		.remote = c->remote,
+		.transport = c->l->transport,
+		.l = c->l,
+		.conn = c,
+	};
+	size_t off = 0;
+	bool completed = false;
+	long claim;
+	int n;
+
+	while (!c->dead && c->in_len - off >= 4) {
+		claim = frame_claim(c->in + off, c->in_len - off);
+		if (claim < 0) {
+			stream_kill(c, ICE_M_NET_TCP_CLOSED_BAD_FRAME);
+			return false;
+		}
+		if ((size_t)claim > c->l->tcp_frame_max) {
+			stream_kill(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+			return false;
+		}
+		if ((size_t)claim > c->in_len - off)
+			break;
+		/* The codec frames it too: a disagreement means garbage. */
+		n = stun_stream_frame_len(c->in + off, (size_t)claim);
+		if (n != claim) {
+			stream_kill(c, ICE_M_NET_TCP_CLOSED_BAD_FRAME);
+			return false;
+		}
+		net_dispatch(c->w, &pkt, c->in + off, (size_t)n);
+		off += (size_t)n;
+		completed = true;
+	}
+	/* Datagrams to peers point into c->in: out before it moves. */
+	net_batch_flush(&c->w->batch);
+	if (c->dead)
+		return false;
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	if (c->in_len == 0)
+		c->frame_start = 0;
+	else if (completed || c->frame_start == 0)
+		c->frame_start = c->w->now;
+	return true;
+}
+
+/* Make room for the frame being received (up to the listener's maximum). */
+static bool
+conn_grow(struct net_conn *c)
+{
+	long claim = frame_claim(c->in, c->in_len);
+	uint8_t *p;
+
+	if (claim <= 0 || (size_t)claim <= c->in_cap)
+		return true;
+	if ((size_t)claim > c->l->tcp_frame_max)
+		return false;
+	p = realloc(c->in, (size_t)claim);
+	if (p == NULL)
+		return false;
+	c->in = p;
+	c->in_cap = (size_t)claim;
+	return true;
+}
+
+/* One read into buf[0..len) (len > 0): bytes, 0 at the peer's close,
+ * -EAGAIN, or -errno (-EPROTO: TLS failure). */
+static ssize_t
+conn_read(struct net_conn *c, uint8_t *buf, size_t len)
+{
+	ssize_t r;
+
+	if (c->ssl != NULL)
+		return net_tls_read(c->ssl, buf, len, &c->tls_want_write);
+	do
+		r = recv(c->fd, buf, len, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+/*
+ * Read, frame and dispatch. Plain TCP reads once per event (the fd stays
+ * readable if more is queued, and other connections get their turn); TLS
+ * reads until the SSL holds nothing more, since bytes it has already pulled
+ * off the fd will not wake us again. Returns false if c was closed.
+ */
+static bool
+conn_input(struct net_conn *c)
+{
+	struct net_worker *w = c->w;
+	ice_ms_t deadline;
+	ssize_t r;
+
+	do {
+		/* conn_frames and conn_grow leave room for the rest of a
+		 * partial frame; a full buffer here would make recv return 0
+		 * and look like a hang-up, so refuse it as the oversize it is. */
+		if (c->in_len == c->in_cap) {
+			stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+			return false;
+		}
+		r = conn_read(c, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r == -EAGAIN)
+			break;
+		if (r == 0) {
+			stream_close(c, ICE_M_NET_TCP_CLOSED_PEER);
+			return false;
+		}
+		if (r < 0) {
+			stream_close(c, stream_io_reason(r));
+			return false;
+		}
+		c->in_len += (size_t)r;
+		c->last_rx = w->now;
+		if (!conn_frames(c)) {
+			net_batch_flush(
+				&w->batch); /* frames before the bad one may have queued sends */
+			return false;       /* conn_kill scheduled the close */
+		}
+		if (!conn_grow(c)) {
+			stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+			return false;
+		}
+	} while (c->ssl != NULL && net_tls_pending(c->ssl));
+	if (c->ssl != NULL)
+		stream_write_interest(c); /* the read may wait for writable */
+	/* A frame just started: its deadline may come before the armed one. */
+	deadline = stream_deadline(c);
+	if (deadline != 0 && deadline < c->timer_at)
+		stream_arm(c, deadline);
+	return true;
+}
+
+/* TLS: one handshake step. Returns true once it is done (then the caller
+ * reads: application data may already wait), false while it goes on or if c
+ * was closed. */
+static bool
+conn_tls_accept(struct net_conn *c)
+{
+	struct net_worker *w = c->w;
+	int r;
+
+	c->last_rx = w->now;
+	r = net_tls_handshake(c->ssl, &c->tls_want_write);
+	if (r < 0) {
+		/* Scanners and plain-TCP clients on the TLS port: counted, not
+		 * logged (one line each would let anyone fill the log). */
+		if (ICE_LOG_DEBUG <= ice_log_level_cur) {
+			char buf[ICE_ADDR_STRLEN];
+
+			log_debug("tls: handshake with %s failed: %s",
+			          ice_addr_str(&c->remote, buf, sizeof(buf)), strerror(-r));
+		}
+		ice_metrics_inc(w->m, ICE_M_NET_TLS_HS_FAILED);
+		stream_close(c, ICE_M_NET_TCP_CLOSED_TLS);
+		return false;
+	}
+	if (r == 0) {
+		stream_write_interest(c);
+		return false;
+	}
+	ice_metrics_inc(w->m, ICE_M_NET_TLS_HS_OK);
+	c->tls_ready = true;
+	c->frame_start = 0; /* the handshake's deadline is met; frames get their own */
+	stream_write_interest(c);
+	return true;
+}
+
+void
+stream_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->w->now = net_clock_ms();
+	if (c->ssl != NULL) {
+		if (!c->tls_ready && !conn_tls_accept(c))
+			return;
+		if (c->tls_write_wait_read && c->out_len > 0) {
+			int r = stream_flush(c);
+
+			if (r < 0) {
+				stream_close(c, stream_io_reason(r));
+				return;
+			}
+			stream_write_interest(c);
+		}
+	}
+	(void)conn_input(c);
+}
+
+void
+stream_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	c->w->now = net_clock_ms();
+	if (c->ssl != NULL && !c->tls_ready) {
+		if (!conn_tls_accept(c) || !conn_input(c))
+			return;
+	} else if (c->tls_want_write) {
+		c->tls_want_write = false;
+		if (!conn_input(c))
+			return;
+	}
+	r = stream_flush(c);
+	if (r < 0) {
+		stream_close(c, stream_io_reason(r));
+		return;
+	}
+	stream_write_interest(c);
+}
