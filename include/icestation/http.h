@@ -16,16 +16,31 @@ struct ice_http;
 struct ice_http_hooks {
 	/* true once every configured STUN/TURN listener is bound (net layer). */
 	bool (*listeners_ready)(void *ctx);
+	/* true while the daemon drains: /readyz answers 503 "draining". May be NULL. */
+	bool (*draining)(void *ctx);
+	/* true when the ICE API must not mint for user (revoked). May be NULL. */
+	bool (*user_revoked)(void *ctx, const char *user, size_t len);
 	void *ctx;
 };
 
 /*
  * Create the API server on base (an event_base the caller runs on its own
- * thread), binding cfg->http.listen. cfg and hooks are borrowed and must
- * outlive the server. Returns NULL (and logs why) on failure.
+ * thread), binding cfg->http.listen, or serving fd when fd >= 0 (a
+ * listening socket passed in by systemd; taken over). cfg and hooks are
+ * borrowed and must outlive the server (or the next ice_http_reconfigure).
+ * Returns NULL (and logs why) on failure.
  */
 struct ice_http *ice_http_new(struct event_base *base, const struct ice_config *cfg,
-                              const struct ice_http_hooks *hooks);
+                              const struct ice_http_hooks *hooks, int fd);
+
+/*
+ * Serve cfg from now on (a reload): the ICE answer's template, tokens, CORS
+ * origins, identity header, public fallback and timeout follow it; the
+ * listener and connection table stay (restart-only). cfg is borrowed as in
+ * ice_http_new; the old one is not used after this returns. 0, or -ENOMEM
+ * (the old configuration stays in force).
+ */
+int ice_http_reconfigure(struct ice_http *http, const struct ice_config *cfg);
 
 /* Free; accepts NULL. Call on the loop's thread after the loop stopped. */
 void ice_http_free(struct ice_http *http);

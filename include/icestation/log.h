@@ -7,6 +7,7 @@
 #define ICESTATION_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "icestation/common.h"
 
@@ -17,7 +18,9 @@ enum ice_log_level {
 	ICE_LOG_DEBUG = 7,
 };
 
-extern int ice_log_level_cur;
+/* Read by every thread, written on reload: relaxed atomics (a level change
+ * needs no ordering with anything else). */
+extern _Atomic int ice_log_level_cur;
 
 /* Set the threshold; messages above it are not formatted. */
 void ice_log_set_level(enum ice_log_level level);
@@ -28,10 +31,10 @@ int ice_log_level_parse(const char *s);
 /* Emit one line. Use the macros below instead. */
 void ice_log_emit(enum ice_log_level level, int errnum, const char *fmt, ...) ICE_PRINTF(3, 4);
 
-#define ICE_LOG_AT(lvl, errnum, ...)                                \
-	do {                                                        \
-		if ((int)(lvl) <= ice_log_level_cur)                \
-			ice_log_emit((lvl), (errnum), __VA_ARGS__); \
+#define ICE_LOG_AT(lvl, errnum, ...)                                                              \
+	do {                                                                                      \
+		if ((int)(lvl) <= atomic_load_explicit(&ice_log_level_cur, memory_order_relaxed)) \
+			ice_log_emit((lvl), (errnum), __VA_ARGS__);                               \
 	} while (0)
 
 /* log_warn appends strerror(errno); the x variants do not. */

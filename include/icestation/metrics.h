@@ -72,6 +72,14 @@ ice_metrics_dec(struct ice_metrics *m, enum ice_metric_id id)
 	ice_metrics_add(m, id, (uint64_t)-1);
 }
 
+/* Set a gauge the owner thread alone keeps (its block holds the whole value). */
+static inline void
+ice_metrics_set(struct ice_metrics *m, enum ice_metric_id id, uint64_t v)
+{
+	if (m != NULL)
+		atomic_store_explicit(&m->v[id], v, memory_order_relaxed);
+}
+
 /* Sum of one metric over every registered block. Any thread. */
 uint64_t ice_metrics_sum(enum ice_metric_id id);
 

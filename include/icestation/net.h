@@ -21,13 +21,26 @@ struct ice_net;
 struct event_base;
 struct turn_revocations;
 
+/* A listening socket handed to the daemon (systemd socket activation). */
+struct ice_listen_fd {
+	int fd;
+	int type;             /* SOCK_STREAM or SOCK_DGRAM */
+	struct ice_addr addr; /* where it is bound */
+	bool used;            /* set by whoever serves it */
+};
+
 /*
  * Create the net layer for cfg (a reference is taken: restart-only keys are
  * read from it for the net's whole life): binds every listening socket of
- * every worker so bind errors surface here. Returns NULL and logs why on
- * failure.
+ * every worker so bind errors surface here. A listener whose address, port
+ * and type match one of passed[0..n_passed) serves that socket instead of
+ * binding its own: a stream socket is shared by every worker (each accepts
+ * from it), a datagram socket is served by worker 0 alone (a UDP flow must
+ * stay on one worker, and a socket made elsewhere cannot join our
+ * SO_REUSEPORT group). passed is read during the call only. Returns NULL and
+ * logs why on failure.
  */
-struct ice_net *ice_net_new(struct ice_config *cfg);
+struct ice_net *ice_net_new(struct ice_config *cfg, struct ice_listen_fd *passed, size_t n_passed);
 
 /* Deliver the workers' answers on base (the main thread's loop). 0 or -errno. */
 int ice_net_attach(struct ice_net *net, struct event_base *base);
@@ -73,6 +86,17 @@ int ice_net_list(struct ice_net *net, const char *user, size_t len, size_t max_p
  */
 typedef void (*ice_net_close_cb)(void *arg, int rc);
 int ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void *arg);
+
+/*
+ * Load cfg's TURN certificate and key again; on success the next generation
+ * (ice_net_reconfigure) gives them to new handshakes. 0, or -EINVAL with the
+ * reason in err (the pair in force stays). TLS turned on or off needs a
+ * restart: then nothing is done.
+ */
+int ice_net_reload_tls(struct ice_net *net, const struct ice_config *cfg, char *err, size_t errlen);
+
+/* Unix time the TURN certificate in force expires; 0 without TLS. */
+uint64_t ice_net_tls_expiry(const struct ice_net *net);
 
 /* Allocations alive across all workers. */
 uint32_t ice_net_allocations(const struct ice_net *net);

@@ -146,6 +146,25 @@ print_http(FILE *fp, const struct ice_config_http *h)
 }
 
 static void
+print_admin(FILE *fp, const struct ice_config *cfg)
+{
+	const struct ice_config_admin *a = &cfg->admin;
+	char buf[128];
+
+	kv_u(fp, 6, "drain-timeout", cfg->drain_timeout_s, "s");
+	kv_str(fp, 6, "state-directory", cfg->state_dir);
+	fprintf(fp, "      admin:\n");
+	kv_bool(fp, 8, "enabled", a->enabled);
+	if (a->unix_path != NULL) {
+		snprintf(buf, sizeof(buf), "unix:%s", a->unix_path);
+		kv_str(fp, 8, "listen", buf);
+	} else if (a->listen.family != 0) {
+		kv_str(fp, 8, "listen", ice_addr_str(&a->listen, buf, sizeof(buf)));
+	}
+	kv_strlist(fp, 8, "bearer-tokens", a->bearer_tokens, a->n_bearer_tokens, true);
+}
+
+static void
 print_stun(FILE *fp, const struct ice_config_stun *s)
 {
 	fprintf(fp, "        stun:\n");
@@ -187,6 +206,12 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_u(fp, 10, "allocations-per-minute-per-user", t->allocations_per_minute_per_user, "");
 	kv_u(fp, 10, "allocation-lifetime", t->allocation_lifetime_s, "s");
 	kv_u(fp, 10, "credential-ttl", t->credential_ttl_s, "s");
+	if (t->alternate_server.family != 0) {
+		char alt[ICE_ADDR_STRLEN];
+
+		kv_str(fp, 10, "alternate-server",
+		       ice_addr_str(&t->alternate_server, alt, sizeof(alt)));
+	}
 	kv_cidrs(fp, 10, "denied-peer-ip", t->denied_peer_ip, t->n_denied_peer_ip);
 	kv_cidrs(fp, 10, "allowed-peer-ip", t->allowed_peer_ip, t->n_allowed_peer_ip);
 	fprintf(fp, "          tls:\n");
@@ -224,6 +249,7 @@ ice_config_print(const struct ice_config *cfg, FILE *fp)
 	fprintf(fp, "\npeers:\n  logger:\n    level: %s\n", level_name(cfg->log_level));
 	fprintf(fp, "  node:\n    server:\n      workers: %u\n", cfg->workers);
 	print_http(fp, &cfg->http);
+	print_admin(fp, cfg);
 	fprintf(fp, "      subserver:\n");
 	print_stun(fp, &cfg->stun);
 	print_turn(fp, &cfg->turn);

@@ -94,6 +94,8 @@ void http_reply_405_ice(struct ice_http *h, struct evhttp_request *req);
 /* Build the constant JSON pieces from h->cfg. Returns 0 or -ENOMEM. */
 int ice_api_init(struct ice_http *h);
 void ice_api_fini(struct ice_http *h);
+/* Free a template's pieces (not t itself). */
+void ice_api_tmpl_free(struct ice_api_tmpl *t);
 
 /* GET|HEAD|OPTIONS /api/v1/turn/ice-servers and its alias. */
 void ice_api_handle(struct ice_http *h, struct evhttp_request *req);

@@ -218,8 +218,12 @@ ice_api_init(struct ice_http *h)
 void
 ice_api_fini(struct ice_http *h)
 {
-	struct ice_api_tmpl *t = &h->tmpl;
+	ice_api_tmpl_free(&h->tmpl);
+}
 
+void
+ice_api_tmpl_free(struct ice_api_tmpl *t)
+{
 	free(t->head);
 	free(t->mid);
 	free(t->tail);
@@ -451,6 +455,13 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 	if (h->tmpl.unready != NULL) {
 		http_header(req, "Retry-After", "30");
 		http_reply_error(h, req, 503, "Service Unavailable", "not_ready", h->tmpl.unready);
+		return;
+	}
+	if (user[0] != '\0' && h->hooks != NULL && h->hooks->user_revoked != NULL &&
+	    h->hooks->user_revoked(h->hooks->ctx, user, strlen(user))) {
+		ice_metrics_inc(h->m, ICE_M_HTTP_REVOKED);
+		http_reply_error(h, req, 403, "Forbidden", "revoked",
+		                 "this user's TURN access is revoked");
 		return;
 	}
 	reply_servers(h, req, user, strlen(user));

@@ -75,6 +75,10 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 	size_t n = 0;
 	struct evbuffer *out;
 
+	if (h->hooks != NULL && h->hooks->draining != NULL && h->hooks->draining(h->hooks->ctx)) {
+		reply_json(h, req, 503, "Service Unavailable", "{\"status\":\"draining\"}\n");
+		return;
+	}
 	if (h->hooks == NULL || h->hooks->listeners_ready == NULL ||
 	    !h->hooks->listeners_ready(h->hooks->ctx))
 		missing[n++] = "listeners";

@@ -403,11 +403,18 @@ http_reply_405_ice(struct ice_http *h, struct evhttp_request *req)
 }
 
 static int
-bind_listener(struct ice_http *h)
+bind_listener(struct ice_http *h, int fd)
 {
 	char ip[ICE_ADDR_STRLEN], where[ICE_ADDR_STRLEN];
 	const struct ice_addr *a = &h->cfg->http.listen;
 
+	if (fd >= 0) {
+		if (evhttp_accept_socket_with_handle(h->evh, fd) == NULL) {
+			log_warnx("http: cannot serve the socket passed in");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	ice_addr_ip_str(a, ip, sizeof(ip));
 	if (evhttp_bind_socket(h->evh, ip, a->port) < 0) {
 		log_warn("http: cannot listen on %s", ice_addr_str(a, where, sizeof(where)));
@@ -418,7 +425,7 @@ bind_listener(struct ice_http *h)
 
 struct ice_http *
 ice_http_new(struct event_base *base, const struct ice_config *cfg,
-             const struct ice_http_hooks *hooks)
+             const struct ice_http_hooks *hooks, int fd)
 {
 	const struct ice_config_http *hc = &cfg->http;
 	struct ice_http *h;
@@ -466,13 +473,32 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 	evhttp_set_default_content_type(h->evh, "application/json");
 	evhttp_set_bevcb(h->evh, on_new_conn, h);
 	evhttp_set_gencb(h->evh, route, h);
-	if (bind_listener(h) < 0)
+	if (bind_listener(h, fd) < 0)
 		goto fail;
 	return h;
 
 fail:
 	ice_http_free(h);
 	return NULL;
+}
+
+int
+ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
+{
+	const struct ice_config *old_cfg = h->cfg;
+	struct ice_api_tmpl old = h->tmpl;
+
+	memset(&h->tmpl, 0, sizeof(h->tmpl));
+	h->cfg = cfg;
+	if (ice_api_init(h) < 0) {
+		ice_api_fini(h);
+		h->tmpl = old;
+		h->cfg = old_cfg;
+		return -ENOMEM;
+	}
+	ice_api_tmpl_free(&old);
+	h->timeout_ms = (cfg->http.timeout_s ? cfg->http.timeout_s : 10) * 1000u;
+	return 0;
 }
 
 void

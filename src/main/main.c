@@ -1,42 +1,22 @@
 /*
- * icestation: command line and daemon lifecycle. Loads the configuration
- * snapshot, starts the net workers and the HTTP API, tells systemd when it is
- * ready, and stops cleanly on SIGTERM/SIGINT.
+ * icestation: the command line. Loads and checks the configuration, then
+ * hands it to the daemon (daemon.c).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <event2/event.h>
 #include <event2/thread.h>
-#include <systemd/sd-daemon.h>
 
 #include "icestation/config.h"
-#include "icestation/http.h"
 #include "icestation/log.h"
-#include "icestation/metrics.h"
-#include "icestation/net.h"
+
+#include "daemon.h"
 
 #define DEFAULT_CONFIG "/etc/icestation/peers.yml"
-
-enum {
-	READY_POLL_MS = 20,
-};
-
-struct daemon {
-	struct ice_config *cfg;
-	struct event_base *base;
-	struct ice_net *net;
-	struct ice_http *http;
-	struct event *sigterm, *sigint, *ready_poll;
-	struct ice_metrics *metrics;
-	bool notified_ready;
-};
 
 static void
 usage(FILE *fp)
@@ -48,15 +28,10 @@ usage(FILE *fp)
 	            "      --check-config  validate the configuration, print errors, exit 0/1\n"
 	            "      --print-config  print the effective configuration (secrets masked)\n"
 	            "  -v, --version       print the version and exit\n"
-	            "  -h, --help          print this help and exit\n");
-}
-
-static bool
-net_ready_hook(void *ctx)
-{
-	const struct daemon *d = ctx;
-
-	return d->net != NULL && ice_net_ready(d->net);
+	            "  -h, --help          print this help and exit\n"
+	            "\n"
+	            "Signals: SIGHUP reloads the configuration, SIGUSR1 starts a drain,\n"
+	            "SIGTERM and SIGINT stop. See icestation(8).\n");
 }
 
 /*
@@ -77,143 +52,6 @@ malloc_tune(void)
 	(void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	(void)mallopt(M_TOP_PAD, 64 * 1024);
-}
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct daemon *d = arg;
-
-	(void)what;
-	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	sd_notify(0, "STOPPING=1");
-	event_base_loopbreak(d->base);
-}
-
-/* Readiness is reported to systemd once, when the workers' listeners run. */
-static void
-on_ready_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	struct timeval tv = { 0, READY_POLL_MS * 1000 };
-
-	(void)fd;
-	(void)what;
-	if (!ice_net_ready(d->net)) {
-		evtimer_add(d->ready_poll, &tv);
-		return;
-	}
-	d->notified_ready = true;
-	log_info("ready: %u worker(s) serving", d->cfg->workers);
-	sd_notifyf(0, "READY=1\nSTATUS=serving with %u worker(s)", d->cfg->workers);
-}
-
-static const char *
-public_ip_source(const struct ice_public_ip *p)
-{
-	switch (p->source) {
-	case ICE_PUBLIC_IP_ENV:
-		return "from the environment";
-	case ICE_PUBLIC_IP_AUTO:
-		return "auto-detected";
-	default:
-		return "configured";
-	}
-}
-
-static void
-log_summary(const struct ice_config *cfg)
-{
-	char buf[ICE_ADDR_STRLEN];
-
-	if (cfg->stun.enabled)
-		log_info("stun: port %u, public address %s (%s)", cfg->stun.port,
-		         ice_addr_ip_str(&cfg->stun.public_ip.addr, buf, sizeof(buf)),
-		         public_ip_source(&cfg->stun.public_ip));
-	if (cfg->turn.enabled)
-		log_info("turn: port %u, realm %s, public address %s (%s), max %u allocations",
-		         cfg->turn.port, cfg->turn.realm,
-		         ice_addr_ip_str(&cfg->turn.public_ip.addr, buf, sizeof(buf)),
-		         public_ip_source(&cfg->turn.public_ip), cfg->turn.max_allocations);
-	if (cfg->http.enabled)
-		log_info("http: listening on %s",
-		         ice_addr_str(&cfg->http.listen, buf, sizeof(buf)));
-}
-
-static int
-run(struct ice_config *cfg)
-{
-	struct daemon d = { .cfg = cfg };
-	struct ice_http_hooks hooks = { .listeners_ready = net_ready_hook, .ctx = &d };
-	struct timeval tv = { 0, 0 };
-	struct event_config *ec;
-	int rc = 1;
-
-	d.metrics = ice_metrics_block_new();
-	ice_metrics_add(d.metrics, ICE_M_PROCESS_START_TIME, (uint64_t)time(NULL));
-	ice_metrics_inc(d.metrics, ICE_M_CONFIG_LOADS);
-
-	/* Only this thread touches the main loop (workers stop through their own
-	 * eventfds), so it needs no libevent lock on every event add/delete. */
-	ec = event_config_new();
-	if (ec != NULL) {
-		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
-		d.base = event_base_new_with_config(ec);
-		event_config_free(ec);
-	}
-	if (d.base == NULL) {
-		log_errorx("cannot create the main event loop");
-		return 1;
-	}
-	d.net = ice_net_new(cfg);
-	if (d.net == NULL)
-		goto out_base;
-	if (ice_net_attach(d.net, d.base) < 0)
-		goto out_net;
-	if (cfg->http.enabled) {
-		d.http = ice_http_new(d.base, cfg, &hooks);
-		if (d.http == NULL)
-			goto out_net;
-	}
-	if (ice_net_start(d.net) < 0) {
-		log_errorx("cannot start the worker threads");
-		goto out_http;
-	}
-
-	d.sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
-	d.sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
-	d.ready_poll = evtimer_new(d.base, on_ready_poll, &d);
-	if (d.sigterm == NULL || d.sigint == NULL || d.ready_poll == NULL ||
-	    evsignal_add(d.sigterm, NULL) < 0 || evsignal_add(d.sigint, NULL) < 0 ||
-	    evtimer_add(d.ready_poll, &tv) < 0) {
-		log_errorx("cannot set up signal handling");
-		goto out_stop;
-	}
-	log_summary(cfg);
-
-	if (event_base_dispatch(d.base) < 0)
-		log_errorx("main event loop failed");
-	else
-		rc = 0;
-
-out_stop:
-	ice_net_stop(d.net);
-	if (d.sigterm)
-		event_free(d.sigterm);
-	if (d.sigint)
-		event_free(d.sigint);
-	if (d.ready_poll)
-		event_free(d.ready_poll);
-out_http:
-	ice_http_free(d.http);
-out_net:
-	ice_net_stop(d.net);
-	ice_net_free(d.net);
-out_base:
-	event_base_free(d.base);
-	if (rc == 0)
-		log_info("stopped");
-	return rc;
 }
 
 int
@@ -286,7 +124,7 @@ main(int argc, char **argv)
 	if (evthread_use_pthreads() < 0)
 		fatalx("libevent has no pthreads support");
 	log_info("%s starting with %s", ICESTATION_SOFTWARE, path);
-	rc = run(cfg);
-	ice_config_free(cfg);
+	rc = daemon_run(cfg, path);
+	ice_config_unref(cfg);
 	return rc;
 }

@@ -132,6 +132,7 @@ net_gen_new(const struct ice_net *net, struct ice_config *cfg, struct turn_revoc
 	g->cfg = ice_config_ref(cfg);
 	g->revoked = turn_revocations_ref(revoked);
 	g->draining = draining;
+	g->tls_ctx = net_tls_ctx_ref(net->tls_ctx);
 	self_build(g, net, cfg);
 	settings_build(g, net, cfg);
 	return g;
@@ -151,6 +152,7 @@ net_gen_unref(struct net_gen *g)
 	if (g == NULL || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	turn_revocations_unref(g->revoked);
+	net_tls_ctx_unref(g->tls_ctx);
 	ice_config_unref(g->cfg);
 	free(g);
 }

@@ -20,6 +20,7 @@
 #include "icestation/turn_policy.h"
 
 struct ice_net;
+struct ssl_ctx_st;
 struct turn_revocations;
 
 struct net_gen {
@@ -27,6 +28,7 @@ struct net_gen {
 	struct ice_config *cfg;           /* one reference */
 	struct turn_revocations *revoked; /* one reference, or NULL */
 	bool draining;
+	struct ssl_ctx_st *tls_ctx; /* TURN over TLS: one reference, or NULL */
 	struct ice_cidr self[TURN_POLICY_MAX_SELF];
 	size_t n_self;
 	struct turn_settings turn; /* points into cfg, self and revoked */

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -136,6 +137,43 @@ fail:
 	return -err;
 }
 
+/* A passed-in socket for l (address, port and type match), or NULL. */
+static struct ice_listen_fd *
+passed_for(const struct net_worker *w, const struct net_listener *l)
+{
+	int type = l->transport == ICE_TRANSPORT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+
+	for (size_t i = 0; i < w->net->n_passed; i++) {
+		struct ice_listen_fd *p = &w->net->passed[i];
+
+		if (p->type == type && ice_addr_equal(&p->addr, &l->addr))
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Take a passed socket for l into *fd (a dup, so every worker closes its
+ * own): 1 taken, 0 none passed (build one), -ENOENT drop l from this worker
+ * (a passed UDP socket is served by worker 0 only), or -errno.
+ */
+static int
+listener_passed(struct net_worker *w, struct net_listener *l, int *fd)
+{
+	struct ice_listen_fd *p = passed_for(w, l);
+
+	if (p == NULL)
+		return 0;
+	if (l->transport == ICE_TRANSPORT_UDP && w->id != 0)
+		return -ENOENT;
+	*fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	(void)fcntl(*fd, F_SETFL, O_NONBLOCK);
+	p->used = true;
+	return 1;
+}
+
 int
 net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 {
@@ -165,7 +203,27 @@ net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 		l = &w->listeners[i];
 		l->tcp_frame_max =
 			(l->roles & NET_ROLE_TURN) ? NET_TCP_FRAME_MAX : NET_TCP_STUN_FRAME_MAX;
-		r = listener_socket(l);
+		r = listener_passed(w, l, &l->fd);
+		if (r == -ENOENT) {
+			/* Not on this worker: close the gap in the array. */
+			memmove(l, l + 1, (w->n_listeners - i - 1) * sizeof(*l));
+			w->n_listeners--;
+			i--;
+			continue;
+		}
+		if (r == 1) {
+			/* A wildcard UDP socket must tell us where each datagram went. */
+			if (l->wildcard && l->transport == ICE_TRANSPORT_UDP &&
+			    setopt_int(l->fd,
+			               l->addr.family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			               l->addr.family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO,
+			               1) < 0)
+				r = -errno;
+			else
+				continue;
+		}
+		if (r == 0)
+			r = listener_socket(l);
 		if (r < 0) {
 			errno = -r;
 			log_error("net: worker %u: cannot listen on %s/%s", w->id,

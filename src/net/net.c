@@ -28,7 +28,7 @@ net_clock_ms(void)
 }
 
 struct ice_net *
-ice_net_new(struct ice_config *cfg)
+ice_net_new(struct ice_config *cfg, struct ice_listen_fd *passed, size_t n_passed)
 {
 	struct ice_net *net;
 	unsigned i, n = cfg->workers ? cfg->workers : 1;
@@ -37,6 +37,8 @@ ice_net_new(struct ice_config *cfg)
 	if (net == NULL)
 		return NULL;
 	net->cfg = ice_config_ref(cfg);
+	net->passed = passed;
+	net->n_passed = n_passed;
 	net->replies.efd = -1;
 	if (net_replies_init(&net->replies) < 0 || net_turn_shared_init(net) < 0)
 		goto fail;
@@ -53,6 +55,8 @@ ice_net_new(struct ice_config *cfg)
 	}
 	if (net->workers[0]->n_listeners == 0)
 		log_warnx("net: no STUN/TURN listener configured");
+	net->passed = NULL; /* the caller's, for this call only */
+	net->n_passed = 0;
 	return net;
 fail:
 	net->stopped = true;
@@ -307,7 +311,8 @@ ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void 
 	q->close_cb = cb;
 	q->arg = arg;
 	q->pending = 1;
-	q->parts[wid].rc = -ENOENT;
+	for (unsigned i = 0; i < net->n_workers; i++)
+		q->parts[i].rc = -ENOENT; /* only the id's worker answers */
 	query_post(net, q, wid, &c);
 	if (q->pending == 0) {
 		query_free(q, net->n_workers);

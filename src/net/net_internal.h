@@ -116,8 +116,10 @@ struct net_query {
 };
 
 struct ice_net {
-	struct ice_config *cfg; /* the snapshot at start: restart-only keys (one reference) */
-	struct net_gen *gen;    /* the latest generation posted (main thread; one reference) */
+	struct ice_config *cfg;       /* the snapshot at start: restart-only keys (one reference) */
+	struct ice_listen_fd *passed; /* socket activation, during ice_net_new only */
+	size_t n_passed;
+	struct net_gen *gen; /* the latest generation posted (main thread; one reference) */
 	struct net_worker **workers;
 	unsigned n_workers;
 	bool stopped;
@@ -136,8 +138,9 @@ struct ice_net {
 	size_t n_if_addrs;
 	pthread_mutex_t dormant_lock; /* Allocate-time only */
 	struct net_dormant dormant[NET_DORMANT_MAX];
-	/* TURN over TLS: certificate and key, shared read-only by every worker
-	 * (OpenSSL locks the session cache itself). NULL when tls is off. */
+	/* TURN over TLS: the certificate and key in force (main thread; each
+	 * generation holds its own reference for its workers: OpenSSL locks
+	 * the context's counts and session cache itself). NULL when tls is off. */
 	struct ssl_ctx_st *tls_ctx;
 };
 
@@ -170,6 +173,9 @@ int net_if_addrs_load(struct ice_net *net);
  */
 int net_tls_init(struct ice_net *net);
 void net_tls_fini(struct ice_net *net);
+/* A generation's reference to a context (NULL passes), and its release. */
+struct ssl_ctx_st *net_tls_ctx_ref(struct ssl_ctx_st *ctx);
+void net_tls_ctx_unref(struct ssl_ctx_st *ctx);
 struct ssl_st *net_tls_new(struct ssl_ctx_st *ctx, int fd);
 void net_tls_free(struct ssl_st *ssl, bool notify);
 int net_tls_handshake(struct ssl_st *ssl, bool *want_write);

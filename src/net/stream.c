@@ -199,7 +199,7 @@ net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss
 		goto fail;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->transport == ICE_TRANSPORT_TLS) {
-		c->ssl = net_tls_new(w->net->tls_ctx, fd);
+		c->ssl = net_tls_new(w->gen->tls_ctx, fd);
 		if (c->ssl == NULL)
 			goto fail;
 		/* The handshake must finish within the frame deadline. */

@@ -16,10 +16,17 @@
  *
  * The OpenSSL error queue is per thread: every failure path empties it, so the
  * next SSL_get_error on the worker sees only its own call's outcome.
- * Certificates are not reloaded: a renewed certificate needs a restart.
+ *
+ * Certificates reload (ice_net_reload_tls, on the main thread): a new
+ * context is built from the files and, only if the pair loads and matches,
+ * replaces the net's; the next generation hands it to the workers, whose
+ * new handshakes use it. A live connection keeps the context it started
+ * with (its SSL holds a reference). A bad pair leaves the old one in force.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -61,60 +68,89 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, cons
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-int
-net_tls_init(struct ice_net *net)
+/* Unix time of the certificate's notAfter, or 0 if it cannot be read. */
+static uint64_t
+cert_expiry(SSL_CTX *ctx)
 {
-	const struct ice_config_tls *t = &net->cfg->turn.tls;
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	const ASN1_TIME *t = x != NULL ? X509_get0_notAfter(x) : NULL;
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (uint64_t)timegm(&tm);
+}
+
+/*
+ * A server context for t's certificate and key, with the policy above, or
+ * NULL with the reason (naming the file) in err.
+ */
+static SSL_CTX *
+ctx_new(const struct ice_config_tls *t, char *err, size_t errlen)
+{
 	static const unsigned char sid_ctx[] = "icestation";
 	char ebuf[256];
 	SSL_CTX *ctx;
 
-	net->tls_ctx = NULL;
-	if (!t->enabled)
-		return 0;
 	ERR_clear_error();
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
-		log_errorx("tls: cannot create the TLS context: %s",
-		           tls_err_str(ebuf, sizeof(ebuf)));
-		return -ENOMEM;
+		snprintf(err, errlen, "cannot create the TLS context: %s",
+		         tls_err_str(ebuf, sizeof(ebuf)));
+		return NULL;
 	}
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, NET_TLS12_CIPHERS) != 1) {
-		log_errorx("tls: cannot set the protocol policy: %s",
-		           tls_err_str(ebuf, sizeof(ebuf)));
+		snprintf(err, errlen, "cannot set the protocol policy: %s",
+		         tls_err_str(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
 	                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* tcp.c retries a write from its own output buffer, which may have been
-	 * compacted or grown meanwhile, and sends one record at a time. */
+	/* The stream retries a write from its own output ring, which may have
+	 * moved or grown meanwhile, and sends one record at a time. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-		log_errorx("tls: cannot load the certificate chain from %s: %s", t->cert,
-		           tls_err_str(ebuf, sizeof(ebuf)));
+		snprintf(err, errlen, "cannot load the certificate chain from %s: %s", t->cert,
+		         tls_err_str(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-		log_errorx("tls: cannot load the private key from %s: %s", t->key,
-		           tls_err_str(ebuf, sizeof(ebuf)));
+		snprintf(err, errlen, "cannot load the private key from %s: %s", t->key,
+		         tls_err_str(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		log_errorx("tls: the private key in %s does not match the certificate in %s: %s",
-		           t->key, t->cert, tls_err_str(ebuf, sizeof(ebuf)));
+		snprintf(err, errlen,
+		         "the private key in %s does not match the certificate in %s: %s", t->key,
+		         t->cert, tls_err_str(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
-	net->tls_ctx = ctx;
-	return 0;
+	return ctx;
 fail:
 	SSL_CTX_free(ctx);
-	return -EINVAL;
+	return NULL;
+}
+
+int
+net_tls_init(struct ice_net *net)
+{
+	char err[512];
+
+	net->tls_ctx = NULL;
+	if (!net->cfg->turn.tls.enabled)
+		return 0;
+	net->tls_ctx = ctx_new(&net->cfg->turn.tls, err, sizeof(err));
+	if (net->tls_ctx == NULL) {
+		log_errorx("tls: %s", err);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void
@@ -122,6 +158,43 @@ net_tls_fini(struct ice_net *net)
 {
 	SSL_CTX_free(net->tls_ctx);
 	net->tls_ctx = NULL;
+}
+
+struct ssl_ctx_st *
+net_tls_ctx_ref(struct ssl_ctx_st *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	return ctx;
+}
+
+void
+net_tls_ctx_unref(struct ssl_ctx_st *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+int
+ice_net_reload_tls(struct ice_net *net, const struct ice_config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	/* TLS on or off needs listeners: a restart-only change. */
+	if (net->tls_ctx == NULL || !cfg->turn.tls.enabled)
+		return 0;
+	ctx = ctx_new(&cfg->turn.tls, err, errlen);
+	if (ctx == NULL)
+		return -EINVAL;
+	/* Live connections hold their own references (SSL_new took one). */
+	SSL_CTX_free(net->tls_ctx);
+	net->tls_ctx = ctx;
+	return 0;
+}
+
+uint64_t
+ice_net_tls_expiry(const struct ice_net *net)
+{
+	return net->tls_ctx != NULL ? cert_expiry(net->tls_ctx) : 0;
 }
 
 SSL *

@@ -223,6 +223,9 @@ net_worker_main(void *arg)
 		log_error("net: worker %u: cannot register listeners", w->id);
 		return NULL;
 	}
+	/* What the main thread posted before the start (the revocations
+	 * loaded from the state file) applies before the first packet. */
+	net_worker_run_mail(w);
 	atomic_store(&w->running, true);
 	/* libevent 2.1 has no end-of-iteration hook: one pass at a time. */
 	while (!atomic_load_explicit(&w->stop_req, memory_order_relaxed)) {

@@ -15,13 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-int ice_log_level_cur = ICE_LOG_INFO;
-static int log_to_journal = -1;
+_Atomic int ice_log_level_cur = ICE_LOG_INFO;
+static _Atomic int log_to_journal = -1; /* computed once; any thread may be first */
 
 void
 ice_log_set_level(enum ice_log_level level)
 {
-	ice_log_level_cur = (int)level;
+	atomic_store_explicit(&ice_log_level_cur, (int)level, memory_order_relaxed);
 }
 
 int

@@ -65,7 +65,8 @@ class Daemon:
     def __init__(self, http_port, stun_port, turn_port=None, listen=("127.0.0.1",),
                  secret="s3cret", workers=1, stun=True, turn=True, realm="icestation.test",
                  public_ip="127.0.0.1", stun_extra=None, turn_extra=None, http_extra=None,
-                 env=None, log_level="info", http_listen=None, binary=None):
+                 env=None, log_level="info", http_listen=None, binary=None,
+                 server_extra=None, admin=None):
         self.binary = binary or os.environ.get("ICESTATION_BIN", "build/icestation")
         self.http_port = http_port
         self.stun_port = stun_port
@@ -78,6 +79,10 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self._log = None
 
+        # Every daemon gets its own admin socket in its own directory, so
+        # parallel tests never meet on the default /run/icestation one.
+        self.admin_socket = os.path.join(self.dir, "admin.sock")
+        admin_cfg = admin if admin is not None else {"listen": f"unix:{self.admin_socket}"}
         http_cfg = {"listen": http_listen or f"127.0.0.1:{http_port}"}
         http_cfg.update(http_extra or {})
         stun_cfg = {"enabled": bool(stun), "port": stun_port, "public-ip": public_ip,
@@ -93,7 +98,8 @@ class Daemon:
             "peers.yml": _station({
                 "version": "0.0.1",
                 "includes": "log.yml, sub_stun.yml, sub_turn.yml",
-                "node": {"server": {"workers": workers, "http": http_cfg}},
+                "node": {"server": dict({"workers": workers, "http": http_cfg,
+                                         "admin": admin_cfg}, **(server_extra or {}))},
             }),
             "log.yml": _station({"logger": {"level": log_level}}),
             "sub_stun.yml": _station({"node": {"server": {"subserver": {"stun": stun_cfg}}}}),
@@ -239,6 +245,37 @@ class Daemon:
 
     def metric(self, name, default=0.0, headers=None):
         return self.metrics(headers).get(name, default)
+
+    # admin API ---------------------------------------------------------------
+
+    def admin(self, method, path, timeout=10.0):
+        """(status, parsed JSON body) from the admin API over its unix socket."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.admin_socket)
+        conn = http.client.HTTPConnection("localhost", timeout=timeout)
+        conn.sock = sock
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, (json.loads(data) if data.strip() else None)
+        finally:
+            conn.close()
+
+    def ctl(self, *args, timeout=30.0):
+        """Run icestationctl against this daemon: (exit code, stdout, stderr)."""
+        cmd = [ctl_binary(self.binary), "-s", self.admin_socket, *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+
+def ctl_binary(daemon_binary=None):
+    """icestationctl next to the daemon under test (or $ICESTATIONCTL_BIN)."""
+    if os.environ.get("ICESTATIONCTL_BIN"):
+        return os.environ["ICESTATIONCTL_BIN"]
+    daemon_binary = daemon_binary or os.environ.get("ICESTATION_BIN", "build/icestation")
+    return os.path.join(os.path.dirname(daemon_binary), "icestationctl")
 
 
 def free_udp_port_check(port, host="127.0.0.1"):

@@ -1,0 +1,120 @@
+/*
+ * Private to src/main: the daemon object the main thread runs, and the
+ * pieces of it each file of this folder owns:
+ *   main.c       command line
+ *   daemon.c     start, the main loop, signals, the periodic tick, stop
+ *   reload.c     configuration reload (SIGHUP, systemctl reload, admin API)
+ *   control.c    drain and revocation, and the admin API's operations
+ *   status.c     the admin status object
+ *   notify.c     systemd: readiness, reload, watchdog, socket activation
+ *   revocations.c the revocation list and its state file
+ */
+#ifndef ICESTATION_MAIN_DAEMON_H
+#define ICESTATION_MAIN_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "icestation/admin.h"
+#include "icestation/config.h"
+#include "icestation/http.h"
+#include "icestation/metrics.h"
+#include "icestation/net.h"
+
+#include "revocations.h"
+
+struct event;
+struct event_base;
+
+enum {
+	DAEMON_TICK_MS = 250, /* drain check, revocation expiry, watchdog */
+	DAEMON_READY_POLL_MS = 20,
+	DAEMON_MAX_PASSED_FDS = 64, /* socket activation */
+};
+
+/* A unix socket systemd passed in (the admin API's). */
+struct passed_unix {
+	int fd;
+	char path[108];
+	bool used;
+};
+
+struct daemon {
+	const char *path;
+	struct ice_config *cfg; /* in force; one reference */
+	struct event_base *base;
+	struct ice_net *net;
+	struct ice_http *http;
+	struct ice_admin *admin;
+	struct ice_metrics *m; /* the main thread's block */
+	struct ice_http_hooks hooks;
+	struct ice_admin_ops admin_ops;
+
+	struct revlist revs;
+	struct turn_revocations *rev_set; /* the workers' copy of revs (one reference) */
+
+	bool draining;
+	uint64_t drain_deadline_ms;
+	uint64_t started_unix;
+	uint64_t started_ms;
+
+	struct event *ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_ready, *ev_tick;
+	bool notified_ready;
+	uint64_t watchdog_usec; /* WATCHDOG_USEC, 0 = none */
+	uint64_t watchdog_last_ms;
+
+	/* Socket activation: INET sockets (net, HTTP, admin over TCP) and unix ones. */
+	struct ice_listen_fd passed[DAEMON_MAX_PASSED_FDS];
+	bool passed_taken[DAEMON_MAX_PASSED_FDS]; /* owned by the HTTP or admin API now */
+	size_t n_passed;
+	struct passed_unix passed_unix[DAEMON_MAX_PASSED_FDS];
+	size_t n_passed_unix;
+
+	int exit_code;
+};
+
+/* daemon.c */
+int daemon_run(struct ice_config *cfg, const char *path);
+uint64_t daemon_now_ms(void);
+uint64_t daemon_unix_s(void);
+/* Leave the main loop with code (0 after a completed drain). */
+void daemon_exit(struct daemon *d, int code);
+
+/* reload.c: 0 (*generation set), or -EINVAL with the reason in err. */
+int daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation);
+
+/* control.c */
+/* Give the workers a new generation (the config, revocations and drain flag in force). */
+int daemon_push(struct daemon *d);
+int daemon_drain(struct daemon *d);
+int daemon_revoke(struct daemon *d, const char *user, size_t len, uint64_t until);
+int daemon_unrevoke(struct daemon *d, const char *user, size_t len);
+/* The drain's end and revocation expiry, from the tick. */
+void daemon_control_tick(struct daemon *d);
+/* Load the saved revocations (start). 0, or -errno logged. */
+int daemon_revocations_start(struct daemon *d);
+void daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops);
+
+/* status.c */
+cJSON *daemon_status(struct daemon *d);
+cJSON *daemon_revocations_json(struct daemon *d);
+
+/* notify.c */
+void notify_ready(struct daemon *d);
+void notify_reloading(void);
+void notify_stopping(void);
+/* Ping the watchdog if due and every worker passed since the last ping. */
+void notify_watchdog(struct daemon *d);
+void notify_watchdog_init(struct daemon *d);
+/* Collect LISTEN_FDS (socket activation). 0 or -errno (logged). */
+int notify_listen_fds(struct daemon *d);
+/* A passed stream socket for addr (INET, when addr is not NULL) or the unix
+ * path (when not NULL), marked used; -1 if none. */
+int notify_take_stream(struct daemon *d, const struct ice_addr *addr, const char *unix_path);
+/* Close the passed sockets nobody serves, with a warning each. */
+void notify_close_unused(struct daemon *d);
+
+#endif

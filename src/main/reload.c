@@ -1,0 +1,177 @@
+/*
+ * Configuration reload: the whole tree is read again and validated before
+ * anything changes (nginx's ngx_init_cycle: a failed build leaves the old
+ * cycle in force). Keys that need new sockets or threads (listen addresses,
+ * ports, transports, workers, relay-ip-range, the HTTP and admin listeners)
+ * cannot change while running: a change to one is named in one warning and
+ * the running value is kept in the new snapshot, so every layer keeps
+ * describing what it actually serves; everything else applies at once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "icestation/log.h"
+
+#include "daemon.h"
+
+struct restart_list {
+	char text[1024];
+	size_t used;
+};
+
+static void
+restart_add(struct restart_list *r, const char *key)
+{
+	int n = snprintf(r->text + r->used, sizeof(r->text) - r->used, "%s%s", r->used ? ", " : "",
+	                 key);
+
+	if (n > 0 && r->used + (size_t)n < sizeof(r->text))
+		r->used += (size_t)n;
+}
+
+static bool
+addrs_differ(const struct ice_addr *a, size_t na, const struct ice_addr *b, size_t nb)
+{
+	if (na != nb)
+		return true;
+	for (size_t i = 0; i < na; i++)
+		if (!ice_addr_equal(&a[i], &b[i]))
+			return true;
+	return false;
+}
+
+static bool
+str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Keep old's value of a restart-only scalar in new, noting a change. */
+#define KEEP(r, key, oldv, newv)                 \
+	do {                                     \
+		if ((oldv) != (newv)) {          \
+			restart_add((r), (key)); \
+			(newv) = (oldv);         \
+		}                                \
+	} while (0)
+
+static void
+keep_listen(struct restart_list *r, const char *key, const struct ice_addr *old, size_t nold,
+            struct ice_addr *new, size_t *nnew)
+{
+	if (!addrs_differ(old, nold, new, *nnew))
+		return;
+	restart_add(r, key);
+	memcpy(new, old, nold * sizeof(*old));
+	*nnew = nold;
+}
+
+static void
+keep_turn(struct restart_list *r, const struct ice_config_turn *o, struct ice_config_turn *n)
+{
+	KEEP(r, "subserver.turn.enabled", o->enabled, n->enabled);
+	KEEP(r, "subserver.turn.port", o->port, n->port);
+	KEEP(r, "subserver.turn.transports", o->transports, n->transports);
+	KEEP(r, "subserver.turn.tls (on/off)", o->tls.enabled, n->tls.enabled);
+	KEEP(r, "subserver.turn.tls.port", o->tls.port, n->tls.port);
+	keep_listen(r, "subserver.turn.listen", o->listen, o->n_listen, n->listen, &n->n_listen);
+	if (n->n_relay_ip_range != o->n_relay_ip_range ||
+	    memcmp(n->relay_ip_range, o->relay_ip_range,
+	           o->n_relay_ip_range * sizeof(o->relay_ip_range[0])) != 0) {
+		restart_add(r, "subserver.turn.relay-ip-range");
+		memcpy(n->relay_ip_range, o->relay_ip_range, sizeof(o->relay_ip_range));
+		n->n_relay_ip_range = o->n_relay_ip_range;
+	}
+}
+
+/* Returns -ENOMEM if a string could not be kept. */
+static int
+keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice_config *n)
+{
+	KEEP(r, "workers", o->workers, n->workers);
+	KEEP(r, "http.enabled", o->http.enabled, n->http.enabled);
+	KEEP(r, "http.max-connections", o->http.max_connections, n->http.max_connections);
+	if (!ice_addr_equal(&o->http.listen, &n->http.listen)) {
+		restart_add(r, "http.listen");
+		n->http.listen = o->http.listen;
+	}
+	KEEP(r, "admin.enabled", o->admin.enabled, n->admin.enabled);
+	if (!ice_addr_equal(&o->admin.listen, &n->admin.listen) ||
+	    str_differ(o->admin.unix_path, n->admin.unix_path)) {
+		restart_add(r, "admin.listen");
+		n->admin.listen = o->admin.listen;
+		free(n->admin.unix_path);
+		n->admin.unix_path = o->admin.unix_path ? strdup(o->admin.unix_path) : NULL;
+		if (o->admin.unix_path != NULL && n->admin.unix_path == NULL)
+			return -ENOMEM;
+	}
+	KEEP(r, "subserver.stun.enabled", o->stun.enabled, n->stun.enabled);
+	KEEP(r, "subserver.stun.port", o->stun.port, n->stun.port);
+	KEEP(r, "subserver.stun.transports", o->stun.transports, n->stun.transports);
+	keep_listen(r, "subserver.stun.listen", o->stun.listen, o->stun.n_listen, n->stun.listen,
+	            &n->stun.n_listen);
+	keep_turn(r, &o->turn, &n->turn);
+	return 0;
+}
+
+/* The TURN certificate: a new pair that fails keeps the old one (counted). */
+static void
+reload_tls(struct daemon *d, const struct ice_config *cfg)
+{
+	char err[512];
+
+	if (ice_net_reload_tls(d->net, cfg, err, sizeof(err)) < 0) {
+		ice_metrics_inc(d->m, ICE_M_TLS_CERT_RELOAD_ERRORS);
+		log_errorx("reload: tls: %s; keeping the certificate in force", err);
+		return;
+	}
+	ice_metrics_set(d->m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d->net));
+}
+
+int
+daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
+{
+	struct restart_list restart = { .used = 0 };
+	struct ice_config *cfg, *old = d->cfg;
+
+	notify_reloading();
+	cfg = ice_config_load(d->path, err, errlen);
+	if (cfg == NULL || keep_restart_only(&restart, old, cfg) < 0) {
+		if (cfg != NULL)
+			snprintf(err, errlen, "out of memory");
+		ice_config_unref(cfg);
+		ice_metrics_inc(d->m, ICE_M_CONFIG_RELOAD_ERROR);
+		log_errorx("reload: %s is invalid; still running generation %llu:\n%s", d->path,
+		           (unsigned long long)old->generation, err);
+		notify_ready(d);
+		return -EINVAL;
+	}
+	cfg->generation = old->generation + 1;
+	if (restart.used > 0)
+		log_warnx("reload: changed but needs a restart (the running value stays): %s",
+		          restart.text);
+	ice_log_set_level((enum ice_log_level)cfg->log_level);
+	reload_tls(d, cfg);
+	d->cfg = cfg;
+	if (daemon_push(d) < 0)
+		log_errorx("reload: out of memory: the workers keep the previous generation");
+	if (d->admin != NULL && ice_admin_reconfigure(d->admin, cfg) < 0)
+		log_errorx("reload: admin: out of memory: the previous tokens stay");
+	if (d->http != NULL && ice_http_reconfigure(d->http, cfg) < 0)
+		/* The ICE API still reads the old snapshot: it must outlive it
+		 * (one snapshot kept, only when memory already ran out). */
+		log_errorx("reload: http: out of memory: the ICE API keeps the previous settings");
+	else
+		/* Nothing here points at the old snapshot any more; the workers
+		 * hold their own references until they move on. */
+		ice_config_unref(old);
+	ice_metrics_inc(d->m, ICE_M_CONFIG_RELOAD_OK);
+	ice_metrics_inc(d->m, ICE_M_CONFIG_LOADS);
+	ice_metrics_set(d->m, ICE_M_CONFIG_GENERATION, cfg->generation);
+	*generation = cfg->generation;
+	log_info("reload: generation %llu in force", (unsigned long long)cfg->generation);
+	notify_ready(d);
+	return 0;
+}
