@@ -19,13 +19,13 @@ if [ -z "${TURN_AUTH_SECRET:-}" ] && [ -z "${TURN_AUTH_SECRET_FILE:-}" ]; then
 	TURN_AUTH_SECRET_FILE="$(cd "$state" && pwd)/secret"
 	export TURN_AUTH_SECRET_FILE
 fi
-# The admin API's socket beside the secret (icestationctl -s .run/admin.sock),
-# unless the caller chose one.
-if [ -z "${ICESTATION_ADMIN_LISTEN:-}" ]; then
+# The admin API listens on /run/icestation/admin.sock (icestationctl's
+# default); a user who may not create /run/icestation gets it in the state
+# directory instead (icestationctl -s .run/admin.sock status).
+if [ -z "${ICESTATION_ADMIN_LISTEN:-}" ] && [ "$(id -u)" -ne 0 ]; then
 	mkdir -p "$state"
 	chmod 700 "$state"
 	ICESTATION_ADMIN_LISTEN="unix:$(cd "$state" && pwd)/admin.sock"
 	export ICESTATION_ADMIN_LISTEN
-	echo "run: admin API on $ICESTATION_ADMIN_LISTEN (icestationctl -s ${ICESTATION_ADMIN_LISTEN#unix:} status)" >&2
 fi
 exec "$bin" -c conf/peers.yml
