@@ -3,10 +3,11 @@
 BUILD      ?= build
 TEST_BUILD ?= build-test
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 FUZZ_TIME  ?= 300
 
-.PHONY: all deps build run test test-build fuzz-build fuzz bench format clean
+.PHONY: all deps build run test test-build tsan-build fuzz-build fuzz bench format clean
 
 all: build
 
@@ -21,12 +22,19 @@ run: build
 	scripts/run.sh
 
 # Tests run on an ASan+UBSan build with -Werror, plus a clang libFuzzer build
-# for the bounded fuzz smoke.
-test-build:
+# for the bounded fuzz smoke, and a ThreadSanitizer daemon that the
+# multi-worker and live-operations tests run again (tsan_* in ctest).
+test-build: tsan-build
 	scripts/deps.sh test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DICESTATION_WERROR=ON \
-		-DICESTATION_SANITIZE=ON
+		-DICESTATION_SANITIZE=ON -DICESTATION_TSAN_DIR=$(abspath $(TSAN_BUILD))
 	cmake --build $(TEST_BUILD) -j$(JOBS)
+
+tsan-build:
+	scripts/deps.sh test
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DICESTATION_WERROR=ON \
+		-DICESTATION_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target icestation icestationctl
 
 fuzz-build:
 	scripts/deps.sh test
@@ -47,4 +55,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)

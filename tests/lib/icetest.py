@@ -19,7 +19,8 @@ import tempfile
 import time
 import urllib.parse
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 
 
 def wait_for(pred, timeout, interval=0.02, what="condition"):
