@@ -145,6 +145,8 @@ struct ice_config {
 	uint64_t generation; /* 1 for the snapshot loaded at start, +1 per reload (main sets it) */
 	char *path;          /* the main file as given */
 	int log_level;       /* enum ice_log_level */
+	int log_format;      /* enum ice_log_format: text (default) or json */
+	bool log_mask;       /* logger.mask-addresses: client and peer IPs cut to /24 or /48 */
 	unsigned workers;    /* resolved: "auto" = online CPUs; >= 1 */
 	uint32_t drain_timeout_s; /* drain ends by this even with allocations left; default 3600 */
 	char *state_dir;          /* revocations survive restarts here; NULL: not kept */

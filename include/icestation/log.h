@@ -22,8 +22,29 @@ enum ice_log_level {
  * needs no ordering with anything else). */
 extern _Atomic int ice_log_level_cur;
 
-/* Set the threshold; messages above it are not formatted. */
+enum ice_log_format {
+	ICE_LOG_TEXT, /* timestamp, level word, message, key=value fields */
+	ICE_LOG_JSON, /* one object per line: ts, level, msg, then the fields */
+};
+
+/* A named value of an event line (ice_log_fields); both strings borrowed. */
+struct ice_log_field {
+	const char *key;   /* lower case, a-z 0-9 and '_' */
+	const char *value;
+};
+
+/* Set the threshold; messages above it are not formatted. Any thread. */
 void ice_log_set_level(enum ice_log_level level);
+
+/* Text or JSON lines on stderr (the journal, when stderr is it, gets fields either way). */
+void ice_log_set_format(enum ice_log_format format);
+
+/*
+ * One event with its fields: "msg key=value ..." (text), a JSON object, or
+ * journal fields ICESTATION_<KEY>. Dropped above the level. Never allocates.
+ */
+void ice_log_fields(enum ice_log_level level, const char *msg, const struct ice_log_field *f,
+                    size_t n);
 
 /* Parse "debug" | "info" | "warn" | "error"; returns the level or -EINVAL. */
 int ice_log_level_parse(const char *s);

@@ -224,6 +224,7 @@ void cfg_bad_value(struct cfg_ctx *ctx, const struct cfg_pos *pos, const char *p
 
 /* Handlers for single keys; each returns 0 or -EINVAL with the error reported. */
 int cfg_sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_log_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
 int cfg_sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
 int cfg_sp_stun_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
 int cfg_sp_turn_pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);

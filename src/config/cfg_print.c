@@ -247,6 +247,8 @@ ice_config_print(const struct ice_config *cfg, FILE *fp)
 	fprintf(fp, "# effective configuration of %s, loaded from ", ICESTATION_SOFTWARE);
 	put_str(fp, cfg->path);
 	fprintf(fp, "\npeers:\n  logger:\n    level: %s\n", level_name(cfg->log_level));
+	fprintf(fp, "    format: %s\n", cfg->log_format == ICE_LOG_JSON ? "json" : "text");
+	kv_bool(fp, 4, "mask-addresses", cfg->log_mask);
 	fprintf(fp, "  node:\n    server:\n      workers: %u\n", cfg->workers);
 	print_http(fp, &cfg->http);
 	print_admin(fp, cfg);

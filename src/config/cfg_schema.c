@@ -524,6 +524,10 @@ static const struct cfg_key node_keys[] = {
 
 static const struct cfg_key logger_keys[] = {
 	{ .name = "level", .type = KT_SPECIAL, .special = cfg_sp_log_level },
+	{ .name = "format", .type = KT_SPECIAL, .special = cfg_sp_log_format },
+	{ .name = "mask-addresses",
+	  .type = KT_BOOL,
+	  .off = FIELD(struct ice_config, log_mask) },
 	{ .name = NULL },
 };
 

@@ -143,6 +143,26 @@ cfg_sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path
 }
 
 int
+cfg_sp_log_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	char *s = cfg_scalar_text(ctx, v, path, false);
+	int rc = 0;
+
+	if (s == NULL)
+		return -EINVAL;
+	if (s[0] == '\0' || strcmp(s, "text") == 0) {
+		ctx->cfg->log_format = ICE_LOG_TEXT;
+	} else if (strcmp(s, "json") == 0) {
+		ctx->cfg->log_format = ICE_LOG_JSON;
+	} else {
+		cfg_bad_value(ctx, &v->pos, path, "text or json", s, false);
+		rc = -EINVAL;
+	}
+	free(s);
+	return rc;
+}
+
+int
 cfg_sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
 {
 	char *s = cfg_scalar_text(ctx, v, path, false);

@@ -119,6 +119,7 @@ main(int argc, char **argv)
 	}
 
 	ice_log_set_level((enum ice_log_level)cfg->log_level);
+	ice_log_set_format((enum ice_log_format)cfg->log_format);
 	malloc_tune();
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0)

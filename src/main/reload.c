@@ -153,6 +153,7 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 		log_warnx("reload: changed but needs a restart (the running value stays): %s",
 		          restart.text);
 	ice_log_set_level((enum ice_log_level)cfg->log_level);
+	ice_log_set_format((enum ice_log_format)cfg->log_format);
 	reload_tls(d, cfg);
 	d->cfg = cfg;
 	if (daemon_push(d) < 0)
