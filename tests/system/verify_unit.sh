@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# systemd-analyze verify on the shipped unit, with ExecStart pointed at the
-# built binary (verify checks that the command exists), and an offline
-# security score that must stay in systemd's "OK" band.
+# systemd-analyze verify on the shipped unit, with @SBINDIR@ (which install
+# replaces) pointed at the build directory (verify checks that the commands
+# exist), and an offline security score that must stay in systemd's "OK"
+# band.
 set -euo pipefail
 unit_src=$1
 bin=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-sed "s#/usr/local/bin/icestation#$bin#" "$unit_src" >"$tmp/icestation.service"
-systemd-analyze verify "$tmp/icestation.service"
+sed "s#@SBINDIR@/#$(dirname "$bin")/#g" "$unit_src" >"$tmp/icestation.service"
+# verify runs `man` for each Documentation=man: page; give it ours.
+mkdir -p "$tmp/man/man8"
+cp "$(dirname "$unit_src")"/../man/*.8 "$tmp/man/man8/"
+MANPATH=$tmp/man systemd-analyze verify "$tmp/icestation.service"
 grep -q '^Type=notify$' "$tmp/icestation.service"
 score=$(systemd-analyze security --offline=yes "$tmp/icestation.service" 2>/dev/null |
 	sed -n 's/.*Overall exposure level for icestation.service: \([0-9.]*\).*/\1/p')
