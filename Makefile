@@ -7,7 +7,7 @@ TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 FUZZ_TIME  ?= 300
 
-.PHONY: all deps build run test test-build tsan-build fuzz-build fuzz bench format clean
+.PHONY: all deps build run test test-build tsan-build fuzz-build fuzz bench deb format clean
 
 all: build
 
@@ -51,8 +51,13 @@ bench: build
 	scripts/deps.sh bench
 	bench/run.sh $(BUILD)
 
+# The Debian package in build-deb/, checked by lintian (no error allowed).
+deb:
+	scripts/deps.sh deb
+	JOBS=$(JOBS) scripts/deb.sh build-deb
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) build-deb

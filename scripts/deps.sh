@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a target needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench
+# Usage: scripts/deps.sh build|test|bench|deb
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
@@ -9,13 +9,19 @@ test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-a
 	systemd golang-go golang-github-pion-turn.v2-dev chromium iproute2 procps
 	tshark wrk util-linux)
 bench_pkgs=(coturn wrk util-linux procps python3)
+# make deb: debhelper builds the package, lintian checks it, man-db renders
+# the man page for lintian and systemd-analyze verify.
+deb_pkgs=(debhelper dpkg-dev lintian man-db)
+# tests/package builds the package.
+test_pkgs+=("${deb_pkgs[@]}")
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
 build) ;;
 test) want+=("${test_pkgs[@]}") ;;
 bench) want+=("${bench_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+deb) want+=("${deb_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|bench|deb" >&2; exit 2 ;;
 esac
 
 missing=()
