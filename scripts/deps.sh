@@ -12,8 +12,8 @@ bench_pkgs=(coturn wrk util-linux procps python3)
 # make deb: debhelper builds the package, lintian checks it, man-db renders
 # the man page for lintian and systemd-analyze verify.
 deb_pkgs=(debhelper dpkg-dev lintian man-db)
-# tests/package builds the package.
-test_pkgs+=("${deb_pkgs[@]}")
+# tests/package: the package, then its install booted under systemd-nspawn.
+test_pkgs+=("${deb_pkgs[@]}" systemd-container)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
