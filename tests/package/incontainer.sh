@@ -58,6 +58,11 @@ unit_checks() {
 	check "systemd loaded $frag" test "$(systemctl show -P FragmentPath icestation)" = "$frag"
 	pid=$(systemctl show -P MainPID icestation)
 	check "its main process runs $exe" test "$(readlink "/proc/$pid/exe")" = "$exe"
+	# The checks below would pass vacuously without a process to ask.
+	if [ "$pid" -eq 0 ]; then
+		check "the service has a main process: checks of its uid not run" false
+		return
+	fi
 	uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 	gid=$(getent group icestation-config | cut -d: -f3)
 	# systemd's dynamic range is 61184-65519 (DynamicUser=).
