@@ -7,19 +7,7 @@ set -uo pipefail
 bin=$1
 src=$2
 page=$src/man/icestation.8
-passed=0
-failed=0
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "ok   $what"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $what"
-	fi
-}
+. "$(dirname "$0")/checks.sh"
 
 # The page as text, and one section of it.
 text=$(MANWIDTH=200 LC_ALL=C.UTF-8 man -l "$page" 2>/dev/null | col -b)
@@ -60,5 +48,4 @@ done
 
 check "the page's version is --version's" \
 	has "$(head -n 4 "$page")" "\"$("$bin" --version | tr / ' ')\""
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,31 +1,9 @@
 # Sourced by the install tests that run inside the container
-# (nspawn_run.sh): counting checks, running a documented command block, and
-# the checks that the installed service runs as its unit says.
+# (nspawn_run.sh): running a documented command block, and the checks that
+# the installed service runs as its unit says (with checks.sh's check).
 # shellcheck shell=bash
 
-passed=0
-failed=0
-
-# check WHAT CMD [ARG...]: run CMD; count and print the result.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "ok   $what"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $what"
-	fi
-}
-
-fails() { ! "$@"; }
-quiet() { "$@" >/dev/null 2>&1; }
-
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-}
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # The lines of the fenced block that follows "<!-- tested: NAME -->" in DOC.
 doc_block() {
