@@ -33,8 +33,39 @@ for a in "$script" "$@"; do
 	esac
 done
 
+# Its own cgroup, in the systemd (v1 name=systemd) and unified (v2)
+# hierarchies: with --keep-unit and no systemd on the host, nspawn puts the
+# container's tree ("payload", "supervisor") under the cgroup it runs in, so
+# two containers sharing one would share units' cgroups, and stopping
+# icestation.service in one would kill the other's.
+cgdirs=()
+own_cgroup() {
+	local mnt path
+	# mountinfo: mount point is field 5; after " - " come type, source, options.
+	while read -r mnt path; do
+		mkdir "$mnt$path/icestation-nspawn-$$" &&
+			echo $$ >"$mnt$path/icestation-nspawn-$$/cgroup.procs" &&
+			cgdirs+=("$mnt$path")
+	done < <(awk -v cg="$(cat /proc/self/cgroup)" '
+		BEGIN { n = split(cg, l, "\n"); for (i = 1; i <= n; i++) {
+			split(l[i], f, ":"); if (f[2] == "") v2 = f[3]; if (f[2] == "name=systemd") v1 = f[3] } }
+		{ split($0, half, " - "); split(half[2], t, " ") }
+		t[1] == "cgroup2" { print $5, (v2 == "/" ? "" : v2) }
+		t[1] == "cgroup" && t[3] ~ /(^|,)name=systemd(,|$)/ { print $5, (v1 == "/" ? "" : v1) }
+	' /proc/self/mountinfo)
+}
+# Back to the parent cgroups, then remove what nspawn left under ours.
+drop_cgroup() {
+	local d
+	for d in "${cgdirs[@]}"; do
+		echo $$ >"$d/cgroup.procs"
+		find "$d/icestation-nspawn-$$" -depth -type d -exec rmdir {} +
+	done
+}
+own_cgroup
+
 t=$(mktemp -d /tmp/icestation-nspawn.XXXXXX)
-trap 'umount -R "$t" 2>/dev/null; rmdir "$t"' EXIT
+trap 'umount -R "$t" 2>/dev/null; rmdir "$t"; drop_cgroup' EXIT
 mount -t tmpfs -o mode=0700 tmpfs "$t"
 mkdir "$t/upper" "$t/work" "$t/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
