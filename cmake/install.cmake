@@ -7,9 +7,9 @@
 #   ICESTATION_UNITS      systemd units, under systemd/; @SBINDIR@ in them
 #                         becomes the installed sbin directory
 #   ICESTATION_CONFIGS    the shipped config tree (Debian conffiles)
-set(ICESTATION_PROGRAMS icestation)
-set(ICESTATION_MAN8 man/icestation.8)
-set(ICESTATION_UNITS systemd/icestation.service)
+set(ICESTATION_PROGRAMS icestation icestationctl)
+set(ICESTATION_MAN8 man/icestation.8 man/icestationctl.8)
+set(ICESTATION_UNITS systemd/icestation.service systemd/icestation.socket)
 set(ICESTATION_CONFIGS conf/peers.yml conf/log.yml conf/sub_stun.yml conf/sub_turn.yml)
 
 include(GNUInstallDirs)

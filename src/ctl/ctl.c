@@ -50,6 +50,7 @@ usage(FILE *fp)
 	        "      --url URL      admin API over TCP, http://host:port\n"
 	        "      --token TOKEN  bearer token for --url (or $ICESTATION_ADMIN_TOKEN)\n"
 	        "      --json         print the API's JSON\n"
+	        "  -h, --help         print this help\n"
 	        "\n"
 	        "exit: 0 done, 1 refused, 2 usage, 3 no daemon answers, 4 not authorized\n");
 }
