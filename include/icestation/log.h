@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "icestation/common.h"
 
@@ -29,12 +30,20 @@ enum ice_log_format {
 
 /* A named value of an event line (ice_log_fields); both strings borrowed. */
 struct ice_log_field {
-	const char *key;   /* lower case, a-z 0-9 and '_' */
+	const char *key; /* lower case, a-z 0-9 and '_' */
 	const char *value;
 };
 
 /* Set the threshold; messages above it are not formatted. Any thread. */
 void ice_log_set_level(enum ice_log_level level);
+
+/*
+ * on: hold this thread's lines back (up to 32) instead of writing them; off:
+ * write what was held, at the level and in the format now in force. A
+ * configuration's load holds its own warnings so they come out in the
+ * format it chooses.
+ */
+void ice_log_hold(bool on);
 
 /* Text or JSON lines on stderr (the journal, when stderr is it, gets fields either way). */
 void ice_log_set_format(enum ice_log_format format);

@@ -99,7 +99,16 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	/* The daemon's warnings about its configuration come out in the
+	 * format that configuration asks for. */
+	if (!check && !print)
+		ice_log_hold(true);
 	cfg = ice_config_load(path, err, sizeof(err));
+	if (cfg != NULL && !check && !print) {
+		ice_log_set_level((enum ice_log_level)cfg->log_level);
+		ice_log_set_format((enum ice_log_format)cfg->log_format);
+	}
+	ice_log_hold(false);
 	if (cfg == NULL) {
 		/* Errors are "file:line:col: message" lines, one per problem. */
 		fprintf(stderr, "%s", err);
@@ -118,8 +127,6 @@ main(int argc, char **argv)
 		return rc;
 	}
 
-	ice_log_set_level((enum ice_log_level)cfg->log_level);
-	ice_log_set_format((enum ice_log_format)cfg->log_format);
 	malloc_tune();
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0)

@@ -137,7 +137,13 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 	struct ice_config *cfg, *old = d->cfg;
 
 	notify_reloading();
+	ice_log_hold(true);
 	cfg = ice_config_load(d->path, err, errlen);
+	if (cfg != NULL) {
+		ice_log_set_level((enum ice_log_level)cfg->log_level);
+		ice_log_set_format((enum ice_log_format)cfg->log_format);
+	}
+	ice_log_hold(false);
 	if (cfg == NULL || keep_restart_only(&restart, old, cfg) < 0) {
 		if (cfg != NULL)
 			snprintf(err, errlen, "out of memory");
@@ -152,8 +158,6 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 	if (restart.used > 0)
 		log_warnx("reload: changed but needs a restart (the running value stays): %s",
 		          restart.text);
-	ice_log_set_level((enum ice_log_level)cfg->log_level);
-	ice_log_set_format((enum ice_log_format)cfg->log_format);
 	reload_tls(d, cfg);
 	d->cfg = cfg;
 	if (daemon_push(d) < 0)

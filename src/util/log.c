@@ -29,7 +29,20 @@ static _Atomic int log_to_journal = -1; /* computed once; any thread may be firs
 enum {
 	LOG_LINE_MAX = 2048,
 	LOG_FIELDS_MAX = 16,
+	LOG_HOLD_MAX = 32,  /* lines held while a configuration loads */
+	LOG_HOLD_LEN = 512, /* bytes kept of each */
 };
+
+/* Lines this thread holds back (ice_log_hold): a configuration being loaded
+ * decides the format its own warnings are written in. */
+static _Thread_local struct {
+	bool on;
+	unsigned n, dropped;
+	struct {
+		enum ice_log_level level;
+		char msg[LOG_HOLD_LEN];
+	} l[LOG_HOLD_MAX];
+} held;
 
 void
 ice_log_set_level(enum ice_log_level level)
@@ -143,7 +156,9 @@ put_time(struct line *l, bool json)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	put(l, json ? "\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"" : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
+	put(l,
+	    json ? "\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\""
+	         : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	    ts.tv_nsec / 1000000);
 }
@@ -238,7 +253,37 @@ static void ICE_PRINTF(3, 0)
 	msg[n] = '\0';
 	if (errnum != 0 && n < sizeof(msg) - 1)
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	if (held.on) {
+		if (held.n == LOG_HOLD_MAX) {
+			held.dropped++;
+			return;
+		}
+		held.l[held.n].level = level;
+		n = ICE_MIN(strlen(msg), sizeof(held.l[0].msg) - 1); /* a cut line beats none */
+		memcpy(held.l[held.n].msg, msg, n);
+		held.l[held.n].msg[n] = '\0';
+		held.n++;
+		return;
+	}
 	ice_log_fields(level, msg, NULL, 0);
+}
+
+void
+ice_log_hold(bool on)
+{
+	if (on) {
+		held.on = true;
+		held.n = held.dropped = 0;
+		return;
+	}
+	held.on = false;
+	for (unsigned i = 0; i < held.n; i++)
+		ice_log_fields(held.l[i].level, held.l[i].msg, NULL, 0);
+	if (held.dropped > 0)
+		ice_log_emit(ICE_LOG_WARN, 0,
+		             "log: %u more lines from the configuration load not shown",
+		             held.dropped);
+	held.n = held.dropped = 0;
 }
 
 void

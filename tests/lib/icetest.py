@@ -67,7 +67,7 @@ class Daemon:
                  secret="s3cret", workers=1, stun=True, turn=True, realm="icestation.test",
                  public_ip="127.0.0.1", stun_extra=None, turn_extra=None, http_extra=None,
                  env=None, log_level="info", http_listen=None, binary=None,
-                 server_extra=None, admin=None):
+                 server_extra=None, admin=None, logger_extra=None):
         self.binary = binary or os.environ.get("ICESTATION_BIN", "build/icestation")
         self.http_port = http_port
         self.stun_port = stun_port
@@ -102,7 +102,7 @@ class Daemon:
                 "node": {"server": dict({"workers": workers, "http": http_cfg,
                                          "admin": admin_cfg}, **(server_extra or {}))},
             }),
-            "log.yml": _station({"logger": {"level": log_level}}),
+            "log.yml": _station({"logger": dict({"level": log_level}, **(logger_extra or {}))}),
             "sub_stun.yml": _station({"node": {"server": {"subserver": {"stun": stun_cfg}}}}),
             "sub_turn.yml": _station({"node": {"server": {"subserver": {"turn": turn_cfg}}}}),
         }
@@ -127,7 +127,8 @@ class Daemon:
                                    f"before it was ready:\n{self.log()}")
             # Our own process must say it serves: another test's daemon on a
             # clashing port could otherwise answer /readyz for us.
-            if " ready: " not in self.log():
+            # (a text line "... info ready: ...", or a JSON one "msg":"ready: ...")
+            if not re.search(r'[ "]ready: ', self.log()):
                 return False
             try:
                 status, _, _ = self.http("/readyz", timeout=1.0)
