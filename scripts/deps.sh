@@ -4,10 +4,10 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
-	libcjson-dev libsystemd-dev openssl)
+	libcjson-dev libsystemd-dev libhiredis-dev openssl)
 test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-aiortc
 	systemd golang-go golang-github-pion-turn.v2-dev chromium iproute2 procps
-	tshark wrk util-linux)
+	tshark wrk util-linux redis-server python3-yaml)
 bench_pkgs=(coturn wrk util-linux procps python3)
 # make deb: debhelper builds the package, lintian checks it, man-db renders
 # the man page for lintian and systemd-analyze verify.

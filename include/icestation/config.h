@@ -13,6 +13,7 @@
  *   peers.node.server.admin.*
  *   peers.node.server.subserver.stun.*
  *   peers.node.server.subserver.turn.*
+ *   peers.node.server.cluster.*        (docs/cluster.md)
  */
 #ifndef ICESTATION_CONFIG_H
 #define ICESTATION_CONFIG_H
@@ -140,6 +141,35 @@ struct ice_config_turn {
 	size_t n_fallback_stun_servers;
 };
 
+enum ice_config_cluster_strategy {
+	ICE_CONFIG_CLUSTER_SELF_FIRST,   /* this node first when healthy, then least loaded */
+	ICE_CONFIG_CLUSTER_LEAST_LOADED, /* by allocations */
+};
+
+/*
+ * peers.node.server.cluster: Redis shared by the nodes of one cluster. The
+ * Redis address is parsed here (redis://host:port/db or unix:/path), so a
+ * bad URL is a load error with its position; the cluster layer gets
+ * ready-made fields. enabled is false when the section is absent.
+ */
+struct ice_config_cluster {
+	bool enabled;
+	char *redis_url;           /* as written (it never carries a password) */
+	char *redis_host;          /* IP literal or DNS name; NULL with redis_unix */
+	uint16_t redis_port;       /* default 6379 */
+	uint32_t redis_db;         /* default 0 */
+	char *redis_unix;          /* unix socket path, or NULL */
+	char *redis_password_file; /* NULL = no AUTH */
+	char *redis_password;      /* its content (last newline cut), wiped on free */
+	char *key_prefix;          /* default "icestation:" */
+	char *node_id;             /* default: the host name */
+	uint32_t heartbeat_ms;     /* default 1000 */
+	uint32_t node_ttl_ms;      /* default 5000; at least 2 heartbeats */
+	uint32_t quota_timeout_ms; /* default 50 */
+	uint32_t ice_nodes;        /* ice-api.nodes, default 2 */
+	enum ice_config_cluster_strategy strategy;
+};
+
 struct ice_config {
 	_Atomic unsigned refs; /* ice_config_ref / ice_config_unref */
 	uint64_t generation; /* 1 for the snapshot loaded at start, +1 per reload (main sets it) */
@@ -154,6 +184,7 @@ struct ice_config {
 	struct ice_config_admin admin;
 	struct ice_config_stun stun;
 	struct ice_config_turn turn;
+	struct ice_config_cluster cluster;
 };
 
 /*

@@ -85,6 +85,9 @@ enum cfg_seen_id {
 	CFG_SEEN_ADMIN,
 	CFG_SEEN_ADMIN_LISTEN,
 	CFG_SEEN_HTTP_LISTEN,
+	CFG_SEEN_CLUSTER,
+	CFG_SEEN_CLUSTER_TTL,
+	CFG_SEEN_CLUSTER_PASSWORD,
 	CFG_SEEN_MAX
 };
 
@@ -193,6 +196,8 @@ char *cfg_expand(struct cfg_ctx *ctx, const struct cfg_node *n, const char *path
 int cfg_parse_bool(const char *s, bool *out);
 int cfg_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 int cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* Like cfg_parse_duration, in milliseconds, with an "ms" suffix too (bare = seconds). */
+int cfg_parse_duration_ms(const char *s, uint32_t min_ms, uint32_t max_ms, uint32_t *out);
 int cfg_parse_port(const char *s, uint16_t *out);
 int cfg_parse_port_range(const char *s, uint16_t *lo, uint16_t *hi);
 int cfg_parse_hostport(const char *s, struct ice_addr *out);
@@ -235,6 +240,31 @@ int cfg_sp_admin_listen(struct cfg_ctx *ctx, const struct cfg_node *v, const cha
 /* The admin section's defaults and cross-key rules (cfg_admin.c). 0 or -EINVAL. */
 int cfg_finish_admin(struct cfg_ctx *ctx);
 
+/* --- peers.node.server.cluster (cfg_cluster.c) --- */
+
+/*
+ * Parse a Redis address: "redis://host[:port][/db]" (host an IPv4 literal,
+ * a bracketed IPv6 literal or a DNS name) or "unix:/absolute/path". Sets the
+ * redis_host/redis_unix (owned, the other NULL), redis_port and redis_db
+ * fields of out. Returns 0, -EINVAL (with *why set to what was expected) or
+ * -ENOMEM.
+ */
+int cfg_parse_redis_url(const char *s, struct ice_config_cluster *out, const char **why);
+
+/* A node-id: 1-63 of letters, digits, '.', '_', '-'. NULL or what was expected. */
+const char *cfg_check_node_id(const char *s);
+/* A key prefix: 1-64 printable ASCII bytes, no space. NULL or what was expected. */
+const char *cfg_check_key_prefix(const char *s);
+
+int cfg_sp_cluster_redis(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+int cfg_sp_cluster_strategy(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+
+/* Defaults that need the host name, cross-key rules, the password file. 0 or -EINVAL. */
+int cfg_cluster_finish(struct cfg_ctx *ctx);
+
+/* Free what ice_config_cluster owns (the password wiped). */
+void cfg_cluster_free(struct ice_config_cluster *cl);
+
 /* --- schema walk (cfg_schema.c) --- */
 
 /* Set every default that does not depend on other keys. */
@@ -247,6 +277,15 @@ int cfg_schema_apply(struct cfg_ctx *ctx);
 
 /* Resolve auto values and check rules spanning keys. 0 or -EINVAL. */
 int cfg_finish(struct cfg_ctx *ctx);
+
+/*
+ * Read a secret file named by key (for messages) at pos: at most 4096 bytes,
+ * trailing newlines cut, a warning when group or others may read it. *out is
+ * owned (CFG_MAX_SECRET_BYTES + 1 bytes, NUL-terminated; wipe before free).
+ * Returns 0 or -EINVAL with the error reported (unreadable, too large, empty).
+ */
+int cfg_read_secret_file(struct cfg_ctx *ctx, const char *key, const char *path,
+                         const struct cfg_pos *pos, char **out, size_t *outlen);
 
 /* Build turn.auth_secrets from auth-secret(-file) and previous ones. 0 or -EINVAL. */
 int cfg_secrets_resolve(struct cfg_ctx *ctx);

@@ -270,5 +270,7 @@ cfg_finish(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (cfg_finish_admin(ctx))
 		rc = -EINVAL;
+	if (cfg_cluster_finish(ctx))
+		rc = -EINVAL;
 	return rc;
 }

@@ -224,6 +224,24 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	           false);
 }
 
+static void
+print_cluster(FILE *fp, const struct ice_config_cluster *c)
+{
+	fprintf(fp, "      cluster:\n");
+	kv_bool(fp, 8, "enabled", c->enabled);
+	kv_str(fp, 8, "redis", c->redis_url);
+	kv_str(fp, 8, "redis-password-file", c->redis_password_file);
+	kv_str(fp, 8, "key-prefix", c->key_prefix);
+	kv_str(fp, 8, "node-id", c->node_id);
+	kv_u(fp, 8, "heartbeat", c->heartbeat_ms, "ms");
+	kv_u(fp, 8, "node-ttl", c->node_ttl_ms, "ms");
+	kv_u(fp, 8, "quota-timeout", c->quota_timeout_ms, "ms");
+	fprintf(fp, "        ice-api:\n");
+	kv_u(fp, 10, "nodes", c->ice_nodes, "");
+	kv_str(fp, 10, "strategy",
+	       c->strategy == ICE_CONFIG_CLUSTER_LEAST_LOADED ? "least-loaded" : "self-first");
+}
+
 static const char *
 level_name(int level)
 {
@@ -252,6 +270,8 @@ ice_config_print(const struct ice_config *cfg, FILE *fp)
 	fprintf(fp, "  node:\n    server:\n      workers: %u\n", cfg->workers);
 	print_http(fp, &cfg->http);
 	print_admin(fp, cfg);
+	if (cfg->cluster.enabled)
+		print_cluster(fp, &cfg->cluster);
 	fprintf(fp, "      subserver:\n");
 	print_stun(fp, &cfg->stun);
 	print_turn(fp, &cfg->turn);

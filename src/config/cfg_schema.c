@@ -1,7 +1,7 @@
 /*
  * The schema: which keys exist, their types, ranges and struct fields, as
  * tables, and the one walker that applies a YAML tree to struct ice_config.
- * Inside peers.node.server.http and subserver.stun / subserver.turn every
+ * Inside peers.node.server.http, cluster and subserver.stun / .turn every
  * key must be known ("strict"); elsewhere (a real Station's store, actor,
  * bootstrap sections) unknown keys are skipped with a debug line.
  */
@@ -19,6 +19,7 @@ enum key_type {
 	KT_BOOL,
 	KT_U32,
 	KT_DUR,
+	KT_DUR_MS, /* a duration kept in milliseconds ("50ms", "1s") */
 	KT_PORT,
 	KT_PORT_RANGE,
 	KT_STR,
@@ -267,6 +268,12 @@ enter_turn(struct ice_config *cfg)
 	cfg->turn.enabled = true;
 }
 
+static void
+enter_cluster(struct ice_config *cfg)
+{
+	cfg->cluster.enabled = true;
+}
+
 /* --- the tables --- */
 
 #define HTTP(f) FIELD(struct ice_config_http, f)
@@ -472,6 +479,46 @@ static const struct cfg_key admin_keys[] = {
 	{ .name = NULL },
 };
 
+#define CLUSTER(f) FIELD(struct ice_config_cluster, f)
+
+static const struct cfg_key cluster_ice_api_keys[] = {
+	{ .name = "nodes", .type = KT_U32, .off = CLUSTER(ice_nodes), .min = 1, .max = 64 },
+	{ .name = "strategy", .type = KT_SPECIAL, .special = cfg_sp_cluster_strategy },
+	{ .name = NULL },
+};
+
+static const struct cfg_key cluster_keys[] = {
+	{ .name = "enabled", .type = KT_BOOL, .off = CLUSTER(enabled) },
+	{ .name = "redis", .type = KT_SPECIAL, .special = cfg_sp_cluster_redis },
+	{ .name = "redis-password-file",
+	  .type = KT_STR,
+	  .off = CLUSTER(redis_password_file),
+	  .seen = CFG_SEEN_CLUSTER_PASSWORD },
+	{ .name = "key-prefix",
+	  .type = KT_STR,
+	  .off = CLUSTER(key_prefix),
+	  .check = cfg_check_key_prefix },
+	{ .name = "node-id", .type = KT_STR, .off = CLUSTER(node_id), .check = cfg_check_node_id },
+	{ .name = "heartbeat",
+	  .type = KT_DUR_MS,
+	  .off = CLUSTER(heartbeat_ms),
+	  .min = 100,
+	  .max = 60000 },
+	{ .name = "node-ttl",
+	  .type = KT_DUR_MS,
+	  .off = CLUSTER(node_ttl_ms),
+	  .min = 200,
+	  .max = 600000,
+	  .seen = CFG_SEEN_CLUSTER_TTL },
+	{ .name = "quota-timeout",
+	  .type = KT_DUR_MS,
+	  .off = CLUSTER(quota_timeout_ms),
+	  .min = 1,
+	  .max = 10000 },
+	{ .name = "ice-api", .type = KT_MAP, .off = 0, .sub = cluster_ice_api_keys },
+	{ .name = NULL },
+};
+
 static const struct cfg_key subserver_keys[] = {
 	{ .name = "stun",
 	  .type = KT_MAP,
@@ -514,6 +561,13 @@ static const struct cfg_key server_keys[] = {
 	  .max = 30 * 86400 },
 	{ .name = "state-directory", .type = KT_STR, .off = FIELD(struct ice_config, state_dir) },
 	{ .name = "subserver", .type = KT_MAP, .off = 0, .sub = subserver_keys },
+	{ .name = "cluster",
+	  .type = KT_MAP,
+	  .off = FIELD(struct ice_config, cluster),
+	  .sub = cluster_keys,
+	  .enter = enter_cluster,
+	  .seen = CFG_SEEN_CLUSTER,
+	  .flags = KF_STRICT },
 	{ .name = NULL },
 };
 
@@ -575,6 +629,12 @@ cfg_defaults(struct ice_config *cfg)
 
 	cfg->admin.enabled = true;
 	cfg->drain_timeout_s = 3600;
+	cfg->cluster.redis_port = 6379;
+	cfg->cluster.heartbeat_ms = 1000;
+	cfg->cluster.node_ttl_ms = 5000;
+	cfg->cluster.quota_timeout_ms = 50;
+	cfg->cluster.ice_nodes = 2;
+	cfg->cluster.strategy = ICE_CONFIG_CLUSTER_SELF_FIRST;
 }
 
 /* --- the walker --- */
@@ -592,6 +652,12 @@ range_text(const struct cfg_key *k, char *buf, size_t len)
 	case KT_DUR:
 		snprintf(buf, len,
 		         "a duration from %us to %us (a number with an s, m or h suffix; "
+		         "bare = seconds)",
+		         k->min, k->max);
+		break;
+	case KT_DUR_MS:
+		snprintf(buf, len,
+		         "a duration from %ums to %ums (a number with an ms, s, m or h suffix; "
 		         "bare = seconds)",
 		         k->min, k->max);
 		break;
@@ -636,6 +702,9 @@ apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const str
 		break;
 	case KT_DUR:
 		rc = cfg_parse_duration(s, k->min, k->max, field);
+		break;
+	case KT_DUR_MS:
+		rc = cfg_parse_duration_ms(s, k->min, k->max, field);
 		break;
 	case KT_PORT:
 		rc = cfg_parse_port(s, field);

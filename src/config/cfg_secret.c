@@ -47,12 +47,10 @@ secret_push(struct cfg_ctx *ctx, const char *s, size_t len, const struct cfg_pos
 	return 0;
 }
 
-/* Read auth-secret-file into turn.auth_secrets[0]. */
-static int
-secret_from_file(struct cfg_ctx *ctx)
+int
+cfg_read_secret_file(struct cfg_ctx *ctx, const char *key, const char *path,
+                     const struct cfg_pos *pos, char **out, size_t *outlen)
 {
-	const char *path = ctx->auth_secret_file;
-	const struct cfg_pos *pos = &ctx->auth_secret_file_pos;
 	unsigned mode = 0;
 	size_t len;
 	char *buf;
@@ -60,7 +58,7 @@ secret_from_file(struct cfg_ctx *ctx)
 
 	rc = cfg_read_file(path, CFG_MAX_SECRET_BYTES, &buf, &len, &mode);
 	if (rc) {
-		cfg_error(ctx, pos, "auth-secret-file \"%s\": cannot read: %s", path,
+		cfg_error(ctx, pos, "%s \"%s\": cannot read: %s", key, path,
 		          rc == -EFBIG    ? "larger than 4096 bytes"
 		          : rc == -EINVAL ? "not a regular file"
 		                          : strerror(-rc));
@@ -69,14 +67,32 @@ secret_from_file(struct cfg_ctx *ctx)
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len == 0) {
-		cfg_error(ctx, pos, "auth-secret-file \"%s\" is empty", path);
-		rc = -EINVAL;
-		goto out;
+		cfg_error(ctx, pos, "%s \"%s\" is empty", key, path);
+		explicit_bzero(buf, CFG_MAX_SECRET_BYTES + 1);
+		free(buf);
+		return -EINVAL;
 	}
 	if (mode & (S_IRWXG | S_IRWXO))
-		log_warnx("config: auth-secret-file %s is readable by group or others "
-		          "(mode %03o); chmod 600 it",
-		          path, mode & 0777);
+		log_warnx("config: %s %s is readable by group or others (mode %03o); chmod 600 it",
+		          key, path, mode & 0777);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Read auth-secret-file into turn.auth_secrets[0]. */
+static int
+secret_from_file(struct cfg_ctx *ctx)
+{
+	const char *path = ctx->auth_secret_file;
+	const struct cfg_pos *pos = &ctx->auth_secret_file_pos;
+	size_t len;
+	char *buf;
+	int rc;
+
+	if (cfg_read_secret_file(ctx, "auth-secret-file", path, pos, &buf, &len))
+		return -EINVAL;
 	rc = secret_push(ctx, buf, len, pos);
 	if (rc == 0) {
 		ctx->cfg->turn.auth_secret_file = strdup(path);
@@ -85,7 +101,6 @@ secret_from_file(struct cfg_ctx *ctx)
 			rc = -ENOMEM;
 		}
 	}
-out:
 	explicit_bzero(buf, CFG_MAX_SECRET_BYTES + 1);
 	free(buf);
 	return rc;

@@ -91,6 +91,33 @@ cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 }
 
 int
+cfg_parse_duration_ms(const char *s, uint32_t min_ms, uint32_t max_ms, uint32_t *out)
+{
+	const char *end;
+	uint64_t v, mul = 1000;
+
+	if (parse_digits(s, &v, &end))
+		return -EINVAL;
+	if (end[0] == 'm' && end[1] == 's')
+		mul = 1, end += 2;
+	else if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mul = 60000, end++;
+	else if (*end == 'h')
+		mul = 3600000, end++;
+	if (*end != '\0')
+		return -EINVAL;
+	if (v > UINT32_MAX)
+		return -ERANGE;
+	v *= mul;
+	if (v < min_ms || v > max_ms)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int
 cfg_parse_port(const char *s, uint16_t *out)
 {
 	uint32_t v;

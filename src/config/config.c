@@ -213,6 +213,7 @@ ice_config_unref(struct ice_config *cfg)
 	free(t->tls.cert);
 	free(t->tls.key);
 	free_list(t->fallback_stun_servers, t->n_fallback_stun_servers, false);
+	cfg_cluster_free(&cfg->cluster);
 	explicit_bzero(cfg, sizeof(*cfg));
 	free(cfg);
 }
