@@ -244,7 +244,7 @@ class Driver:
 
     def ask(self, line, prefix=None, timeout=5.0):
         self.send(line)
-        return self.expect(prefix or line.split()[0], timeout)
+        return self.expect(prefix or line.split()[0] + " ", timeout)
 
     # convenience -------------------------------------------------------
 
