@@ -38,14 +38,14 @@ struct event_base;
 struct ice_config;
 
 enum {
-	ICE_CLUSTER_ID_MAX = 63,         /* node-id bytes (config rule) */
-	ICE_CLUSTER_HOST_MAX = 253,      /* turns: host name bytes */
-	ICE_CLUSTER_VERSION_MAX = 31,    /* software version bytes */
-	ICE_CLUSTER_MAX_ENDPOINTS = 16,  /* addresses in one node record */
-	ICE_CLUSTER_MAX_NODES = 256,     /* nodes read per heartbeat */
-	ICE_CLUSTER_USER_MAX = 256,      /* user bytes (= ICE_REST_USER_MAX) */
-	ICE_CLUSTER_NONCE_KEY_LEN = 16,  /* a SipHash-2-4 key */
-	ICE_CLUSTER_RECORD_MAX = 4096,   /* encoded node record bytes */
+	ICE_CLUSTER_ID_MAX = 63,        /* node-id bytes (config rule) */
+	ICE_CLUSTER_HOST_MAX = 253,     /* turns: host name bytes */
+	ICE_CLUSTER_VERSION_MAX = 31,   /* software version bytes */
+	ICE_CLUSTER_MAX_ENDPOINTS = 16, /* addresses in one node record */
+	ICE_CLUSTER_MAX_NODES = 256,    /* nodes read per heartbeat */
+	ICE_CLUSTER_USER_MAX = 256,     /* user bytes (= ICE_REST_USER_MAX) */
+	ICE_CLUSTER_NONCE_KEY_LEN = 16, /* a SipHash-2-4 key */
+	ICE_CLUSTER_RECORD_MAX = 4096,  /* encoded node record bytes */
 	ICE_CLUSTER_DEFAULT_PENDING = 256,
 	ICE_CLUSTER_DEFAULT_USERS = 65536, /* users with quota state on this node */
 	ICE_CLUSTER_DEFAULT_OUTBOX = 1024, /* revocations kept while Redis is away */
@@ -114,9 +114,9 @@ struct ice_cluster_settings {
 	enum ice_cluster_strategy strategy;
 	uint32_t max_allocations_per_user;        /* 0 = no cluster-wide limit */
 	uint32_t allocations_per_minute_per_user; /* 0 = no cluster-wide limit */
-	uint32_t max_pending;  /* requests in flight; 0 = ICE_CLUSTER_DEFAULT_PENDING */
-	uint32_t max_users;    /* quota table entries; 0 = ICE_CLUSTER_DEFAULT_USERS */
-	uint32_t max_outbox;   /* unsent revocations; 0 = ICE_CLUSTER_DEFAULT_OUTBOX */
+	uint32_t max_pending; /* requests in flight; 0 = ICE_CLUSTER_DEFAULT_PENDING */
+	uint32_t max_users;   /* quota table entries; 0 = ICE_CLUSTER_DEFAULT_USERS */
+	uint32_t max_outbox;  /* unsent revocations; 0 = ICE_CLUSTER_DEFAULT_OUTBOX */
 	uint32_t reconnect_min_ms, reconnect_max_ms; /* backoff; 0 = 100 and 2000 */
 };
 
@@ -245,10 +245,12 @@ void ice_cluster_quota_release(struct ice_cluster *c, const char *user);
 /*
  * Revoke user's credentials cluster-wide: store (user, revoked_at, until)
  * with an expiry at until (unix seconds; give revoked_at plus the longest
- * credential life) and publish it; every node's revoked callback gets it,
- * this node's too. With Redis down it is kept (at most max_outbox) and sent
- * on reconnect. Returns 0, -EINVAL (bad user, until <= revoked_at) or
- * -ENOBUFS (outbox full; counted).
+ * credential life) and publish it. Every node's revoked callback gets it
+ * through pub/sub, this node's too, once Redis has it; the caller applies it
+ * locally at once itself (the callback then repeats it, harmlessly). With
+ * Redis down it is kept (at most max_outbox) and sent on reconnect. Returns
+ * 0, -EINVAL (bad user, until <= revoked_at), -ENOMEM or -ENOBUFS (outbox
+ * full; counted).
  */
 int ice_cluster_revoke(struct ice_cluster *c, const char *user, uint64_t revoked_at,
                        uint64_t until);

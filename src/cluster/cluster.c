@@ -235,7 +235,8 @@ on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (r == NULL || c->sub.closing || c->sub.dropping)
 		return;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
 		cl_count(c, ICE_M_CLUSTER_ERR_BAD_DATA);
 		return;
 	}
@@ -332,9 +333,9 @@ check_settings(const struct ice_cluster_settings *s)
 	    !cl_id_is_valid(s->node_id, strlen(s->node_id)) || s->heartbeat_ms == 0 ||
 	    s->node_ttl_ms < s->heartbeat_ms || s->quota_timeout_ms == 0 || s->ice_nodes == 0)
 		return -EINVAL;
-	if (s->redis_host != NULL && (s->redis_port == 0 || (ice_addr_parse_ip(&a, s->redis_host,
-	                                                                        0) != 0 &&
-	                                                      strchr(s->redis_host, ':') != NULL)))
+	if (s->redis_host != NULL &&
+	    (s->redis_port == 0 ||
+	     (ice_addr_parse_ip(&a, s->redis_host, 0) != 0 && strchr(s->redis_host, ':') != NULL)))
 		return -EINVAL;
 	return 0;
 }
@@ -378,9 +379,9 @@ copy_settings(struct ice_cluster *c, const struct ice_cluster_settings *s)
 	if (s->redis_unix != NULL)
 		snprintf(c->where, sizeof(c->where), "unix:%s", s->redis_unix);
 	else
-		snprintf(c->where, sizeof(c->where), strchr(s->redis_host, ':') != NULL
-		                                             ? "redis://[%s]:%u/%u"
-		                                             : "redis://%s:%u/%u",
+		snprintf(c->where, sizeof(c->where),
+		         strchr(s->redis_host, ':') != NULL ? "redis://[%s]:%u/%u"
+		                                            : "redis://%s:%u/%u",
 		         s->redis_host, s->redis_port, s->redis_db);
 	return fail ? -ENOMEM : 0;
 }

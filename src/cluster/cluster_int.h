@@ -23,13 +23,13 @@
 
 #include <sys/queue.h>
 
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 
 #include "icestation/cluster.h"
 #include "icestation/metrics.h"
@@ -71,10 +71,10 @@ struct cl_conn {
 	struct event *drop;  /* a deferred drop: never free hiredis inside its own callback */
 	struct evdns_getaddrinfo_request *dns_req;
 	uint32_t backoff_ms;
-	bool closing;  /* ice_cluster_free: no callbacks any more */
+	bool closing;      /* ice_cluster_free: no callbacks any more */
 	bool dropping;     /* our own redisAsyncFree is running */
 	bool drop_pending; /* cl_conn_drop queued the drop event */
-	char why[160]; /* the last failure, for the one log line */
+	char why[160];     /* the last failure, for the one log line */
 	/* Hooks set by the owner: start the handshake; the connection went away. */
 	void (*on_connected)(struct cl_conn *conn);
 	void (*on_lost)(struct cl_conn *conn, bool was_ready);

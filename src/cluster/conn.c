@@ -13,10 +13,12 @@
  * backoff with jitter. Logging of the up/down state is the owner's (once per
  * change); this file logs each attempt at debug level only.
  */
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <hiredis/adapters/libevent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,6 @@
 
 #include <event2/dns.h>
 #include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "icestation/log.h"
 
@@ -137,7 +138,7 @@ schedule_retry(struct cl_conn *conn)
 	if (conn->backoff_ms == 0)
 		conn->backoff_ms = s->reconnect_min_ms;
 	ms = conn->backoff_ms;
-	/* Up to a quarter of random jitter: nodes that lost Redis together do not return in step. */
+	/* Up to a quarter of jitter: nodes that lost Redis together do not return in step. */
 	evutil_secure_rng_get_bytes(&jitter, sizeof(jitter));
 	ms += jitter % (ms / 4 + 1);
 	conn->backoff_ms = ICE_MIN(conn->backoff_ms * 2, s->reconnect_max_ms);
@@ -273,8 +274,9 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 		lost(conn, false);
 		return;
 	}
-	a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-	                               : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	a = res->ai_family == AF_INET6
+	            ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+	            : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
 	evutil_inet_ntop(res->ai_family, a, ip, sizeof(ip));
 	evutil_freeaddrinfo(res);
 	connect_now(conn, ip);

@@ -213,8 +213,7 @@ cl_quota_tick(struct ice_cluster *c, ice_ms_t now)
 	unsigned n = 0;
 
 	/* Rewrite entries before their hash can expire under a long-lived allocation. */
-	TAILQ_FOREACH(u, &c->aged, aged_link)
-	{
+	TAILQ_FOREACH(u, &c->aged, aged_link) {
 		if (n++ >= CL_QUOTA_REFRESH_PER_TICK ||
 		    u->written_at + CL_QUOTA_KEY_TTL_S * 1000 / 2 > now)
 			break;

@@ -3,6 +3,8 @@
  * decoding trusts nothing: every field is type- and range-checked and a bad
  * record is refused whole (the caller skips that node and counts it).
  */
+#include "record.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,8 +14,6 @@
 #include <cjson/cJSON.h>
 
 #include "icestation/config.h"
-
-#include "record.h"
 
 static const char *const services[] = { [ICE_CLUSTER_STUN] = "stun", [ICE_CLUSTER_TURN] = "turn" };
 
@@ -80,7 +80,7 @@ endpoints_json(const struct ice_cluster_node *n)
 		    !cJSON_AddItemToArray(ep, cJSON_CreateString(services[n->ep[i].service])) ||
 		    !cJSON_AddItemToArray(ep, cJSON_CreateString(t)) ||
 		    !cJSON_AddItemToArray(ep, cJSON_CreateString(ice_addr_str(&n->ep[i].addr, addr,
-		                                                             sizeof(addr))))) {
+		                                                              sizeof(addr))))) {
 			cJSON_Delete(arr);
 			return NULL;
 		}
@@ -98,8 +98,7 @@ cl_record_encode(const struct ice_cluster_node *n, char *buf, size_t len)
 
 	snprintf(inst, sizeof(inst), "%016" PRIx64, n->instance);
 	if (o == NULL || !cJSON_AddNumberToObject(o, "v", CL_RECORD_VERSION) ||
-	    !cJSON_AddStringToObject(o, "id", n->id) ||
-	    !cJSON_AddStringToObject(o, "inst", inst) ||
+	    !cJSON_AddStringToObject(o, "id", n->id) || !cJSON_AddStringToObject(o, "inst", inst) ||
 	    !cJSON_AddStringToObject(o, "ver", n->version) ||
 	    !cJSON_AddNumberToObject(o, "gen", (double)n->generation) ||
 	    !cJSON_AddStringToObject(o, "turns", n->turns_host) ||
@@ -274,4 +273,31 @@ cl_record_decode(struct ice_cluster_node *n, const char *buf, size_t len)
 	if (rc)
 		memset(n, 0, sizeof(*n));
 	return rc;
+}
+
+int
+cl_revocation_parse(const char *s, size_t len, uint64_t *at, uint64_t *until, const char **user)
+{
+	char buf[64 + ICE_CLUSTER_USER_MAX];
+	char *end, *p;
+
+	if (len >= sizeof(buf) || memchr(s, '\0', len) != NULL)
+		return -EBADMSG;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (buf[0] < '0' || buf[0] > '9')
+		return -EBADMSG;
+	errno = 0;
+	*at = strtoull(buf, &end, 10);
+	if (*end != ' ' || end[1] < '0' || end[1] > '9')
+		return -EBADMSG;
+	*until = strtoull(end + 1, &p, 10);
+	if (errno == ERANGE)
+		return -EBADMSG;
+	if (user == NULL)
+		return *p == '\0' ? 0 : -EBADMSG;
+	if (*p != ' ' || !cl_user_is_valid(p + 1))
+		return -EBADMSG;
+	*user = s + (p + 1 - buf);
+	return 0;
 }

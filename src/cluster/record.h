@@ -8,6 +8,7 @@
 #define ICESTATION_CLUSTER_RECORD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "icestation/cluster.h"
 
@@ -38,5 +39,15 @@ bool cl_id_is_valid(const char *s, size_t len);
  * no control byte, no space (a revocation message ends with the user).
  */
 bool cl_user_is_valid(const char *s);
+
+/*
+ * Parse a revocation as stored ("<revoked_at> <until>", user NULL) or as
+ * published ("<revoked_at> <until> <user>"): decimal unix seconds, one
+ * space each, a valid user last. s[0..len) need not be NUL-terminated;
+ * *user points into s (its length is what is left of len). Returns 0 or
+ * -EBADMSG.
+ */
+int cl_revocation_parse(const char *s, size_t len, uint64_t *at, uint64_t *until,
+                        const char **user);
 
 #endif

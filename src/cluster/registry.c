@@ -202,8 +202,7 @@ ice_cluster_leave(struct ice_cluster *c, void (*done)(void *arg, int result), vo
 		return -ENOTCONN;
 	c->leave_done = done;
 	c->leave_arg = arg;
-	rc = cl_script_call(c, CL_SCRIPT_LEAVE, c->s.command_timeout_ms, on_left, c, 2, argv,
-	                    NULL);
+	rc = cl_script_call(c, CL_SCRIPT_LEAVE, c->s.command_timeout_ms, on_left, c, 2, argv, NULL);
 	if (rc != 0)
 		return rc;
 	c->left = true;

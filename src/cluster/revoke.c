@@ -37,31 +37,6 @@ cl_revoke_fini(struct ice_cluster *c)
 	}
 }
 
-/* "<revoked_at> <until>" then, when user is NULL, " <user>" up to len. */
-static int
-parse_entry(const char *s, size_t len, uint64_t *at, uint64_t *until, const char **user)
-{
-	char buf[64 + ICE_CLUSTER_USER_MAX];
-	char *end, *p;
-
-	if (len >= sizeof(buf) || memchr(s, '\0', len) != NULL)
-		return -EBADMSG;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (buf[0] < '0' || buf[0] > '9')
-		return -EBADMSG;
-	*at = strtoull(buf, &end, 10);
-	if (*end != ' ' || end[1] < '0' || end[1] > '9')
-		return -EBADMSG;
-	*until = strtoull(end + 1, &p, 10);
-	if (user == NULL)
-		return *p == '\0' ? 0 : -EBADMSG;
-	if (*p != ' ' || !cl_user_is_valid(p + 1))
-		return -EBADMSG;
-	*user = s + (p + 1 - buf);
-	return 0;
-}
-
 static void
 deliver(struct ice_cluster *c, const char *user, size_t user_len, uint64_t at, uint64_t until)
 {
@@ -82,7 +57,8 @@ cl_revoke_on_message(struct ice_cluster *c, const redisReply *r)
 	uint64_t at, until;
 	const char *user;
 
-	if (r->type != REDIS_REPLY_STRING || parse_entry(r->str, r->len, &at, &until, &user) != 0) {
+	if (r->type != REDIS_REPLY_STRING ||
+	    cl_revocation_parse(r->str, r->len, &at, &until, &user) != 0) {
 		cl_count(c, ICE_M_CLUSTER_ERR_BAD_DATA);
 		return;
 	}
@@ -109,7 +85,8 @@ on_set_loaded(void *arg, const redisReply *r, int err)
 
 		if (u->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
 		    u->len > ICE_CLUSTER_USER_MAX || memchr(u->str, '\0', u->len) != NULL ||
-		    !cl_user_is_valid(u->str) || parse_entry(v->str, v->len, &at, &until, NULL)) {
+		    !cl_user_is_valid(u->str) ||
+		    cl_revocation_parse(v->str, v->len, &at, &until, NULL)) {
 			cl_count(c, ICE_M_CLUSTER_ERR_BAD_DATA);
 			continue;
 		}
@@ -161,8 +138,7 @@ cl_revoke_flush(struct ice_cluster *c)
 		cl_revoke_load(c);
 	if (!cl_cmd_ready(c))
 		return;
-	TAILQ_FOREACH(e, &c->outbox, link)
-	{
+	TAILQ_FOREACH(e, &c->outbox, link) {
 		if (e->inflight)
 			continue;
 		snprintf(at, sizeof(at), "%llu", (unsigned long long)e->at);

@@ -30,10 +30,10 @@ cfg_check_node_id(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > CFG_NODE_ID_MAX || strspn(s,
-	                                           "abcdefghijklmnopqrstuvwxyz"
-	                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                                           "0123456789._-") != n)
+	if (n == 0 || n > CFG_NODE_ID_MAX ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	              "0123456789._-") != n)
 		return "a node id: 1-63 letters, digits, '.', '_' or '-'";
 	return NULL;
 }
@@ -247,7 +247,8 @@ cfg_cluster_finish(struct cfg_ctx *ctx)
 	}
 	if (cl->node_ttl_ms < 2 * cl->heartbeat_ms) {
 		cfg_error(ctx,
-		          ctx->has_seen[CFG_SEEN_CLUSTER_TTL] ? &ctx->seen[CFG_SEEN_CLUSTER_TTL] : pos,
+		          ctx->has_seen[CFG_SEEN_CLUSTER_TTL] ? &ctx->seen[CFG_SEEN_CLUSTER_TTL]
+		                                              : pos,
 		          "cluster.node-ttl (%ums) must be at least two heartbeats (%ums), or one "
 		          "late heartbeat drops the node",
 		          cl->node_ttl_ms, 2 * cl->heartbeat_ms);

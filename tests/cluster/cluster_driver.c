@@ -61,8 +61,7 @@ ms_since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static void
-out(const char *fmt, ...) ICE_PRINTF(1, 2);
+static void out(const char *fmt, ...) ICE_PRINTF(1, 2);
 
 static void
 out(const char *fmt, ...)
@@ -181,7 +180,8 @@ cmd_metric(const char *want)
 		else
 			snprintf(name, sizeof(name), "%s", m->name);
 		if (strcmp(name, want) == 0) {
-			out("metric %llu", (unsigned long long)ice_metrics_sum((enum ice_metric_id)i));
+			out("metric %llu",
+			    (unsigned long long)ice_metrics_sum((enum ice_metric_id)i));
 			return;
 		}
 	}

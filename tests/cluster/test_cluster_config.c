@@ -138,7 +138,8 @@ test_full(void)
 static void
 test_defaults(void)
 {
-	struct ice_config *cfg = load_with("      cluster:\n        redis: redis://redis.internal\n");
+	struct ice_config *cfg =
+		load_with("      cluster:\n        redis: redis://redis.internal\n");
 	char host[256];
 
 	REQUIRE(cfg != NULL);
@@ -177,10 +178,21 @@ test_urls(void)
 		{ "redis://localhost:19490/15", "localhost", NULL, 19490, 15 },
 	};
 	static const char *const bad[] = {
-		"redis://", "redis://:6379", "redis://host:0", "redis://host:65536",
-		"redis://host:12x", "redis://ho st", "redis://[::1", "redis://[127.0.0.1]:1",
-		"redis://host/db", "redis://host/70000", "unix:relative.sock", "http://host",
-		"redis://-host", "unix:/" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"redis://",
+		"redis://:6379",
+		"redis://host:0",
+		"redis://host:65536",
+		"redis://host:12x",
+		"redis://ho st",
+		"redis://[::1",
+		"redis://[127.0.0.1]:1",
+		"redis://host/db",
+		"redis://host/70000",
+		"unix:relative.sock",
+		"http://host",
+		"redis://-host",
+		"unix:/"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
 	struct ice_config_cluster cl;

@@ -246,6 +246,53 @@ test_names(void)
 }
 
 static void
+test_revocation_parse(void)
+{
+	static const char *const bad[] = {
+		"",
+		"1",
+		"1 2",
+		"1 2 ",
+		"a 2 u",
+		"1 b u",
+		" 1 2 u",
+		"1  2 u",
+		"-1 2 u",
+		"1 +2 u",
+		"1 2 u v",
+		"1 2 u\n",
+		"1 99999999999999999999999 u",
+		"1 2\tu",
+	};
+	uint64_t at = 0, until = 0;
+	const char *user = NULL;
+	char big[400];
+	size_t i;
+
+	CHECK_EQ_INT(cl_revocation_parse("17 42 did:peers:eve", 19, &at, &until, &user), 0);
+	CHECK_EQ_INT(at, 17);
+	CHECK_EQ_INT(until, 42);
+	CHECK(user != NULL && strncmp(user, "did:peers:eve", 13) == 0);
+	/* Not NUL-terminated: only len bytes count. */
+	CHECK_EQ_INT(cl_revocation_parse("17 42 evexxx", 9, &at, &until, &user), 0);
+	CHECK_EQ_INT(cl_revocation_parse("1700000000 1700086400", 21, &at, &until, NULL), 0);
+	CHECK_EQ_INT(until, 1700086400);
+	CHECK_EQ_INT(cl_revocation_parse("1 2 u", 5, &at, &until, NULL), -EBADMSG);
+	CHECK_EQ_INT(cl_revocation_parse("1 2\0u", 5, &at, &until, NULL), -EBADMSG);
+	for (i = 0; i < ICE_ARRAY_SIZE(bad); i++)
+		if (cl_revocation_parse(bad[i], strlen(bad[i]), &at, &until, &user) != -EBADMSG) {
+			fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
+			CHECK(!"bad revocation accepted");
+		}
+	memset(big, 'u', sizeof(big));
+	memcpy(big, "1 2 ", 4);
+	CHECK_EQ_INT(cl_revocation_parse(big, 4 + ICE_CLUSTER_USER_MAX, &at, &until, &user), 0);
+	CHECK_EQ_INT(cl_revocation_parse(big, 5 + ICE_CLUSTER_USER_MAX, &at, &until, &user),
+	             -EBADMSG);
+	CHECK_EQ_INT(cl_revocation_parse(big, sizeof(big), &at, &until, &user), -EBADMSG);
+}
+
+static void
 test_bound(void)
 {
 	/* Nothing cut off: the limit holds exactly. */
@@ -295,8 +342,8 @@ test_local_from_config(void)
 		"               max-allocations-per-user: 3, allocations-per-minute-per-user: 9}\n"
 		"      cluster: {redis: \"unix:/tmp/r.sock\", node-id: n7, quota-timeout: 30ms}\n";
 	char err[1024];
-	struct ice_config *cfg = ice_config_load_buffer("mem.yml", yaml, strlen(yaml), err,
-	                                                sizeof(err));
+	struct ice_config *cfg =
+		ice_config_load_buffer("mem.yml", yaml, strlen(yaml), err, sizeof(err));
 	struct ice_cluster_settings s;
 	struct ice_cluster_node self;
 
@@ -331,6 +378,7 @@ main(void)
 	test_record_roundtrip();
 	test_record_hostile();
 	test_names();
+	test_revocation_parse();
 	test_bound();
 	test_nonce_key();
 	test_local_from_config();
