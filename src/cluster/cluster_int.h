@@ -15,7 +15,8 @@
  * Redis keys (P = key-prefix): P node:<id> (record, PX node-ttl), P nodes
  * (zset id -> expiry), P live (zset instance -> expiry), P qa:<user> (hash
  * instance -> allocations held), P qr:<user> (zset of Allocate times),
- * P revoked (hash user -> "revoked_at until"). Channels: P revocations,
+ * P revoked (hash user -> "revoked_at until") and P revoked:until (zset
+ * user -> until, to expire entries). Channels: P revocations,
  * P ping:<instance>.
  */
 #ifndef ICESTATION_CLUSTER_INT_H

@@ -104,12 +104,14 @@ static const char qset_lua[] = "local k = ARGV[1] .. 'qa:' .. ARGV[4]\n"
 
 /*
  * ARGV: prefix user revoked_at until. Keeps the later of two revocations of
- * one user, drops expired entries, lets the hash expire with its last entry,
- * and publishes "revoked_at until user".
+ * one user in P revoked (user -> "revoked_at until"), indexed by until in
+ * P revoked:until so expired entries go in O(log n) per revocation, lets
+ * both keys expire with their last entry, and publishes
+ * "revoked_at until user".
  */
 static const char revoke_lua[] =
 	"local p, user = ARGV[1], ARGV[2]\n"
-	"local h = p .. 'revoked'\n"
+	"local h, z = p .. 'revoked', p .. 'revoked:until'\n"
 	"local at, til = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
 	"local now = tonumber(redis.call('TIME')[1])\n"
 	"local old = redis.call('HGET', h, user)\n"
@@ -119,14 +121,18 @@ static const char revoke_lua[] =
 	"end\n"
 	"local v = string.format('%d %d', at, til)\n"
 	"redis.call('HSET', h, user, v)\n"
-	"local last = til\n"
-	"local all = redis.call('HGETALL', h)\n"
-	"for i = 1, #all, 2 do\n"
-	"  local u = tonumber(string.match(all[i + 1], ' (%d+)$') or '0')\n"
-	"  if u <= now then redis.call('HDEL', h, all[i])\n"
-	"  elseif u > last then last = u end\n"
+	"redis.call('ZADD', z, til, user)\n"
+	"for _, u in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 1000)) do\n"
+	"  redis.call('HDEL', h, u)\n"
+	"  redis.call('ZREM', z, u)\n"
 	"end\n"
-	"redis.call('EXPIREAT', h, last)\n"
+	"local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')[2]\n"
+	"if last then\n"
+	"  redis.call('EXPIREAT', h, last)\n"
+	"  redis.call('EXPIREAT', z, last)\n"
+	"else\n"
+	"  redis.call('DEL', h, z)\n"
+	"end\n"
 	"redis.call('PUBLISH', p .. 'revocations', v .. ' ' .. user)\n"
 	"return 1\n";
 

@@ -30,9 +30,11 @@ NODE_TTL_MS = 1000
 class Resp:
     """A blocking RESP2 client for assertions (never used by the layer)."""
 
-    def __init__(self, port, timeout=5.0):
+    def __init__(self, port, timeout=5.0, password=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        if password is not None:
+            self.cmd("AUTH", password)
 
     def close(self):
         self.sock.close()
@@ -84,24 +86,29 @@ class Resp:
 class Redis:
     """redis-server on 127.0.0.1:port with no persistence, in its own temp dir."""
 
-    def __init__(self, port):
+    def __init__(self, port, password=None):
         self.port = port
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="iceredis-")
+        self.unix = os.path.join(self.dir, "redis.sock")
         self.proc = None
 
     def start(self, timeout=10.0):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir,
-             "--logfile", os.path.join(self.dir, "redis.log"), "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir,
+                "--unixsocket", self.unix, "--unixsocketperm", "700",
+                "--logfile", os.path.join(self.dir, "redis.log"), "--daemonize", "no"]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
 
         def pong():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited: {self.log()}")
             try:
-                r = Resp(self.port, timeout=0.5)
-            except OSError:
+                r = self.client(timeout=0.5)
+            except (OSError, RuntimeError):
                 return False
             try:
                 return r.cmd("PING") == "PONG"
@@ -126,8 +133,8 @@ class Redis:
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def client(self):
-        return Resp(self.port)
+    def client(self, timeout=5.0):
+        return Resp(self.port, timeout=timeout, password=self.password)
 
     def log(self):
         try:
@@ -148,6 +155,79 @@ class Redis:
     def __exit__(self, *exc):
         self.cleanup()
         return False
+
+
+class Proxy:
+    """A TCP relay from 127.0.0.1:listen_port to Redis that can stop
+    forwarding the pub/sub connections while keeping their sockets open: a
+    silent network drop, which neither side notices on its own."""
+
+    def __init__(self, listen_port, target_port):
+        self.target = target_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", listen_port))
+        self.lsock.listen(16)
+        self.lock = threading.Lock()
+        self.conns = []  # [client, server, {"sub": bool, "dead": bool}]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            s.settimeout(None)
+            info = {"sub": False, "dead": False}
+            with self.lock:
+                self.conns.append((c, s, info))
+            threading.Thread(target=self._pump, args=(c, s, info, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, info, False), daemon=True).start()
+
+    def _pump(self, src, dst, info, from_client):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for sock in (src, dst):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            if from_client and b"SUBSCRIBE" in data:
+                info["sub"] = True
+            if info["dead"]:
+                continue  # swallowed: the silent drop
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def silence_subscribers(self):
+        """Stop forwarding every pub/sub connection open now. Returns how many."""
+        with self.lock:
+            n = 0
+            for _, _, info in self.conns:
+                if info["sub"] and not info["dead"]:
+                    info["dead"] = True
+                    n += 1
+            return n
+
+    def close(self):
+        self.lsock.close()
+        with self.lock:
+            for c, s, _ in self.conns:
+                c.close()
+                s.close()
 
 
 def config(node_id, redis_port, turn_port, per_user=2, per_minute=0, strategy="self-first",
