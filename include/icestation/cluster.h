@@ -122,7 +122,11 @@ struct ice_cluster_settings {
 
 /* Everything delivered to the caller, on the loop. Any pointer may be NULL. */
 struct ice_cluster_callbacks {
-	/* Fill the load of this node just before each heartbeat writes its record. */
+	/*
+	 * Fill this node's load now: called before each heartbeat writes the
+	 * record, and by ice_cluster_ice_nodes/ice_cluster_nodes to judge this
+	 * node on its live state. Keep it cheap (a few counters).
+	 */
 	void (*load)(void *arg, struct ice_cluster_load *out);
 	/*
 	 * A revocation from any node (pub/sub), or one of the set loaded at

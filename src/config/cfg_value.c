@@ -65,20 +65,30 @@ cfg_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-int
-cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+struct unit {
+	const char *suffix;
+	uint64_t mul;
+};
+
+/* Digits, then one of units' suffixes (or none: bare), scaled, in [min, max]. */
+static int
+parse_scaled(const char *s, uint64_t bare, const struct unit *units, uint32_t min, uint32_t max,
+             uint32_t *out)
 {
 	const char *end;
-	uint64_t v, mul = 1;
+	uint64_t v, mul = bare;
+	size_t n;
 
 	if (parse_digits(s, &v, &end))
 		return -EINVAL;
-	if (*end == 's')
-		end++;
-	else if (*end == 'm')
-		mul = 60, end++;
-	else if (*end == 'h')
-		mul = 3600, end++;
+	for (; *end != '\0' && units->suffix != NULL; units++) {
+		n = strlen(units->suffix);
+		if (strncmp(end, units->suffix, n) == 0 && end[n] == '\0') {
+			mul = units->mul;
+			end += n;
+			break;
+		}
+	}
 	if (*end != '\0')
 		return -EINVAL;
 	if (v > UINT32_MAX)
@@ -91,30 +101,21 @@ cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 }
 
 int
+cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	static const struct unit units[] = { { "s", 1 }, { "m", 60 }, { "h", 3600 }, { NULL, 0 } };
+
+	return parse_scaled(s, 1, units, min, max, out);
+}
+
+int
 cfg_parse_duration_ms(const char *s, uint32_t min_ms, uint32_t max_ms, uint32_t *out)
 {
-	const char *end;
-	uint64_t v, mul = 1000;
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
+	};
 
-	if (parse_digits(s, &v, &end))
-		return -EINVAL;
-	if (end[0] == 'm' && end[1] == 's')
-		mul = 1, end += 2;
-	else if (*end == 's')
-		end++;
-	else if (*end == 'm')
-		mul = 60000, end++;
-	else if (*end == 'h')
-		mul = 3600000, end++;
-	if (*end != '\0')
-		return -EINVAL;
-	if (v > UINT32_MAX)
-		return -ERANGE;
-	v *= mul;
-	if (v < min_ms || v > max_ms)
-		return -ERANGE;
-	*out = (uint32_t)v;
-	return 0;
+	return parse_scaled(s, 1000, units, min_ms, max_ms, out);
 }
 
 int
