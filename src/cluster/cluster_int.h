@@ -155,6 +155,7 @@ struct ice_cluster {
 	/* registry.c */
 	struct ice_cluster_node self;
 	bool draining, left, hb_inflight, hb_again;
+	bool dup_logged;                          /* another instance with our node-id was seen */
 	struct ice_cluster_node *cache, *scratch; /* ICE_CLUSTER_MAX_NODES + 1 each */
 	size_t n_cache;
 	ice_ms_t cache_at; /* 0 = no list since the command connection came up */

@@ -64,13 +64,35 @@ self_live(struct ice_cluster *c, struct ice_cluster_node *out)
 	out->expires = UINT64_MAX;
 }
 
-/* The heartbeat script's reply: {record, pttl, record, pttl, ...}. */
+/*
+ * The record we replaced was written by another instance although we had
+ * written it before: two processes share one node-id and hide each other.
+ * (A restart finds its predecessor's record once; that is not it.)
+ */
+static void
+check_previous(struct ice_cluster *c, const redisReply *prev)
+{
+	if (prev->type != REDIS_REPLY_STRING || prev->len != 16 || c->hb_ok_at == 0 ||
+	    memcmp(prev->str, c->instance_hex, 16) == 0 || c->dup_logged)
+		return;
+	log_warnx("cluster: another node (instance %.16s) also uses node-id %s; give every "
+	          "node its own",
+	          prev->str, c->self.id);
+	c->dup_logged = true;
+}
+
+/* The heartbeat script's reply: {previous instance, record, pttl, record, pttl, ...}. */
 static void
 take_list(struct ice_cluster *c, const redisReply *r, ice_ms_t now)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i + 1 < r->elements && n < ICE_CLUSTER_MAX_NODES; i += 2) {
+	if (r->elements == 0) {
+		cl_count(c, ICE_M_CLUSTER_ERR_BAD_DATA);
+		return;
+	}
+	check_previous(c, r->element[0]);
+	for (i = 1; i + 1 < r->elements && n < ICE_CLUSTER_MAX_NODES; i += 2) {
 		const redisReply *rec = r->element[i], *ttl = r->element[i + 1];
 
 		if (rec->type != REDIS_REPLY_STRING || ttl->type != REDIS_REPLY_INTEGER ||
@@ -79,6 +101,14 @@ take_list(struct ice_cluster *c, const redisReply *r, ice_ms_t now)
 			continue;
 		}
 		c->cache[n].expires = now + (ice_ms_t)ttl->integer;
+		if (c->cache[n].instance != c->instance &&
+		    strcmp(c->cache[n].id, c->self.id) == 0 && !c->dup_logged) {
+			/* Two processes writing one record: each hides the other. */
+			log_warnx("cluster: another node (instance %016llx) also uses node-id %s; "
+			          "give every node its own",
+			          (unsigned long long)c->cache[n].instance, c->self.id);
+			c->dup_logged = true;
+		}
 		n++;
 	}
 	set_nodes_gauge(c, n);

@@ -19,12 +19,17 @@
 
 #include "cluster_int.h"
 
-/* ARGV: prefix id instance record ttl_ms max_nodes. Returns {record, pttl, ...}. */
+/*
+ * ARGV: prefix id instance record ttl_ms max_nodes. Returns {previous
+ * writer's instance or "", record, pttl, record, pttl, ...}.
+ */
 static const char heartbeat_lua[] =
 	"local p, id, inst = ARGV[1], ARGV[2], ARGV[3]\n"
 	"local ttl = tonumber(ARGV[5])\n"
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"local old = redis.call('GET', p .. 'node:' .. id)\n"
+	"local prev = old and string.match(old, '\"inst\":\"(%x+)\"') or ''\n"
 	"redis.call('SET', p .. 'node:' .. id, ARGV[4], 'PX', ttl)\n"
 	"redis.call('ZADD', p .. 'nodes', now + ttl, id)\n"
 	"redis.call('ZADD', p .. 'live', now + ttl, inst)\n"
@@ -33,7 +38,7 @@ static const char heartbeat_lua[] =
 	"redis.call('PUBLISH', p .. 'ping:' .. inst, '1')\n"
 	"local ids = redis.call('ZRANGEBYSCORE', p .. 'nodes', '(' .. now, '+inf', 'LIMIT', 0,\n"
 	"                       tonumber(ARGV[6]))\n"
-	"local out = {}\n"
+	"local out = {prev}\n"
 	"for _, n in ipairs(ids) do\n"
 	"  local k = p .. 'node:' .. n\n"
 	"  local r = redis.call('GET', k)\n"

@@ -82,9 +82,22 @@ def test_record_and_lists(redis, nodes):
     assert time.monotonic() - t0 < TTL, "leave must not wait for node-ttl"
 
 
+def test_duplicate_id(nodes):
+    """Two processes with one node-id hide each other: say so, once."""
+    x1 = nodes.add(Driver("dup", REDIS_PORT, 19013)).start()
+    x2 = nodes.add(Driver("dup", REDIS_PORT, 19014)).start()
+    warned = lambda d: "also uses node-id dup" in d.stderr()
+    until(lambda: warned(x1) or warned(x2), 3, "a warning about the shared node-id")
+    x1.stop()
+    x2.stop()
+    for d in (x1, x2):
+        assert d.stderr().count("also uses node-id") <= 1, d.stderr()
+
+
 def main():
     with Redis(REDIS_PORT) as redis, Nodes() as nodes:
         test_record_and_lists(redis, nodes)
+        test_duplicate_id(nodes)
     print("registry: ok")
     return 0
 
