@@ -445,7 +445,7 @@ ice_cluster_new(struct event_base *base, const struct ice_cluster_settings *s,
 	struct ice_cluster *c;
 	int rc;
 
-	if (base == NULL || s == NULL || (rc = check_settings(s)) != 0) {
+	if (base == NULL || s == NULL || check_settings(s) != 0) {
 		*err = -EINVAL;
 		return NULL;
 	}

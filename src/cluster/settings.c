@@ -5,6 +5,7 @@
  * struct ice_config, so tests and the daemon can feed it the same way.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "icestation/cluster.h"
@@ -68,8 +69,8 @@ ice_cluster_local_from_config(struct ice_cluster_node *self, const struct ice_co
 	memset(self, 0, sizeof(*self));
 	if (!cl->enabled || cl->node_id == NULL || strlen(cl->node_id) > ICE_CLUSTER_ID_MAX)
 		return -EINVAL;
-	strcpy(self->id, cl->node_id);
-	strcpy(self->version, ICESTATION_VERSION);
+	snprintf(self->id, sizeof(self->id), "%s", cl->node_id);
+	snprintf(self->version, sizeof(self->version), "%s", ICESTATION_VERSION);
 	self->generation = generation;
 	if (cfg->stun.enabled)
 		add_endpoints(self, ICE_CLUSTER_STUN, cfg->stun.transports & ~ICE_TRANSPORT_TLS,
