@@ -7,6 +7,7 @@
  *   scripts.c   the Lua scripts (atomic multi-key steps) and EVALSHA calls
  *   cluster.c   the object: two connections (commands, pub/sub), up/down
  *               state logged once per change, metrics, the heartbeat tick
+ *   handshake.c what each connection sends first; pub/sub messages
  *   registry.c  this node's record, the node list, ICE node selection
  *   quota.c     per-user cluster quotas and this node's contributions
  *   revoke.c    revocations: store and publish, subscribe, load, outbox
@@ -185,6 +186,17 @@ const char *cl_key(const struct ice_cluster *c, const char *name, char *buf, siz
 void cl_count(struct ice_cluster *c, enum ice_metric_id id);
 /* The command connection is ready for requests. */
 bool cl_cmd_ready(const struct ice_cluster *c);
+
+/*
+ * Recompute the up state (both connections ready); on a change, log once,
+ * set the metric, call the state callback, and load the revocation set
+ * when up. failed: the connection that just went down, for the log line.
+ */
+void cl_update_up(struct ice_cluster *c, const struct cl_conn *failed);
+
+/* --- handshake.c: the on_connected hooks of the two connections --- */
+void cl_handshake_cmd(struct cl_conn *conn);
+void cl_handshake_sub(struct cl_conn *conn);
 
 /* --- registry.c --- */
 int cl_registry_init(struct ice_cluster *c);
