@@ -21,7 +21,7 @@
  *                                      state up|down; revoked USER AT UNTIL
  *
  * Test-only settings from the environment: CLUSTER_MAX_PENDING,
- * CLUSTER_COMMAND_TIMEOUT_MS, CLUSTER_RECONNECT_MAX_MS.
+ * CLUSTER_MAX_USERS, CLUSTER_COMMAND_TIMEOUT_MS, CLUSTER_RECONNECT_MAX_MS.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -302,6 +302,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	s.max_pending = env_u32("CLUSTER_MAX_PENDING");
+	s.max_users = env_u32("CLUSTER_MAX_USERS");
 	s.command_timeout_ms = env_u32("CLUSTER_COMMAND_TIMEOUT_MS");
 	s.reconnect_max_ms = env_u32("CLUSTER_RECONNECT_MAX_MS");
 	d.base = event_base_new();

@@ -72,6 +72,20 @@ def test_dead_node_expires(a, b):
     assert took <= TTL + 0.5, f"{took:.2f}s after kill -9 (node-ttl {TTL}s)"
 
 
+def test_table_bound(nodes):
+    """The per-node user table is bounded: past it, the local count decides."""
+    t = nodes.add(Driver("t", REDIS_PORT, 19023, env={"CLUSTER_MAX_USERS": "2"})).start()
+    assert t.acquire("t1")[0] == "ok" and t.acquire("t2")[0] == "ok"
+    res, ms = t.acquire("t3")
+    assert res == "degraded" and ms < 5, (res, ms)
+    assert t.metric('icestation_cluster_degraded_total{op="quota"}') == 1
+    assert t.status()["users"] == 2
+    assert t.ask("release t1", "ok")
+    until(lambda: t.status()["users"] == 1, 3, "t1's entry freed once written back")
+    assert t.acquire("t3")[0] == "ok"
+    t.stop()
+
+
 def main():
     with Redis(REDIS_PORT) as redis, Nodes() as nodes:
         kw = dict(per_user=2, per_minute=4)
@@ -84,6 +98,7 @@ def main():
         test_rate_across_nodes(a, b, c)
         test_concurrent_on_one_node(redis, a)
         test_dead_node_expires(a, b)
+        test_table_bound(nodes)
         for d in (b, c):
             assert d.metric('icestation_cluster_degraded_total{op="quota"}') == 0
     print("quota: ok")
