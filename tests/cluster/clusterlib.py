@@ -231,9 +231,12 @@ class Proxy:
 
 
 def config(node_id, redis_port, turn_port, per_user=2, per_minute=0, strategy="self-first",
-           nodes=2, quota_timeout="50ms", max_allocations=1000, public_ip="127.0.0.2",
+           nodes=2, quota_timeout="1s", max_allocations=1000, public_ip="127.0.0.2",
            redis_url=None):
-    """A Station tree (one file) with TURN and a cluster section."""
+    """A Station tree (one file) with TURN and a cluster section. quota-timeout
+    is generous by default: tests that expect an answer from Redis must not
+    fall back to DEGRADED because a loaded machine was slow; the bound itself
+    is tested with its own value (test_failover)."""
     url = redis_url or f"redis://127.0.0.1:{redis_port}/0"
     return f"""peers:
   node:

@@ -14,7 +14,7 @@ import time
 from clusterlib import Driver, Nodes, Redis, until
 
 REDIS_PORT = 19493
-QUOTA_TIMEOUT_MS = 50
+QUOTA_TIMEOUT_MS = 200
 MAX_PENDING = 16
 ENV = {"CLUSTER_MAX_PENDING": str(MAX_PENDING), "CLUSTER_COMMAND_TIMEOUT_MS": "400",
        "CLUSTER_RECONNECT_MAX_MS": "500"}
@@ -41,14 +41,14 @@ def stalled(redis, a, b):
     # One acquire: bounded by quota-timeout, then DEGRADED.
     res, ms = a.acquire("z")
     print(f"acquire against a stalled Redis: {res} after {ms:.1f} ms")
-    assert res == "degraded" and QUOTA_TIMEOUT_MS - 5 <= ms <= QUOTA_TIMEOUT_MS + 150, (res, ms)
+    assert res == "degraded" and QUOTA_TIMEOUT_MS - 5 <= ms <= QUOTA_TIMEOUT_MS + 300, (res, ms)
     # A burst: the pending queue never grows past its bound; the rest fail at once.
     n = 3 * MAX_PENDING
     for i in range(n):
         a.send(f"acquire s{i} burst")
     times = [float(a.expect(f"acquire s{i} ", timeout=3).split()[3]) for i in range(n)]
-    assert all(t <= QUOTA_TIMEOUT_MS + 150 for t in times), times
-    assert sum(t < 10 for t in times) >= n - MAX_PENDING, "the excess failed at once"
+    assert all(t <= QUOTA_TIMEOUT_MS + 300 for t in times), times
+    assert sum(t < QUOTA_TIMEOUT_MS / 4 for t in times) >= n - MAX_PENDING, "the excess failed at once"
     assert a.metric('icestation_cluster_redis_errors_total{kind="queue_full"}') > 0
     assert a.status()["pending"] <= MAX_PENDING + 4
     assert a.metric('icestation_cluster_degraded_total{op="quota"}') == n + 1
@@ -84,7 +84,7 @@ def stopped_and_restarted(redis, a, b):
     a.expect("state down", timeout=3)
     b.expect("state down", timeout=3)
     res, ms = a.acquire("z2")
-    assert res == "degraded" and ms < 20, (res, ms)
+    assert res == "degraded" and ms < QUOTA_TIMEOUT_MS / 4, (res, ms)
     assert a.ice() == ["a"] and b.ice() == ["b"]
     assert a.ask("revoke did:peers:zed 600") == "revoke 0"
     # A new, empty Redis on the same port: no node is restarted.

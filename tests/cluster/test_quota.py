@@ -77,7 +77,7 @@ def test_table_bound(nodes):
     t = nodes.add(Driver("t", REDIS_PORT, 19023, env={"CLUSTER_MAX_USERS": "2"})).start()
     assert t.acquire("t1")[0] == "ok" and t.acquire("t2")[0] == "ok"
     res, ms = t.acquire("t3")
-    assert res == "degraded" and ms < 5, (res, ms)
+    assert res == "degraded" and ms < 100, (res, ms)  # at once, not after the 1 s timeout
     assert t.metric('icestation_cluster_degraded_total{op="quota"}') == 1
     assert t.status()["users"] == 2
     assert t.ask("release t1", "ok")
