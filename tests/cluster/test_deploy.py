@@ -107,12 +107,19 @@ def test_systemd(tmp):
     unit_dir = os.path.join(tmp, "units")
     os.makedirs(os.path.join(unit_dir, "icestation.service.d"))
     with open(os.path.join(ROOT, "systemd", "icestation.service")) as f:
-        unit = f.read().replace("/usr/local/bin/icestation", BIN)
+        # install replaces @SBINDIR@ with the daemon's directory.
+        unit = f.read().replace("@SBINDIR@/icestation", BIN)
     with open(os.path.join(unit_dir, "icestation.service"), "w") as f:
         f.write(unit)
     shutil.copy(dropin, os.path.join(unit_dir, "icestation.service.d"))
+    # verify runs man for each Documentation=man: page; give it ours.
+    man = os.path.join(tmp, "man", "man8")
+    os.makedirs(man)
+    for page in os.listdir(os.path.join(ROOT, "man")):
+        shutil.copy(os.path.join(ROOT, "man", page), man)
     p = subprocess.run(["systemd-analyze", "verify", os.path.join(unit_dir, "icestation.service")],
-                       env=dict(os.environ, SYSTEMD_UNIT_PATH=unit_dir + ":"),
+                       env=dict(os.environ, SYSTEMD_UNIT_PATH=unit_dir + ":",
+                                MANPATH=os.path.join(tmp, "man")),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "cluster.conf" not in p.stdout + p.stderr, p.stdout + p.stderr
 
