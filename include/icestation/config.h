@@ -133,6 +133,13 @@ struct ice_config_turn {
 
 	struct ice_config_tls tls;
 
+	/* Bandwidth (docs/turn.md), 0 = off: bits per second each way, bytes a day. */
+	uint64_t max_bps_per_allocation;
+	uint64_t max_bps_per_user;
+	uint64_t max_bytes_per_user_per_day;
+	uint64_t budget_floor_bps; /* 0 = 64 kbit/s */
+	uint64_t bps_capacity;
+
 	/* Drain: ALTERNATE-SERVER for refused Allocates (300); family 0 = none (486). */
 	struct ice_addr alternate_server;
 

@@ -59,6 +59,9 @@ enum {
 	TURN_MAX_CHANNELS = 64,           /* per allocation; more answers 508 */
 	TURN_MAX_RESERVATIONS = 256,      /* process-wide pending reservations */
 	TURN_RATE_WINDOW_MS = 60 * 1000,  /* allocations-per-minute-per-user window */
+	TURN_BW_BURST_MS = 200,           /* a bandwidth bucket holds this much of its rate */
+	TURN_BW_BURST_MIN = 3000,         /* ... and at least two full-size packets (bytes) */
+	TURN_BW_MAX_WORKERS = 64,
 	/* ChannelBind accepts RFC 5766's 0x4000-0x7FFF, not only RFC 8656's
 	 * 0x4000-0x4FFF: RFC 5766 clients (coturn's turnutils_uclient) pick
 	 * numbers across the old range, and on the server's client socket
@@ -104,6 +107,15 @@ struct turn_settings {
 	uint32_t max_allocations;
 	uint32_t max_allocations_per_user;
 	uint32_t allocations_per_minute_per_user;
+	/* Bandwidth (bandwidth.c), 0 = off. Rates are bits per second and apply
+	 * to each direction separately (client to peer, peer to client); the
+	 * daily budget and the capacity count both directions together. */
+	uint64_t max_bps_per_allocation;
+	uint64_t max_bps_per_user;           /* a user's allocations on this node together */
+	uint64_t max_bytes_per_user_per_day; /* rolling 24 h, per user id */
+	uint64_t budget_floor_bps;           /* what an over-budget user keeps, each way */
+	uint64_t bps_capacity;               /* the node: above it, Allocates get 486 */
+	unsigned workers; /* turn_servers sharing the turn_shared (read by turn_shared_new) */
 	/* Advertised addresses: XOR-RELAYED-ADDRESS shows the public IP of the
 	 * relay's family when that IP lies outside relay_ip_range (a NAT). */
 	struct ice_addr public_v4, public_v6; /* family 0 = none */
@@ -329,25 +341,32 @@ void turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s);
  * Handle one decoded frame (stun_frame_decode) from the client at ft: a STUN
  * message (turn_handle_stun) or ChannelData (turn_handle_channeldata); frames
  * the decoder refused are counted and dropped. The one entry point net, the
- * tests and the fuzzer share.
+ * tests and the fuzzer share. Returns 0 when the frame was handled, or, for
+ * a TCP/TLS client over its bandwidth limit, the ms to wait before offering
+ * the same frame again (nothing of it was handled: net stops reading the
+ * stream meanwhile, which is the backpressure). UDP frames over a limit are
+ * dropped and counted, never waited for.
  */
-void turn_handle_frame(struct turn_server *srv, const struct stun_frame *f,
+long turn_handle_frame(struct turn_server *srv, const struct stun_frame *f,
                        const struct turn_5tuple *ft, ice_ms_t now);
 
 /*
  * Handle one STUN request or indication from the client at ft. msg and the
  * buffer it views are borrowed for the call; answers go out through
  * send_client before this returns. Responses from clients are dropped.
+ * Returns 0, or a wait as turn_handle_frame does (a Send indication over a
+ * stream client's bandwidth).
  */
-void turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg,
+long turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg,
                       const struct turn_5tuple *ft, ice_ms_t now);
 
 /*
  * Handle one ChannelData message (already framed by channeldata_parse) from
  * the client at ft: relay data[0..len) to the channel's peer, or drop and
- * count. data is borrowed and passed on to send_peer.
+ * count. data is borrowed and passed on to send_peer. Returns 0, or a wait
+ * as turn_handle_frame does.
  */
-void turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft,
+long turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft,
                              uint16_t channel, const uint8_t *data, size_t len, ice_ms_t now);
 
 /*
@@ -368,6 +387,17 @@ void turn_expire(struct turn_server *srv, ice_ms_t now);
 
 /* A TCP/TLS client connection closed: end the allocation made over it (RFC 8656 §3.1). */
 void turn_close_5tuple(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_t now);
+
+/*
+ * Bandwidth accounting, once per tick (net's 100 ms timer; turn_expire calls
+ * it): the per-user shares are rebalanced across workers, the daily budgets
+ * updated and this worker's relayed rate published. Returns nothing; no
+ * packet waits on it.
+ */
+void turn_bandwidth_tick(struct turn_server *srv, ice_ms_t now);
+
+/* Bits per second relayed by every worker together over the last second. Any thread. */
+uint64_t turn_shared_relay_bps(const struct turn_shared *sh);
 
 /* Allocations this worker holds. */
 size_t turn_server_allocations(const struct turn_server *srv);

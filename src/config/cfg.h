@@ -199,6 +199,8 @@ int cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 /* Like cfg_parse_duration, in milliseconds, with an "ms" suffix too (bare = seconds). */
 int cfg_parse_duration_ms(const char *s, uint32_t min_ms, uint32_t max_ms, uint32_t *out);
 int cfg_parse_port(const char *s, uint16_t *out);
+/* A quantity with an optional SI suffix (k, M, G, T: powers of 1000), at most 10^15. */
+int cfg_parse_si(const char *s, uint64_t *out);
 int cfg_parse_port_range(const char *s, uint16_t *lo, uint16_t *hi);
 int cfg_parse_hostport(const char *s, struct ice_addr *out);
 int cfg_parse_transport(const char *s, unsigned *bit);

@@ -206,6 +206,13 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_u(fp, 10, "allocations-per-minute-per-user", t->allocations_per_minute_per_user, "");
 	kv_u(fp, 10, "allocation-lifetime", t->allocation_lifetime_s, "s");
 	kv_u(fp, 10, "credential-ttl", t->credential_ttl_s, "s");
+	fprintf(fp, "          max-bps-per-allocation: %llu\n",
+	        (unsigned long long)t->max_bps_per_allocation);
+	fprintf(fp, "          max-bps-per-user: %llu\n", (unsigned long long)t->max_bps_per_user);
+	fprintf(fp, "          max-bytes-per-user-per-day: %llu\n",
+	        (unsigned long long)t->max_bytes_per_user_per_day);
+	fprintf(fp, "          budget-floor-bps: %llu\n", (unsigned long long)t->budget_floor_bps);
+	fprintf(fp, "          bps-capacity: %llu\n", (unsigned long long)t->bps_capacity);
 	if (t->alternate_server.family != 0) {
 		char alt[ICE_ADDR_STRLEN];
 

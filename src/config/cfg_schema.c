@@ -18,6 +18,7 @@ enum key_type {
 	KT_IGNORE, /* known but not ours (peers.version) */
 	KT_BOOL,
 	KT_U32,
+	KT_SI, /* uint64_t with k/M/G/T suffixes: bits per second, bytes */
 	KT_DUR,
 	KT_DUR_MS, /* a duration kept in milliseconds ("50ms", "1s") */
 	KT_PORT,
@@ -461,6 +462,13 @@ static const struct cfg_key turn_keys[] = {
 	{ .name = "tls", .type = KT_MAP, .off = 0, .sub = tls_keys },
 	{ .name = "ice-api", .type = KT_MAP, .off = 0, .sub = ice_api_keys },
 	{ .name = "alternate-server", .type = KT_HOSTPORT, .off = TURN(alternate_server) },
+	{ .name = "max-bps-per-allocation", .type = KT_SI, .off = TURN(max_bps_per_allocation) },
+	{ .name = "max-bps-per-user", .type = KT_SI, .off = TURN(max_bps_per_user) },
+	{ .name = "max-bytes-per-user-per-day",
+	  .type = KT_SI,
+	  .off = TURN(max_bytes_per_user_per_day) },
+	{ .name = "budget-floor-bps", .type = KT_SI, .off = TURN(budget_floor_bps) },
+	{ .name = "bps-capacity", .type = KT_SI, .off = TURN(bps_capacity) },
 	{ .name = NULL },
 };
 
@@ -579,9 +587,7 @@ static const struct cfg_key node_keys[] = {
 static const struct cfg_key logger_keys[] = {
 	{ .name = "level", .type = KT_SPECIAL, .special = cfg_sp_log_level },
 	{ .name = "format", .type = KT_SPECIAL, .special = cfg_sp_log_format },
-	{ .name = "mask-addresses",
-	  .type = KT_BOOL,
-	  .off = FIELD(struct ice_config, log_mask) },
+	{ .name = "mask-addresses", .type = KT_BOOL, .off = FIELD(struct ice_config, log_mask) },
 	{ .name = NULL },
 };
 
@@ -649,6 +655,11 @@ range_text(const struct cfg_key *k, char *buf, size_t len)
 	case KT_U32:
 		snprintf(buf, len, "an integer from %u to %u", k->min, k->max);
 		break;
+	case KT_SI:
+		snprintf(buf, len,
+		         "a number, optionally with k, M, G or T (x1000 each), "
+		         "at most 10^15");
+		break;
 	case KT_DUR:
 		snprintf(buf, len,
 		         "a duration from %us to %us (a number with an s, m or h suffix; "
@@ -699,6 +710,9 @@ apply_scalar(struct cfg_ctx *ctx, const struct cfg_key *k, void *base, const str
 		break;
 	case KT_U32:
 		rc = cfg_parse_u32(s, k->min, k->max, field);
+		break;
+	case KT_SI:
+		rc = cfg_parse_si(s, field);
 		break;
 	case KT_DUR:
 		rc = cfg_parse_duration(s, k->min, k->max, field);

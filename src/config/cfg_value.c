@@ -100,6 +100,42 @@ parse_scaled(const char *s, uint64_t bare, const struct unit *units, uint32_t mi
 	return 0;
 }
 
+/* Digits with an optional SI suffix (k/K, M, G, T: powers of 1000), up to 10^15. */
+static int
+parse_si(const char *s, uint64_t *out)
+{
+	static const struct {
+		char c;
+		uint64_t mul;
+	} si[] = { { 'k', 1000 },
+		   { 'K', 1000 },
+		   { 'M', 1000000 },
+		   { 'G', 1000000000 },
+		   { 'T', 1000000000000 } };
+	const char *end;
+	uint64_t v, mul = 1;
+
+	if (parse_digits(s, &v, &end))
+		return -EINVAL;
+	if (*end != '\0') {
+		for (size_t i = 0; i < sizeof(si) / sizeof(si[0]) && mul == 1; i++)
+			if (end[0] == si[i].c && end[1] == '\0')
+				mul = si[i].mul;
+		if (mul == 1)
+			return -EINVAL;
+	}
+	if (v > 1000000000000000ull / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+int
+cfg_parse_si(const char *s, uint64_t *out)
+{
+	return parse_si(s, out);
+}
+
 int
 cfg_parse_duration(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {

@@ -126,7 +126,7 @@ dispatch_rate_ok(struct net_worker *w, const struct net_pkt *pkt)
 	}
 }
 
-void
+long
 net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len)
 {
 	struct stun_frame f;
@@ -134,40 +134,39 @@ net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf
 
 	if (kind == STUN_DEMUX_OTHER) {
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_NOT_STUN);
-		return;
+		return 0;
 	}
 	if (kind == STUN_DEMUX_STUN) {
 		if (len < STUN_HEADER_LEN) {
 			ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
-			return;
+			return 0;
 		}
 		if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST &&
 		    !dispatch_rate_ok(w, pkt))
-			return;
+			return 0;
 	}
 	stun_frame_decode(&f, buf, len, pkt->transport != ICE_TRANSPORT_UDP);
 	switch (f.kind) {
 	case STUN_FRAME_CHANNELDATA:
-		net_turn_dispatch(w, pkt, &f);
-		return;
+		return net_turn_dispatch(w, pkt, &f);
 	case STUN_FRAME_STUN:
 		break;
 	default:
 		/* ChannelData that does not frame is TURN's to count. */
 		if (kind == STUN_DEMUX_CHANNELDATA) {
 			net_turn_dispatch(w, pkt, &f);
-			return;
+			return 0;
 		}
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
-		return;
+		return 0;
 	}
 	if (f.msg.method == STUN_METHOD_BINDING) {
 		dispatch_binding(w, pkt, &f.msg);
-		return;
+		return 0;
 	}
 	if (f.msg.cls == STUN_CLASS_SUCCESS || f.msg.cls == STUN_CLASS_ERROR) {
 		ice_metrics_inc(w->m, ICE_M_STUN_DROP_UNEXPECTED_CLASS);
-		return;
+		return 0;
 	}
-	net_turn_dispatch(w, pkt, &f);
+	return net_turn_dispatch(w, pkt, &f);
 }

@@ -118,7 +118,8 @@ net_turn_event(void *ctx, const struct turn_event *ev)
 		return;
 	/* The user key is a REST user part: printable, but not ours to trust. */
 	for (size_t i = 0; i < ulen; i++)
-		user[i] = (unsigned char)ev->user[i] < 0x20 || ev->user[i] == 0x7f ? '?' : ev->user[i];
+		user[i] = (unsigned char)ev->user[i] < 0x20 || ev->user[i] == 0x7f ? '?'
+		                                                                   : ev->user[i];
 	user[ulen] = '\0';
 	addr_text(w, &ev->ft->client, true, cl, sizeof(cl));
 	if (ev->kind == TURN_EV_ALLOC_END) {

@@ -97,6 +97,12 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->max_allocations = t->max_allocations;
 	s->max_allocations_per_user = t->max_allocations_per_user;
 	s->allocations_per_minute_per_user = t->allocations_per_minute_per_user;
+	s->max_bps_per_allocation = t->max_bps_per_allocation;
+	s->max_bps_per_user = t->max_bps_per_user;
+	s->max_bytes_per_user_per_day = t->max_bytes_per_user_per_day;
+	s->budget_floor_bps = t->budget_floor_bps;
+	s->bps_capacity = t->bps_capacity;
+	s->workers = net->cfg->workers;
 	if (pub->family == AF_INET)
 		s->public_v4 = *pub;
 	else if (pub->family == AF_INET6)

@@ -186,9 +186,10 @@ bool net_tls_pending(const struct ssl_st *ssl);
 /*
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the
  * call. Demultiplexes, rate-limits requests, answers Binding, hands the
- * rest to turn (turn_glue.c). Never logs per packet.
+ * rest to turn (turn_glue.c). Never logs per packet. Returns 0, or (a stream
+ * over its bandwidth) the ms to wait before offering the same frame again.
  */
-void net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len);
+long net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len);
 
 /*
  * turn_glue.c: the seam the TURN state machine plugs into. See the comment
@@ -200,8 +201,8 @@ int net_turn_worker_init(struct net_worker *w);
 /* On the worker thread once w->m exists: metrics, the expiry tick. 0 or -errno. */
 int net_turn_worker_start(struct net_worker *w);
 void net_turn_worker_fini(struct net_worker *w);
-/* A decoded TURN frame from pkt's 5-tuple. */
-void net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_frame *f);
+/* A decoded TURN frame from pkt's 5-tuple; returns turn_handle_frame's wait. */
+long net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_frame *f);
 /* A stream closed: end the allocation made over it. */
 void net_turn_stream_closed(struct net_worker *w, struct net_conn *conn);
 /* The worker moved to w->gen: give turn its settings. */

@@ -88,6 +88,8 @@ stream_close(struct net_conn *c, enum ice_metric_id reason)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_timer);
+	if (c->ev_resume != NULL)
+		event_free(c->ev_resume);
 	close(c->fd);
 	free(c->in);
 	free(c->out);

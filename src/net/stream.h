@@ -75,6 +75,8 @@ struct net_conn {
 	ice_ms_t frame_start;     /* first byte of the incomplete frame; 0 = none */
 	ice_ms_t timer_at;        /* when ev_timer fires */
 	unsigned n_holds;         /* allocations made over it (turn's link_hold): no idle timeout */
+	bool paused;              /* over its bandwidth: not read until ev_resume */
+	struct event *ev_resume;  /* made at the first pause */
 	bool dead;                /* close at the next safe point, counted as dead_reason */
 	enum ice_metric_id dead_reason;
 };
@@ -120,5 +122,6 @@ enum ice_metric_id stream_io_reason(ssize_t err);
 void stream_on_read(evutil_socket_t fd, short what, void *arg);
 void stream_on_write(evutil_socket_t fd, short what, void *arg);
 void stream_on_timer(evutil_socket_t fd, short what, void *arg);
+void stream_on_resume(evutil_socket_t fd, short what, void *arg);
 
 #endif

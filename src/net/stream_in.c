@@ -43,6 +43,28 @@ frame_claim(const uint8_t *p, size_t len)
 	}
 }
 
+/*
+ * Over its bandwidth (turn said wait): the frame at the head stays in c->in
+ * and nothing more is read until the wait is over, so TCP's flow control
+ * slows the client down instead of us dropping its data. The frame
+ * deadline does not run meanwhile: the hold is ours, not the client's.
+ */
+static bool
+conn_pause(struct net_conn *c, long wait_ms)
+{
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+
+	if (c->ev_resume == NULL) {
+		c->ev_resume = event_new(c->w->base, -1, 0, stream_on_resume, c);
+		if (c->ev_resume == NULL)
+			return false;
+	}
+	c->paused = true;
+	event_del(c->ev_read);
+	evtimer_add(c->ev_resume, &tv);
+	return true;
+}
+
 /* Dispatch every complete frame in c->in. Returns false if c must close. */
 static bool
 conn_frames(struct net_conn *c)
@@ -56,7 +78,7 @@ conn_frames(struct net_conn *c)
 	};
 	size_t off = 0;
 	bool completed = false;
-	long claim;
+	long claim, wait = 0;
 	int n;
 
 	while (!c->dead && c->in_len - off >= 4) {
@@ -77,7 +99,9 @@ conn_frames(struct net_conn *c)
 			stream_kill(c, ICE_M_NET_TCP_CLOSED_BAD_FRAME);
 			return false;
 		}
-		net_dispatch(c->w, &pkt, c->in + off, (size_t)n);
+		wait = net_dispatch(c->w, &pkt, c->in + off, (size_t)n);
+		if (wait > 0)
+			break;
 		off += (size_t)n;
 		completed = true;
 	}
@@ -88,6 +112,10 @@ conn_frames(struct net_conn *c)
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+	}
+	if (wait > 0) {
+		c->frame_start = 0;
+		return conn_pause(c, wait);
 	}
 	if (c->in_len == 0)
 		c->frame_start = 0;
@@ -145,6 +173,8 @@ conn_input(struct net_conn *c)
 	ice_ms_t deadline;
 	ssize_t r;
 
+	if (c->paused)
+		return true; /* stream_on_resume reads on */
 	do {
 		/* conn_frames and conn_grow leave room for the rest of a
 		 * partial frame; a full buffer here would make recv return 0
@@ -175,7 +205,7 @@ conn_input(struct net_conn *c)
 			stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
 			return false;
 		}
-	} while (c->ssl != NULL && net_tls_pending(c->ssl));
+	} while (!c->paused && c->ssl != NULL && net_tls_pending(c->ssl));
 	if (c->ssl != NULL)
 		stream_write_interest(c); /* the read may wait for writable */
 	/* A frame just started: its deadline may come before the armed one. */
@@ -267,4 +297,22 @@ stream_on_write(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	stream_write_interest(c);
+}
+
+void
+stream_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->dead)
+		return;
+	c->w->now = net_clock_ms();
+	c->paused = false;
+	/* The frames held first; then read on, if they did not pause us again. */
+	if (!conn_frames(c) || c->paused)
+		return;
+	event_add(c->ev_read, NULL);
+	(void)conn_input(c);
 }

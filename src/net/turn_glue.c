@@ -69,6 +69,7 @@ net_turn_shared_init(struct ice_net *net)
 		.max_allocations = cfg->turn.max_allocations,
 		.max_allocations_per_user = cfg->turn.max_allocations_per_user,
 		.allocations_per_minute_per_user = cfg->turn.allocations_per_minute_per_user,
+		.workers = cfg->workers,
 	};
 	size_t i;
 	int r;
@@ -247,7 +248,7 @@ net_turn_worker_fini(struct net_worker *w)
 	net_relay_worker_fini(w);
 }
 
-void
+long
 net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct stun_frame *f)
 {
 	struct turn_5tuple ft = {
@@ -258,7 +259,7 @@ net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct 
 
 	if (w->turn == NULL || !(pkt->l->roles & NET_ROLE_TURN)) {
 		ice_metrics_inc(w->m, ICE_M_NET_TURN_UNHANDLED);
-		return;
+		return 0;
 	}
 	if (pkt->transport == ICE_TRANSPORT_UDP) {
 		ft.proto = TURN_PROTO_UDP;
@@ -269,7 +270,7 @@ net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct 
 	}
 	if (f->kind == STUN_FRAME_STUN && f->msg.cls == STUN_CLASS_REQUEST)
 		turn_server_set_unix_time(w->turn, unix_seconds());
-	turn_handle_frame(w->turn, f, &ft, w->now);
+	return turn_handle_frame(w->turn, f, &ft, w->now);
 }
 
 void

@@ -299,6 +299,22 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	return 0;
 }
 
+/* Relay capacity full, or the user's daily budget spent: 486 saying which. */
+static bool
+refuse_bandwidth(struct turn_ctx *c)
+{
+	const char *name, *why;
+	size_t len;
+
+	turn_user_key(c->auth, &name, &len);
+	why = turn_bw_refuse(c->srv, name, len);
+	if (why == NULL)
+		return false;
+	turn_reply_error_reason(c, 486, why);
+	refused(c, 486, strstr(why, "budget") ? "daily_budget" : "bps_capacity");
+	return true;
+}
+
 /* Make a visible: indexes, its user, its expiry, the stream's hold. */
 static void
 alloc_publish(struct turn_ctx *c, struct turn_alloc *a)
@@ -326,7 +342,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	size_t name_len;
 	int code;
 
-	if (refuse_draining(c))
+	if (refuse_draining(c) || refuse_bandwidth(c))
 		return;
 	code = parse_allocate(c, &x);
 	if (code == 0)
@@ -368,6 +384,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->lifetime_s = x.lifetime_s;
 	a->dont_fragment = x.req.dont_fragment;
 	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);
+	turn_bw_alloc_init(srv, a, c->now);
 
 	code = open_relays(c, a, &x);
 	if (code != 0) {

@@ -217,7 +217,7 @@ request_binding(struct turn_ctx *c)
 	turn_reply_send(c, &r);
 }
 
-void
+long
 turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
                  ice_ms_t now)
 {
@@ -225,14 +225,17 @@ turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const stru
 
 	srv->now = now;
 	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {
-		turn_count(srv, ICE_M_TURN_REQ_SEND);
-		turn_handle_send(srv, msg, ft, now);
-		return;
+		long wait = turn_handle_send(srv, msg, ft, now);
+
+		/* A frame offered again after a wait counts once. */
+		if (wait == 0)
+			turn_count(srv, ICE_M_TURN_REQ_SEND);
+		return wait;
 	}
 	if (msg->cls != STUN_CLASS_REQUEST) {
 		/* Binding indications (keepalives), responses, stray Data indications. */
 		turn_count(srv, ICE_M_TURN_DROP_UNEXPECTED);
-		return;
+		return 0;
 	}
 	switch (msg->method) {
 	case STUN_METHOD_BINDING:
@@ -260,21 +263,20 @@ turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const stru
 		turn_reply_error(&c, 400);
 		break;
 	}
+	return 0;
 }
 
-void
+long
 turn_handle_frame(struct turn_server *srv, const struct stun_frame *f, const struct turn_5tuple *ft,
                   ice_ms_t now)
 {
 	switch (f->kind) {
 	case STUN_FRAME_STUN:
-		turn_handle_stun(srv, &f->msg, ft, now);
-		break;
+		return turn_handle_stun(srv, &f->msg, ft, now);
 	case STUN_FRAME_CHANNELDATA:
-		turn_handle_channeldata(srv, ft, f->channel, f->data, f->data_len, now);
-		break;
+		return turn_handle_channeldata(srv, ft, f->channel, f->data, f->data_len, now);
 	default:
 		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
-		break;
+		return 0;
 	}
 }

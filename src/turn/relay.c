@@ -13,10 +13,11 @@
 
 #include "turn_int.h"
 
-void
+long
 turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
                  ice_ms_t now)
 {
+	long wait;
 	const struct stun_attr *pa, *data, *at;
 	struct turn_alloc *a = turn_alloc_find(srv, ft, now);
 	struct turn_relay *relay;
@@ -26,25 +27,25 @@ turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const stru
 
 	if (a == NULL) {
 		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
-		return;
+		return 0;
 	}
 	/* Indications are never answered: anything odd is dropped (RFC 8489 §6.3.2). */
 	if (msg->n_unknown > 0) {
 		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
-		return;
+		return 0;
 	}
 	stun_attr_foreach(msg, at) {
 		if (at->type < 0x8000 && at->type != STUN_ATTR_XOR_PEER_ADDRESS &&
 		    at->type != STUN_ATTR_DATA && at->type != STUN_ATTR_DONT_FRAGMENT) {
 			turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
-			return;
+			return 0;
 		}
 	}
 	pa = stun_msg_find(msg, STUN_ATTR_XOR_PEER_ADDRESS);
 	data = stun_msg_find(msg, STUN_ATTR_DATA);
 	if (pa == NULL || data == NULL || stun_attr_xor_addr(msg, pa, &peer) < 0) {
 		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
-		return;
+		return 0;
 	}
 	relay = turn_alloc_relay_for(a, peer.family);
 	p = relay != NULL ? turn_perm_find(srv, a, &peer) : NULL;
@@ -58,53 +59,60 @@ turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const stru
 		} else {
 			turn_count(srv, ICE_M_TURN_DROP_NO_PERMISSION);
 		}
-		return;
+		return 0;
 	}
 	if (p->self && !turn_policy_port_is_relay(&srv->policy, peer.port)) {
 		turn_count_deny(srv, TURN_DENY_SELF);
 		turn_count(srv, ICE_M_TURN_DROP_DENIED_PEER);
-		return;
+		return 0;
 	}
 	if (stun_msg_find(msg, STUN_ATTR_DONT_FRAGMENT) != NULL)
 		flags |= TURN_SEND_DF;
+	if (srv->bw_on && (wait = turn_bw_admit(srv, a, TURN_DIR_TO_PEER, data->len, now)) != 0)
+		return wait > 0 ? wait : 0;
 	srv->io.send_peer(srv->io.ctx, relay->handle, &peer, data->value, data->len, flags);
 	a->traffic.to_peer_pkts++;
 	a->traffic.to_peer_bytes += data->len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_IND);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_IND, data->len);
+	return 0;
 }
 
-void
+long
 turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *ft, uint16_t channel,
                         const uint8_t *data, size_t len, ice_ms_t now)
 {
 	struct turn_alloc *a = turn_alloc_find(srv, ft, now);
 	struct turn_relay *relay;
 	struct turn_chan *c;
+	long wait;
 
 	if (a == NULL) {
 		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
-		return;
+		return 0;
 	}
 	c = turn_chan_find_num(srv, a, channel);
 	if (c == NULL || !c->bound || now >= c->expires) {
 		turn_count(srv, ICE_M_TURN_DROP_BAD_CHANNEL);
-		return;
+		return 0;
 	}
 	if (now >= c->perm->expires) {
 		turn_count(srv, ICE_M_TURN_DROP_NO_PERMISSION);
-		return;
+		return 0;
 	}
 	relay = turn_alloc_relay_for(a, c->peer.family);
 	if (relay == NULL) {
 		turn_count(srv, ICE_M_TURN_DROP_BAD_CHANNEL);
-		return;
+		return 0;
 	}
+	if (srv->bw_on && (wait = turn_bw_admit(srv, a, TURN_DIR_TO_PEER, len, now)) != 0)
+		return wait > 0 ? wait : 0;
 	srv->io.send_peer(srv->io.ctx, relay->handle, &c->peer, data, len, 0);
 	a->traffic.to_peer_pkts++;
 	a->traffic.to_peer_bytes += len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_PEER_CD);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_PEER_CD, len);
+	return 0;
 }
 
 /* XOR-PEER-ADDRESS value (RFC 8489 §14.2) for peer into p; returns its length. */
@@ -182,6 +190,8 @@ turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *pee
 			turn_count(srv, ICE_M_TURN_DROP_TOO_BIG);
 			return;
 		}
+		if (srv->bw_on && turn_bw_admit(srv, a, TURN_DIR_TO_CLIENT, len, now) != 0)
+			return;
 		frame = data - CHANNELDATA_HEADER_LEN;
 		channeldata_put_header(frame, c->number, (uint16_t)len);
 		frame_len = channeldata_frame_len(len, stream);
@@ -203,6 +213,8 @@ turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *pee
 		turn_count(srv, ICE_M_TURN_DROP_TOO_BIG);
 		return;
 	}
+	if (srv->bw_on && turn_bw_admit(srv, a, TURN_DIR_TO_CLIENT, len, now) != 0)
+		return;
 	frame = frame_data_indication(srv, peer, data, len, &frame_len);
 	srv->io.send_client(srv->io.ctx, &a->ft, frame, frame_len, TURN_BUF_CALLER);
 	a->traffic.to_client_pkts++;

@@ -271,6 +271,8 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 	}
 	timerwheel_del(&srv->alloc_timers, &a->timer);
 	turn_shared_release(srv->sh, a->user, !visible);
+	if (a->wuser != NULL && a->wuser->bw_over)
+		srv->bw_throttled--;
 	turn_wuser_detach(srv, a);
 	if (visible) {
 		htab_remove(&srv->by_ft, &a->by_ft);
@@ -304,6 +306,7 @@ turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 	srv->ltc.secret_lens = s->secret_lens;
 	srv->ltc.n_secrets = s->n_secrets;
 	turn_policy_init(&srv->policy, s);
+	turn_bw_reconfigure(srv, srv->now);
 }
 
 struct turn_server *
@@ -319,6 +322,8 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	srv->unix_s = unix_s;
 	srv->now = now;
 	srv->id_base = (uint64_t)(id & 0xffffu) << 48;
+	srv->wid = id;
+	srv->bw_tick_last = now;
 	turn_settings_apply(srv, s);
 	srv->ltc.nonce_key = turn_shared_nonce_key(sh);
 	srv->ltc.nonce_lifetime = LTC_NONCE_LIFETIME_MS;
@@ -394,6 +399,7 @@ turn_expire(struct turn_server *srv, ice_ms_t now)
 	timerwheel_run(&srv->alloc_timers, now);
 	turn_shared_expire_reservations(srv->sh, &srv->io, now);
 	turn_shared_expire_users(srv->sh, now);
+	turn_bandwidth_tick(srv, now);
 }
 
 void

@@ -88,6 +88,8 @@ struct turn_shared {
 	struct turn_reservation resv[TURN_MAX_RESERVATIONS];
 	uint32_t resv_head, resv_count;
 	uint64_t resv_seq;
+
+	struct turn_bw_shared *bw; /* its own lock (shared_bw.c) */
 };
 
 /* Live users are bounded by max_allocations; idle ones by this cap. */
@@ -109,6 +111,9 @@ turn_shared_new(const struct turn_settings *s)
 	sh->rate = s->allocations_per_minute_per_user;
 	atomic_init(&sh->user_limits, sh->per_user != 0 || sh->rate != 0);
 	sh->max_users = users_cap(s->max_allocations);
+	sh->bw = turn_bw_shared_new(s->workers);
+	if (sh->bw == NULL)
+		goto fail;
 	for (int i = 0; i < TURN_USER_CLASSES; i++) {
 		sh->user_pool[i] = ice_pool_new(USER_BYTES(user_class_name[i]), 0);
 		if (sh->user_pool[i] == NULL)
@@ -122,8 +127,21 @@ fail:
 	htab_fini(&sh->users);
 	for (int i = 0; i < TURN_USER_CLASSES; i++)
 		ice_pool_free(sh->user_pool[i]);
+	turn_bw_shared_free(sh->bw);
 	free(sh);
 	return NULL;
+}
+
+struct turn_bw_shared *
+turn_shared_bw(struct turn_shared *sh)
+{
+	return sh->bw;
+}
+
+uint64_t
+turn_shared_relay_bps(const struct turn_shared *sh)
+{
+	return turn_bw_node_rate(sh->bw);
 }
 
 /* The size class of a name of len bytes (len <= TURN_USER_NAME_MAX). */
@@ -167,6 +185,7 @@ turn_shared_free(struct turn_shared *sh)
 	htab_fini(&sh->users);
 	for (int i = 0; i < TURN_USER_CLASSES; i++)
 		ice_pool_free(sh->user_pool[i]);
+	turn_bw_shared_free(sh->bw);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
 }

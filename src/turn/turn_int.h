@@ -26,6 +26,7 @@
 #include "icestation/turn.h"
 #include "icestation/turn_policy.h"
 
+#include "bandwidth.h"
 #include "htab.h"
 
 #define TURN_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -89,6 +90,7 @@ struct turn_alloc {
 	uint64_t created_unix_s;
 	uint64_t id; /* worker id << 48 | sequence */
 	struct turn_traffic traffic;
+	struct turn_bucket bw[2]; /* max-bps-per-allocation, by enum turn_dir */
 	struct turn_perm *perms;
 	struct turn_chan *chans;
 	struct turn_user *user;             /* quota entry in turn_shared, or NULL */
@@ -112,6 +114,7 @@ struct turn_server {
 	uint64_t unix_s;
 	ice_ms_t now;     /* the latest time an entry point was given (session records) */
 	uint64_t id_base; /* worker id << 48 */
+	unsigned wid;     /* worker id */
 	uint64_t alloc_seq;
 
 	struct turn_policy policy;
@@ -123,6 +126,13 @@ struct turn_server {
 	struct ice_pool *alloc_pool, *perm_pool, *chan_pool;
 	struct htab by_ft, by_handle, perms, chan_num, chan_peer;
 	struct htab wusers; /* struct turn_wuser by name */
+	/* Bandwidth (bandwidth.c): any limit on; users that relayed since the
+	 * last tick; bytes relayed since it, and the smoothed rate (bytes/s). */
+	bool bw_on;
+	struct turn_wuser *bw_active;
+	uint64_t bw_tick_bytes, bw_rate_Bps;
+	ice_ms_t bw_tick_last;
+	size_t bw_throttled;
 	struct timerwheel alloc_timers, perm_timers, chan_timers;
 	size_t n_allocs;
 	uint64_t ind_seq; /* transaction ids of Data indications */
@@ -189,7 +199,7 @@ void turn_reply_allocate_success(struct turn_ctx *c, struct turn_alloc *a);
 void turn_handle_refresh(struct turn_ctx *c);
 
 /* relay.c */
-void turn_handle_send(struct turn_server *srv, const struct stun_msg *msg,
+long turn_handle_send(struct turn_server *srv, const struct stun_msg *msg,
                       const struct turn_5tuple *ft, ice_ms_t now);
 
 /* reply.c: a response under construction in srv->tx. */
@@ -211,10 +221,20 @@ void turn_reply_unknown(struct turn_ctx *c, const uint16_t *types, size_t n);
 
 /* users.c: this worker's entry for a user, made on the first allocation and
  * freed with the last. */
+struct turn_bwu;
+
 struct turn_wuser {
 	struct htab_node node;
 	struct turn_alloc *allocs;
 	uint32_t n_allocs;
+	/* Bandwidth: this worker's share of max-bps-per-user, the bytes offered
+	 * and relayed since the last tick, their smoothed offered rate, the
+	 * process-wide record, and whether the daily budget is spent. */
+	struct turn_bucket bw[2];
+	uint64_t bw_offered[2], bw_demand[2], bw_relayed;
+	struct turn_bwu *bwu;
+	struct turn_wuser *bw_next;
+	bool bw_active, bw_over;
 	uint16_t name_len;
 	char name[];
 };
@@ -231,7 +251,49 @@ void turn_wusers_fini(struct turn_server *srv);
 /* revoke.c: whether the credential (its REST expiry) of user is revoked. */
 bool turn_revoked(const struct turn_revocations *r, const char *user, size_t len, uint64_t expiry);
 
+/* bandwidth.c: the worker's half of the bandwidth limits. */
+/* Buckets of a new allocation (its user's entry is attached). */
+void turn_bw_alloc_init(struct turn_server *srv, struct turn_alloc *a, ice_ms_t now);
+/* A user entry is made / freed: its process-wide record. 0 or -ENOMEM. */
+int turn_bw_user_attach(struct turn_server *srv, struct turn_wuser *u, ice_ms_t now);
+void turn_bw_user_detach(struct turn_server *srv, struct turn_wuser *u);
+/*
+ * May len bytes go dir on a now? 0 yes (counted as relayed), -1 dropped
+ * (counted), or a positive number of ms to wait (stream, to-peer: the caller
+ * holds the frame and tries again).
+ */
+long turn_bw_admit(struct turn_server *srv, struct turn_alloc *a, enum turn_dir dir, size_t len,
+                   ice_ms_t now);
+/* New settings: every allocation's bucket follows the new limit. */
+void turn_bw_reconfigure(struct turn_server *srv, ice_ms_t now);
+/* Allocate-time: 0 or the reason phrase of a 486 (budget spent, capacity full). */
+const char *turn_bw_refuse(struct turn_server *srv, const char *user, size_t len);
+
+/* shared_bw.c: the process-wide half (one mutex, per tick and per Allocate). */
+struct turn_bw_shared;
+struct turn_bw_shared *turn_bw_shared_new(unsigned workers);
+void turn_bw_shared_free(struct turn_bw_shared *b);
+/* The record of user name (made if new), with a reference; NULL on ENOMEM. */
+struct turn_bwu *turn_bw_user_get(struct turn_bw_shared *b, const char *name, size_t len);
+/* Drop worker's reference (and its demand). Accepts NULL. */
+void turn_bw_user_put(struct turn_bw_shared *b, struct turn_bwu *u, unsigned worker);
+/* Publish worker's offered demand (bytes/s) of dir; returns its share of limit_bps. */
+uint64_t turn_bw_user_share(struct turn_bw_shared *b, struct turn_bwu *u, unsigned worker, int dir,
+                            uint64_t demand_Bps, uint64_t limit_bps);
+/* Count bytes into the user's rolling day; true once it reaches budget (0 = none). */
+bool turn_bw_user_charge(struct turn_bw_shared *b, struct turn_bwu *u, uint64_t bytes,
+                         uint64_t unix_s, uint64_t budget);
+/* Whether user name has spent budget in the last 24 h. */
+bool turn_bw_budget_spent(struct turn_bw_shared *b, const char *name, size_t len, uint64_t unix_s,
+                          uint64_t budget);
+/* Forget idle records whose day counts nothing any more (at most max). */
+void turn_bw_expire(struct turn_bw_shared *b, uint64_t unix_s, size_t max);
+/* Each worker's relayed rate, and their sum. */
+void turn_bw_publish_rate(struct turn_bw_shared *b, unsigned worker, uint64_t bps);
+uint64_t turn_bw_node_rate(const struct turn_bw_shared *b);
+
 /* shared.c */
+struct turn_bw_shared *turn_shared_bw(struct turn_shared *sh);
 enum turn_quota {
 	TURN_QUOTA_OK = 0,
 	TURN_QUOTA_TOTAL,

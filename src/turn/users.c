@@ -51,6 +51,10 @@ turn_wuser_attach(struct turn_server *srv, struct turn_alloc *a, const char *nam
 			return -ENOMEM;
 		memcpy(u->name, name, len);
 		u->name_len = (uint16_t)len;
+		if (turn_bw_user_attach(srv, u, srv->now) < 0) {
+			free(u);
+			return -ENOMEM;
+		}
 		htab_insert(&srv->wusers, &u->node, ice_siphash(&srv->hkey, name, len));
 	}
 	a->wuser = u;
@@ -75,6 +79,7 @@ turn_wuser_detach(struct turn_server *srv, struct turn_alloc *a)
 		a->wnext->wpprev = a->wpprev;
 	a->wuser = NULL;
 	if (--u->n_allocs == 0) {
+		turn_bw_user_detach(srv, u);
 		htab_remove(&srv->wusers, &u->node);
 		free(u);
 	}
