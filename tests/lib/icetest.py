@@ -67,8 +67,10 @@ class Daemon:
                  secret="s3cret", workers=1, stun=True, turn=True, realm="icestation.test",
                  public_ip="127.0.0.1", stun_extra=None, turn_extra=None, http_extra=None,
                  env=None, log_level="info", http_listen=None, binary=None,
-                 server_extra=None, admin=None, logger_extra=None):
+                 server_extra=None, admin=None, logger_extra=None, wrapper=None):
         self.binary = binary or os.environ.get("ICESTATION_BIN", "build/icestation")
+        # A command the daemon runs under (systemd-socket-activate, ...).
+        self.wrapper = list(wrapper or [])
         self.http_port = http_port
         self.stun_port = stun_port
         self.turn_port = turn_port if turn_port is not None else stun_port
@@ -95,21 +97,47 @@ class Daemon:
         if secret is not None:
             turn_cfg["auth-secret"] = secret
         turn_cfg.update(turn_extra or {})
+        # Kept so reload tests can change keys and rewrite the tree.
+        self.server_cfg = dict({"workers": workers, "http": http_cfg, "admin": admin_cfg},
+                               **(server_extra or {}))
+        self.stun_cfg = stun_cfg
+        self.turn_cfg = turn_cfg
+        self.logger_cfg = dict({"level": log_level}, **(logger_extra or {}))
+        self.config_path = os.path.join(self.dir, "peers.yml")
+        self.write_config()
+
+    def write_config(self):
+        """(Re)write the four files of the tree from the current settings."""
         self.files = {
             "peers.yml": _station({
                 "version": "0.0.1",
                 "includes": "log.yml, sub_stun.yml, sub_turn.yml",
-                "node": {"server": dict({"workers": workers, "http": http_cfg,
-                                         "admin": admin_cfg}, **(server_extra or {}))},
+                "node": {"server": self.server_cfg},
             }),
-            "log.yml": _station({"logger": dict({"level": log_level}, **(logger_extra or {}))}),
-            "sub_stun.yml": _station({"node": {"server": {"subserver": {"stun": stun_cfg}}}}),
-            "sub_turn.yml": _station({"node": {"server": {"subserver": {"turn": turn_cfg}}}}),
+            "log.yml": _station({"logger": self.logger_cfg}),
+            "sub_stun.yml": _station({"node": {"server": {"subserver": {"stun": self.stun_cfg}}}}),
+            "sub_turn.yml": _station({"node": {"server": {"subserver": {"turn": self.turn_cfg}}}}),
         }
         for name, text in self.files.items():
-            with open(os.path.join(self.dir, name), "w") as f:
+            # Whole files only: a reload never reads one half written.
+            tmp = os.path.join(self.dir, name + ".tmp")
+            with open(tmp, "w") as f:
                 f.write(text)
-        self.config_path = os.path.join(self.dir, "peers.yml")
+            os.replace(tmp, os.path.join(self.dir, name))
+
+    def reconfigure(self, turn=None, stun=None, server=None, log_level=None):
+        """Change keys (a value of None removes the key) and rewrite the tree;
+        the running daemon sees it at its next reload."""
+        for cfg, changes in ((self.turn_cfg, turn), (self.stun_cfg, stun),
+                             (self.server_cfg, server)):
+            for k, v in (changes or {}).items():
+                if v is None:
+                    cfg.pop(k, None)
+                else:
+                    cfg[k] = v
+        if log_level is not None:
+            self.logger_cfg["level"] = log_level
+        self.write_config()
 
     # lifecycle -----------------------------------------------------------
 
@@ -117,7 +145,7 @@ class Daemon:
         env = dict(os.environ)
         env.update(self.env_extra)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "-c", self.config_path], env=env,
+        self.proc = subprocess.Popen([*self.wrapper, self.binary, "-c", self.config_path], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
