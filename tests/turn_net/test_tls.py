@@ -33,10 +33,10 @@ import test_uclient  # noqa: E402  (coturn harness: turnutils_peer, summary pars
 SECRET = "tls-s3cret"
 
 
-def make_cert(tmp, name="c"):
+def make_cert(tmp, name="c", days=1):
     cert, key = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
     return cert, key
