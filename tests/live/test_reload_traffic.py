@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from icetest import Daemon, wait_for
+from icetest import Daemon
 from livelib import GENERATION, admin_reload, allocations, bind, both_ways, sighup
 from turnclient import TurnClient, udp_peer
 
