@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -125,6 +126,21 @@ notify_listen_fds(struct daemon *d)
 	return 0;
 }
 
+/*
+ * systemd passes blocking sockets (unless NonBlocking=yes), and libevent's
+ * listener accepts until EAGAIN: on a blocking socket its second accept()
+ * would stall the main loop (no HTTP answer, no reload, no watchdog ping).
+ */
+static int
+nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return fd;
+}
+
 int
 notify_take_stream(struct daemon *d, const struct ice_addr *addr, const char *unix_path)
 {
@@ -134,7 +150,7 @@ notify_take_stream(struct daemon *d, const struct ice_addr *addr, const char *un
 		if (!p->used && p->type == SOCK_STREAM && ice_addr_equal(&p->addr, addr)) {
 			p->used = true;
 			d->passed_taken[i] = true;
-			return p->fd;
+			return nonblocking(p->fd);
 		}
 	}
 	for (size_t i = 0; unix_path != NULL && i < d->n_passed_unix; i++) {
@@ -142,7 +158,7 @@ notify_take_stream(struct daemon *d, const struct ice_addr *addr, const char *un
 
 		if (!p->used && strcmp(p->path, unix_path) == 0) {
 			p->used = true;
-			return p->fd;
+			return nonblocking(p->fd);
 		}
 	}
 	return -1;
