@@ -18,6 +18,17 @@ RELOADS_ERROR = 'icestation_config_reload_total{result="error"}'
 GENERATION = "icestation_config_generation"
 
 
+def caught_up(d):
+    """Return once every worker has taken what the main thread posted to it
+    before this call (a new generation: a reload, a drain, a revocation).
+    A generation is applied at a worker's next loop pass, after the reload
+    answered; a listing is a command in the same mailbox, taken with any
+    pending generation and run after it (src/net/worker.c), so its answer
+    is the barrier."""
+    status, _ = d.admin("GET", "/admin/v1/allocations")
+    assert status == 200, status
+
+
 def reloads(d):
     """(ok, error) reload counts from /metrics."""
     m = d.metrics()
@@ -25,19 +36,23 @@ def reloads(d):
 
 
 def sighup(d, timeout=10):
-    """SIGHUP, then wait until the daemon counted the reload: "ok" or "error"."""
+    """SIGHUP, then wait until the daemon counted the reload and the workers
+    took it: "ok" or "error"."""
     ok, err = reloads(d)
     d.proc.send_signal(signal.SIGHUP)
     done = wait_for(lambda: (lambda r: r if r != (ok, err) else None)(reloads(d)),
                     timeout, interval=0.01, what="SIGHUP reload counted")
     assert done in ((ok + 1, err), (ok, err + 1)), (ok, err, done)
+    caught_up(d)
     return "ok" if done[0] == ok + 1 else "error"
 
 
 def admin_reload(d):
-    """POST /admin/v1/reload: the new generation; fails on any other answer."""
+    """POST /admin/v1/reload, and the workers took it: the new generation;
+    fails on any other answer."""
     status, body = d.admin("POST", "/admin/v1/reload")
     assert status == 200 and body["status"] == "reloaded", (status, body)
+    caught_up(d)
     return body["generation"]
 
 

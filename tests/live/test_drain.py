@@ -20,7 +20,7 @@ import sys
 import time
 
 from icetest import Daemon, wait_for
-from livelib import bind, both_ways, expect_error
+from livelib import bind, both_ways, caught_up, expect_error
 from turnclient import A_ERROR_CODE, TurnClient, udp_peer
 
 A_ALTERNATE_SERVER = 0x8023
@@ -54,6 +54,7 @@ def by_admin():
         assert d.metric("icestation_draining") == 0
         status, body = d.admin("POST", "/admin/v1/drain")
         assert status == 200 and body == {"status": "draining"}, (status, body)
+        caught_up(d)
         draining_state(d)
 
         user2, pw2 = d.turn_credentials("did:peers:latecomer")
@@ -97,6 +98,7 @@ def by_signal():
         d.proc.send_signal(signal.SIGUSR1)
         t0 = time.monotonic()
         wait_for(lambda: d.metric("icestation_draining") == 1, 5, what="drain by SIGUSR1")
+        caught_up(d)
         draining_state(d)
 
         late = TurnClient(("127.0.0.1", port), user, pw)

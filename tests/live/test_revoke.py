@@ -22,8 +22,8 @@ import sys
 import time
 
 from icetest import Daemon, wait_for
-from livelib import (allocations, alloc_worker, bind, both_ways, expect_error, refresh_refused,
-                     user_path)
+from livelib import (allocations, alloc_worker, bind, both_ways, caught_up, expect_error,
+                     refresh_refused, user_path)
 from turnclient import TurnClient, recv_from, udp_peer
 
 HTTP, PORT = 10060, 10061
@@ -132,6 +132,7 @@ def revoke(d, alice, bob):
 def unrevoke(d, alice):
     status, body = d.admin("DELETE", f"/admin/v1/users/{user_path(ALICE)}/revoke")
     assert status == 200 and body["status"] == "unrevoked", body
+    caught_up(d)
     assert ice_status(d, ALICE)[0] == 200
     assert d.metric("icestation_turn_revocations") == 0
     alice.close()
