@@ -377,6 +377,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->ft = *c->ft;
 	a->user = user;
 	a->id = srv->id_base | (++srv->alloc_seq & 0xffffffffffffull);
+	a->realm = turn_realm_ref(srv->realm);
 	a->created = c->now;
 	a->created_unix_s = srv->unix_s;
 	a->username_hash = turn_hash_username(srv, c->auth->username, c->auth->username_len);

@@ -183,7 +183,6 @@ turn_bw_admit(struct turn_server *srv, struct turn_alloc *a, enum turn_dir dir, 
 	turn_bucket_take(ab, len);
 	turn_bucket_take(ub, len);
 	u->bw_relayed += len;
-	srv->bw_tick_bytes += len;
 	return 0;
 }
 
@@ -229,21 +228,41 @@ user_tick(struct turn_server *srv, struct turn_wuser *u, ice_ms_t dt, ice_ms_t n
 	}
 }
 
+/* Bytes this worker relayed in all, from its own counters: the relay path
+ * counts them anyway, so the node's rate costs nothing per packet. */
+static uint64_t
+relayed_total(const struct turn_server *srv)
+{
+	static const enum ice_metric_id ids[] = {
+		ICE_M_TURN_RELAY_BYTES_TO_PEER_IND,
+		ICE_M_TURN_RELAY_BYTES_TO_PEER_CD,
+		ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND,
+		ICE_M_TURN_RELAY_BYTES_TO_CLIENT_CD,
+	};
+	uint64_t sum = 0;
+
+	if (srv->m == NULL)
+		return 0;
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(ids); i++)
+		sum += atomic_load_explicit(&srv->m->v[ids[i]], memory_order_relaxed);
+	return sum;
+}
+
 void
 turn_bandwidth_tick(struct turn_server *srv, ice_ms_t now)
 {
 	ice_ms_t dt = now > srv->bw_tick_last ? now - srv->bw_tick_last : 0;
+	uint64_t total = relayed_total(srv);
 	struct turn_wuser *u, **pp;
 
 	if (dt == 0)
 		return;
 	srv->bw_tick_last = now;
 	/* Relayed rate of this worker, smoothed over about a second. */
-	srv->bw_rate_Bps = (srv->bw_rate_Bps * 7 + srv->bw_tick_bytes * 1000 / dt) / 8;
-	srv->bw_tick_bytes = 0;
+	srv->bw_rate_Bps = (srv->bw_rate_Bps * 7 + (total - srv->bw_tick_total) * 1000 / dt) / 8;
+	srv->bw_tick_total = total;
 	turn_bw_publish_rate(turn_shared_bw(srv->sh), srv->wid, srv->bw_rate_Bps * 8);
 	ice_metrics_set(srv->m, ICE_M_TURN_RELAY_BPS, srv->bw_rate_Bps * 8);
-	ice_metrics_set(srv->m, ICE_M_TURN_BW_THROTTLED, srv->bw_throttled);
 	for (pp = &srv->bw_active; (u = *pp) != NULL;) {
 		user_tick(srv, u, dt, now);
 		/* Quiet for a tick and no demand left: off the active list. */
@@ -259,6 +278,7 @@ turn_bandwidth_tick(struct turn_server *srv, ice_ms_t now)
 		}
 		pp = &u->bw_next;
 	}
+	ice_metrics_set(srv->m, ICE_M_TURN_BW_THROTTLED, srv->bw_throttled);
 	if (srv->wid == 0)
 		turn_bw_expire(turn_shared_bw(srv->sh), srv->unix_s, BW_EXPIRE_BATCH);
 }

@@ -116,7 +116,7 @@ static bool
 authenticate(struct turn_ctx *c, struct ltc_result *res, const struct ltc_cred *cached)
 {
 	struct turn_server *srv = c->srv;
-	int code = ltc_verify(&srv->ltc, c->msg, &c->ft->client, c->now, srv->unix_s, cached, res);
+	int code = ltc_verify(c->ltc, c->msg, &c->ft->client, c->now, srv->unix_s, cached, res);
 	const char *why;
 
 	if (code == 0 && srv->set.revoked != NULL &&
@@ -168,6 +168,7 @@ request_on_allocation(struct turn_ctx *c)
 {
 	const struct stun_attr *un = stun_msg_find(c->msg, STUN_ATTR_USERNAME);
 	const struct ltc_cred *cached = NULL;
+	struct ltc_config ltc = c->srv->ltc;
 	struct ltc_result res;
 	struct ltc_cred cred;
 
@@ -176,6 +177,10 @@ request_on_allocation(struct turn_ctx *c)
 		turn_reply_error(c, 437);
 		return;
 	}
+	/* Its own realm: a reload may have changed the server's since. */
+	ltc.realm = c->a->realm->s;
+	ltc.realm_len = c->a->realm->len;
+	c->ltc = &ltc;
 	if (un != NULL && turn_hash_username(c->srv, un->value, un->len) == c->a->username_hash) {
 		turn_cred_load(&c->a->cred, &cred);
 		cached = &cred;
@@ -221,7 +226,7 @@ long
 turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
                  ice_ms_t now)
 {
-	struct turn_ctx c = { .srv = srv, .msg = msg, .ft = ft, .now = now };
+	struct turn_ctx c = { .srv = srv, .ltc = &srv->ltc, .msg = msg, .ft = ft, .now = now };
 
 	srv->now = now;
 	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {

@@ -126,7 +126,7 @@ turn_reply_challenge(struct turn_ctx *c, int code)
 	c->auth = NULL;
 	ltc_nonce_mint(srv->ltc.nonce_key, &c->ft->client, c->now, nonce);
 	turn_reply_begin(c, &r, code);
-	stun_build_attr(&r.b, STUN_ATTR_REALM, srv->ltc.realm, srv->ltc.realm_len);
+	stun_build_attr(&r.b, STUN_ATTR_REALM, c->ltc->realm, c->ltc->realm_len);
 	stun_build_attr(&r.b, STUN_ATTR_NONCE, nonce, sizeof(nonce));
 	stun_build_password_algorithms(&r.b, ltc_password_algorithms,
 	                               ICE_ARRAY_SIZE(ltc_password_algorithms));

@@ -282,6 +282,7 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 		if (a->ft.proto != TURN_PROTO_UDP && srv->io.link_hold != NULL)
 			srv->io.link_hold(srv->io.ctx, a->ft.link, -1);
 	}
+	turn_realm_unref(a->realm);
 	explicit_bzero(&a->cred, sizeof(a->cred));
 	ice_pool_put(srv->alloc_pool, a);
 }
@@ -292,6 +293,41 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
  * Take s (and what it points at) as the settings from now on: the
  * credential mechanism, the lifetimes and the policy are derived from it.
  */
+struct turn_realm *
+turn_realm_ref(struct turn_realm *r)
+{
+	if (r != NULL)
+		r->refs++;
+	return r;
+}
+
+void
+turn_realm_unref(struct turn_realm *r)
+{
+	if (r != NULL && --r->refs == 0)
+		free(r);
+}
+
+/* srv->realm for name: kept when unchanged, else a new one. false on ENOMEM. */
+static bool
+realm_set(struct turn_server *srv, const char *name)
+{
+	size_t len = strlen(name);
+	struct turn_realm *r;
+
+	if (srv->realm != NULL && srv->realm->len == len && memcmp(srv->realm->s, name, len) == 0)
+		return true;
+	r = malloc(sizeof(*r) + len + 1);
+	if (r == NULL)
+		return false;
+	r->refs = 1;
+	r->len = len;
+	memcpy(r->s, name, len + 1);
+	turn_realm_unref(srv->realm);
+	srv->realm = r;
+	return true;
+}
+
 void
 turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 {
@@ -300,8 +336,11 @@ turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 	srv->default_lifetime_s =
 		s->allocation_lifetime_s ? s->allocation_lifetime_s : TURN_DEFAULT_LIFETIME_S;
 	srv->default_lifetime_s = ICE_MIN(srv->default_lifetime_s, srv->max_lifetime_s);
-	srv->ltc.realm = s->realm ? s->realm : "";
-	srv->ltc.realm_len = strlen(srv->ltc.realm);
+	/* Out of memory, the old realm stays: its allocations still work. */
+	if (realm_set(srv, s->realm ? s->realm : "")) {
+		srv->ltc.realm = srv->realm->s;
+		srv->ltc.realm_len = srv->realm->len;
+	}
 	srv->ltc.secrets = s->secrets;
 	srv->ltc.secret_lens = s->secret_lens;
 	srv->ltc.n_secrets = s->n_secrets;
@@ -334,7 +373,7 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	srv->alloc_pool = ice_pool_new(sizeof(struct turn_alloc), s->max_allocations);
 	srv->perm_pool = ice_pool_new(sizeof(struct turn_perm), 0);
 	srv->chan_pool = ice_pool_new(sizeof(struct turn_chan), 0);
-	if (ice_siphash_key_random(&srv->hkey) < 0 || srv->alloc_pool == NULL ||
+	if (srv->realm == NULL || ice_siphash_key_random(&srv->hkey) < 0 || srv->alloc_pool == NULL ||
 	    srv->perm_pool == NULL || srv->chan_pool == NULL ||
 	    htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_handle, MIN_BUCKETS) < 0 ||
@@ -371,6 +410,7 @@ turn_server_free(struct turn_server *srv)
 	htab_fini(&srv->chan_num);
 	htab_fini(&srv->chan_peer);
 	turn_wusers_fini(srv);
+	turn_realm_unref(srv->realm);
 	ice_pool_free(srv->alloc_pool);
 	ice_pool_free(srv->perm_pool);
 	ice_pool_free(srv->chan_pool);

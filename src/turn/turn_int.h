@@ -35,6 +35,17 @@ struct turn_alloc;
 struct turn_user;
 struct turn_wuser;
 
+/*
+ * A realm as an allocation was made in: reference counted, so a reload that
+ * changes the realm leaves live allocations in theirs (their keys were
+ * derived with it) and costs each of them one pointer.
+ */
+struct turn_realm {
+	unsigned refs;
+	size_t len;
+	char s[];
+};
+
 struct turn_relay {
 	struct htab_node node; /* srv->by_handle, keyed by handle */
 	struct turn_alloc *alloc;
@@ -93,6 +104,7 @@ struct turn_alloc {
 	struct turn_bucket bw[2]; /* max-bps-per-allocation, by enum turn_dir */
 	struct turn_perm *perms;
 	struct turn_chan *chans;
+	struct turn_realm *realm;           /* the realm it was made in (a reference) */
 	struct turn_user *user;             /* quota entry in turn_shared, or NULL */
 	struct turn_wuser *wuser;           /* this worker's entry for the user */
 	struct turn_alloc *wnext, **wpprev; /* the wuser's list */
@@ -118,7 +130,8 @@ struct turn_server {
 	uint64_t alloc_seq;
 
 	struct turn_policy policy;
-	struct ltc_config ltc;
+	struct ltc_config ltc;     /* realm: that of realm below */
+	struct turn_realm *realm; /* the realm new allocations get (a reference) */
 	struct ice_siphash_key hkey;
 	uint32_t default_lifetime_s;
 	uint32_t max_lifetime_s;
@@ -127,10 +140,11 @@ struct turn_server {
 	struct htab by_ft, by_handle, perms, chan_num, chan_peer;
 	struct htab wusers; /* struct turn_wuser by name */
 	/* Bandwidth (bandwidth.c): any limit on; users that relayed since the
-	 * last tick; bytes relayed since it, and the smoothed rate (bytes/s). */
+	 * last tick; the relayed byte count at the last tick, and the smoothed
+	 * rate (bytes/s). */
 	bool bw_on;
 	struct turn_wuser *bw_active;
-	uint64_t bw_tick_bytes, bw_rate_Bps;
+	uint64_t bw_tick_total, bw_rate_Bps;
 	ice_ms_t bw_tick_last;
 	size_t bw_throttled;
 	struct timerwheel alloc_timers, perm_timers, chan_timers;
@@ -143,6 +157,7 @@ struct turn_server {
 /* What a handler needs to answer: the request, its 5-tuple, the auth outcome. */
 struct turn_ctx {
 	struct turn_server *srv;
+	const struct ltc_config *ltc; /* the server's, or one in an allocation's realm */
 	const struct stun_msg *msg;
 	const struct turn_5tuple *ft;
 	ice_ms_t now;
@@ -157,6 +172,9 @@ turn_proto_str(uint8_t proto)
 }
 
 /* server.c */
+/* A reference to the server's current realm / drop one (the last frees). */
+struct turn_realm *turn_realm_ref(struct turn_realm *r);
+void turn_realm_unref(struct turn_realm *r);
 /* Take s as the settings: the credential mechanism, lifetimes and policy follow. */
 void turn_settings_apply(struct turn_server *srv, const struct turn_settings *s);
 struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft,

@@ -110,10 +110,10 @@ def restart_only(d, c, peer):
     second = TurnClient(("127.0.0.1", PORT), user, pw)
     expect_error(486, second.allocate)
     second.close()
-    # The realm applies to new allocations; the live one relays on.
-    # Its Refresh is left out: an allocation does not keep the realm it was
-    # made in, so after a realm change the Refresh gets 401 (a known gap:
-    # issue 11 wants the realm to apply to new allocations only).
+    # The realm applies to new allocations; the live one keeps the realm it
+    # was made in (its key was derived with it): it refreshes and relays on.
+    c.refresh(600)
+    assert c.realm == REALM.encode(), c.realm
     user, pw = d.turn_credentials("did:peers:newcomer")
     n = TurnClient(("127.0.0.1", PORT), user, pw)
     n.allocate()

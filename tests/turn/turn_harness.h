@@ -308,6 +308,12 @@ h_settings(struct harness *h)
 	s->relay_port_min = t->relay_port_min;
 	s->relay_port_max = t->relay_port_max;
 	s->alternate_server = t->alternate_server;
+	s->max_bps_per_allocation = t->max_bps_per_allocation;
+	s->max_bps_per_user = t->max_bps_per_user;
+	s->max_bytes_per_user_per_day = t->max_bytes_per_user_per_day;
+	s->budget_floor_bps = t->budget_floor_bps;
+	s->bps_capacity = t->bps_capacity;
+	s->workers = h->cfg.workers ? h->cfg.workers : 1;
 	pub.prefix = pub.family == AF_INET ? 32 : 128;
 	memcpy(pub.ip, t->public_ip.addr.ip, sizeof(pub.ip));
 	h->self[0] = pub;
