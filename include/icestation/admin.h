@@ -41,6 +41,8 @@ struct ice_admin_ops {
 	int (*list)(void *ctx, const char *user, size_t len, ice_net_list_cb cb, void *arg);
 	/* Start closing one allocation (ice_net_close_alloc semantics). */
 	int (*kill)(void *ctx, uint64_t id, ice_net_close_cb cb, void *arg);
+	/* The cluster view (owned by the caller), or NULL. */
+	cJSON *(*cluster)(void *ctx);
 };
 
 /*

@@ -13,6 +13,22 @@
 
 struct ice_http;
 
+enum {
+	ICE_HTTP_NODE_EPS = 16, /* public addresses of one node */
+	ICE_HTTP_MAX_NODES = 16,
+};
+
+/* A node the ICE answer lists (the cluster's; see docs/cluster.md). */
+struct ice_http_node {
+	char turns_host[254]; /* "" when it has no turns: host name */
+	struct {
+		bool turn;            /* else STUN */
+		unsigned transport;   /* one enum ice_transport bit */
+		struct ice_addr addr; /* with its port */
+	} ep[ICE_HTTP_NODE_EPS];
+	size_t n_ep;
+};
+
 struct ice_http_hooks {
 	/* true once every configured STUN/TURN listener is bound (net layer). */
 	bool (*listeners_ready)(void *ctx);
@@ -20,6 +36,9 @@ struct ice_http_hooks {
 	bool (*draining)(void *ctx);
 	/* true when the ICE API must not mint for user (revoked). May be NULL. */
 	bool (*user_revoked)(void *ctx, const char *user, size_t len);
+	/* The nodes to list, in order, into out[0..max): 0 when there is no
+	 * cluster (the answer is this node's, from the configuration). May be NULL. */
+	size_t (*nodes)(void *ctx, struct ice_http_node *out, size_t max);
 	void *ctx;
 };
 

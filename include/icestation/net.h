@@ -98,6 +98,27 @@ int ice_net_reload_tls(struct ice_net *net, const struct ice_config *cfg, char *
 /* Unix time the TURN certificate in force expires; 0 without TLS. */
 uint64_t ice_net_tls_expiry(const struct ice_net *net);
 
+/*
+ * The cluster-wide per-user quota (turn_settings.cluster_quota), answered on
+ * the main thread. ask: return a verdict now (>= 0, enum
+ * turn_cluster_verdict), or -EINPROGRESS and answer later with
+ * ice_net_quota_answer(worker, cookie, ...). release: one allocation of
+ * user ended (user NUL-terminated, borrowed for the call).
+ */
+struct ice_net_quota_hooks {
+	int (*ask)(void *ctx, unsigned worker, uint64_t cookie, const char *user);
+	void (*release)(void *ctx, const char *user);
+	void *ctx;
+};
+
+/* Set (or clear, with NULL) the hooks. Main thread. */
+void ice_net_set_quota_hooks(struct ice_net *net, const struct ice_net_quota_hooks *h);
+
+/* The verdict for worker's ask of cookie. 0, or -EAGAIN (its mailbox is full:
+ * the worker decides on its local count when the ask times out). */
+int ice_net_quota_answer(struct ice_net *net, unsigned worker, uint64_t cookie,
+                         enum turn_cluster_verdict v);
+
 /* Allocations alive across all workers. */
 uint32_t ice_net_allocations(const struct ice_net *net);
 

@@ -116,6 +116,9 @@ struct turn_settings {
 	uint64_t budget_floor_bps;           /* what an over-budget user keeps, each way */
 	uint64_t bps_capacity;               /* the node: above it, Allocates get 486 */
 	unsigned workers; /* turn_servers sharing the turn_shared (read by turn_shared_new) */
+	/* Per-user quotas are cluster-wide too (turn_io.quota_ask): an Allocate
+	 * that passed the local count waits for the cluster's answer. */
+	bool cluster_quota;
 	/* Advertised addresses: XOR-RELAYED-ADDRESS shows the public IP of the
 	 * relay's family when that IP lies outside relay_ip_range (a NAT). */
 	struct ice_addr public_v4, public_v6; /* family 0 = none */
@@ -244,6 +247,15 @@ struct turn_io {
 	/* Something the operator should hear of (net logs it, rate-limited).
 	 * ev and what it points at live for the call. May be NULL. */
 	void (*event)(void *ctx, const struct turn_event *ev);
+	/*
+	 * The cluster-wide per-user quota (settings.cluster_quota): ask for one
+	 * allocation of user[0..len); the answer comes later through
+	 * turn_quota_answer(cookie). Returns 0 (asked) or -errno (cannot ask:
+	 * turn decides on the local count alone). quota_release gives back one
+	 * allocation the cluster admitted (OK or DEGRADED answers) once it ends.
+	 */
+	int (*quota_ask)(void *ctx, const char *user, size_t len, uint64_t cookie);
+	void (*quota_release)(void *ctx, const char *user, size_t len);
 	void *ctx;
 	/* Relay sockets can set DF (IP_PMTUDISC_DO / IPV6_DONTFRAG). When false,
 	 * DONT-FRAGMENT in an Allocate is answered 420, as RFC 8656 §7.2 says. */
@@ -387,6 +399,23 @@ void turn_expire(struct turn_server *srv, ice_ms_t now);
 
 /* A TCP/TLS client connection closed: end the allocation made over it (RFC 8656 §3.1). */
 void turn_close_5tuple(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_t now);
+
+/* The cluster's answer to quota_ask. */
+enum turn_cluster_verdict {
+	TURN_CQ_OK,        /* admitted cluster-wide (held until quota_release) */
+	TURN_CQ_OVER_USER, /* max-allocations-per-user reached cluster-wide: 486 */
+	TURN_CQ_OVER_RATE, /* allocations-per-minute-per-user reached: 486 */
+	TURN_CQ_DEGRADED,  /* no answer in time: the local count decided (held) */
+};
+
+/*
+ * The cluster answered the quota_ask of cookie: the Allocate that waited
+ * for it is handled now (answered, or refused 486), as if it had just
+ * arrived. An answer for a request gone meanwhile (its stream closed)
+ * releases what it held.
+ */
+void turn_quota_answer(struct turn_server *srv, uint64_t cookie, enum turn_cluster_verdict v,
+                       ice_ms_t now);
 
 /*
  * Bandwidth accounting, once per tick (net's 100 ms timer; turn_expire calls

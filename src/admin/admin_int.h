@@ -28,6 +28,7 @@ enum admin_route {
 	ADMIN_R_REVOCATIONS, /* GET  /admin/v1/revocations */
 	ADMIN_R_RELOAD,      /* POST /admin/v1/reload */
 	ADMIN_R_DRAIN,       /* POST /admin/v1/drain */
+	ADMIN_R_CLUSTER,     /* GET  /admin/v1/cluster */
 };
 
 struct admin_req {

@@ -289,6 +289,9 @@ admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct admin
 	case ADMIN_R_RELOAD:
 		handle_reload(a, req);
 		break;
+	case ADMIN_R_CLUSTER:
+		admin_reply_json(req, 200, "OK", a->ops.cluster(a->ops.ctx));
+		break;
 	case ADMIN_R_DRAIN:
 		if (a->ops.drain(a->ops.ctx) < 0) {
 			admin_reply_error(req, 500, "Internal Server Error", "failed", NULL);

@@ -167,6 +167,8 @@ admin_route(enum admin_method m, const char *path, const char *query, struct adm
 		return route_fixed(m, ADMIN_POST, ADMIN_R_RELOAD, query, r);
 	if (strcmp(rest, "drain") == 0)
 		return route_fixed(m, ADMIN_POST, ADMIN_R_DRAIN, query, r);
+	if (strcmp(rest, "cluster") == 0)
+		return route_fixed(m, ADMIN_GET, ADMIN_R_CLUSTER, query, r);
 	if (strcmp(rest, "allocations") == 0) {
 		r->allow = "GET";
 		if (m != ADMIN_GET)

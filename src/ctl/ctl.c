@@ -44,6 +44,7 @@ usage(FILE *fp)
 	        "  revocations                 the revoked users\n"
 	        "  reload                      reload the configuration\n"
 	        "  drain                       refuse new allocations, exit when none is left\n"
+	        "  cluster                     the cluster's nodes, their load and state\n"
 	        "\n"
 	        "  -s, --socket PATH  admin unix socket (default " DEFAULT_SOCKET ",\n"
 	        "                     or $ICESTATION_ADMIN_SOCKET)\n"
@@ -170,6 +171,29 @@ print_done(const cJSON *o)
 		printf("%s\n", st);
 }
 
+static void
+print_cluster(const cJSON *o)
+{
+	const cJSON *n;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled"))) {
+		printf("no cluster configured\n");
+		return;
+	}
+	printf("redis %s, node %s, %.0f pending, %.0f revocations waiting\n",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "redis_up")) ? "up" : "DOWN",
+	       str_of(o, "node_id"), num_of(o, "pending"), num_of(o, "outbox"));
+	printf("%-24s %-9s %8s %8s %12s %12s %s\n", "NODE", "STATE", "ALLOCS", "MAX", "TO_PEER",
+	       "TO_CLIENT", "VERSION");
+	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(o, "nodes"))
+	{
+		printf("%-24s %-9s %8.0f %8.0f %10.0f/s %10.0f/s %s%s\n", str_of(n, "id"),
+		       str_of(n, "state"), num_of(n, "allocations"), num_of(n, "max_allocations"),
+		       num_of(n, "to_peer_bps"), num_of(n, "to_client_bps"), str_of(n, "version"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "self")) ? " (this node)" : "");
+	}
+}
+
 struct cmd {
 	const char *name;
 	const char *method;
@@ -182,6 +206,7 @@ static const struct cmd cmds[] = {
 	{ "kill", "DELETE", 1, print_done },     { "revoke", "POST", 1, print_done },
 	{ "unrevoke", "DELETE", 1, print_done }, { "revocations", "GET", 0, print_revocations },
 	{ "reload", "POST", 0, print_done },     { "drain", "POST", 0, print_done },
+	{ "cluster", "GET", 0, print_cluster },
 };
 
 /* The request path of c with its argument and options. */

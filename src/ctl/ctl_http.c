@@ -164,7 +164,7 @@ ctl_request(const struct ctl_target *t, const char *method, const char *path, st
 {
 	struct timespec deadline;
 	char req[8192], *raw = NULL, *body;
-	size_t raw_len;
+	size_t raw_len = 0;
 	int fd, n, rc;
 
 	memset(r, 0, sizeof(*r));

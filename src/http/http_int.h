@@ -42,6 +42,7 @@ struct ice_api_tmpl {
 };
 
 struct http_conn;
+struct evbuffer;
 
 struct ice_http {
 	struct event_base *base;
@@ -108,6 +109,12 @@ bool http_bearer_denied(const struct ice_http *h, struct evhttp_request *req);
 
 /* 401 with WWW-Authenticate: Bearer. */
 void http_reply_401(struct ice_http *h, struct evhttp_request *req);
+
+/* ice_cluster.c: the answer listing the cluster's nodes into out, with this
+ * credential. 0, -ENOENT (no cluster, or no node: the template applies),
+ * -ENOMEM. */
+int ice_api_cluster_body(struct ice_http *h, struct evbuffer *out, const char *username,
+                         const char *password);
 
 /* ops.c ------------------------------------------------------------------- */
 

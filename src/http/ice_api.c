@@ -397,11 +397,15 @@ reply_servers(struct ice_http *h, struct evhttp_request *req, const char *user, 
 			return;
 		}
 		ice_metrics_inc(h->m, ICE_M_HTTP_CREDENTIALS);
-		evbuffer_add(out, t->head, t->head_len);
-		evbuffer_add(out, username, n);
-		evbuffer_add(out, t->mid, t->mid_len);
-		evbuffer_add(out, password, ICE_REST_PASSWORD_LEN);
-		evbuffer_add(out, t->tail, t->tail_len);
+		password[ICE_REST_PASSWORD_LEN] = '\0';
+		/* In a cluster the healthy nodes are listed instead (ice_cluster.c). */
+		if (ice_api_cluster_body(h, out, username, password) != 0) {
+			evbuffer_add(out, t->head, t->head_len);
+			evbuffer_add(out, username, n);
+			evbuffer_add(out, t->mid, t->mid_len);
+			evbuffer_add(out, password, ICE_REST_PASSWORD_LEN);
+			evbuffer_add(out, t->tail, t->tail_len);
+		}
 	} else {
 		evbuffer_add(out, t->head, t->head_len);
 	}

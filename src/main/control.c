@@ -32,6 +32,7 @@ daemon_drain(struct daemon *d)
 	d->draining = true;
 	d->drain_deadline_ms = daemon_now_ms() + (uint64_t)d->cfg->drain_timeout_s * 1000;
 	ice_metrics_set(d->m, ICE_M_DRAINING, 1);
+	daemon_cluster_draining(d);
 	log_info("drain: refusing new allocations; %u live, exiting when none is left or in %us",
 	         ice_net_allocations(d->net), d->cfg->drain_timeout_s);
 	return daemon_push(d);
@@ -58,11 +59,11 @@ revocations_changed(struct daemon *d)
 	return daemon_push(d);
 }
 
-int
-daemon_revoke(struct daemon *d, const char *user, size_t len, uint64_t until)
+/* Add the revocation, give it to the workers, close the user's allocations. */
+static int
+revoke_here(struct daemon *d, const char *user, size_t len, uint64_t at, uint64_t until)
 {
-	int r = revlist_add(&d->revs, user, len, daemon_unix_s(), d->cfg->turn.credential_ttl_s,
-	                    until);
+	int r = revlist_add(&d->revs, user, len, at, d->cfg->turn.credential_ttl_s, until);
 
 	if (r < 0)
 		return r;
@@ -74,6 +75,32 @@ daemon_revoke(struct daemon *d, const char *user, size_t len, uint64_t until)
 		          "when they next refresh",
 		          (int)len, user);
 	return r;
+}
+
+int
+daemon_revoke(struct daemon *d, const char *user, size_t len, uint64_t until)
+{
+	uint64_t now = daemon_unix_s();
+	char name[TURN_USER_INFO_MAX + 1];
+	int r = revoke_here(d, user, len, now, until);
+
+	if (r == 0 && len < sizeof(name)) {
+		memcpy(name, user, len);
+		name[len] = '\0';
+		daemon_cluster_revoke(d, name, now, until);
+	}
+	return r;
+}
+
+int
+daemon_revoke_from_cluster(struct daemon *d, const char *user, size_t len, uint64_t revoked_at,
+                           uint64_t until)
+{
+	for (size_t i = 0; i < d->revs.n; i++)
+		if (d->revs.v[i].user_len == len && memcmp(d->revs.v[i].user, user, len) == 0 &&
+		    d->revs.v[i].revoked_at >= revoked_at)
+			return 0; /* ours, echoed, or one we already have */
+	return revoke_here(d, user, len, revoked_at, until);
 }
 
 int
@@ -108,11 +135,32 @@ daemon_revocations_start(struct daemon *d)
 	return d->rev_set == NULL ? -ENOMEM : 0;
 }
 
+/* The relayed rates each way, from the workers' counters. */
+static void
+rates_tick(struct daemon *d)
+{
+	uint64_t now = daemon_now_ms();
+	uint64_t to_peer = ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_PEER_CD) +
+	                   ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_PEER_IND);
+	uint64_t to_client = ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_CLIENT_CD) +
+	                     ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND);
+	uint64_t dt = now - d->bytes_at_ms;
+
+	if (d->bytes_at_ms != 0 && dt > 0) {
+		d->rate_to_peer_Bps = (to_peer - d->bytes_to_peer) * 1000 / dt;
+		d->rate_to_client_Bps = (to_client - d->bytes_to_client) * 1000 / dt;
+	}
+	d->bytes_to_peer = to_peer;
+	d->bytes_to_client = to_client;
+	d->bytes_at_ms = now;
+}
+
 void
 daemon_control_tick(struct daemon *d)
 {
 	uint32_t n;
 
+	rates_tick(d);
 	if (revlist_prune(&d->revs, daemon_unix_s()) > 0)
 		(void)revocations_changed(d);
 	if (!d->draining)
@@ -181,6 +229,12 @@ op_kill(void *ctx, uint64_t id, ice_net_close_cb cb, void *arg)
 	return ice_net_close_alloc(d->net, id, cb, arg);
 }
 
+static cJSON *
+op_cluster(void *ctx)
+{
+	return daemon_cluster_json(ctx);
+}
+
 void
 daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops)
 {
@@ -194,5 +248,6 @@ daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops)
 		.revocations = op_revocations,
 		.list = op_list,
 		.kill = op_kill,
+		.cluster = op_cluster,
 	};
 }

@@ -115,6 +115,12 @@ hook_revoked(void *ctx, const char *user, size_t len)
 	return revlist_api_refused(&d->revs, user, len, daemon_unix_s());
 }
 
+static size_t
+hook_nodes(void *ctx, struct ice_http_node *out, size_t max)
+{
+	return daemon_cluster_http_nodes(ctx, out, max);
+}
+
 static const char *
 public_ip_source(const struct ice_public_ip *p)
 {
@@ -234,6 +240,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	d.hooks = (struct ice_http_hooks){ .listeners_ready = hook_ready,
 		                           .draining = hook_draining,
 		                           .user_revoked = hook_revoked,
+		                           .nodes = hook_nodes,
 		                           .ctx = &d };
 	d.m = ice_metrics_block_new();
 	d.started_unix = daemon_unix_s();
@@ -252,7 +259,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	if (d.net == NULL || ice_net_attach(d.net, d.base) < 0)
 		goto out_net;
 	ice_metrics_set(d.m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d.net));
-	if (daemon_push(&d) < 0 || apis_start(&d) < 0)
+	if (daemon_push(&d) < 0 || apis_start(&d) < 0 || daemon_cluster_start(&d) < 0)
 		goto out_apis;
 	notify_close_unused(&d);
 	if (ice_net_start(d.net) < 0) {
@@ -272,9 +279,11 @@ daemon_run(struct ice_config *cfg, const char *path)
 		rc = d.exit_code;
 
 out_stop:
+	daemon_cluster_stop(&d);
 	ice_net_stop(d.net);
 	events_free(&d);
 out_apis:
+	daemon_cluster_stop(&d);
 	ice_net_stop(d.net);
 	ice_admin_free(d.admin);
 	ice_http_free(d.http);

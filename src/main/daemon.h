@@ -8,6 +8,7 @@
  *   status.c     the admin status object
  *   notify.c     systemd: readiness, reload, watchdog, socket activation
  *   revocations.c the revocation list and its state file
+ *   cluster.c    the Redis-backed cluster (registry, quotas, revocations)
  */
 #ifndef ICESTATION_MAIN_DAEMON_H
 #define ICESTATION_MAIN_DAEMON_H
@@ -28,6 +29,8 @@
 
 struct event;
 struct event_base;
+struct ice_cluster;
+struct ice_cluster_node;
 
 enum {
 	DAEMON_TICK_MS = 250, /* drain check, revocation expiry, watchdog */
@@ -55,6 +58,12 @@ struct daemon {
 
 	struct revlist revs;
 	struct turn_revocations *rev_set; /* the workers' copy of revs (one reference) */
+
+	struct ice_cluster *cluster; /* NULL without a cluster section */
+	/* Relayed bytes each way, summed over the workers at the last tick, and
+	 * the rates (bytes/s) the cluster record and the status page show. */
+	uint64_t bytes_to_peer, bytes_to_client, bytes_at_ms;
+	uint64_t rate_to_peer_Bps, rate_to_client_Bps;
 
 	bool draining;
 	uint64_t drain_deadline_ms;
@@ -97,6 +106,24 @@ void daemon_control_tick(struct daemon *d);
 /* Load the saved revocations (start). 0, or -errno logged. */
 int daemon_revocations_start(struct daemon *d);
 void daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops);
+
+/* A revocation from the cluster (ours echoed, or another node's): applied
+ * here unless an entry as recent is there already. 0 or -errno. */
+int daemon_revoke_from_cluster(struct daemon *d, const char *user, size_t len,
+                               uint64_t revoked_at, uint64_t until);
+
+/* cluster.c (every call does nothing without a cluster section) */
+int daemon_cluster_start(struct daemon *d);
+void daemon_cluster_reloaded(struct daemon *d);
+void daemon_cluster_draining(struct daemon *d);
+void daemon_cluster_revoke(struct daemon *d, const char *user, uint64_t revoked_at,
+                           uint64_t until);
+/* Leave the registry (a short wait for Redis) and free the client. */
+void daemon_cluster_stop(struct daemon *d);
+size_t daemon_cluster_ice_nodes(struct daemon *d, struct ice_cluster_node *out, size_t max);
+/* The ICE API's hook: the nodes to list (0 without a cluster). */
+size_t daemon_cluster_http_nodes(struct daemon *d, struct ice_http_node *out, size_t max);
+cJSON *daemon_cluster_json(struct daemon *d);
 
 /* status.c */
 cJSON *daemon_status(struct daemon *d);

@@ -95,7 +95,7 @@ passed_add(struct daemon *d, int fd)
 		const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
 
 		p->fd = fd;
-		snprintf(p->path, sizeof(p->path), "%s", sun->sun_path);
+		snprintf(p->path, sizeof(p->path), "%.*s", (int)sizeof(p->path) - 1, sun->sun_path);
 		return;
 	}
 	if (d->n_passed < DAEMON_MAX_PASSED_FDS &&

@@ -86,6 +86,56 @@ keep_turn(struct restart_list *r, const struct ice_config_turn *o, struct ice_co
 	}
 }
 
+/* Keep old's copy of a restart-only string in *new. -ENOMEM if it cannot. */
+static int
+keep_str(struct restart_list *r, const char *key, const char *old, char **new)
+{
+	if (!str_differ(old, *new))
+		return 0;
+	if (key != NULL) /* NULL: a part of another key, named there */
+		restart_add(r, key);
+	free(*new);
+	*new = old != NULL ? strdup(old) : NULL;
+	return old != NULL && *new == NULL ? -ENOMEM : 0;
+}
+
+/*
+ * The whole cluster section is restart-only: the Redis client runs on the
+ * settings it started with, and the admin view and this node's record
+ * must say the same.
+ */
+static int
+keep_cluster(struct restart_list *r, const struct ice_config_cluster *o,
+             struct ice_config_cluster *n)
+{
+	KEEP(r, "cluster.enabled", o->enabled, n->enabled);
+	KEEP(r, "cluster.heartbeat", o->heartbeat_ms, n->heartbeat_ms);
+	KEEP(r, "cluster.node-ttl", o->node_ttl_ms, n->node_ttl_ms);
+	KEEP(r, "cluster.quota-timeout", o->quota_timeout_ms, n->quota_timeout_ms);
+	KEEP(r, "cluster.ice-api.nodes", o->ice_nodes, n->ice_nodes);
+	KEEP(r, "cluster.ice-api.strategy", o->strategy, n->strategy);
+	n->redis_port = o->redis_port;
+	n->redis_db = o->redis_db;
+	if (str_differ(o->redis_password, n->redis_password))
+		restart_add(r, "cluster.redis-password-file (its content)");
+	if (n->redis_password != NULL) {
+		explicit_bzero(n->redis_password, strlen(n->redis_password));
+		free(n->redis_password);
+	}
+	n->redis_password = o->redis_password != NULL ? strdup(o->redis_password) : NULL;
+	if (o->redis_password != NULL && n->redis_password == NULL)
+		return -ENOMEM;
+	if (keep_str(r, "cluster.redis", o->redis_url, &n->redis_url) < 0 ||
+	    keep_str(NULL, NULL, o->redis_host, &n->redis_host) < 0 ||
+	    keep_str(NULL, NULL, o->redis_unix, &n->redis_unix) < 0 ||
+	    keep_str(r, "cluster.redis-password-file", o->redis_password_file,
+	             &n->redis_password_file) < 0 ||
+	    keep_str(r, "cluster.key-prefix", o->key_prefix, &n->key_prefix) < 0 ||
+	    keep_str(r, "cluster.node-id", o->node_id, &n->node_id) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* Returns -ENOMEM if a string could not be kept. */
 static int
 keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice_config *n)
@@ -113,7 +163,7 @@ keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice
 	keep_listen(r, "subserver.stun.listen", o->stun.listen, o->stun.n_listen, n->stun.listen,
 	            &n->stun.n_listen);
 	keep_turn(r, &o->turn, &n->turn);
-	return 0;
+	return keep_cluster(r, &o->cluster, &n->cluster);
 }
 
 /* The TURN certificate: a new pair that fails keeps the old one (counted). */
@@ -175,6 +225,7 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 	ice_metrics_inc(d->m, ICE_M_CONFIG_RELOAD_OK);
 	ice_metrics_inc(d->m, ICE_M_CONFIG_LOADS);
 	ice_metrics_set(d->m, ICE_M_CONFIG_GENERATION, cfg->generation);
+	daemon_cluster_reloaded(d);
 	*generation = cfg->generation;
 	log_info("reload: generation %llu in force", (unsigned long long)cfg->generation);
 	notify_ready(d);

@@ -103,6 +103,9 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->budget_floor_bps = t->budget_floor_bps;
 	s->bps_capacity = t->bps_capacity;
 	s->workers = net->cfg->workers;
+	/* The cluster section is restart-only: the net's first snapshot says. */
+	s->cluster_quota = net->cfg->cluster.enabled &&
+	                   (t->max_allocations_per_user != 0 || t->allocations_per_minute_per_user != 0);
 	if (pub->family == AF_INET)
 		s->public_v4 = *pub;
 	else if (pub->family == AF_INET6)

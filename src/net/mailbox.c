@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,9 +114,15 @@ int
 net_replies_init(struct net_replies *r)
 {
 	memset(r, 0, sizeof(*r));
+	r->quota = calloc(NET_QUOTA_CAP, sizeof(r->quota[0]));
+	if (r->quota == NULL)
+		return -ENOMEM;
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (r->efd < 0)
+	if (r->efd < 0) {
+		free(r->quota);
+		r->quota = NULL;
 		return -errno;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	return 0;
 }
@@ -125,9 +132,44 @@ net_replies_fini(struct net_replies *r)
 {
 	if (r->efd < 0)
 		return;
+	free(r->quota);
+	r->quota = NULL;
 	close(r->efd);
 	r->efd = -1;
 	pthread_mutex_destroy(&r->lock);
+}
+
+int
+net_replies_post_quota(struct net_replies *r, const struct net_quota_msg *m)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->qn == NET_QUOTA_CAP)
+		rc = -ENOBUFS;
+	else
+		r->quota[(r->qhead + r->qn++) % NET_QUOTA_CAP] = *m;
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0)
+		wake(r->efd);
+	return rc;
+}
+
+size_t
+net_replies_take_quota(struct net_replies *r, struct net_quota_msg *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (n < max && r->qn > 0) {
+		out[n++] = r->quota[r->qhead];
+		r->qhead = (r->qhead + 1) % NET_QUOTA_CAP;
+		r->qn--;
+	}
+	if (r->qn > 0)
+		wake(r->efd);
+	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
 void
@@ -146,6 +188,7 @@ net_replies_take(struct net_replies *r, struct net_query **out, size_t max)
 {
 	size_t n = 0;
 
+	/* Cleared once here: net_replies_take_quota runs right after it. */
 	unwake(r->efd);
 	pthread_mutex_lock(&r->lock);
 	while (n < max && r->n > 0) {

@@ -23,18 +23,23 @@ struct net_query;
 enum {
 	NET_MAILBOX_CAP = 64, /* queued commands per worker; more answers -EAGAIN */
 	NET_REPLY_CAP = 1024, /* answers waiting for the main thread */
+	/* Cluster quota asks and releases waiting for the main thread: an
+	 * Allocate waits for at most TURN_PENDING_MAX per worker. */
+	NET_QUOTA_CAP = 8192,
 };
 
 enum net_cmd_kind {
 	NET_CMD_CLOSE_USER,  /* end user's allocations (revoked) */
 	NET_CMD_CLOSE_ALLOC, /* end one allocation; answers q */
 	NET_CMD_LIST,        /* copy allocations into q */
+	NET_CMD_QUOTA,       /* the cluster's answer for cookie */
 };
 
 struct net_cmd {
 	enum net_cmd_kind kind;
 	struct net_query *q; /* where the answer goes (CLOSE_ALLOC, LIST), else NULL */
-	uint64_t alloc_id;
+	uint64_t alloc_id; /* CLOSE_ALLOC; QUOTA: the cookie */
+	int verdict;       /* QUOTA: enum turn_cluster_verdict */
 	size_t user_len;
 	char user[TURN_USER_INFO_MAX];
 };
@@ -65,12 +70,24 @@ void net_mailbox_post_gen(struct net_mailbox *mb, struct net_gen *gen);
 size_t net_mailbox_take(struct net_mailbox *mb, struct net_gen **gen, struct net_cmd *out,
                         size_t max);
 
-/* The workers' answers to the main thread: queries done, in a ring. */
+/* What a worker asks of the main thread about the cluster's quota. */
+struct net_quota_msg {
+	bool release;  /* else an ask */
+	unsigned worker;
+	uint64_t cookie;
+	uint16_t user_len;
+	char user[TURN_USER_INFO_MAX + 1]; /* NUL-terminated */
+};
+
+/* The workers' answers to the main thread: queries done, and quota
+ * messages, in two rings (a flood of one never crowds out the other). */
 struct net_replies {
 	pthread_mutex_t lock;
 	int efd;
 	struct net_query *ring[NET_REPLY_CAP];
 	unsigned head, n;
+	struct net_quota_msg *quota; /* NET_QUOTA_CAP */
+	unsigned qhead, qn;
 };
 
 int net_replies_init(struct net_replies *r);
@@ -80,5 +97,9 @@ void net_replies_fini(struct net_replies *r);
 void net_replies_post(struct net_replies *r, struct net_query *q);
 /* Main thread: up to max answered parts. */
 size_t net_replies_take(struct net_replies *r, struct net_query **out, size_t max);
+/* A worker's quota message (copied). 0, or -ENOBUFS when the ring is full. */
+int net_replies_post_quota(struct net_replies *r, const struct net_quota_msg *m);
+/* Main thread: up to max quota messages. */
+size_t net_replies_take_quota(struct net_replies *r, struct net_quota_msg *out, size_t max);
 
 #endif

@@ -74,6 +74,54 @@ query_free(struct net_query *q, unsigned n_workers)
 
 static void query_unlink(struct ice_net *net, struct net_query *q);
 
+void
+ice_net_set_quota_hooks(struct ice_net *net, const struct ice_net_quota_hooks *h)
+{
+	memset(&net->quota_hooks, 0, sizeof(net->quota_hooks));
+	if (h != NULL)
+		net->quota_hooks = *h;
+}
+
+int
+ice_net_quota_answer(struct ice_net *net, unsigned worker, uint64_t cookie,
+                     enum turn_cluster_verdict v)
+{
+	struct net_cmd c = { .kind = NET_CMD_QUOTA, .alloc_id = cookie, .verdict = (int)v };
+
+	if (worker >= net->n_workers)
+		return -ENOENT;
+	return net_mailbox_post(&net->workers[worker]->mailbox, &c);
+}
+
+/* Quota asks and releases from the workers, to the cluster through the hooks. */
+static void
+on_quota(struct ice_net *net)
+{
+	const struct ice_net_quota_hooks *h = &net->quota_hooks;
+	struct net_quota_msg m[16];
+	size_t n;
+	int v;
+
+	while ((n = net_replies_take_quota(&net->replies, m, ICE_ARRAY_SIZE(m))) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (m[i].release) {
+				if (h->release != NULL)
+					h->release(h->ctx, m[i].user);
+				continue;
+			}
+			/* No cluster any more (a restart-only change is pending):
+			 * nothing is held, the local count decides. */
+			v = h->ask != NULL ? h->ask(h->ctx, m[i].worker, m[i].cookie, m[i].user)
+			                   : (int)TURN_CQ_DEGRADED;
+			if (v >= 0)
+				(void)ice_net_quota_answer(net, m[i].worker, m[i].cookie,
+				                           (enum turn_cluster_verdict)v);
+		}
+		if (n < ICE_ARRAY_SIZE(m))
+			break;
+	}
+}
+
 /* Workers' answers: a query is done when every worker answered its part. */
 static void
 on_replies(evutil_socket_t fd, short what, void *arg)
@@ -85,6 +133,7 @@ on_replies(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	n = net_replies_take(&net->replies, qs, ICE_ARRAY_SIZE(qs));
+	on_quota(net);
 	for (size_t i = 0; i < n; i++) {
 		struct net_query *q = qs[i];
 

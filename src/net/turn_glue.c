@@ -127,6 +127,36 @@ glue_send_client(void *ctx, const struct turn_5tuple *ft, const uint8_t *buf, si
 	                ft->scope, buf, len, where == TURN_BUF_SCRATCH);
 }
 
+/* One quota message to the main thread (NUL-terminated copy of the user). */
+static int
+glue_quota_post(struct net_worker *w, bool release, const char *user, size_t len, uint64_t cookie)
+{
+	struct net_quota_msg m = { .release = release, .worker = w->id, .cookie = cookie };
+
+	if (len > TURN_USER_INFO_MAX)
+		return -ENAMETOOLONG;
+	memcpy(m.user, user, len);
+	m.user[len] = '\0';
+	m.user_len = (uint16_t)len;
+	if (net_replies_post_quota(&w->net->replies, &m) < 0) {
+		ice_metrics_inc(w->m, ICE_M_NET_QUOTA_RING_FULL);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static int
+glue_quota_ask(void *ctx, const char *user, size_t len, uint64_t cookie)
+{
+	return glue_quota_post(ctx, false, user, len, cookie);
+}
+
+static void
+glue_quota_release(void *ctx, const char *user, size_t len)
+{
+	(void)glue_quota_post(ctx, true, user, len, 0);
+}
+
 static void
 glue_link_hold(void *ctx, void *link, int delta)
 {
@@ -144,6 +174,8 @@ net_turn_worker_init(struct net_worker *w)
 		.send_peer = net_relay_send_peer,
 		.link_hold = glue_link_hold,
 		.event = net_turn_event,
+		.quota_ask = glue_quota_ask,
+		.quota_release = glue_quota_release,
 		.ctx = w,
 		.dont_fragment = net_relay_can_df(),
 	};
@@ -278,7 +310,8 @@ net_turn_stream_closed(struct net_worker *w, struct net_conn *conn)
 {
 	struct turn_5tuple ft;
 
-	if (w->turn == NULL || net_stream_holds(conn) == 0)
+	/* Also without a hold: an Allocate over it may wait for the cluster. */
+	if (w->turn == NULL)
 		return;
 	ft.client = *net_stream_remote(conn);
 	ft.server = *net_stream_local(conn);

@@ -168,6 +168,11 @@ worker_run_cmd(struct net_worker *w, const struct net_cmd *c)
 		part->rc = w->turn != NULL ? turn_server_close_alloc(w->turn, c->alloc_id, w->now)
 		                           : -ENOENT;
 		break;
+	case NET_CMD_QUOTA:
+		if (w->turn != NULL)
+			turn_quota_answer(w->turn, c->alloc_id, (enum turn_cluster_verdict)c->verdict,
+			                  w->now);
+		break;
 	case NET_CMD_LIST:
 		part->rc = 0;
 		if (w->turn != NULL)

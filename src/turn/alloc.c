@@ -299,6 +299,57 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	return 0;
 }
 
+/*
+ * The cluster-wide per-user quota, once the local count admitted c (user is
+ * its local entry). Returns 0 to go on (*held: the cluster counts it until
+ * quota_release), 486 to refuse, or -1 when the request now waits for the
+ * cluster (nothing is answered; the local count is given back and taken
+ * again when the answer comes, turn_quota_answer).
+ */
+static int
+cluster_quota(struct turn_ctx *c, struct turn_user *user, bool *held)
+{
+	struct turn_server *srv = c->srv;
+	int v = c->verdict;
+	const char *name;
+	size_t len;
+
+	*held = false;
+	if (!srv->set.cluster_quota || srv->io.quota_ask == NULL)
+		return 0;
+	turn_user_key(c->auth, &name, &len);
+	if (v == TURN_CQ_NONE) {
+		if (turn_pending_park(srv, c, name, len) == 0) {
+			turn_shared_release(srv->sh, user, true);
+			return -1;
+		}
+		turn_count(srv, ICE_M_TURN_CLUSTER_LOCAL);
+		v = TURN_CQ_LOCAL;
+	}
+	if (v == TURN_CQ_OVER_USER || v == TURN_CQ_OVER_RATE) {
+		turn_count(srv, ICE_M_TURN_CLUSTER_OVER);
+		turn_count(srv, v == TURN_CQ_OVER_USER ? ICE_M_TURN_QUOTA_USER
+		                                       : ICE_M_TURN_QUOTA_USER_RATE);
+		refused(c, 486, v == TURN_CQ_OVER_USER ? "cluster_per_user" : "cluster_per_user_rate");
+		return 486;
+	}
+	*held = v == TURN_CQ_OK || v == TURN_CQ_DEGRADED;
+	return 0;
+}
+
+/* Give back what the cluster holds for a request that will not allocate. */
+static void
+cluster_release(struct turn_ctx *c, bool held)
+{
+	const char *name;
+	size_t len;
+
+	if (!held)
+		return;
+	turn_user_key(c->auth, &name, &len);
+	c->srv->io.quota_release(c->srv->io.ctx, name, len);
+}
+
 /* Relay capacity full, or the user's daily budget spent: 486 saying which. */
 static bool
 refuse_bandwidth(struct turn_ctx *c)
@@ -340,6 +391,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	struct ice_addr resv_addr;
 	const char *name;
 	size_t name_len;
+	bool held;
 	int code;
 
 	if (refuse_draining(c) || refuse_bandwidth(c))
@@ -351,14 +403,21 @@ turn_handle_allocate(struct turn_ctx *c)
 		turn_reply_error(c, code);
 		return;
 	}
-	if (x.token != 0) {
+	code = cluster_quota(c, user, &held);
+	if (code < 0)
+		return; /* waits for the cluster: answered then */
+	if (code == 0 && x.token != 0) {
 		if (turn_shared_take_reservation(srv->sh, x.token, c->now, &x.req.adopt,
-		                                 &resv_addr) < 0) {
-			turn_shared_release(srv->sh, user, true);
-			turn_reply_error(c, 508);
-			return;
-		}
-		x.req.family = resv_addr.family;
+		                                 &resv_addr) < 0)
+			code = 508;
+		else
+			x.req.family = resv_addr.family;
+	}
+	if (code != 0) {
+		turn_shared_release(srv->sh, user, true);
+		cluster_release(c, held);
+		turn_reply_error(c, code);
+		return;
 	}
 	a = ice_pool_get(srv->alloc_pool);
 	turn_user_key(c->auth, &name, &name_len);
@@ -368,6 +427,7 @@ turn_handle_allocate(struct turn_ctx *c)
 		if (x.req.adopt >= 0)
 			srv->io.relay_close(srv->io.ctx, x.req.adopt);
 		turn_shared_release(srv->sh, user, true);
+		cluster_release(c, held);
 		refused(c, 508, "max_allocations");
 		turn_reply_error(c, 508);
 		return;
@@ -387,9 +447,10 @@ turn_handle_allocate(struct turn_ctx *c)
 	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);
 	turn_bw_alloc_init(srv, a, c->now);
 
+	a->cluster_held = held;
 	code = open_relays(c, a, &x);
 	if (code != 0) {
-		turn_alloc_free(srv, a, TURN_END_ABORTED);
+		turn_alloc_free(srv, a, TURN_END_ABORTED); /* releases the cluster's hold */
 		if (code == 508)
 			refused(c, 508, "relay_ports");
 		turn_reply_error(c, code);

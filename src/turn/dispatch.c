@@ -226,7 +226,16 @@ long
 turn_handle_stun(struct turn_server *srv, const struct stun_msg *msg, const struct turn_5tuple *ft,
                  ice_ms_t now)
 {
-	struct turn_ctx c = { .srv = srv, .ltc = &srv->ltc, .msg = msg, .ft = ft, .now = now };
+	return turn_handle_stun_verdict(srv, msg, ft, now, TURN_CQ_NONE);
+}
+
+long
+turn_handle_stun_verdict(struct turn_server *srv, const struct stun_msg *msg,
+                         const struct turn_5tuple *ft, ice_ms_t now, int verdict)
+{
+	struct turn_ctx c = {
+		.srv = srv, .ltc = &srv->ltc, .msg = msg, .ft = ft, .now = now, .verdict = verdict
+	};
 
 	srv->now = now;
 	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {

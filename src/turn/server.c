@@ -271,6 +271,8 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 	}
 	timerwheel_del(&srv->alloc_timers, &a->timer);
 	turn_shared_release(srv->sh, a->user, !visible);
+	if (a->cluster_held && a->wuser != NULL)
+		srv->io.quota_release(srv->io.ctx, a->wuser->name, a->wuser->name_len);
 	if (a->wuser != NULL && a->wuser->bw_over)
 		srv->bw_throttled--;
 	turn_wuser_detach(srv, a);
@@ -410,6 +412,7 @@ turn_server_free(struct turn_server *srv)
 	htab_fini(&srv->chan_num);
 	htab_fini(&srv->chan_peer);
 	turn_wusers_fini(srv);
+	turn_pending_fini(srv);
 	turn_realm_unref(srv->realm);
 	ice_pool_free(srv->alloc_pool);
 	ice_pool_free(srv->perm_pool);
@@ -440,6 +443,8 @@ turn_expire(struct turn_server *srv, ice_ms_t now)
 	turn_shared_expire_reservations(srv->sh, &srv->io, now);
 	turn_shared_expire_users(srv->sh, now);
 	turn_bandwidth_tick(srv, now);
+	if (srv->n_pending > 0)
+		turn_pending_expire(srv, now);
 }
 
 void
@@ -448,6 +453,8 @@ turn_close_5tuple(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_
 	struct turn_alloc *a = alloc_lookup(srv, ft);
 
 	srv->now = now;
+	if (srv->n_pending > 0)
+		turn_pending_close(srv, ft);
 	if (a != NULL)
 		turn_alloc_free(srv, a, TURN_END_CLOSED);
 }

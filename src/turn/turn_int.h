@@ -113,6 +113,7 @@ struct turn_alloc {
 	uint32_t lifetime_s;                /* granted by the last Allocate/Refresh */
 	uint16_t n_perms, n_chans;
 	uint16_t addr_err_code;          /* ADDITIONAL-ADDRESS-FAMILY not granted: 440/508 */
+	bool cluster_held;               /* the cluster counts it: quota_release at the end */
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
 	bool dont_fragment;
 	struct turn_cred cred;
@@ -147,6 +148,10 @@ struct turn_server {
 	uint64_t bw_tick_total, bw_rate_Bps;
 	ice_ms_t bw_tick_last;
 	size_t bw_throttled;
+	/* Allocates waiting for the cluster's quota answer (pending.c). */
+	struct turn_pending *pending; /* TURN_PENDING_MAX, made at first use */
+	size_t n_pending;
+	uint64_t pending_seq;
 	struct timerwheel alloc_timers, perm_timers, chan_timers;
 	size_t n_allocs;
 	uint64_t ind_seq; /* transaction ids of Data indications */
@@ -161,6 +166,7 @@ struct turn_ctx {
 	const struct stun_msg *msg;
 	const struct turn_5tuple *ft;
 	ice_ms_t now;
+	int verdict; /* the cluster's answer (enum turn_cluster_verdict), TURN_CQ_NONE before it */
 	const struct ltc_result *auth; /* NULL: unauthenticated answer (no integrity) */
 	struct turn_alloc *a;          /* the 5-tuple's allocation, if any */
 };
@@ -268,6 +274,28 @@ void turn_wusers_fini(struct turn_server *srv);
 
 /* revoke.c: whether the credential (its REST expiry) of user is revoked. */
 bool turn_revoked(const struct turn_revocations *r, const char *user, size_t len, uint64_t expiry);
+
+/* pending.c: Allocates waiting for the cluster. */
+enum {
+	TURN_PENDING_MAX = 128,      /* per worker */
+	TURN_PENDING_MSG_MAX = 1400, /* request bytes kept */
+	TURN_CQ_LOCAL = TURN_CQ_DEGRADED + 1, /* decided here alone: the cluster holds nothing */
+	TURN_CQ_NONE = -1,                    /* not asked yet */
+};
+struct turn_pending;
+/* Park c's Allocate until the cluster answers for user: 0 parked (or a
+ * retransmission of one parked: dropped), -errno when it cannot wait (then
+ * the local count decides). */
+int turn_pending_park(struct turn_server *srv, const struct turn_ctx *c, const char *user,
+                      size_t len);
+/* ft's stream closed: its waiting requests are only answered to release. */
+void turn_pending_close(struct turn_server *srv, const struct turn_5tuple *ft);
+/* Requests whose answer never came: decided locally. */
+void turn_pending_expire(struct turn_server *srv, ice_ms_t now);
+void turn_pending_fini(struct turn_server *srv);
+/* dispatch.c: turn_handle_stun with the cluster's verdict in hand. */
+long turn_handle_stun_verdict(struct turn_server *srv, const struct stun_msg *msg,
+                              const struct turn_5tuple *ft, ice_ms_t now, int verdict);
 
 /* bandwidth.c: the worker's half of the bandwidth limits. */
 /* Buckets of a new allocation (its user's entry is attached). */

@@ -4,7 +4,8 @@
  * a reload that denies a peer removes its permission and channel; drain
  * refuses Allocates (486, or 300 with ALTERNATE-SERVER) and lets live ones
  * refresh; a revocation refuses credentials minted before it; closing by
- * user and by id; the listing.
+ * user and by id; the listing; an Allocate that waits for the cluster's
+ * quota (pending.c).
  */
 #include "icestation/turn_revoke.h"
 
@@ -145,6 +146,123 @@ test_revoke_and_close(void)
 	turn_revocations_unref(set);
 }
 
+
+/* The cluster side of the io: asks recorded, releases counted. */
+static struct {
+	int asks, releases;
+	uint64_t cookie;
+	char user[64];
+} cq;
+
+static int
+cq_ask(void *ctx, const char *user, size_t len, uint64_t cookie)
+{
+	(void)ctx;
+	cq.asks++;
+	cq.cookie = cookie;
+	snprintf(cq.user, sizeof(cq.user), "%.*s", (int)len, user);
+	return 0;
+}
+
+static void
+cq_release(void *ctx, const char *user, size_t len)
+{
+	(void)ctx;
+	(void)user;
+	(void)len;
+	cq.releases++;
+}
+
+/* The answer the server sent last, parsed into h->resp: its code. */
+static int
+last_answer(struct harness *h, int n_client_before)
+{
+	if (h->io->n_client == n_client_before)
+		return -1;
+	REQUIRE(stun_parse(&h->resp, h->io->client_buf, h->io->client_len) ==
+	        (int)h->io->client_len);
+	return tmsg_code(&h->resp);
+}
+
+static void
+test_cluster_quota(void)
+{
+	struct harness h;
+	struct treq r;
+	int before;
+
+	memset(&cq, 0, sizeof(cq));
+	h_config(&h);
+	h.tio.quota_ask = cq_ask;
+	h.tio.quota_release = cq_release;
+	h_start(&h);
+	h.set.cluster_quota = true;
+	(void)turn_server_reconfigure(h.srv, &h.set, h.now);
+
+	/* Parked: nothing answered until the cluster does. */
+	h_set_client(&h, "192.0.2.1", 1400, TURN_PROTO_UDP);
+	h_mint(&h, H_SECRET, 3600, "did:peers:zed");
+	h_get_nonce(&h);
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	stun_build_requested_transport(&r.b, 17);
+	CHECK_EQ_INT(h_send_signed_once(&h, &r), -1);
+	CHECK_EQ_INT(cq.asks, 1);
+	CHECK(strstr(cq.user, "did:peers:zed") != NULL);
+	/* Its retransmission is dropped, not asked again. */
+	CHECK_EQ_INT(h_send(&h, &r), -1);
+	CHECK_EQ_INT(cq.asks, 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CLUSTER_RETRANSMIT), 1);
+	/* Admitted: the one answer is a success signed with the key. */
+	before = h.io->n_client;
+	turn_quota_answer(h.srv, cq.cookie, TURN_CQ_OK, h.now);
+	CHECK_EQ_INT(last_answer(&h, before), 0);
+	CHECK(memcmp(h.resp.tid, r.tid, STUN_TID_LEN) == 0);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_ALLOCATIONS), 1);
+
+	/* Over the user's cluster-wide quota: 486. */
+	h_set_client(&h, "192.0.2.1", 1401, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_allocate(&h), -1);
+	before = h.io->n_client;
+	turn_quota_answer(h.srv, cq.cookie, TURN_CQ_OVER_USER, h.now);
+	CHECK_EQ_INT(last_answer(&h, before), 486);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CLUSTER_OVER), 1);
+	CHECK_EQ_INT(cq.releases, 0); /* refused: nothing held */
+
+	/* No answer within the wait: the local count decides; the late
+	 * answer only releases what the cluster counted. */
+	h_set_client(&h, "192.0.2.1", 1402, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_allocate(&h), -1);
+	before = h.io->n_client;
+	h_at(&h, h.now + 2001);
+	CHECK_EQ_INT(last_answer(&h, before), 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CLUSTER_TIMEOUT), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_ALLOCATIONS), 2);
+	turn_quota_answer(h.srv, cq.cookie, TURN_CQ_OK, h.now);
+	CHECK_EQ_INT(cq.releases, 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CLUSTER_LATE), 1);
+
+	/* The client's stream went while it waited: the answer only releases. */
+	h_set_client(&h, "192.0.2.1", 1403, TURN_PROTO_TCP);
+	h.nonce_len = 0;
+	CHECK_EQ_INT(h_allocate(&h), -1);
+	turn_close_5tuple(h.srv, &h.ft, h.now);
+	before = h.io->n_client;
+	turn_quota_answer(h.srv, cq.cookie, TURN_CQ_OK, h.now);
+	CHECK_EQ_INT(last_answer(&h, before), -1);
+	CHECK_EQ_INT(cq.releases, 2);
+
+	/* An admitted allocation that ends gives its count back. */
+	h_set_client(&h, "192.0.2.1", 1400, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(cq.releases, 3);
+	/* The local decision held nothing in the cluster: nothing released. */
+	h_set_client(&h, "192.0.2.1", 1402, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(cq.releases, 3);
+	h_stop(&h);
+}
+
 int
 main(void)
 {
@@ -152,5 +270,6 @@ main(void)
 	test_policy_reload();
 	test_drain();
 	test_revoke_and_close();
+	test_cluster_quota();
 	TEST_DONE();
 }
