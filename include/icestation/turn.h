@@ -132,6 +132,10 @@ struct turn_settings {
 	size_t n_allowed_peer_ip;
 	const struct ice_cidr *self; /* the server's own addresses and relay ranges */
 	size_t n_self;
+	/* Every address of every interface of the host, as net last read them
+	 * (denied as TURN_DENY_LOCAL; IPv6 with its /64, docs/turn.md). */
+	const struct ice_addr *local_addrs;
+	size_t n_local_addrs;
 	uint16_t relay_port_min, relay_port_max;
 	/* Drain: new Allocates are refused (300 with ALTERNATE-SERVER when
 	 * alternate_server has a family, else 486); live ones go on. */

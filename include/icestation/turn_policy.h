@@ -2,9 +2,9 @@
  * TURN peer-address policy (DESIGN §5): which XOR-PEER-ADDRESS a client may
  * open a permission or channel to, or send to. Closed by default: loopback,
  * unspecified, multicast, link-local, broadcast, cloud metadata, private,
- * CGNAT, reserved, and the server's own addresses are denied, and so is every
- * IPv6 spelling that embeds such an IPv4 address (IPv4-mapped, -compatible,
- * SIIT, NAT64, 6to4, Teredo). denied-peer-ip adds to the list; allowed-peer-ip
+ * CGNAT, reserved, the server's own addresses and every address of the host's
+ * interfaces are denied, and so is every IPv6 spelling that embeds such an
+ * IPv4 address (IPv4-mapped, -compatible, SIIT, NAT64, 6to4, Teredo). denied-peer-ip adds to the list; allowed-peer-ip
  * wins over everything (a LAN deployment allows its range, tests allow
  * loopback). Pure and read-only after init: safe to share between workers.
  */
@@ -32,11 +32,15 @@ enum turn_deny {
 	TURN_DENY_RESERVED, /* 240/4, 192.0.0/24, 198.18/15, 100::/64 */
 	TURN_DENY_SELF,     /* the server's own address, outside the relay port range */
 	TURN_DENY_CONFIG,   /* denied-peer-ip */
+	TURN_DENY_LOCAL,    /* an address of the host's interfaces (IPv6: its /64) */
 	TURN_DENY_COUNT,
 };
 
 enum {
 	TURN_POLICY_MAX_SELF = 256, /* hosts with many interfaces (bridges, VPNs) */
+	/* Host addresses kept per family; ICE_HOST_MAX_ADDRS (hostaddr.h), the
+	 * most the host list holds, fits, so none is ever dropped here. */
+	TURN_POLICY_MAX_LOCAL = 1024,
 };
 
 struct turn_policy {
@@ -48,12 +52,22 @@ struct turn_policy {
 	struct ice_cidr self[TURN_POLICY_MAX_SELF];
 	size_t n_self;
 	uint16_t relay_port_min, relay_port_max;
+	/* The host's interface addresses, sorted for a binary search: each
+	 * IPv4 address, and the /64 of each IPv6 one (its first 8 bytes, big
+	 * endian); those a built-in rule already denies are left out. */
+	uint32_t local_v4[TURN_POLICY_MAX_LOCAL];
+	size_t n_local_v4;
+	uint64_t local_v6[TURN_POLICY_MAX_LOCAL];
+	size_t n_local_v6;
 };
 
 /*
  * Build the policy from s (read for the call; the lists are copied): the
- * denied and allowed lists, the relay port range, and s->self, the server's
- * own addresses and relay ranges (at most TURN_POLICY_MAX_SELF kept).
+ * denied and allowed lists, the relay port range, s->self, the server's
+ * own addresses and relay ranges (at most TURN_POLICY_MAX_SELF kept), and
+ * s->local_addrs, the host's interface addresses (at most
+ * TURN_POLICY_MAX_LOCAL per family kept). Sorts; call it on a reload, not
+ * per packet.
  */
 void turn_policy_init(struct turn_policy *p, const struct turn_settings *s);
 
@@ -67,8 +81,9 @@ int turn_policy_add_self(struct turn_policy *p, const struct ice_addr *a);
  * Judge a peer transport address. The port matters only for the server's own
  * addresses: one inside the relay port range is another allocation on this
  * server (two clients relayed through us), which is allowed, and *is_self is
- * set so a permission can re-check the port of each Send (may be NULL).
- * Returns TURN_DENY_NONE or the reason.
+ * set so a permission can re-check the port of each Send (may be NULL). The
+ * host's other addresses are denied on every port (TURN_DENY_LOCAL): no
+ * relay of ours listens there. Returns TURN_DENY_NONE or the reason.
  */
 enum turn_deny turn_policy_check(const struct turn_policy *p, const struct ice_addr *peer,
                                  bool *is_self);

@@ -1,7 +1,8 @@
 /*
  * Peer-address policy. The order is: allowed-peer-ip (wins), denied-peer-ip,
- * the built-in special-purpose ranges (RFC 6890 and friends), then the
- * server's own addresses. An IPv6 address that carries an IPv4 address the
+ * the built-in special-purpose ranges (RFC 6890 and friends), the server's
+ * own addresses (where our relay ports are other allocations), then the
+ * host's other interface addresses. An IPv6 address that carries an IPv4 address the
  * network will deliver to (mapped, compatible, SIIT, NAT64 64:ff9b::/96,
  * 6to4, Teredo's client) is judged by both spellings, so ::ffff:127.0.0.1 is
  * loopback and 2002:7f00:1:: is loopback too.
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "icestation/turn_policy.h"
@@ -122,6 +124,53 @@ in_list(const struct ice_cidr *list, size_t n, const struct ice_addr *a)
 	return false;
 }
 
+static uint32_t
+v4_key(const uint8_t ip[4])
+{
+	return (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+}
+
+/* An IPv6 address's /64: the interface identifier is the host's to choose. */
+static uint64_t
+v6_key(const uint8_t ip[16])
+{
+	uint64_t k = 0;
+
+	for (int i = 0; i < 8; i++)
+		k = k << 8 | ip[i];
+	return k;
+}
+
+static int
+cmp32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool
+is_local(const struct turn_policy *p, const struct ice_addr *a)
+{
+	uint32_t k4;
+	uint64_t k6;
+
+	if (a->family == AF_INET) {
+		k4 = v4_key(a->ip);
+		return bsearch(&k4, p->local_v4, p->n_local_v4, sizeof(k4), cmp32) != NULL;
+	}
+	k6 = v6_key(a->ip);
+	return bsearch(&k6, p->local_v6, p->n_local_v6, sizeof(k6), cmp64) != NULL;
+}
+
 bool
 turn_policy_port_is_relay(const struct turn_policy *p, uint16_t port)
 {
@@ -156,14 +205,20 @@ turn_policy_check(const struct turn_policy *p, const struct ice_addr *peer, bool
 		return why;
 
 	self = in_list(p->self, p->n_self, peer) || (has_v4 && in_list(p->self, p->n_self, &v4));
-	if (!self)
+	if (self) {
+		/* Our own relay ports are other allocations: allowed. Anything
+		 * else on our own address (the listener, SSH, the HTTP API) is
+		 * not. */
+		if (!turn_policy_port_is_relay(p, peer->port))
+			return TURN_DENY_SELF;
+		if (is_self != NULL)
+			*is_self = true;
 		return TURN_DENY_NONE;
-	/* Our own relay ports are other allocations: allowed. Anything else on
-	 * our own address (the listener, SSH, the HTTP API) is not. */
-	if (!turn_policy_port_is_relay(p, peer->port))
-		return TURN_DENY_SELF;
-	if (is_self != NULL)
-		*is_self = true;
+	}
+	/* The host's other addresses: no relay of ours is there, whatever
+	 * the port, only the host's own services (coturn's CVE-2020-26262). */
+	if (is_local(p, peer) || (has_v4 && is_local(p, &v4)))
+		return TURN_DENY_LOCAL;
 	return TURN_DENY_NONE;
 }
 
@@ -192,6 +247,41 @@ turn_policy_add_self(struct turn_policy *p, const struct ice_addr *a)
 	return 0;
 }
 
+/* Sort v[0..*n) of size sz and drop repeats (many IPv6 addresses share a /64). */
+static void
+sort_unique(void *v, size_t *n, size_t sz, int (*cmp)(const void *, const void *))
+{
+	uint8_t *b = v;
+	size_t k = 0;
+
+	if (*n == 0)
+		return;
+	qsort(v, *n, sz, cmp);
+	for (size_t i = 1; i < *n; i++)
+		if (cmp(b + i * sz, b + k * sz) != 0)
+			memmove(b + ++k * sz, b + i * sz, sz);
+	*n = k + 1;
+}
+
+/* The host's addresses a built-in rule does not already deny (loopback,
+ * link-local, ULA and private ones would only take room). */
+static void
+local_init(struct turn_policy *p, const struct ice_addr *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ice_addr *a = &v[i];
+
+		if (a->family == AF_INET && check_v4(a->ip) == TURN_DENY_NONE &&
+		    p->n_local_v4 < TURN_POLICY_MAX_LOCAL)
+			p->local_v4[p->n_local_v4++] = v4_key(a->ip);
+		else if (a->family == AF_INET6 && check_v6(a->ip) == TURN_DENY_NONE &&
+		         p->n_local_v6 < TURN_POLICY_MAX_LOCAL)
+			p->local_v6[p->n_local_v6++] = v6_key(a->ip);
+	}
+	sort_unique(p->local_v4, &p->n_local_v4, sizeof(p->local_v4[0]), cmp32);
+	sort_unique(p->local_v6, &p->n_local_v6, sizeof(p->local_v6[0]), cmp64);
+}
+
 void
 turn_policy_init(struct turn_policy *p, const struct turn_settings *s)
 {
@@ -206,6 +296,7 @@ turn_policy_init(struct turn_policy *p, const struct turn_settings *s)
 	p->relay_port_max = s->relay_port_max;
 	for (size_t i = 0; i < s->n_self; i++)
 		add_self_cidr(p, &s->self[i]);
+	local_init(p, s->local_addrs, s->n_local_addrs);
 }
 
 const char *
@@ -224,6 +315,7 @@ turn_deny_str(enum turn_deny reason)
 		[TURN_DENY_RESERVED] = "reserved",
 		[TURN_DENY_SELF] = "self",
 		[TURN_DENY_CONFIG] = "denied_peer_ip",
+		[TURN_DENY_LOCAL] = "local_address",
 	};
 
 	if ((unsigned)reason >= TURN_DENY_COUNT)

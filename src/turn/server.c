@@ -42,6 +42,7 @@ turn_count_deny(struct turn_server *srv, enum turn_deny why)
 		[TURN_DENY_RESERVED] = ICE_M_TURN_DENY_RESERVED,
 		[TURN_DENY_SELF] = ICE_M_TURN_DENY_SELF,
 		[TURN_DENY_CONFIG] = ICE_M_TURN_DENY_CONFIG,
+		[TURN_DENY_LOCAL] = ICE_M_TURN_DENY_LOCAL,
 	};
 
 	if (why > TURN_DENY_NONE && why < TURN_DENY_COUNT)

@@ -1,7 +1,9 @@
 /*
  * Peer-address policy table: every denied spelling from DESIGN §5 with its
  * reason, public addresses allowed, the server's own address (denied except
- * on relay ports), denied-peer-ip, and the allowed-peer-ip override.
+ * on relay ports), the host's interface addresses (a fake list: denied on
+ * every port, IPv6 by its /64), denied-peer-ip, and the allowed-peer-ip
+ * override.
  */
 #include <sys/socket.h>
 
@@ -122,6 +124,108 @@ run_rows(const struct turn_policy *p, const struct row *rows, size_t n)
 	}
 }
 
+/* A fake interface list as net reads it from the host. */
+static const char *const host_addrs[] = {
+	"192.0.2.10",            /* a second IPv4 address */
+	"2001:db8:7::7",         /* a global IPv6 address */
+	"2001:db8:7::abcd:1",    /* a privacy address in the same /64 */
+	"127.0.0.1",             /* these four a built-in rule denies already */
+	"::1",                   /* */
+	"fe80::1",               /* */
+	"10.0.0.5",              /* */
+	"203.0.113.10",          /* also the server's own (its public IP) */
+};
+
+static const struct row local_rows[] = {
+	{ "192.0.2.10", 22, TURN_DENY_LOCAL },
+	{ "192.0.2.10", 8080, TURN_DENY_LOCAL },
+	{ "192.0.2.10", 50000, TURN_DENY_LOCAL }, /* a relay port, but no relay of ours is there */
+	{ "::ffff:192.0.2.10", 22, TURN_DENY_LOCAL },
+	{ "2002:c000:20a::1", 22, TURN_DENY_LOCAL }, /* 6to4 */
+	{ "64:ff9b::c000:20a", 22, TURN_DENY_LOCAL }, /* NAT64 */
+	{ "192.0.2.9", 22, TURN_DENY_NONE },
+	{ "192.0.2.11", 22, TURN_DENY_NONE },
+	{ "2001:db8:7::7", 22, TURN_DENY_LOCAL },
+	{ "2001:db8:7::abcd:1", 50000, TURN_DENY_LOCAL },
+	{ "2001:db8:7::1", 22, TURN_DENY_LOCAL }, /* the rest of its /64 */
+	{ "2001:db8:7:0:ffff:ffff:ffff:ffff", 22, TURN_DENY_LOCAL },
+	{ "2001:db8:7:1::7", 22, TURN_DENY_NONE }, /* the next /64 */
+	{ "2001:db8:6:ffff:ffff:ffff:ffff:ffff", 22, TURN_DENY_NONE },
+	{ "127.0.0.1", 22, TURN_DENY_LOOPBACK }, /* a built-in reason keeps its name */
+	{ "10.0.0.5", 22, TURN_DENY_PRIVATE },
+	{ "fe80::1", 22, TURN_DENY_LINK_LOCAL },
+	{ "203.0.113.10", 3478, TURN_DENY_SELF },  /* our own: self ... */
+	{ "203.0.113.10", 50000, TURN_DENY_NONE }, /* ... and its relay ports stay open */
+	{ "8.8.8.8", 53, TURN_DENY_NONE },
+};
+
+static struct ice_addr host[ICE_ARRAY_SIZE(host_addrs)];
+
+static void
+test_local(void)
+{
+	static const struct row allowed_rows[] = {
+		{ "192.0.2.10", 22, TURN_DENY_NONE },
+		{ "2001:db8:7::7", 22, TURN_DENY_NONE },
+		{ "2001:db8:7::8", 22, TURN_DENY_LOCAL }, /* the allowed /128 only */
+	};
+	static const struct row removed_rows[] = {
+		{ "192.0.2.10", 22, TURN_DENY_NONE },
+		{ "2001:db8:7::7", 22, TURN_DENY_LOCAL },
+	};
+	static struct ice_addr many[TURN_POLICY_MAX_LOCAL + 10];
+	struct ice_cidr allow[2];
+	struct turn_settings set;
+	struct turn_policy p;
+
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(host_addrs); i++)
+		REQUIRE(ice_addr_parse_ip(&host[i], host_addrs[i], 0) == 0);
+	base_settings(&set);
+	set.local_addrs = host;
+	set.n_local_addrs = ICE_ARRAY_SIZE(host);
+	turn_policy_init(&p, &set);
+	run_rows(&p, local_rows, ICE_ARRAY_SIZE(local_rows));
+	/* Built-in ones take no room; two addresses of one /64 take one. */
+	CHECK_EQ_INT(p.n_local_v4, 2);
+	CHECK_EQ_INT(p.n_local_v6, 1);
+	/* Without the list, the same addresses are peers like any other. */
+	set.n_local_addrs = 0;
+	turn_policy_init(&p, &set);
+	CHECK_EQ_INT(p.n_local_v4 + p.n_local_v6, 0);
+	run_rows(&p, (const struct row[]){ { "192.0.2.10", 22, TURN_DENY_NONE } }, 1);
+
+	/* allowed-peer-ip wins (the co-located media server, docs/turn.md). */
+	set.n_local_addrs = ICE_ARRAY_SIZE(host);
+	cidr(&allow[0], "192.0.2.10/32");
+	cidr(&allow[1], "2001:db8:7::7/128");
+	set.allowed_peer_ip = allow;
+	set.n_allowed_peer_ip = 2;
+	turn_policy_init(&p, &set);
+	run_rows(&p, allowed_rows, ICE_ARRAY_SIZE(allowed_rows));
+
+	/* An address the host no longer has is a peer again. */
+	set.n_allowed_peer_ip = 0;
+	set.local_addrs = host + 1;
+	set.n_local_addrs = ICE_ARRAY_SIZE(host) - 1;
+	turn_policy_init(&p, &set);
+	run_rows(&p, removed_rows, ICE_ARRAY_SIZE(removed_rows));
+
+	/* A longer list keeps TURN_POLICY_MAX_LOCAL per family, sorted. */
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(many); i++) {
+		many[i].family = AF_INET;
+		many[i].ip[0] = 198;
+		many[i].ip[1] = 51;
+		many[i].ip[2] = (uint8_t)(i >> 8);
+		many[i].ip[3] = (uint8_t)i;
+	}
+	set.local_addrs = many;
+	set.n_local_addrs = ICE_ARRAY_SIZE(many);
+	turn_policy_init(&p, &set);
+	CHECK_EQ_INT(p.n_local_v4, TURN_POLICY_MAX_LOCAL);
+	run_rows(&p, (const struct row[]){ { "198.51.3.255", 22, TURN_DENY_LOCAL } }, 1);
+	CHECK_STR(turn_deny_str(TURN_DENY_LOCAL), "local_address");
+}
+
 int
 main(void)
 {
@@ -167,6 +271,7 @@ main(void)
 		turn_policy_init(&p, &set);
 		run_rows(&p, rows, ICE_ARRAY_SIZE(rows));
 	}
+	test_local();
 	CHECK_STR(turn_deny_str(TURN_DENY_METADATA), "metadata");
 	CHECK_STR(turn_deny_str(TURN_DENY_COUNT), "unknown");
 	TEST_DONE();
