@@ -53,12 +53,33 @@ bool ice_net_ready(const struct ice_net *net);
 
 /*
  * Move every worker to a new generation: cfg (live keys; a reference is
- * taken), revoked (the revocation set, NULL for none; a reference is taken)
- * and draining. Workers switch at their next loop pass; permissions and
- * channels the new peer policy denies are removed then. 0 or -ENOMEM.
+ * taken), revoked (the revocation set, NULL for none; a reference is taken),
+ * draining, and the host as ice_net_set_host last gave it. Workers switch at
+ * their next loop pass; permissions and channels the new peer policy denies
+ * are removed then. 0 or -ENOMEM.
  */
 int ice_net_reconfigure(struct ice_net *net, struct ice_config *cfg,
                         struct turn_revocations *revoked, bool draining);
+
+/*
+ * What the host looks like now (the main thread's watch of it): addrs, every
+ * address of every interface, which the peer policy denies (docs/turn.md);
+ * and the STUN and TURN public IPs to advertise in place of the
+ * configuration's (public-ip: auto followed; family 0 = the configuration's).
+ */
+struct ice_net_host {
+	const struct ice_addr *addrs;
+	size_t n_addrs;
+	struct ice_addr stun_public, turn_public;
+};
+
+/*
+ * Keep h (copied) for the generations that follow: it takes effect with the
+ * next ice_net_reconfigure. Until the first call the net denies the
+ * addresses it read at start and advertises the configuration's public IPs.
+ * 0 or -ENOMEM (the previous view stays).
+ */
+int ice_net_set_host(struct ice_net *net, const struct ice_net_host *h);
 
 /*
  * End every allocation of user[0..len) (the quota key: the REST user part)

@@ -44,20 +44,22 @@ self_add(struct net_gen *g, const struct ice_addr *a)
 	self_add_cidr(g, &c);
 }
 
-/* Listen addresses as the server's own; a wildcard stands for every
- * interface address of its family. */
+/* Listen addresses as the server's own. A wildcard adds nothing: the
+ * interface addresses behind it are the host's, denied on every port
+ * (g->local), as no relay of ours is there unless relay-ip-range says so. */
 static void
-self_add_listen(struct net_gen *g, const struct ice_net *net, const struct ice_addr *v, size_t n)
+self_add_listen(struct net_gen *g, const struct ice_addr *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!addr_is_wildcard(&v[i])) {
-			self_add(g, &v[i]);
-			continue;
-		}
-		for (size_t k = 0; k < net->n_if_addrs; k++)
-			if (net->if_addrs[k].family == v[i].family)
-				self_add(g, &net->if_addrs[k]);
-	}
+	for (size_t i = 0; i < n; i++)
+		self_add(g, &v[i]);
+}
+
+/* The public IP in force: the main thread's (public-ip: auto followed), or
+ * the configuration's. */
+static const struct ice_addr *
+public_ip(const struct ice_addr *host, const struct ice_public_ip *cfg)
+{
+	return host->family != 0 ? host : &cfg->addr;
 }
 
 /* The server's own addresses for the peer policy: public IPs, listen and
@@ -67,12 +69,12 @@ self_build(struct net_gen *g, const struct ice_net *net, const struct ice_config
 {
 	const struct ice_config *boot = net->cfg;
 
-	self_add(g, &cfg->turn.public_ip.addr);
-	self_add(g, &cfg->stun.public_ip.addr);
+	self_add(g, public_ip(&net->public_turn, &cfg->turn.public_ip));
+	self_add(g, public_ip(&net->public_stun, &cfg->stun.public_ip));
 	if (boot->stun.enabled)
-		self_add_listen(g, net, boot->stun.listen, boot->stun.n_listen);
+		self_add_listen(g, boot->stun.listen, boot->stun.n_listen);
 	if (boot->turn.enabled)
-		self_add_listen(g, net, boot->turn.listen, boot->turn.n_listen);
+		self_add_listen(g, boot->turn.listen, boot->turn.n_listen);
 	for (size_t k = 0; k < net->n_relay_addrs; k++)
 		self_add(g, &net->relay_addrs[k]);
 	for (size_t i = 0; i < boot->turn.n_relay_ip_range; i++)
@@ -86,7 +88,7 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 {
 	const struct ice_config_turn *t = &cfg->turn;
 	struct turn_settings *s = &g->turn;
-	const struct ice_addr *pub = &t->public_ip.addr;
+	const struct ice_addr *pub = public_ip(&net->public_turn, &t->public_ip);
 
 	memset(s, 0, sizeof(*s));
 	s->realm = t->realm;
@@ -122,6 +124,8 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->n_allowed_peer_ip = t->n_allowed_peer_ip;
 	s->self = g->self;
 	s->n_self = g->n_self;
+	s->local_addrs = g->local;
+	s->n_local_addrs = g->n_local;
 	s->relay_port_min = t->relay_port_min;
 	s->relay_port_max = t->relay_port_max;
 	s->draining = g->draining;
@@ -142,6 +146,17 @@ net_gen_new(const struct ice_net *net, struct ice_config *cfg, struct turn_revoc
 	g->revoked = turn_revocations_ref(revoked);
 	g->draining = draining;
 	g->tls_ctx = net_tls_ctx_ref(net->tls_ctx);
+	/* A copy: the main thread replaces the net's list while workers still
+	 * read this generation's. */
+	if (net->host_addrs.n > 0) {
+		g->local = calloc(net->host_addrs.n, sizeof(g->local[0]));
+		if (g->local == NULL) {
+			net_gen_unref(g);
+			return NULL;
+		}
+		memcpy(g->local, net->host_addrs.v, net->host_addrs.n * sizeof(g->local[0]));
+		g->n_local = net->host_addrs.n;
+	}
 	self_build(g, net, cfg);
 	settings_build(g, net, cfg);
 	return g;
@@ -163,5 +178,6 @@ net_gen_unref(struct net_gen *g)
 	turn_revocations_unref(g->revoked);
 	net_tls_ctx_unref(g->tls_ctx);
 	ice_config_unref(g->cfg);
+	free(g->local);
 	free(g);
 }

@@ -1,8 +1,8 @@
 /*
  * The host's own addresses, read at start: the local addresses relays may
  * bind (interface addresses inside relay-ip-range, or single-host entries
- * bound as given) and every interface address (the server's "self" for the
- * peer policy when it listens on a wildcard).
+ * bound as given) and every interface address (denied as peers, until the
+ * main thread's watch of the host gives newer ones).
  */
 #include <sys/socket.h>
 
@@ -170,28 +170,14 @@ net_relay_addrs_init(struct ice_net *net)
 	return 0;
 }
 
-/* Every interface address, for the "self" part of the peer policy. */
+/* Every interface address, which the peer policy denies, until the main
+ * thread's watch of the host gives newer ones (ice_net_set_host). */
 int
 net_if_addrs_load(struct ice_net *net)
 {
-	struct ifaddrs *ifa, *i;
-	struct ice_addr a;
-	size_t n = 0;
+	int r = ice_host_addrs_read(&net->host_addrs);
 
-	if (getifaddrs(&ifa) < 0) {
-		log_error("net: getifaddrs");
-		return -errno;
-	}
-	for (i = ifa; i != NULL; i = i->ifa_next)
-		n++;
-	net->if_addrs = calloc(n ? n : 1, sizeof(net->if_addrs[0]));
-	if (net->if_addrs == NULL) {
-		freeifaddrs(ifa);
-		return -ENOMEM;
-	}
-	for (i = ifa; i != NULL; i = i->ifa_next)
-		if (i->ifa_addr != NULL && ice_addr_from_sockaddr(&a, i->ifa_addr) == 0)
-			net->if_addrs[net->n_if_addrs++] = a;
-	freeifaddrs(ifa);
-	return 0;
+	if (r < 0)
+		log_errorx("net: cannot read the interface addresses: %s", strerror(-r));
+	return r;
 }

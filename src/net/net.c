@@ -215,6 +215,25 @@ ice_net_reconfigure(struct ice_net *net, struct ice_config *cfg, struct turn_rev
 	return 0;
 }
 
+int
+ice_net_set_host(struct ice_net *net, const struct ice_net_host *h)
+{
+	struct ice_addr *v = NULL;
+
+	if (h->n_addrs > 0) {
+		v = calloc(h->n_addrs, sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		memcpy(v, h->addrs, h->n_addrs * sizeof(*v));
+	}
+	ice_host_addrs_fini(&net->host_addrs);
+	net->host_addrs.v = v;
+	net->host_addrs.n = h->n_addrs;
+	net->public_stun = h->stun_public;
+	net->public_turn = h->turn_public;
+	return 0;
+}
+
 /* Post c to every worker; -EAGAIN if one mailbox was full. */
 static int
 post_all(struct ice_net *net, const struct net_cmd *c)

@@ -19,6 +19,7 @@
 #include "icestation/addr.h"
 #include "icestation/common.h"
 #include "icestation/config.h"
+#include "icestation/hostaddr.h"
 #include "icestation/metrics.h"
 #include "icestation/net.h"
 #include "icestation/ratelimit.h"
@@ -134,9 +135,11 @@ struct ice_net {
 	/* Addresses relays bind: local interface addresses inside relay-ip-range. */
 	struct ice_addr relay_addrs[NET_MAX_RELAY_ADDRS];
 	size_t n_relay_addrs;
-	/* Interface addresses (wildcard listeners): "self" for the peer policy. */
-	struct ice_addr *if_addrs;
-	size_t n_if_addrs;
+	/* What the main thread last said of the host (ice_net_set_host; read at
+	 * start until then): every interface address, which the peer policy
+	 * denies, and the public IPs in force (family 0: the configuration's). */
+	struct ice_host_addrs host_addrs;
+	struct ice_addr public_stun, public_turn;
 	pthread_mutex_t dormant_lock; /* Allocate-time only */
 	struct net_dormant dormant[NET_DORMANT_MAX];
 	/* TURN over TLS: the certificate and key in force (main thread; each
@@ -153,7 +156,7 @@ void ice_net_close_done(struct ice_net *net, struct net_query *q);
 ice_ms_t net_clock_ms(void);
 
 /* local_addrs.c: the relay addresses inside relay-ip-range (0, or
- * -EADDRNOTAVAIL logged) and every interface address (0 or -errno). */
+ * -EADDRNOTAVAIL logged) and every interface address (0 or -errno, logged). */
 int net_relay_addrs_init(struct ice_net *net);
 int net_if_addrs_load(struct ice_net *net);
 

@@ -105,9 +105,7 @@ net_turn_shared_fini(struct ice_net *net)
 	net_tls_fini(net);
 	turn_shared_free(net->turn_shared);
 	net->turn_shared = NULL;
-	free(net->if_addrs);
-	net->if_addrs = NULL;
-	net->n_if_addrs = 0;
+	ice_host_addrs_fini(&net->host_addrs);
 	pthread_mutex_destroy(&net->dormant_lock);
 }
 
