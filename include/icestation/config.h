@@ -217,6 +217,16 @@ void ice_config_unref(struct ice_config *cfg);
 void ice_config_free(struct ice_config *cfg);
 
 /*
+ * What "public-ip: auto" (and "relay-ip-range: auto") means right now: the
+ * local address of the interface that routes outward, found by connect()ing
+ * a UDP socket to a documentation address (no packet leaves), else the first
+ * UP non-loopback interface address, else 127.0.0.1 with *fallback set.
+ * Port 0. The loader calls it; the daemon calls it again when the host's
+ * addresses or routes change (public-ip: auto follows the host).
+ */
+void ice_config_outward_addr(struct ice_addr *out, bool *fallback);
+
+/*
  * Print the effective configuration as YAML to fp, secrets and bearer tokens
  * masked ("***"). Returns 0 or -errno.
  */

@@ -61,6 +61,16 @@ struct ice_http *ice_http_new(struct event_base *base, const struct ice_config *
  */
 int ice_http_reconfigure(struct ice_http *http, const struct ice_config *cfg);
 
+/*
+ * Advertise stun_ip and turn_ip (port 0) in the ICE answer from now on, in
+ * place of the configuration's public-ip: the daemon's newer answer to
+ * public-ip: auto when the host's addresses change. Read for the call. The
+ * next ice_http_reconfigure goes back to its configuration's (freshly
+ * resolved) addresses. 0, or -ENOMEM (the previous answer stays).
+ */
+int ice_http_set_public_ip(struct ice_http *http, const struct ice_addr *stun_ip,
+                           const struct ice_addr *turn_ip);
+
 /* Free; accepts NULL. Call on the loop's thread after the loop stopped. */
 void ice_http_free(struct ice_http *http);
 

@@ -292,14 +292,7 @@ int cfg_read_secret_file(struct cfg_ctx *ctx, const char *key, const char *path,
 /* Build turn.auth_secrets from auth-secret(-file) and previous ones. 0 or -EINVAL. */
 int cfg_secrets_resolve(struct cfg_ctx *ctx);
 
-/* --- public address (cfg_pubip.c) --- */
-
-/*
- * The local address of the interface that routes outward: a UDP socket
- * connect()ed to a documentation address (no packet leaves), else the first
- * UP non-loopback interface address, else 127.0.0.1 (*fallback set).
- */
-void cfg_outward_addr(struct ice_addr *out, bool *fallback);
+/* --- public address (cfg_pubip.c): ice_config_outward_addr, config.h --- */
 
 /* Free everything the context owns (wiping secrets). Does not free ctx->cfg. */
 void cfg_ctx_fini(struct cfg_ctx *ctx);

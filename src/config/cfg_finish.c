@@ -30,7 +30,7 @@ outward(struct cfg_ctx *ctx)
 
 	if (ctx->outward_done)
 		return;
-	cfg_outward_addr(&ctx->outward, &ctx->outward_is_fallback);
+	ice_config_outward_addr(&ctx->outward, &ctx->outward_is_fallback);
 	ctx->outward_done = true;
 	if (ctx->outward_is_fallback)
 		log_warnx("config: no interface routes outward and none is up; using 127.0.0.1 "

@@ -85,7 +85,7 @@ first_if_addr(struct ice_addr *out)
 }
 
 void
-cfg_outward_addr(struct ice_addr *out, bool *fallback)
+ice_config_outward_addr(struct ice_addr *out, bool *fallback)
 {
 	*fallback = false;
 	if (route_source(AF_INET, "203.0.113.1", out) == 0)

@@ -47,6 +47,9 @@ struct evbuffer;
 struct ice_http {
 	struct event_base *base;
 	const struct ice_config *cfg;
+	/* The public IPs advertised: cfg's, or the daemon's newer answer to
+	 * public-ip: auto (ice_http_set_public_ip). */
+	struct ice_addr public_stun, public_turn;
 	const struct ice_http_hooks *hooks;
 	struct evhttp *evh;
 	struct ice_metrics *m;

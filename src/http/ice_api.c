@@ -51,7 +51,8 @@ add_entry(cJSON *servers, cJSON **urls)
 }
 
 static int
-build_turn(const struct ice_config_turn *t, cJSON *servers, bool *has_turn)
+build_turn(const struct ice_config_turn *t, const struct ice_addr *pub, cJSON *servers,
+           bool *has_turn)
 {
 	cJSON *e, *urls;
 	int rc = 0;
@@ -63,11 +64,11 @@ build_turn(const struct ice_config_turn *t, cJSON *servers, bool *has_turn)
 	if ((e = add_entry(servers, &urls)) == NULL)
 		return -ENOMEM;
 	if (t->transports & ICE_TRANSPORT_UDP)
-		rc |= add_url(urls, "turn", &t->public_ip.addr, t->port, "?transport=udp");
+		rc |= add_url(urls, "turn", pub, t->port, "?transport=udp");
 	if (t->transports & ICE_TRANSPORT_TCP)
-		rc |= add_url(urls, "turn", &t->public_ip.addr, t->port, "?transport=tcp");
+		rc |= add_url(urls, "turn", pub, t->port, "?transport=tcp");
 	if (t->tls.enabled)
-		rc |= add_url(urls, "turns", &t->public_ip.addr, t->tls.port, "?transport=tcp");
+		rc |= add_url(urls, "turns", pub, t->tls.port, "?transport=tcp");
 	if (rc != 0 || !cJSON_AddStringToObject(e, "username", PH_USERNAME) ||
 	    !cJSON_AddStringToObject(e, "credential", PH_CREDENTIAL))
 		return -ENOMEM;
@@ -75,9 +76,11 @@ build_turn(const struct ice_config_turn *t, cJSON *servers, bool *has_turn)
 	return 0;
 }
 
+/* The body, with the public IPs in force (h->public_*, see http_int.h). */
 static char *
-render(const struct ice_config *cfg, bool *has_turn)
+render(const struct ice_http *h, bool *has_turn)
 {
+	const struct ice_config *cfg = h->cfg;
 	cJSON *root = cJSON_CreateObject(), *servers, *urls;
 	char *text = NULL;
 
@@ -85,10 +88,10 @@ render(const struct ice_config *cfg, bool *has_turn)
 		goto out;
 	if (cfg->stun.enabled) {
 		if (add_entry(servers, &urls) == NULL ||
-		    add_url(urls, "stun", &cfg->stun.public_ip.addr, cfg->stun.port, "") < 0)
+		    add_url(urls, "stun", &h->public_stun, cfg->stun.port, "") < 0)
 			goto out;
 	}
-	if (build_turn(&cfg->turn, servers, has_turn) < 0)
+	if (build_turn(&cfg->turn, &h->public_turn, servers, has_turn) < 0)
 		goto out;
 	if (cfg->turn.fallback_enabled && cfg->turn.n_fallback_stun_servers > 0) {
 		if (add_entry(servers, &urls) == NULL)
@@ -143,11 +146,13 @@ split_template(struct ice_api_tmpl *t, const char *text)
 }
 
 static const char *
-unready_reason(const struct ice_config *cfg)
+unready_reason(const struct ice_http *h)
 {
-	if (cfg->stun.enabled && cfg->stun.public_ip.addr.family == 0)
+	const struct ice_config *cfg = h->cfg;
+
+	if (cfg->stun.enabled && h->public_stun.family == 0)
 		return "the STUN public address is unknown (set public-ip or PEERS_STUN_PUBLIC_IP)";
-	if (cfg->turn.enabled && cfg->turn.public_ip.addr.family == 0)
+	if (cfg->turn.enabled && h->public_turn.family == 0)
 		return "the TURN public address is unknown (set public-ip or PEERS_TURN_PUBLIC_IP)";
 	if (cfg->turn.enabled && cfg->turn.n_auth_secrets == 0)
 		return "no TURN auth secret";
@@ -204,10 +209,10 @@ ice_api_init(struct ice_http *h)
 	if (rc < 0)
 		return rc;
 
-	t->unready = unready_reason(cfg);
+	t->unready = unready_reason(h);
 	if (t->unready != NULL)
 		return 0;
-	text = render(cfg, &t->has_turn);
+	text = render(h, &t->has_turn);
 	if (text == NULL)
 		return -ENOMEM;
 	rc = split_template(t, text);

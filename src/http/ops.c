@@ -82,9 +82,9 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 	if (h->hooks == NULL || h->hooks->listeners_ready == NULL ||
 	    !h->hooks->listeners_ready(h->hooks->ctx))
 		missing[n++] = "listeners";
-	if (cfg->stun.enabled && cfg->stun.public_ip.addr.family == 0)
+	if (cfg->stun.enabled && h->public_stun.family == 0)
 		missing[n++] = "stun public address";
-	if (cfg->turn.enabled && cfg->turn.public_ip.addr.family == 0)
+	if (cfg->turn.enabled && h->public_turn.family == 0)
 		missing[n++] = "turn public address";
 	if (n == 0) {
 		reply_json(h, req, 200, "OK", "{\"status\":\"ready\"}\n");

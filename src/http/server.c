@@ -438,6 +438,8 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 	}
 	h->base = base;
 	h->cfg = cfg;
+	h->public_stun = cfg->stun.public_ip.addr;
+	h->public_turn = cfg->turn.public_ip.addr;
 	h->hooks = hooks;
 	h->m = ice_metrics_block_new();
 	h->timeout_ms = (hc->timeout_s ? hc->timeout_s : 10) * 1000u;
@@ -482,23 +484,48 @@ fail:
 	return NULL;
 }
 
-int
-ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
+/* Render the ICE answer for cfg and the public IPs given; on failure
+ * everything stays as it was. 0 or -ENOMEM. */
+static int
+rerender(struct ice_http *h, const struct ice_config *cfg, const struct ice_addr *stun_ip,
+         const struct ice_addr *turn_ip)
 {
 	const struct ice_config *old_cfg = h->cfg;
+	struct ice_addr old_stun = h->public_stun, old_turn = h->public_turn;
 	struct ice_api_tmpl old = h->tmpl;
 
 	memset(&h->tmpl, 0, sizeof(h->tmpl));
 	h->cfg = cfg;
+	h->public_stun = *stun_ip;
+	h->public_turn = *turn_ip;
 	if (ice_api_init(h) < 0) {
 		ice_api_fini(h);
 		h->tmpl = old;
 		h->cfg = old_cfg;
+		h->public_stun = old_stun;
+		h->public_turn = old_turn;
 		return -ENOMEM;
 	}
 	ice_api_tmpl_free(&old);
+	return 0;
+}
+
+int
+ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
+{
+	int r = rerender(h, cfg, &cfg->stun.public_ip.addr, &cfg->turn.public_ip.addr);
+
+	if (r < 0)
+		return r;
 	h->timeout_ms = (cfg->http.timeout_s ? cfg->http.timeout_s : 10) * 1000u;
 	return 0;
+}
+
+int
+ice_http_set_public_ip(struct ice_http *h, const struct ice_addr *stun_ip,
+                       const struct ice_addr *turn_ip)
+{
+	return rerender(h, h->cfg, stun_ip, turn_ip);
 }
 
 void
