@@ -1,7 +1,8 @@
 /*
  * Drain and revocation, and the admin API's operations. Every change the
  * workers must see becomes a new generation (ice_net_reconfigure): the
- * configuration in force, the revocation set and the drain flag, together.
+ * configuration in force, the revocation set, the drain flag and the host's
+ * addresses and public IPs (hostwatch.c), together.
  *
  * Drain: new Allocates are refused (300 with ALTERNATE-SERVER, or 486),
  * /readyz says "draining", live allocations go on; the daemon exits 0 when
@@ -21,6 +22,11 @@
 int
 daemon_push(struct daemon *d)
 {
+	struct ice_net_host host;
+
+	hostwatch_view(d, &host);
+	if (ice_net_set_host(d->net, &host) < 0)
+		return -ENOMEM;
 	return ice_net_reconfigure(d->net, d->cfg, d->rev_set, d->draining);
 }
 

@@ -3,7 +3,8 @@
  * the admin API, tell systemd when it serves, then run the main loop until
  * SIGTERM/SIGINT or the end of a drain. SIGHUP reloads the configuration,
  * SIGUSR1 starts a drain. A periodic tick ends a drain, expires
- * revocations and pings the watchdog.
+ * revocations and pings the watchdog; the host's addresses are followed by
+ * hostwatch.c.
  */
 #include "daemon.h"
 
@@ -135,18 +136,19 @@ public_ip_source(const struct ice_public_ip *p)
 }
 
 static void
-log_summary(const struct ice_config *cfg)
+log_summary(const struct daemon *d)
 {
+	const struct ice_config *cfg = d->cfg;
 	char buf[ICE_ADDR_STRLEN];
 
 	if (cfg->stun.enabled)
 		log_info("stun: port %u, public address %s (%s)", cfg->stun.port,
-		         ice_addr_ip_str(&cfg->stun.public_ip.addr, buf, sizeof(buf)),
+		         ice_addr_ip_str(&d->host.stun_public, buf, sizeof(buf)),
 		         public_ip_source(&cfg->stun.public_ip));
 	if (cfg->turn.enabled)
 		log_info("turn: port %u, realm %s, public address %s (%s), max %u allocations",
 		         cfg->turn.port, cfg->turn.realm,
-		         ice_addr_ip_str(&cfg->turn.public_ip.addr, buf, sizeof(buf)),
+		         ice_addr_ip_str(&d->host.turn_public, buf, sizeof(buf)),
 		         public_ip_source(&cfg->turn.public_ip), cfg->turn.max_allocations);
 	if (cfg->http.enabled)
 		log_info("http: listening on %s",
@@ -198,7 +200,8 @@ apis_start(struct daemon *d)
 	if (cfg->http.enabled) {
 		fd = notify_take_stream(d, &cfg->http.listen, NULL);
 		d->http = ice_http_new(d->base, cfg, &d->hooks, fd);
-		if (d->http == NULL)
+		if (d->http == NULL ||
+		    ice_http_set_public_ip(d->http, &d->host.stun_public, &d->host.turn_public) < 0)
 			return -1;
 	}
 	if (cfg->admin.enabled) {
@@ -234,6 +237,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	struct daemon d = {
 		.path = path,
 		.cfg = ice_config_ref(cfg),
+		.host = { .fd = -1 },
 	};
 	int rc = 1;
 
@@ -259,7 +263,8 @@ daemon_run(struct ice_config *cfg, const char *path)
 	if (d.net == NULL || ice_net_attach(d.net, d.base) < 0)
 		goto out_net;
 	ice_metrics_set(d.m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d.net));
-	if (daemon_push(&d) < 0 || apis_start(&d) < 0 || daemon_cluster_start(&d) < 0)
+	if (hostwatch_start(&d) < 0 || daemon_push(&d) < 0 || apis_start(&d) < 0 ||
+	    daemon_cluster_start(&d) < 0)
 		goto out_apis;
 	notify_close_unused(&d);
 	if (ice_net_start(d.net) < 0) {
@@ -271,7 +276,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 		goto out_stop;
 	}
 	notify_watchdog_init(&d);
-	log_summary(cfg);
+	log_summary(&d);
 
 	if (event_base_dispatch(d.base) < 0)
 		log_errorx("main event loop failed");
@@ -289,6 +294,7 @@ out_apis:
 	ice_http_free(d.http);
 out_net:
 	ice_net_free(d.net);
+	hostwatch_stop(&d);
 out_base:
 	event_base_free(d.base);
 	turn_revocations_unref(d.rev_set);

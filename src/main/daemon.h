@@ -9,6 +9,7 @@
  *   notify.c     systemd: readiness, reload, watchdog, socket activation
  *   revocations.c the revocation list and its state file
  *   cluster.c    the Redis-backed cluster (registry, quotas, revocations)
+ *   hostwatch.c  the host's addresses and public IPs, kept current (netlink)
  */
 #ifndef ICESTATION_MAIN_DAEMON_H
 #define ICESTATION_MAIN_DAEMON_H
@@ -21,6 +22,7 @@
 
 #include "icestation/admin.h"
 #include "icestation/config.h"
+#include "icestation/hostaddr.h"
 #include "icestation/http.h"
 #include "icestation/metrics.h"
 #include "icestation/net.h"
@@ -36,6 +38,25 @@ enum {
 	DAEMON_TICK_MS = 250, /* drain check, revocation expiry, watchdog */
 	DAEMON_READY_POLL_MS = 20,
 	DAEMON_MAX_PASSED_FDS = 64, /* socket activation */
+};
+
+enum {
+	/* A burst of address or route changes is gathered this long into one
+	 * re-read and one generation (docs/turn.md promises 2 s in all). */
+	HOSTWATCH_SETTLE_MS = 250,
+	HOSTWATCH_POLL_MS = 2000,      /* without netlink */
+	HOSTWATCH_READS_PER_WAKE = 64, /* netlink datagrams per wake-up */
+};
+
+/* The host as the daemon sees it (hostwatch.c). */
+struct hostwatch {
+	int fd;              /* NETLINK_ROUTE, or < 0 when polling */
+	struct event *ev_io; /* the socket, or the poll timer */
+	struct event *ev_settle;
+	bool addrs_dirty, routes_dirty, routes_on;
+	struct ice_metrics *m;
+	struct ice_host_addrs addrs;              /* every interface address */
+	struct ice_addr stun_public, turn_public; /* in force (port 0) */
 };
 
 /* A unix socket systemd passed in (the admin API's). */
@@ -55,6 +76,8 @@ struct daemon {
 	struct ice_metrics *m; /* the main thread's block */
 	struct ice_http_hooks hooks;
 	struct ice_admin_ops admin_ops;
+
+	struct hostwatch host;
 
 	struct revlist revs;
 	struct turn_revocations *rev_set; /* the workers' copy of revs (one reference) */
@@ -124,6 +147,15 @@ size_t daemon_cluster_ice_nodes(struct daemon *d, struct ice_cluster_node *out, 
 /* The ICE API's hook: the nodes to list (0 without a cluster). */
 size_t daemon_cluster_http_nodes(struct daemon *d, struct ice_http_node *out, size_t max);
 cJSON *daemon_cluster_json(struct daemon *d);
+/* hostwatch.c */
+/* Read the host and start following it (d->base, d->cfg set). 0 or -errno, logged. */
+int hostwatch_start(struct daemon *d);
+/* d->cfg changed (reload): its public IPs are in force again, freshly resolved. */
+void hostwatch_reconfigure(struct daemon *d);
+/* What the next generation is built with; borrows d's list. */
+void hostwatch_view(const struct daemon *d, struct ice_net_host *out);
+/* Stop following; accepts a watch never started (fd -1). */
+void hostwatch_stop(struct daemon *d);
 
 /* status.c */
 cJSON *daemon_status(struct daemon *d);

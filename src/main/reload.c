@@ -210,6 +210,7 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 		          restart.text);
 	reload_tls(d, cfg);
 	d->cfg = cfg;
+	hostwatch_reconfigure(d);
 	if (daemon_push(d) < 0)
 		log_errorx("reload: out of memory: the workers keep the previous generation");
 	if (d->admin != NULL && ice_admin_reconfigure(d->admin, cfg) < 0)

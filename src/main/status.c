@@ -42,10 +42,10 @@ add_listen(cJSON *o, const struct ice_addr *v, size_t n, uint16_t port)
 }
 
 static void
-add_public(cJSON *o, const struct ice_public_ip *p, uint16_t port)
+add_public(cJSON *o, const struct ice_addr *p, uint16_t port)
 {
 	char buf[ICE_ADDR_STRLEN];
-	struct ice_addr a = p->addr;
+	struct ice_addr a = *p;
 
 	a.port = port;
 	if (a.family != 0)
@@ -95,12 +95,12 @@ daemon_status(struct daemon *d)
 	subs = cJSON_AddArrayToObject(o, "subservers");
 	s = subserver(d, "stun", cfg->stun.enabled);
 	add_listen(s, cfg->stun.listen, cfg->stun.n_listen, cfg->stun.port);
-	add_public(s, &cfg->stun.public_ip, cfg->stun.port);
+	add_public(s, &d->host.stun_public, cfg->stun.port);
 	add_transports(s, cfg->stun.transports);
 	cJSON_AddItemToArray(subs, s);
 	s = subserver(d, "turn", cfg->turn.enabled);
 	add_listen(s, cfg->turn.listen, cfg->turn.n_listen, cfg->turn.port);
-	add_public(s, &cfg->turn.public_ip, cfg->turn.port);
+	add_public(s, &d->host.turn_public, cfg->turn.port);
 	add_transports(s, turn_t);
 	if (cfg->turn.realm != NULL)
 		cJSON_AddStringToObject(s, "realm", cfg->turn.realm);
