@@ -44,14 +44,13 @@ enum {
 	/* A burst of address or route changes is gathered this long into one
 	 * re-read and one generation (docs/turn.md promises 2 s in all). */
 	HOSTWATCH_SETTLE_MS = 250,
-	HOSTWATCH_POLL_MS = 2000,      /* without netlink */
 	HOSTWATCH_READS_PER_WAKE = 64, /* netlink datagrams per wake-up */
 };
 
 /* The host as the daemon sees it (hostwatch.c). */
 struct hostwatch {
-	int fd;              /* NETLINK_ROUTE, or < 0 when polling */
-	struct event *ev_io; /* the socket, or the poll timer */
+	int fd;              /* NETLINK_ROUTE, -1 before the start */
+	struct event *ev_io; /* on fd */
 	struct event *ev_settle;
 	bool addrs_dirty, routes_dirty, routes_on;
 	struct ice_metrics *m;

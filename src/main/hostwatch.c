@@ -10,8 +10,8 @@
  * gathered for HOSTWATCH_SETTLE_MS, then the addresses are read once and the
  * outward address asked once, and a change becomes one new generation. An
  * overflowed socket (ENOBUFS: messages lost) reads everything again, so the
- * view cannot drift. Without netlink (a sandbox that forbids it) the host is
- * polled every HOSTWATCH_POLL_MS instead.
+ * view cannot drift. Netlink is required: getifaddrs needs it too (the
+ * unit's RestrictAddressFamilies= allows AF_NETLINK).
  */
 #include <sys/socket.h>
 
@@ -238,43 +238,28 @@ on_netlink(evutil_socket_t fd, short what, void *arg)
 	settle_arm(hw);
 }
 
-static void
-on_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct hostwatch *hw = arg;
-
-	(void)fd;
-	(void)what;
-	hw->addrs_dirty = hw->routes_dirty = true;
-	settle_arm(hw);
-}
-
 int
 hostwatch_start(struct daemon *d)
 {
 	struct hostwatch *hw = &d->host;
-	const struct timeval poll = { HOSTWATCH_POLL_MS / 1000, (HOSTWATCH_POLL_MS % 1000) * 1000 };
 	int r;
 
 	hw->m = d->m;
 	hw->stun_public = d->cfg->stun.public_ip.addr;
 	hw->turn_public = d->cfg->turn.public_ip.addr;
 	/* Listen first, then read: a change in between is heard, not lost. */
-	hw->fd = netlink_open();
+	r = netlink_open();
+	if (r < 0) {
+		log_errorx("host: cannot open a netlink socket to follow the host's addresses: %s",
+		           strerror(-r));
+		return r;
+	}
+	hw->fd = r;
 	hw->ev_settle = evtimer_new(d->base, on_settle, d);
-	if (hw->ev_settle == NULL)
+	hw->ev_io = event_new(d->base, hw->fd, EV_READ | EV_PERSIST, on_netlink, hw);
+	if (hw->ev_settle == NULL || hw->ev_io == NULL || event_add(hw->ev_io, NULL) < 0) {
+		log_errorx("host: out of memory");
 		return -ENOMEM;
-	if (hw->fd >= 0) {
-		hw->ev_io = event_new(d->base, hw->fd, EV_READ | EV_PERSIST, on_netlink, hw);
-		if (hw->ev_io == NULL || event_add(hw->ev_io, NULL) < 0)
-			return -ENOMEM;
-	} else {
-		log_warnx("host: no netlink socket (%s); polling the interface addresses every "
-		          "%d ms",
-		          strerror(-hw->fd), HOSTWATCH_POLL_MS);
-		hw->ev_io = event_new(d->base, -1, EV_PERSIST, on_poll, hw);
-		if (hw->ev_io == NULL || event_add(hw->ev_io, &poll) < 0)
-			return -ENOMEM;
 	}
 	hostwatch_reconfigure(d);
 	r = ice_host_addrs_read(&hw->addrs);
