@@ -15,9 +15,17 @@ as the relays' own address. Then:
   address (IPv4 is preferred), advertised on a new IPv4 allocation; removed
   (the kernel drops the route with it), fd00:9::1 again.
 
+Last, the shared watch recovers from lost events: with the daemon stopped
+(SIGSTOP), thousands of route changes overflow its netlink socket so that
+the one address change after them is dropped by the kernel; resumed, the
+daemon counts the overflow, reads the host again whole, and denies the new
+address as a peer (issue 20) within 2 s.
+
 Ports (tests/PORTS.md, tests/local_deny): 29100-29101, relays 29600-29699.
 """
 
+import os
+import signal
 import struct
 import sys
 import time
@@ -25,10 +33,12 @@ import time
 from icetest import Daemon, wait_for
 from netns import Netns
 from turnclient import A_XOR_RELAYED, TurnClient
+from turnpeers import permit
 
 HTTP, PORT = 29100, 29101
 RELAY4, RELAY6 = "10.9.0.1", "fd00:9::1"
 WAN6, WAN4 = "2001:db8:5::5", "198.51.100.10"
+LOST4 = "192.0.2.77"  # added in the change the kernel cannot deliver
 DELAY = 2.0  # docs/configuration.md: the new address is advertised within 2 s
 A_REQUESTED_ADDRESS_FAMILY = 0x0017
 CHANGES = 'icestation_public_ip_changes_total{subserver="%s"}'
@@ -89,6 +99,36 @@ def follows(d, want, what):
     return took
 
 
+def overflow_resync(ns, d):
+    """Route changes fill the stopped daemon's netlink socket, so the
+    address change after them is lost (ENOBUFS); only a full re-read on the
+    overflow finds it."""
+    user, pw = d.turn_credentials()
+    c = TurnClient(("127.0.0.1", PORT), user, pw)
+    try:
+        c.allocate()
+        assert permit(c, (LOST4, 5000)) == 200
+        path = os.path.join(d.dir, "burst.batch")
+        with open(path, "w") as f:
+            for _ in range(2000):
+                f.write("route add 203.0.113.0/24 dev wan0\nroute del 203.0.113.0/24 dev wan0\n")
+            f.write(f"addr add {LOST4}/32 dev wan0\n")
+        overflows = d.metric("icestation_host_netlink_overflows_total")
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            ns.ip("-batch", path)
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        t0 = time.monotonic()
+        wait_for(lambda: permit(c, (LOST4, 5000)) == 403, DELAY, interval=0.02,
+                 what=f"{LOST4} denied after the overflow")
+        took = time.monotonic() - t0
+        assert d.metric("icestation_host_netlink_overflows_total") > overflows
+        print(f"netlink overflow: counted, host read again, {LOST4} denied after {took:.2f} s")
+    finally:
+        c.close()
+
+
 def main():
     with Netns("lp") as ns:
         setup(ns)
@@ -125,6 +165,7 @@ def main():
                 follows(d, RELAY6, "IPv4 address removed")
                 assert d.metric(CHANGES % "turn") == 4
                 assert old.refresh(600).lifetime() == 600, "the live allocation was lost"
+                overflow_resync(ns, d)
             finally:
                 old.close()
     print("public-ip auto follows the host ok")
