@@ -35,8 +35,7 @@ int ice_host_addrs_read(struct ice_host_addrs *out);
 bool ice_host_addrs_equal(const struct ice_host_addrs *a, const struct ice_host_addrs *b);
 
 /* How many addresses of a are not in b (for "2 added, 1 removed"). */
-size_t ice_host_addrs_count_missing(const struct ice_host_addrs *a,
-                                    const struct ice_host_addrs *b);
+size_t ice_host_addrs_count_missing(const struct ice_host_addrs *a, const struct ice_host_addrs *b);
 
 /* Free the array and empty *a; accepts an empty one. */
 void ice_host_addrs_fini(struct ice_host_addrs *a);

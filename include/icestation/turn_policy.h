@@ -2,11 +2,12 @@
  * TURN peer-address policy (DESIGN §5): which XOR-PEER-ADDRESS a client may
  * open a permission or channel to, or send to. Closed by default: loopback,
  * unspecified, multicast, link-local, broadcast, cloud metadata, private,
- * CGNAT, reserved, the server's own addresses and every address of the host's
- * interfaces are denied, and so is every IPv6 spelling that embeds such an
- * IPv4 address (IPv4-mapped, -compatible, SIIT, NAT64, 6to4, Teredo). denied-peer-ip adds to the list; allowed-peer-ip
- * wins over everything (a LAN deployment allows its range, tests allow
- * loopback). Pure and read-only after init: safe to share between workers.
+ * CGNAT, reserved, the server's own addresses and every address of the
+ * host's interfaces are denied, and so is every IPv6 spelling that embeds
+ * such an IPv4 address (IPv4-mapped, -compatible, SIIT, NAT64, 6to4,
+ * Teredo). denied-peer-ip adds to the list; allowed-peer-ip wins over
+ * everything (a LAN deployment allows its range, tests allow loopback).
+ * Pure and read-only after init: safe to share between workers.
  */
 #ifndef ICESTATION_TURN_POLICY_H
 #define ICESTATION_TURN_POLICY_H

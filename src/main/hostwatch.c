@@ -15,10 +15,9 @@
  */
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-
-#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -154,9 +153,8 @@ public_refresh(struct daemon *d)
 	if (cfg->stun.enabled)
 		moved |= public_follow(d, "stun", &cfg->stun.public_ip, &hw->stun_public, &out,
 		                       ICE_M_PUBLIC_IP_CHANGES_STUN);
-	if (cfg->turn.enabled &&
-	    public_follow(d, "turn", &cfg->turn.public_ip, &hw->turn_public, &out,
-	                  ICE_M_PUBLIC_IP_CHANGES_TURN)) {
+	if (cfg->turn.enabled && public_follow(d, "turn", &cfg->turn.public_ip, &hw->turn_public,
+	                                       &out, ICE_M_PUBLIC_IP_CHANGES_TURN)) {
 		moved = true;
 		if (relay_range_has(&cfg->turn, &old_turn) && !relay_range_has(&cfg->turn, &out))
 			log_warnx("turn: the public address %s is outside relay-ip-range, which is "

@@ -2,14 +2,14 @@
  * The host's interface addresses (hostaddr.h): getifaddrs, then sorted and
  * without repeats (an address on two interfaces, a link-local on several).
  */
+#include "icestation/hostaddr.h"
+
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <ifaddrs.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "icestation/hostaddr.h"
 
 static int
 addr_cmp(const void *pa, const void *pb)

@@ -126,14 +126,14 @@ run_rows(const struct turn_policy *p, const struct row *rows, size_t n)
 
 /* A fake interface list as net reads it from the host. */
 static const char *const host_addrs[] = {
-	"192.0.2.10",            /* a second IPv4 address */
-	"2001:db8:7::7",         /* a global IPv6 address */
-	"2001:db8:7::abcd:1",    /* a privacy address in the same /64 */
-	"127.0.0.1",             /* these four a built-in rule denies already */
-	"::1",                   /* */
-	"fe80::1",               /* */
-	"10.0.0.5",              /* */
-	"203.0.113.10",          /* also the server's own (its public IP) */
+	"192.0.2.10",         /* a second IPv4 address */
+	"2001:db8:7::7",      /* a global IPv6 address */
+	"2001:db8:7::abcd:1", /* a privacy address in the same /64 */
+	"127.0.0.1",          /* these four a built-in rule denies already */
+	"::1",                /* */
+	"fe80::1",            /* */
+	"10.0.0.5",           /* */
+	"203.0.113.10",       /* also the server's own (its public IP) */
 };
 
 static const struct row local_rows[] = {
@@ -141,7 +141,7 @@ static const struct row local_rows[] = {
 	{ "192.0.2.10", 8080, TURN_DENY_LOCAL },
 	{ "192.0.2.10", 50000, TURN_DENY_LOCAL }, /* a relay port, but no relay of ours is there */
 	{ "::ffff:192.0.2.10", 22, TURN_DENY_LOCAL },
-	{ "2002:c000:20a::1", 22, TURN_DENY_LOCAL }, /* 6to4 */
+	{ "2002:c000:20a::1", 22, TURN_DENY_LOCAL },  /* 6to4 */
 	{ "64:ff9b::c000:20a", 22, TURN_DENY_LOCAL }, /* NAT64 */
 	{ "192.0.2.9", 22, TURN_DENY_NONE },
 	{ "192.0.2.11", 22, TURN_DENY_NONE },
