@@ -89,8 +89,9 @@ class Netns:
         """The command prefix that starts a program inside the namespace."""
         return ["ip", "netns", "exec", self.name]
 
-    def add_link(self, name):
-        """A link that holds addresses, up: a dummy, or a veth pair."""
+    def add_link(self, name, *cidrs):
+        """A link that holds addresses (cidrs added to it), up: a dummy, or
+        a veth pair."""
         if self._dummy is None:
             p = subprocess.run(["ip", "-n", self.name, "link", "add", name, "type", "dummy"],
                                capture_output=True, text=True, timeout=30)
@@ -103,6 +104,8 @@ class Netns:
             self.ip("link", "add", name, "type", "veth", "peer", "name", name + "p")
             self.ip("link", "set", name + "p", "up")
         self.ip("link", "set", name, "up")
+        for cidr in cidrs:
+            self.addr("add", cidr, name)
 
     def addr(self, op, cidr, dev):
         """ip addr add|del; IPv6 without duplicate address detection, so the

@@ -43,12 +43,8 @@ REMOVED = "icestation_turn_policy_removed_total"
 
 
 def setup(ns):
-    ns.add_link("srv0")
-    ns.addr("add", SRV4 + "/24", "srv0")
-    ns.addr("add", SRV6 + "/64", "srv0")
-    ns.add_link("host0")
-    ns.addr("add", HOST4 + "/24", "host0")
-    ns.addr("add", HOST6 + "/64", "host0")
+    ns.add_link("srv0", SRV4 + "/24", SRV6 + "/64")
+    ns.add_link("host0", HOST4 + "/24", HOST6 + "/64")
 
 
 def udp_peer_at(addr):

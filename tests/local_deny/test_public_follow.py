@@ -45,9 +45,7 @@ CHANGES = 'icestation_public_ip_changes_total{subserver="%s"}'
 
 
 def setup(ns):
-    ns.add_link("rel0")
-    ns.addr("add", RELAY4 + "/24", "rel0")
-    ns.addr("add", RELAY6 + "/64", "rel0")
+    ns.add_link("rel0", RELAY4 + "/24", RELAY6 + "/64")
     ns.add_link("wan0")
     ns.ip("-6", "route", "add", "default", "dev", "wan0")
 
