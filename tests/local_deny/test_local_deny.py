@@ -106,7 +106,7 @@ def added_is_denied(ns, d, c4, c6):
         assert recv_from(sock, 0.5) is None, "ChannelData reached a newly local address"
     finally:
         sock.close()
-    assert d.metric("icestation_host_addresses") == addrs + 1
+    assert d.metric("icestation_host_addresses") >= addrs + 1
     ns.addr("add", NEW6_NET, "host0")
     t6 = until("the added IPv6 /64 denied", lambda: permit(c6, (NEW6_OTHER, 5000)) == 403)
     assert d.metric("icestation_host_address_changes_total") >= 2
@@ -132,7 +132,10 @@ def allowed_peer_ip(d, c4, c6):
     sock = udp_peer(NEW4)
     try:
         peer = sock.getsockname()[:2]
-        assert permit(c4, peer) == 200, "allowed-peer-ip does not override local_address"
+        # The reload answers once the generation is posted; each worker
+        # takes it at its next loop pass, maybe after this request.
+        wait_for(lambda: permit(c4, peer) == 200, 5, interval=0.02,
+                 what="allowed-peer-ip overriding local_address")
         send(c4, peer, b"to the media server")
         got = recv_from(sock, 5)
         assert got is not None and got[0] == b"to the media server", got

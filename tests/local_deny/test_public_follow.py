@@ -82,14 +82,16 @@ def relayed(d, family):
 
 
 def follows(d, want, what):
-    """Seconds until the ICE API advertises want everywhere; then a new
-    allocation of want's family must advertise it too."""
+    """Seconds until the ICE API and a new allocation of want's family both
+    advertise want; fails past DELAY. (The workers take the new generation
+    at their next loop pass, which may come after the ICE API changed.)"""
     t0 = time.monotonic()
     wait_for(lambda: api_hosts(d) == {"stun": want, "turn": want}, DELAY, interval=0.02,
              what=f"the ICE API advertising {want} ({what})")
+    left = max(DELAY - (time.monotonic() - t0), 0.05)
+    wait_for(lambda: relayed(d, 6 if ":" in want else 4) == want, left, interval=0.02,
+             what=f"a new allocation advertising {want} ({what})")
     took = time.monotonic() - t0
-    got = relayed(d, 6 if ":" in want else 4)
-    assert got == want, f"a new allocation advertises {got}, not {want} ({what})"
     status, body = d.admin("GET", "/admin/v1/status")
     turn = [s for s in body["subservers"] if s["name"] == "turn"][0]
     assert status == 200 and host_of(turn["public_addr"]) == want, turn
@@ -134,7 +136,7 @@ def main():
                     workers=2, wrapper=ns.exec_prefix(),
                     turn_extra={"relay-ip-range": [RELAY4 + "/32", RELAY6 + "/128"],
                                 "relay-port-range": "29600-29699",
-                                "allocations-per-minute-per-user": 100}) as d:
+                                "allocations-per-minute-per-user": 1000}) as d:
             assert api_hosts(d) == {"stun": RELAY6, "turn": RELAY6}, api_hosts(d)
             assert relayed(d, 6) == RELAY6
             assert relayed(d, 4) == RELAY4
