@@ -119,8 +119,21 @@ record_set(struct daemon *d)
 {
 	struct ice_cluster_node self;
 
-	if (ice_cluster_local_from_config(&self, d->cfg, d->cfg->generation) == 0)
-		(void)ice_cluster_set_local(d->cluster, &self);
+	if (ice_cluster_local_from_config(&self, d->cfg, d->cfg->generation) < 0)
+		return;
+	/* The addresses in force: public-ip: auto follows the host (hostwatch.c). */
+	for (size_t i = 0; i < self.n_ep; i++) {
+		const struct ice_addr *pub = self.ep[i].service == ICE_CLUSTER_TURN
+		                                     ? &d->host.turn_public
+		                                     : &d->host.stun_public;
+		uint16_t port = self.ep[i].addr.port;
+
+		if (pub->family != 0) {
+			self.ep[i].addr = *pub;
+			self.ep[i].addr.port = port;
+		}
+	}
+	(void)ice_cluster_set_local(d->cluster, &self);
 }
 
 int

@@ -165,6 +165,8 @@ public_refresh(struct daemon *d)
 	if (moved && d->http != NULL &&
 	    ice_http_set_public_ip(d->http, &hw->stun_public, &hw->turn_public) < 0)
 		log_errorx("host: http: out of memory: the ICE API keeps the previous address");
+	if (moved)
+		daemon_cluster_reloaded(d); /* the other nodes hand out the new address */
 	return moved;
 }
 
