@@ -143,6 +143,8 @@ struct ice_config_turn {
 	/* Drain: ALTERNATE-SERVER for refused Allocates (300); family 0 = none (486). */
 	struct ice_addr alternate_server;
 
+	bool mobility; /* RFC 8016 mobility tickets for clients that ask; default true */
+
 	bool fallback_enabled;
 	char *fallback_stun_servers[ICE_CONFIG_MAX_FALLBACK];
 	size_t n_fallback_stun_servers;

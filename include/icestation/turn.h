@@ -141,6 +141,9 @@ struct turn_settings {
 	 * alternate_server has a family, else 486); live ones go on. */
 	bool draining;
 	struct ice_addr alternate_server;
+	/* RFC 8016: a client that asks gets a MOBILITY-TICKET, and may move its
+	 * allocation to a new 5-tuple with it (else 405). */
+	bool mobility;
 	/* Revoked users (turn_revoke.h), or NULL for none. */
 	const struct turn_revocations *revoked;
 };
@@ -191,6 +194,7 @@ enum turn_event_kind {
 	TURN_EV_REFUSED,     /* Allocate refused: code 486/508/403/300, why */
 	TURN_EV_PEER_DENIED, /* CreatePermission/ChannelBind to a denied peer: peer, why */
 	TURN_EV_ALLOC_END,   /* an allocation ended: the session record */
+	TURN_EV_ALLOC_MOVED, /* RFC 8016: moved to ft from the client address from */
 };
 
 /* Byte and packet counts of one allocation, each way. */
@@ -207,7 +211,8 @@ struct turn_event {
 	int code;                    /* STUN error code, 0 when none */
 	const char *why;             /* short constant text: "expired", "bad_integrity", ... */
 	const struct ice_addr *peer; /* PEER_DENIED */
-	/* ALLOC_END only. */
+	const struct ice_addr *from; /* ALLOC_MOVED: the client's previous address */
+	/* ALLOC_END (and ALLOC_MOVED's id). */
 	uint64_t alloc_id;
 	const struct ice_addr *relay; /* the first relayed address (local) */
 	ice_ms_t duration_ms;

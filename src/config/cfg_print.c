@@ -213,6 +213,7 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	        (unsigned long long)t->max_bytes_per_user_per_day);
 	fprintf(fp, "          budget-floor-bps: %llu\n", (unsigned long long)t->budget_floor_bps);
 	fprintf(fp, "          bps-capacity: %llu\n", (unsigned long long)t->bps_capacity);
+	fprintf(fp, "          mobility: %s\n", t->mobility ? "true" : "false");
 	if (t->alternate_server.family != 0) {
 		char alt[ICE_ADDR_STRLEN];
 

@@ -469,6 +469,7 @@ static const struct cfg_key turn_keys[] = {
 	  .off = TURN(max_bytes_per_user_per_day) },
 	{ .name = "budget-floor-bps", .type = KT_SI, .off = TURN(budget_floor_bps) },
 	{ .name = "bps-capacity", .type = KT_SI, .off = TURN(bps_capacity) },
+	{ .name = "mobility", .type = KT_BOOL, .off = TURN(mobility) },
 	{ .name = NULL },
 };
 
@@ -632,6 +633,7 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.allocation_lifetime_s = 600;
 	cfg->turn.credential_ttl_s = 86400;
 	cfg->turn.tls.port = 5349;
+	cfg->turn.mobility = true;
 
 	cfg->admin.enabled = true;
 	cfg->drain_timeout_s = 3600;

@@ -103,11 +103,13 @@ net_turn_event(void *ctx, const struct turn_event *ev)
 		[TURN_EV_AUTH_FAILED] = "turn: authentication failed",
 		[TURN_EV_REFUSED] = "turn: allocate refused",
 		[TURN_EV_PEER_DENIED] = "turn: peer denied",
+		[TURN_EV_ALLOC_MOVED] = "turn: allocation moved",
 	};
 	static const char *const names[] = {
 		[TURN_EV_AUTH_FAILED] = "auth_failed",
 		[TURN_EV_REFUSED] = "allocate_refused",
 		[TURN_EV_PEER_DENIED] = "peer_denied",
+		[TURN_EV_ALLOC_MOVED] = "allocation_moved",
 	};
 	struct net_worker *w = ctx;
 	struct ev_line l = { .n = 0 };
@@ -137,5 +139,7 @@ net_turn_event(void *ctx, const struct turn_event *ev)
 	field(&l, "user", user);
 	if (ev->kind == TURN_EV_PEER_DENIED)
 		field(&l, "peer", addr_text(w, ev->peer, false, pl, sizeof(pl)));
+	if (ev->kind == TURN_EV_ALLOC_MOVED)
+		field(&l, "from", addr_text(w, ev->from, true, pl, sizeof(pl)));
 	ice_log_fields(ICE_LOG_INFO, msgs[ev->kind], l.f, l.n);
 }

@@ -106,8 +106,8 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->bps_capacity = t->bps_capacity;
 	s->workers = net->cfg->workers;
 	/* The cluster section is restart-only: the net's first snapshot says. */
-	s->cluster_quota = net->cfg->cluster.enabled &&
-	                   (t->max_allocations_per_user != 0 || t->allocations_per_minute_per_user != 0);
+	s->cluster_quota = net->cfg->cluster.enabled && (t->max_allocations_per_user != 0 ||
+	                                                 t->allocations_per_minute_per_user != 0);
 	if (pub->family == AF_INET)
 		s->public_v4 = *pub;
 	else if (pub->family == AF_INET6)
@@ -130,6 +130,7 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->relay_port_max = t->relay_port_max;
 	s->draining = g->draining;
 	s->alternate_server = t->alternate_server;
+	s->mobility = t->mobility;
 	s->revoked = g->revoked;
 }
 

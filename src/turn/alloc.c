@@ -60,6 +60,7 @@ turn_reply_allocate_success(struct turn_ctx *c, struct turn_alloc *a)
 	if (a->token != 0)
 		stun_build_u64(&r.b, STUN_ATTR_RESERVATION_TOKEN, a->token);
 	stun_build_xor_addr(&r.b, STUN_ATTR_XOR_MAPPED_ADDRESS, &c->ft->client);
+	turn_mobility_ticket(c, a, &r.b);
 	turn_reply_send(c, &r);
 }
 
@@ -89,6 +90,7 @@ struct alloc_args {
 	int add_family; /* ADDITIONAL-ADDRESS-FAMILY: AF_INET6, or 0 */
 	uint64_t token; /* RESERVATION-TOKEN, or 0 */
 	uint32_t lifetime_s;
+	bool mobile; /* asked for a MOBILITY-TICKET */
 };
 
 /* RFC 8656 §7.2 steps 3-9. Returns 0, or the error code to answer. */
@@ -159,6 +161,10 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 	if (lt < 0)
 		return 400;
 	x->lifetime_s = lt == 0 ? c->srv->default_lifetime_s : (uint32_t)lt;
+	rc = turn_mobility_asked(c);
+	if (rc > 1)
+		return rc;
+	x->mobile = rc == 1;
 	return 0;
 }
 
@@ -330,7 +336,8 @@ cluster_quota(struct turn_ctx *c, struct turn_user *user, bool *held)
 		turn_count(srv, ICE_M_TURN_CLUSTER_OVER);
 		turn_count(srv, v == TURN_CQ_OVER_USER ? ICE_M_TURN_QUOTA_USER
 		                                       : ICE_M_TURN_QUOTA_USER_RATE);
-		refused(c, 486, v == TURN_CQ_OVER_USER ? "cluster_per_user" : "cluster_per_user_rate");
+		refused(c, 486,
+		        v == TURN_CQ_OVER_USER ? "cluster_per_user" : "cluster_per_user_rate");
 		return 486;
 	}
 	*held = v == TURN_CQ_OK || v == TURN_CQ_DEGRADED;
@@ -444,6 +451,10 @@ turn_handle_allocate(struct turn_ctx *c)
 	turn_cred_store(&a->cred, c->auth->cred);
 	a->lifetime_s = x.lifetime_s;
 	a->dont_fragment = x.req.dont_fragment;
+	a->mobile = x.mobile;
+	a->mob_seq = 0;
+	if (a->mobile)
+		turn_count(srv, ICE_M_TURN_MOBILITY_GRANTED);
 	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);
 	turn_bw_alloc_init(srv, a, c->now);
 
@@ -506,5 +517,6 @@ turn_handle_refresh(struct turn_ctx *c)
 	}
 	a->lifetime_s = (uint32_t)lt;
 	turn_alloc_set_expiry(c->srv, a, c->now + (ice_ms_t)lt * 1000);
+	turn_mobility_ticket(c, a, &r.b);
 	turn_reply_send(c, &r);
 }

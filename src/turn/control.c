@@ -110,31 +110,15 @@ turn_server_close_user(struct turn_server *srv, const char *user, size_t len, ic
 	return n;
 }
 
-struct find_id {
-	uint64_t id;
-	struct turn_alloc *found;
-};
-
-static void
-match_id(struct turn_server *srv, struct turn_alloc *a, void *arg)
-{
-	struct find_id *f = arg;
-
-	(void)srv;
-	if (a->id == f->id)
-		f->found = a;
-}
-
 int
 turn_server_close_alloc(struct turn_server *srv, uint64_t id, ice_ms_t now)
 {
-	struct find_id f = { .id = id };
+	struct turn_alloc *a = turn_alloc_find_id(srv, id);
 
 	srv->now = now;
-	for_each_alloc(srv, match_id, &f);
-	if (f.found == NULL)
+	if (a == NULL)
 		return -ENOENT;
-	turn_alloc_free(srv, f.found, TURN_END_KILLED);
+	turn_alloc_free(srv, a, TURN_END_KILLED);
 	return 0;
 }
 

@@ -4,8 +4,10 @@
  *   Allocate:       auth (401/400/438) -> live 5-tuple (same transaction:
  *                   resend the success, else 437) -> unknown attributes (420)
  *   other requests: no allocation on the 5-tuple (437, before any crypto so
- *                   junk costs nothing) -> auth with the allocation's cached
- *                   key -> another username (441) -> unknown attributes (420)
+ *                   junk costs nothing; a Refresh may name one with a
+ *                   mobility ticket, mobility.c) -> auth with the
+ *                   allocation's cached key -> another username (441) ->
+ *                   unknown attributes (420)
  *   Binding:        unknown attributes (420) -> success, no auth
  *   Send:           see relay.c; other indications and responses are dropped.
  */
@@ -174,8 +176,12 @@ request_on_allocation(struct turn_ctx *c)
 
 	c->a = turn_alloc_find(c->srv, c->ft, c->now);
 	if (c->a == NULL) {
-		turn_reply_error(c, 437);
-		return;
+		int code = c->msg->method == STUN_METHOD_REFRESH ? turn_mobility_lookup(c) : 437;
+
+		if (code != 0) {
+			turn_reply_error(c, code);
+			return;
+		}
 	}
 	/* Its own realm: a reload may have changed the server's since. */
 	ltc.realm = c->a->realm->s;
@@ -196,6 +202,8 @@ request_on_allocation(struct turn_ctx *c)
 		goto out;
 	switch (c->msg->method) {
 	case STUN_METHOD_REFRESH:
+		if (c->moving)
+			turn_mobility_move(c);
 		turn_handle_refresh(c);
 		break;
 	case STUN_METHOD_CREATE_PERMISSION:

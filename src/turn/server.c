@@ -74,6 +74,17 @@ ft_hash(const struct turn_server *srv, const struct turn_5tuple *ft)
 	return ice_siphash(&srv->hkey, k, n);
 }
 
+/* Ids are sequential: hashed with the key so a bucket is not guessable. */
+static uint64_t
+id_hash(const struct turn_server *srv, uint64_t id)
+{
+	uint8_t k[8];
+
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(id >> (8 * i));
+	return ice_siphash(&srv->hkey, k, sizeof(k));
+}
+
 static bool
 ft_equal(const struct turn_5tuple *a, const struct turn_5tuple *b)
 {
@@ -149,6 +160,20 @@ turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft, ice_ms_t 
 	return a;
 }
 
+struct turn_alloc *
+turn_alloc_find_id(struct turn_server *srv, uint64_t id)
+{
+	uint64_t h = id_hash(srv, id);
+
+	for (struct htab_node *n = htab_first(&srv->by_id, h); n != NULL; n = n->next) {
+		struct turn_alloc *a = TURN_CONTAINER(n, struct turn_alloc, by_id);
+
+		if (a->id == id)
+			return a;
+	}
+	return NULL;
+}
+
 struct turn_relay *
 turn_relay_find(struct turn_server *srv, int handle)
 {
@@ -178,9 +203,22 @@ void
 turn_alloc_index(struct turn_server *srv, struct turn_alloc *a)
 {
 	htab_insert(&srv->by_ft, &a->by_ft, ft_hash(srv, &a->ft));
+	htab_insert(&srv->by_id, &a->by_id, id_hash(srv, a->id));
 	srv->n_allocs++;
 	turn_count(srv, ICE_M_TURN_ALLOCATIONS);
 	turn_count(srv, ICE_M_TURN_ALLOC_CREATED);
+}
+
+void
+turn_alloc_move(struct turn_server *srv, struct turn_alloc *a, const struct turn_5tuple *ft)
+{
+	htab_remove(&srv->by_ft, &a->by_ft);
+	if (a->ft.proto != TURN_PROTO_UDP && srv->io.link_hold != NULL) {
+		srv->io.link_hold(srv->io.ctx, ft->link, +1);
+		srv->io.link_hold(srv->io.ctx, a->ft.link, -1);
+	}
+	a->ft = *ft;
+	htab_insert(&srv->by_ft, &a->by_ft, ft_hash(srv, &a->ft));
 }
 
 void
@@ -279,6 +317,7 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 	turn_wuser_detach(srv, a);
 	if (visible) {
 		htab_remove(&srv->by_ft, &a->by_ft);
+		htab_remove(&srv->by_id, &a->by_id);
 		srv->n_allocs--;
 		ice_metrics_dec(srv->m, ICE_M_TURN_ALLOCATIONS);
 		turn_count(srv, end_ids[why]);
@@ -376,11 +415,12 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	srv->alloc_pool = ice_pool_new(sizeof(struct turn_alloc), s->max_allocations);
 	srv->perm_pool = ice_pool_new(sizeof(struct turn_perm), 0);
 	srv->chan_pool = ice_pool_new(sizeof(struct turn_chan), 0);
-	if (srv->realm == NULL || ice_siphash_key_random(&srv->hkey) < 0 || srv->alloc_pool == NULL ||
-	    srv->perm_pool == NULL || srv->chan_pool == NULL ||
+	if (srv->realm == NULL || ice_siphash_key_random(&srv->hkey) < 0 ||
+	    srv->alloc_pool == NULL || srv->perm_pool == NULL || srv->chan_pool == NULL ||
 	    htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_handle, MIN_BUCKETS) < 0 ||
-	    htab_init(&srv->perms, MIN_BUCKETS) < 0 || htab_init(&srv->chan_num, MIN_BUCKETS) < 0 ||
+	    htab_init(&srv->by_id, MIN_BUCKETS) < 0 || htab_init(&srv->perms, MIN_BUCKETS) < 0 ||
+	    htab_init(&srv->chan_num, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->chan_peer, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->wusers, MIN_BUCKETS) < 0) {
 		turn_server_free(srv);
@@ -409,6 +449,7 @@ turn_server_free(struct turn_server *srv)
 		turn_shared_expire_reservations(srv->sh, &srv->io, UINT64_MAX);
 	htab_fini(&srv->by_ft);
 	htab_fini(&srv->by_handle);
+	htab_fini(&srv->by_id);
 	htab_fini(&srv->perms);
 	htab_fini(&srv->chan_num);
 	htab_fini(&srv->chan_peer);

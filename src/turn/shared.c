@@ -76,6 +76,7 @@ struct turn_shared {
 	uint32_t per_user;           /* per_user and rate: under the lock */
 	uint32_t rate;
 	struct ltc_nonce_key nonce_key;
+	struct ice_ticket_keys ticket_keys; /* mobility tickets: any worker opens any */
 	struct ice_siphash_key hkey;
 
 	pthread_mutex_t lock;
@@ -120,7 +121,8 @@ turn_shared_new(const struct turn_settings *s)
 			goto fail;
 	}
 	if (htab_init(&sh->users, 64) < 0 || ltc_nonce_key_init(&sh->nonce_key) < 0 ||
-	    ice_siphash_key_random(&sh->hkey) < 0 || pthread_mutex_init(&sh->lock, NULL) != 0)
+	    ice_ticket_keys_init(&sh->ticket_keys) < 0 || ice_siphash_key_random(&sh->hkey) < 0 ||
+	    pthread_mutex_init(&sh->lock, NULL) != 0)
 		goto fail;
 	return sh;
 fail:
@@ -239,6 +241,12 @@ turn_shared_users(struct turn_shared *sh)
 	n = sh->n_users;
 	pthread_mutex_unlock(&sh->lock);
 	return n;
+}
+
+const struct ice_ticket_keys *
+turn_shared_ticket_keys(const struct turn_shared *sh)
+{
+	return &sh->ticket_keys;
 }
 
 const struct ltc_nonce_key *

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "icestation/auth_ltc.h"
+#include "icestation/auth_ticket.h"
 #include "icestation/pool.h"
 #include "icestation/siphash.h"
 #include "icestation/timerwheel.h"
@@ -93,6 +94,7 @@ struct turn_cred {
 
 struct turn_alloc {
 	struct htab_node by_ft; /* srv->by_ft, keyed by the 5-tuple */
+	struct htab_node by_id; /* srv->by_id, keyed by id */
 	struct timerwheel_node timer;
 	struct turn_5tuple ft;
 	struct turn_relay relay[2]; /* [1]: the ADDITIONAL-ADDRESS-FAMILY relay */
@@ -116,6 +118,8 @@ struct turn_alloc {
 	bool cluster_held;               /* the cluster counts it: quota_release at the end */
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
 	bool dont_fragment;
+	bool mobile;      /* RFC 8016: its responses carry a MOBILITY-TICKET */
+	uint32_t mob_seq; /* moves so far: tickets of earlier 5-tuples are refused */
 	struct turn_cred cred;
 };
 
@@ -131,14 +135,14 @@ struct turn_server {
 	uint64_t alloc_seq;
 
 	struct turn_policy policy;
-	struct ltc_config ltc;     /* realm: that of realm below */
+	struct ltc_config ltc;    /* realm: that of realm below */
 	struct turn_realm *realm; /* the realm new allocations get (a reference) */
 	struct ice_siphash_key hkey;
 	uint32_t default_lifetime_s;
 	uint32_t max_lifetime_s;
 
 	struct ice_pool *alloc_pool, *perm_pool, *chan_pool;
-	struct htab by_ft, by_handle, perms, chan_num, chan_peer;
+	struct htab by_ft, by_id, by_handle, perms, chan_num, chan_peer;
 	struct htab wusers; /* struct turn_wuser by name */
 	/* Bandwidth (bandwidth.c): any limit on; users that relayed since the
 	 * last tick; the relayed byte count at the last tick, and the smoothed
@@ -169,6 +173,7 @@ struct turn_ctx {
 	int verdict; /* the cluster's answer (enum turn_cluster_verdict), TURN_CQ_NONE before it */
 	const struct ltc_result *auth; /* NULL: unauthenticated answer (no integrity) */
 	struct turn_alloc *a;          /* the 5-tuple's allocation, if any */
+	bool moving;                   /* a is another 5-tuple's, named by a mobility ticket */
 };
 
 static inline const char *
@@ -186,6 +191,8 @@ void turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 struct turn_alloc *turn_alloc_find(struct turn_server *srv, const struct turn_5tuple *ft,
                                    ice_ms_t now);
 struct turn_relay *turn_relay_find(struct turn_server *srv, int handle);
+/* The (visible) allocation with this id, or NULL. */
+struct turn_alloc *turn_alloc_find_id(struct turn_server *srv, uint64_t id);
 uint64_t turn_hash_username(const struct turn_server *srv, const uint8_t *u, size_t len);
 /* Keep the parts of a verified cred an allocation needs (no HMAC pads). */
 void turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src);
@@ -193,6 +200,8 @@ void turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src);
 void turn_cred_load(const struct turn_cred *src, struct ltc_cred *dst);
 void turn_alloc_index(struct turn_server *srv, struct turn_alloc *a);
 void turn_alloc_index_relay(struct turn_server *srv, struct turn_relay *r);
+/* Re-key a (indexed) under the 5-tuple ft, moving a stream's hold with it. */
+void turn_alloc_move(struct turn_server *srv, struct turn_alloc *a, const struct turn_5tuple *ft);
 void turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why);
 void turn_alloc_set_expiry(struct turn_server *srv, struct turn_alloc *a, ice_ms_t expires);
 void turn_count(struct turn_server *srv, enum ice_metric_id id);
@@ -272,13 +281,29 @@ void turn_wuser_detach(struct turn_server *srv, struct turn_alloc *a);
 struct turn_wuser *turn_wuser_find(struct turn_server *srv, const char *name, size_t len);
 void turn_wusers_fini(struct turn_server *srv);
 
+/* mobility.c (RFC 8016) */
+/* Allocate: 0 when c does not ask for mobility, 1 when it does, else the
+ * error code to answer (405: off here; 400: a non-empty ticket). */
+int turn_mobility_asked(const struct turn_ctx *c);
+/* Append a fresh MOBILITY-TICKET for a to b (nothing when a is not mobile). */
+void turn_mobility_ticket(struct turn_ctx *c, const struct turn_alloc *a, struct stun_builder *b);
+/*
+ * A Refresh from a 5-tuple without an allocation: the allocation its
+ * MOBILITY-TICKET names, into c->a with c->moving set (0), or the error code
+ * to answer (437 without a ticket, as before; 405, 400, 437: see mobility.c).
+ * Nothing moves until turn_mobility_move.
+ */
+int turn_mobility_lookup(struct turn_ctx *c);
+/* The Refresh that named c->a authenticated: move c->a to c->ft. */
+void turn_mobility_move(struct turn_ctx *c);
+
 /* revoke.c: whether the credential (its REST expiry) of user is revoked. */
 bool turn_revoked(const struct turn_revocations *r, const char *user, size_t len, uint64_t expiry);
 
 /* pending.c: Allocates waiting for the cluster. */
 enum {
-	TURN_PENDING_MAX = 128,      /* per worker */
-	TURN_PENDING_MSG_MAX = 1400, /* request bytes kept */
+	TURN_PENDING_MAX = 128,               /* per worker */
+	TURN_PENDING_MSG_MAX = 1400,          /* request bytes kept */
 	TURN_CQ_LOCAL = TURN_CQ_DEGRADED + 1, /* decided here alone: the cluster holds nothing */
 	TURN_CQ_NONE = -1,                    /* not asked yet */
 };
@@ -369,5 +394,6 @@ void turn_shared_expire_reservations(struct turn_shared *sh, const struct turn_i
 /* Drop a bounded batch of idle user entries whose rate window has passed (from the tick). */
 void turn_shared_expire_users(struct turn_shared *sh, ice_ms_t now);
 const struct ltc_nonce_key *turn_shared_nonce_key(const struct turn_shared *sh);
+const struct ice_ticket_keys *turn_shared_ticket_keys(const struct turn_shared *sh);
 
 #endif

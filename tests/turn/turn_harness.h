@@ -55,7 +55,7 @@ struct fake_io {
 	enum turn_buf client_where;
 
 	int holds; /* link_hold's running sum: stream allocations alive */
-	int events[TURN_EV_ALLOC_END + 1];
+	int events[TURN_EV_ALLOC_MOVED + 1];
 	struct turn_event last_event;
 	struct turn_traffic last_traffic; /* of the last ALLOC_END */
 
@@ -308,6 +308,7 @@ h_settings(struct harness *h)
 	s->relay_port_min = t->relay_port_min;
 	s->relay_port_max = t->relay_port_max;
 	s->alternate_server = t->alternate_server;
+	s->mobility = t->mobility;
 	s->max_bps_per_allocation = t->max_bps_per_allocation;
 	s->max_bps_per_user = t->max_bps_per_user;
 	s->max_bytes_per_user_per_day = t->max_bytes_per_user_per_day;

@@ -34,6 +34,7 @@ A_XOR_RELAYED = 0x0016
 A_REQUESTED_TRANSPORT = 0x0019
 A_DONT_FRAGMENT = 0x001A
 A_XOR_MAPPED = 0x0020
+A_MOBILITY_TICKET = 0x8030
 A_SOFTWARE = 0x8022
 A_FINGERPRINT = 0x8028
 
@@ -146,17 +147,8 @@ class TurnClient:
         self.username = username.encode()
         self.password = password.encode()
         self.transport = transport
-        fam = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        if transport == "udp":
-            self.sock = socket.socket(fam, socket.SOCK_DGRAM)
-            self.sock.bind((local, 0))
-            self.sock.connect(server)
-        else:
-            self.sock = socket.socket(fam, socket.SOCK_STREAM)
-            self.sock.bind((local, 0))
-            self.sock.settimeout(5)
-            self.sock.connect(server)
-        self.sock.setblocking(False)
+        self.local_host = local
+        self.sock = self._connect()
         self.inbuf = b""
         self.realm = None
         self.nonce = None
@@ -164,6 +156,28 @@ class TurnClient:
         self.relayed = None
         self.mapped = None
         self.pending = []  # data/channel frames that arrived while waiting for a response
+
+    def _connect(self):
+        fam = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
+        if self.transport == "udp":
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.bind((self.local_host, 0))
+            s.connect(self.server)
+        else:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.bind((self.local_host, 0))
+            s.settimeout(5)
+            s.connect(self.server)
+        s.setblocking(False)
+        return s
+
+    def rebind(self):
+        """Carry on from a new local port (a new 5-tuple, as after a NAT
+        rebinding or a network change). Returns the old socket, still open."""
+        old = self.sock
+        self.sock = self._connect()
+        self.inbuf = b""
+        return old
 
     def close(self):
         self.sock.close()
