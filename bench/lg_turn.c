@@ -65,13 +65,17 @@ build_req(struct lg *g, struct lg_alloc *a)
 			lg_attr_u32(&w, LG_A_LIFETIME, (uint32_t)g->o.lifetime);
 		break;
 	case AS_BIND:
-		if (g->o.indication) {
+		if (a->ind) {
 			lg_msg_init(&w, a->req, sizeof(a->req), LG_CREATE_PERM, a->tid);
 		} else {
 			lg_msg_init(&w, a->req, sizeof(a->req), LG_CHANNEL_BIND, a->tid);
 			lg_attr_u32(&w, LG_A_CHANNEL, (uint32_t)a->channel << 16);
 		}
 		lg_attr_xor4(&w, LG_A_XOR_PEER, &a->peer);
+		break;
+	case AS_REFRESH:
+		lg_msg_init(&w, a->req, sizeof(a->req), LG_REFRESH, a->tid);
+		lg_attr_u32(&w, LG_A_LIFETIME, (uint32_t)g->o.lifetime);
 		break;
 	default: /* AS_FREE */
 		lg_msg_init(&w, a->req, sizeof(a->req), LG_REFRESH, a->tid);
@@ -86,8 +90,8 @@ build_req(struct lg *g, struct lg_alloc *a)
 	a->req_len = (uint16_t)lg_msg_len(&w);
 }
 
-static int
-send_req(struct lg *g, struct lg_alloc *a, bool rebuild)
+int
+lg_send_req(struct lg *g, struct lg_alloc *a, bool rebuild)
 {
 	if (rebuild)
 		build_req(g, a);
@@ -118,9 +122,8 @@ copy_view(char *dst, size_t cap, const uint8_t *v, size_t len)
 	dst[len] = 0;
 }
 
-/* A TURN response for a; returns 1 when a finished a transaction, else 0. */
-static int
-on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r)
+int
+lg_on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r)
 {
 	if (memcmp(r->tid, a->tid, 12) != 0)
 		return 0; /* late answer to an earlier transmission */
@@ -134,7 +137,7 @@ on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r)
 			memcpy(g->nonce, a->nonce, sizeof(g->nonce));
 			if (r->realm && !g->realm[0])
 				copy_view(g->realm, sizeof(g->realm), r->realm, r->realm_len);
-			send_req(g, a, true);
+			lg_send_req(g, a, true);
 			return 0;
 		}
 		if (a->state == AS_FREE && r->error == 437) {
@@ -161,10 +164,17 @@ on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r)
 			return 1;
 		}
 		a->state = AS_BIND;
-		send_req(g, a, true);
+		lg_send_req(g, a, true);
 		return 0;
 	case AS_BIND:
 		a->state = AS_READY;
+		return 1;
+	case AS_REFRESH:
+		a->state = a->rebind ? AS_BIND : AS_READY;
+		if (a->rebind) {
+			lg_send_req(g, a, true);
+			return 0;
+		}
 		return 1;
 	case AS_FREE:
 		a->state = AS_DONE;
@@ -217,6 +227,7 @@ lg_allocs_open(struct lg *g, int n)
 			perror("connect");
 			return -1;
 		}
+		a->ind = g->o.indication;
 		a->peer_idx = i % g->o.peers;
 		a->peer = g->peer_addr[a->peer_idx];
 		a->channel = (uint16_t)(0x4000 + i % 0x1000);
@@ -254,19 +265,19 @@ drain_socket(struct lg *g, struct lg_alloc *a)
 		}
 		struct lg_resp r;
 		if (lg_parse(&r, buf, (size_t)n) == 0)
-			finished += on_turn_resp(g, a, &r);
+			finished += lg_on_turn_resp(g, a, &r);
 	}
 	return finished;
 }
 
-/* Retransmit or give up on transactions older than RTO; returns those given up. */
-static int
-check_timeouts(struct lg *g, int lo, int hi, double now)
+int
+lg_check_timeouts(struct lg *g, int lo, int hi, double now)
 {
 	int gave_up = 0;
 	for (int i = lo; i < hi; i++) {
 		struct lg_alloc *a = &g->al[i];
-		if (a->state != AS_ALLOC && a->state != AS_BIND && a->state != AS_FREE)
+		if (a->state != AS_ALLOC && a->state != AS_BIND && a->state != AS_FREE &&
+		    a->state != AS_REFRESH)
 			continue;
 		if (now - a->sent_at < RTO)
 			continue;
@@ -275,7 +286,7 @@ check_timeouts(struct lg *g, int lo, int hi, double now)
 			gave_up++;
 			continue;
 		}
-		send_req(g, a, false);
+		lg_send_req(g, a, false);
 	}
 	return gave_up;
 }
@@ -304,7 +315,7 @@ lg_allocs_run(struct lg *g, bool release)
 			a->state = release ? AS_FREE : AS_ALLOC;
 			a->tries = 0;
 			a->challenges = 0;
-			send_req(g, a, true);
+			lg_send_req(g, a, true);
 			inflight++;
 		}
 		int n = epoll_wait(g->ep, evs, 256, 5);
@@ -319,7 +330,7 @@ lg_allocs_run(struct lg *g, bool release)
 		double now = lg_now();
 		if (now - last_scan > RTO / 4) {
 			/* Scan only what has been started: the rest is idle. */
-			int f = check_timeouts(g, 0, next, now);
+			int f = lg_check_timeouts(g, 0, next, now);
 			finished += f;
 			inflight -= f;
 			last_scan = now;
@@ -341,14 +352,20 @@ lg_allocs_run(struct lg *g, bool release)
  * a 5-tuple at once would measure the server's delayed clean-up instead
  * (coturn answers 437 until its lifetime-0 timer has run).
  */
-static int
-cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
+int
+lg_cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
 {
 	close(a->fd);
-	uint64_t k = g->tuple_ctr++;
-	uint32_t ip = g->o.client_ip + (uint32_t)((k / (uint64_t)g->o.client_ports) % CYCLE_IPS);
-	a->fd = lg_udp_socket(ip, g->o.client_port + (int)(k % (uint64_t)g->o.client_ports),
-	                      &a->local);
+	/* After a wrap-around of the tuple space (long soaks) a tuple may still
+	 * be held by a long-lived slot: take the next one. */
+	a->fd = -1;
+	for (int tries = 0; a->fd < 0 && tries < 8; tries++) {
+		uint64_t k = g->tuple_ctr++;
+		uint32_t ip =
+			g->o.client_ip + (uint32_t)((k / (uint64_t)g->o.client_ports) % CYCLE_IPS);
+		a->fd = lg_udp_socket(ip, g->o.client_port + (int)(k % (uint64_t)g->o.client_ports),
+		                      &a->local);
+	}
 	if (a->fd < 0)
 		return -1;
 	if (connect(a->fd, (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0)
@@ -361,7 +378,7 @@ cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
 	a->tries = 0;
 	a->challenges = 0;
 	a->last_error = 0;
-	return send_req(g, a, true);
+	return lg_send_req(g, a, true);
 }
 
 /* Move slot i on after a response or a time-out; counts finished cycles. */
@@ -373,7 +390,7 @@ cycle_step(struct lg *g, uint64_t i, bool starting)
 	case AS_READY: /* allocated: release at once */
 		a->state = AS_FREE;
 		a->tries = 0;
-		return send_req(g, a, true);
+		return lg_send_req(g, a, true);
 	case AS_DONE:
 		if (a->last_error == 0)
 			g->cycles++;
@@ -383,7 +400,7 @@ cycle_step(struct lg *g, uint64_t i, bool starting)
 			a->state = AS_IDLE;
 			return 0;
 		}
-		return cycle_restart(g, a, i);
+		return lg_cycle_restart(g, a, i);
 	default:
 		return 0;
 	}
@@ -402,7 +419,7 @@ lg_alloc_cycle(struct lg *g)
 	g->tuple_ctr = (uint64_t)g->n_al;
 	for (int i = 0; i < g->n_al; i++) {
 		g->al[i].state = AS_ALLOC;
-		send_req(g, &g->al[i], true);
+		lg_send_req(g, &g->al[i], true);
 	}
 	for (;;) {
 		double now = lg_now();
@@ -433,7 +450,7 @@ lg_alloc_cycle(struct lg *g)
 			if (cycle_step(g, idx, true) < 0)
 				return 2;
 		}
-		check_timeouts(g, 0, g->n_al, lg_now());
+		lg_check_timeouts(g, 0, g->n_al, lg_now());
 		for (int i = 0; i < g->n_al; i++)
 			if (g->al[i].state == AS_FAILED && cycle_step(g, (uint64_t)i, true) < 0)
 				return 2;
@@ -449,7 +466,7 @@ lg_alloc_cycle(struct lg *g)
 				cycle_step(g, idx, false);
 			}
 		}
-		check_timeouts(g, 0, g->n_al, lg_now());
+		lg_check_timeouts(g, 0, g->n_al, lg_now());
 		busy = false;
 		for (int i = 0; i < g->n_al; i++) {
 			cycle_step(g, (uint64_t)i, false);

@@ -7,6 +7,8 @@
  *                --active of them (default: all), release them
  *   alloc-hold   the relay set-up and release only: RSS per allocation
  *   alloc-cycle  authenticated Allocate + Refresh(0) loops on --sockets
+ *   soak         paced churn, steady flows and floods for minutes to hours
+ *                (lg_soak.c), one JSON line per second
  *
  * Every mode prints one JSON object on stdout. With --pid, the server's CPU
  * time (utime+stime of all threads, /proc/PID/stat) over the measured window
@@ -322,12 +324,14 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: loadgen binding|relay|alloc-hold|alloc-cycle --server IP:PORT [--pid PID]\n"
+	        "usage: loadgen binding|relay|alloc-hold|alloc-cycle|soak --server IP:PORT [--pid PID]\n"
 	        "  [--secret S] [--duration SEC] [--warmup SEC] [--allocs N] [--active N]\n"
 	        "  [--sockets N] [--sizes 100,1000] [--dir c2p|p2c|both] [--indication]\n"
 	        "  [--forwarder] [--client-ip IP] [--client-port P] [--client-ports N]\n"
 	        "  [--peer-ip IP] [--peer-port P] [--peers N] [--window N] [--batch N]\n"
-	        "  [--timeout SEC]\n");
+	        "  [--timeout SEC]\n"
+	        "  soak: [--flows N] [--flow-pps R] [--churn-rate R] [--flood-rate R]\n"
+	        "  [--flood-ip IP] [--abandon-end SEC] [--lifetime SEC]\n");
 	exit(2);
 }
 
@@ -354,19 +358,37 @@ main(int argc, char **argv)
 	o->batch = 32;
 	o->lifetime = 600;
 	o->timeout = 60;
-	static const struct option lo[] = {
-		{ "server", 1, 0, 's' },       { "pid", 1, 0, 'p' },
-		{ "secret", 1, 0, 'S' },       { "duration", 1, 0, 'd' },
-		{ "warmup", 1, 0, 'w' },       { "allocs", 1, 0, 'a' },
-		{ "active", 1, 0, 'A' },       { "sockets", 1, 0, 'k' },
-		{ "sizes", 1, 0, 'z' },        { "dir", 1, 0, 'D' },
-		{ "indication", 0, 0, 'i' },   { "forwarder", 0, 0, 'f' },
-		{ "client-ip", 1, 0, 'c' },    { "client-port", 1, 0, 'C' },
-		{ "client-ports", 1, 0, 'N' }, { "peer-ip", 1, 0, 'e' },
-		{ "peer-port", 1, 0, 'E' },    { "peers", 1, 0, 'P' },
-		{ "window", 1, 0, 'W' },       { "batch", 1, 0, 'b' },
-		{ "timeout", 1, 0, 't' },      { 0, 0, 0, 0 }
-	};
+	o->flood_ip = parse_ip("127.0.5.1");
+	o->abandon_end = -1; /* default: lifetime + 10 s */
+	static const struct option lo[] = { { "server", 1, 0, 's' },
+		                            { "pid", 1, 0, 'p' },
+		                            { "secret", 1, 0, 'S' },
+		                            { "duration", 1, 0, 'd' },
+		                            { "warmup", 1, 0, 'w' },
+		                            { "allocs", 1, 0, 'a' },
+		                            { "active", 1, 0, 'A' },
+		                            { "sockets", 1, 0, 'k' },
+		                            { "sizes", 1, 0, 'z' },
+		                            { "dir", 1, 0, 'D' },
+		                            { "indication", 0, 0, 'i' },
+		                            { "forwarder", 0, 0, 'f' },
+		                            { "client-ip", 1, 0, 'c' },
+		                            { "client-port", 1, 0, 'C' },
+		                            { "client-ports", 1, 0, 'N' },
+		                            { "peer-ip", 1, 0, 'e' },
+		                            { "peer-port", 1, 0, 'E' },
+		                            { "peers", 1, 0, 'P' },
+		                            { "window", 1, 0, 'W' },
+		                            { "batch", 1, 0, 'b' },
+		                            { "timeout", 1, 0, 't' },
+		                            { "flows", 1, 0, 'F' },
+		                            { "flow-pps", 1, 0, 'r' },
+		                            { "churn-rate", 1, 0, 'R' },
+		                            { "flood-rate", 1, 0, 'x' },
+		                            { "flood-ip", 1, 0, 'X' },
+		                            { "abandon-end", 1, 0, 'B' },
+		                            { "lifetime", 1, 0, 'L' },
+		                            { 0, 0, 0, 0 } };
 	if (argc < 2)
 		usage();
 	o->mode = argv[1];
@@ -443,14 +465,44 @@ main(int argc, char **argv)
 		case 't':
 			o->timeout = atof(optarg);
 			break;
+		case 'F':
+			o->flows = atoi(optarg);
+			break;
+		case 'r':
+			o->flow_pps = atof(optarg);
+			break;
+		case 'R':
+			o->churn_rate = atof(optarg);
+			break;
+		case 'x':
+			o->flood_rate = atof(optarg);
+			break;
+		case 'X':
+			o->flood_ip = parse_ip(optarg);
+			break;
+		case 'B':
+			o->abandon_end = atof(optarg);
+			break;
+		case 'L':
+			o->lifetime = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (!o->server.sin_port || o->duration <= 0 || o->duration > 60 || o->allocs < 1 ||
-	    o->allocs > 15000 || o->active < 0 || o->active > o->allocs || o->sockets < 1 ||
-	    o->sockets > 1024 || o->client_ports < 1 || o->peers < 1 || o->window < 1 ||
-	    o->batch < 1 || o->batch > LG_BATCH_MAX || o->timeout <= 0 || o->timeout > 300)
+	bool soak = strcmp(o->mode, "soak") == 0;
+	if (o->abandon_end < 0)
+		o->abandon_end = o->lifetime + 10;
+	/* soak: bounded rates, so the server and the sampler keep CPU on 2 cores. */
+	if (soak && (o->flows < 0 || o->flows > 1000 || o->flow_pps < 0 || o->flow_pps > 1000 ||
+	             o->churn_rate < 0 || o->churn_rate > 2000 || o->flood_rate < 0 ||
+	             o->flood_rate > 1000 || o->duration > 86400 || o->lifetime < 3))
+		usage();
+	if (!o->server.sin_port || o->duration <= 0 || (o->duration > 60 && !soak) ||
+	    o->allocs < 1 || o->allocs > 15000 || o->active < 0 || o->active > o->allocs ||
+	    o->sockets < 1 || o->sockets > 1024 || o->client_ports < 1 || o->peers < 1 ||
+	    o->window < 1 || o->batch < 1 || o->batch > LG_BATCH_MAX || o->timeout <= 0 ||
+	    o->timeout > 300)
 		usage();
 	for (int i = 0; i < o->n_sizes; i++)
 		if (o->sizes[i] < 1 || o->sizes[i] > 1400)
@@ -464,6 +516,8 @@ main(int argc, char **argv)
 		return run_relay(&g, true);
 	if (strcmp(o->mode, "alloc-hold") == 0)
 		return run_relay(&g, false);
+	if (soak)
+		return lg_soak(&g);
 	if (strcmp(o->mode, "alloc-cycle") == 0) {
 		o->allocs = o->sockets;
 		if (lg_allocs_open(&g, o->sockets) < 0)

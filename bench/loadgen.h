@@ -42,6 +42,13 @@ struct lg_opts {
 	bool indication; /* Send/Data indications instead of ChannelData */
 	int lifetime;
 	double timeout; /* setup phase deadline, seconds */
+	/* soak mode (lg_soak.c): rates are per second, bounded by main(). */
+	int flows;          /* steady flows: al[0..flows), half ChannelData, half Send/Data */
+	double flow_pps;    /* per flow and direction */
+	double churn_rate;  /* churn operations (Refresh, Refresh(0), abandon) */
+	double flood_rate;  /* per flood kind */
+	uint32_t flood_ip;  /* first flood source address (one per kind) */
+	double abandon_end; /* stop abandoning allocations this long before the end */
 };
 
 enum lg_alloc_state {
@@ -49,7 +56,8 @@ enum lg_alloc_state {
 	AS_ALLOC, /* Allocate (or forwarder registration) sent */
 	AS_BIND,  /* ChannelBind / CreatePermission sent */
 	AS_READY,
-	AS_FREE, /* Refresh(0) sent */
+	AS_FREE,    /* Refresh(0) sent */
+	AS_REFRESH, /* Refresh with the lifetime sent (soak: keep an allocation alive) */
 	AS_DONE,
 	AS_FAILED,
 };
@@ -61,6 +69,8 @@ struct lg_alloc {
 	struct sockaddr_in peer; /* the generator's peer socket this allocation talks to */
 	int peer_idx;
 	uint16_t channel;
+	bool ind;    /* bind with CreatePermission (Send/Data), not ChannelBind */
+	bool rebind; /* after a Refresh, renew the permission or channel too */
 	uint8_t state;
 	uint8_t tries;
 	uint8_t challenges;
@@ -110,6 +120,17 @@ void lg_print_errors(struct lg *g);
 /* Fill a fresh transaction id. */
 void lg_new_tid(struct lg *g, uint8_t tid[12]);
 
+/* Send (rebuild: build first, else retransmit) a's request for its state. 0 or -1. */
+int lg_send_req(struct lg *g, struct lg_alloc *a, bool rebuild);
+/* A TURN response r for a: answers 401/438 challenges, moves a on. Returns 1
+ * when a finished a transaction (READY, DONE or FAILED), else 0. */
+int lg_on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r);
+/* Retransmit transactions of al[lo..hi) older than the RTO, fail those out of
+ * tries (408). Returns those failed. */
+int lg_check_timeouts(struct lg *g, int lo, int hi, double now);
+/* Give slot idx a fresh 5-tuple and start Allocate without a nonce. 0 or -1. */
+int lg_cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx);
+
 /* Open client sockets and set up allocations (TURN or forwarder). 0 or -1. */
 int lg_allocs_open(struct lg *g, int n);
 /* Drive every allocation to READY (bind_peer) or to DONE (release). Returns allocations that
@@ -119,5 +140,7 @@ int lg_allocs_run(struct lg *g, bool release);
 int lg_alloc_cycle(struct lg *g);
 /* relay pump over the ready allocations; appends JSON windows to stdout. */
 int lg_relay_pump(struct lg *g, bool c2p, int size, bool first);
+/* soak: churn, steady flows and floods for the duration; JSON lines. */
+int lg_soak(struct lg *g);
 
 #endif
