@@ -15,7 +15,6 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,23 +22,14 @@ import types
 import warnings
 
 from icetest import Daemon, wait_for
-from turnclient import (BINDING, REQUEST, A_XOR_MAPPED, Msg, TurnClient, encode, recv_from,
-                        udp_peer, wait_readable)
+from turnclient import (BINDING, REQUEST, A_XOR_MAPPED, Msg, TlsTurnClient, TurnClient,
+                        client_ctx, encode, make_cert, recv_from, udp_peer, wait_readable)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 import test_uclient  # noqa: E402  (coturn harness: turnutils_peer, summary parsing)
 
 SECRET = "tls-s3cret"
-
-
-def make_cert(tmp, name="c", days=1):
-    cert, key = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 def tls_daemon(http, port, tls_port, relay, cert, key, stun_extra=None, workers=1):
@@ -49,47 +39,6 @@ def tls_daemon(http, port, tls_port, relay, cert, key, stun_extra=None, workers=
                               "tls": {"port": tls_port, "cert": cert, "key": key},
                               "allowed-peer-ip": ["127.0.0.0/8"],
                               "relay-port-range": relay})
-
-
-def client_ctx(cert):
-    """Verifies the daemon's certificate: it must serve the configured chain."""
-    ctx = ssl.create_default_context(cafile=cert)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-class TlsTurnClient(TurnClient):
-    """TurnClient over TLS: the same stream framing (ChannelData padded to 4),
-    reads that look into the SSL buffer before waiting on the socket."""
-
-    def __init__(self, server, username, password, ctx, alpn=None):
-        super().__init__(server, username, password, transport="tcp")
-        self.sock.setblocking(True)
-        self.sock.settimeout(5)
-        if alpn:
-            ctx.set_alpn_protocols(alpn)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-        self.sock.setblocking(False)
-        self.transport = "tls"
-
-    def recv_frame(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            f = self._frame()
-            if f is not None:
-                return f
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            if not self.sock.pending() and not wait_readable(self.sock, deadline):
-                return None
-            try:
-                data = self.sock.recv(65536)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-                continue
-            if not data:
-                raise ConnectionResetError("server closed the connection")
-            self.inbuf += data
 
 
 def binding_ok(c):

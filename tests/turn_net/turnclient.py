@@ -9,7 +9,9 @@ import hashlib
 import hmac
 import os
 import socket
+import ssl
 import struct
+import subprocess
 import time
 import zlib
 
@@ -371,3 +373,53 @@ def recv_from(sock, timeout):
         except (BlockingIOError, ConnectionRefusedError):
             continue
     return None
+
+
+def make_cert(tmp, name="c", days=1):
+    cert, key = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def client_ctx(cert):
+    """Verifies the daemon's certificate: it must serve the configured chain."""
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class TlsTurnClient(TurnClient):
+    """TurnClient over TLS: the same stream framing (ChannelData padded to 4),
+    reads that look into the SSL buffer before waiting on the socket."""
+
+    def __init__(self, server, username, password, ctx, alpn=None):
+        super().__init__(server, username, password, transport="tcp")
+        self.sock.setblocking(True)
+        self.sock.settimeout(5)
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.sock.setblocking(False)
+        self.transport = "tls"
+
+    def recv_frame(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self._frame()
+            if f is not None:
+                return f
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not self.sock.pending() and not wait_readable(self.sock, deadline):
+                return None
+            try:
+                data = self.sock.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                continue
+            if not data:
+                raise ConnectionResetError("server closed the connection")
+            self.inbuf += data
