@@ -55,9 +55,12 @@ struct ice_http {
 	struct ice_metrics *m;
 
 	/* Connection tracking (server.c). */
-	struct event *adopt_ev;    /* runs once per loop turn after accepts */
-	struct http_conn *pending; /* accepted, not yet adopted */
-	struct http_conn **table;  /* evcon -> conn, open addressing */
+	struct event *adopt_ev;     /* runs once per loop turn after accepts */
+	struct evconnlistener *lev; /* evhttp's listener; paused on accept errors */
+	struct event *resume_ev;    /* re-enables lev after the pause */
+	struct ice_http *next;      /* server.c's list of live servers */
+	struct http_conn *pending;  /* accepted, not yet adopted */
+	struct http_conn **table;   /* evcon -> conn, open addressing */
 	size_t table_mask;
 	uint32_t n_open;
 	uint32_t timeout_ms;

@@ -26,6 +26,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "icestation/log.h"
 
@@ -402,11 +403,48 @@ http_reply_405_ice(struct ice_http *h, struct evhttp_request *req)
 	reply_405(h, req, "GET, HEAD, OPTIONS");
 }
 
+/* Live servers, for on_accept_error: libevent hands an evhttp listener's
+ * error callback the struct evhttp, not ours. One per process in practice. */
+static struct ice_http *servers;
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct ice_http *h = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(h->lev);
+}
+
+/*
+ * accept() failed with an error that retrying at once cannot cure (EMFILE,
+ * ENFILE, ENOMEM). Without this callback libevent logs a warning and returns
+ * with the backlog still readable, so the HTTP loop spins at 100 % CPU and
+ * logs without end until a descriptor frees up. Count it and stop listening
+ * for 100 ms, as the TURN listeners do; the backlog waits in the kernel.
+ */
+static void
+on_accept_error(struct evconnlistener *lev, void *evh)
+{
+	const struct timeval pause = { 0, 100 * 1000 };
+	struct ice_http *h = servers;
+
+	while (h != NULL && h->evh != evh)
+		h = h->next;
+	if (h == NULL)
+		return; /* not ours: cannot happen */
+	ice_metrics_inc(h->m, ICE_M_HTTP_ACCEPT_ERRORS);
+	evconnlistener_disable(lev);
+	evtimer_add(h->resume_ev, &pause);
+}
+
 static int
 bind_listener(struct ice_http *h, int fd)
 {
 	char ip[ICE_ADDR_STRLEN], where[ICE_ADDR_STRLEN];
 	const struct ice_addr *a = &h->cfg->http.listen;
+	struct evhttp_bound_socket *bound;
 
 	if (fd >= 0) {
 		if (evhttp_accept_socket_with_handle(h->evh, fd) == NULL) {
@@ -416,10 +454,15 @@ bind_listener(struct ice_http *h, int fd)
 		return 0;
 	}
 	ice_addr_ip_str(a, ip, sizeof(ip));
-	if (evhttp_bind_socket(h->evh, ip, a->port) < 0) {
+	bound = evhttp_bind_socket_with_handle(h->evh, ip, a->port);
+	if (bound == NULL) {
 		log_warn("http: cannot listen on %s", ice_addr_str(a, where, sizeof(where)));
 		return -EADDRNOTAVAIL;
 	}
+	h->lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(h->lev, on_accept_error);
+	h->next = servers;
+	servers = h;
 	return 0;
 }
 
@@ -450,7 +493,9 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 	h->table_mask = slots - 1;
 	h->evh = evhttp_new(base);
 	h->adopt_ev = event_new(base, -1, 0, on_adopt, h);
-	if (h->m == NULL || h->table == NULL || h->evh == NULL || h->adopt_ev == NULL) {
+	h->resume_ev = evtimer_new(base, on_accept_resume, h);
+	if (h->m == NULL || h->table == NULL || h->evh == NULL || h->adopt_ev == NULL ||
+	    h->resume_ev == NULL) {
 		log_errorx("http: out of memory");
 		goto fail;
 	}
@@ -535,6 +580,11 @@ ice_http_free(struct ice_http *h)
 
 	if (h == NULL)
 		return;
+	for (struct ice_http **p = &servers; *p != NULL; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
 	/* Closes every connection: on_conn_close frees the adopted ones. */
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
@@ -545,6 +595,8 @@ ice_http_free(struct ice_http *h)
 	}
 	if (h->adopt_ev != NULL)
 		event_free(h->adopt_ev);
+	if (h->resume_ev != NULL)
+		event_free(h->resume_ev);
 	ice_api_fini(h);
 	ops_fini(h);
 	free(h->table);
