@@ -31,37 +31,6 @@ TURN = {"allowed-peer-ip": ["127.0.0.0/8", "::1/128"], "relay-port-range": "4030
         "max-allocations-per-user": 100, "allocations-per-minute-per-user": 1000}
 
 
-def http_conn_inodes(pid):
-    """Socket inodes of the daemon's HTTP API connections (any state but LISTEN)."""
-    inodes = set()
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{name}") as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == HTTP and fields[3] != "0A":
-                inodes.add(fields[9])
-    return inodes
-
-
-def fd_count(pid):
-    """The daemon's fds, without its HTTP API connections: the harness's own
-    /readyz, /metrics and credential requests leave a connection that the
-    server closes a moment after the client (that was the 21-vs-20 flake)."""
-    skip = {f"socket:[{i}]" for i in http_conn_inodes(pid)}
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") not in skip:
-                n += 1
-        except OSError:
-            pass  # closed while we looked
-    return n
-
-
 def relay_both_ways(c, peer, i):
     pa = peer.getsockname()
     c.create_permission(pa)
@@ -78,8 +47,7 @@ def relay_both_ways(c, peer, i):
 def main():
     with Daemon(http_port=HTTP, stun_port=PORT, workers=2, turn_extra=TURN,
                 stun_extra={"rate-limit": {"requests-per-second": 0}}) as d:
-        pid = d.proc.pid
-        base_fds = fd_count(pid)
+        base_fds = d.fd_count()
         user, pw = d.turn_credentials("did:peers:many")
         clients, peers = [], []
         try:
@@ -93,7 +61,7 @@ def main():
             assert all(40300 <= p <= 40499 for p in ports)
             assert d.metric("icestation_turn_allocations") == N
             assert d.metric("icestation_net_relay_sockets") == N
-            assert fd_count(pid) >= base_fds + N
+            assert d.fd_count() >= base_fds + N
             for i, (c, p) in enumerate(zip(clients, peers)):
                 relay_both_ways(c, p, i)
             for c in clients:
@@ -108,8 +76,8 @@ def main():
                 p.close()
         wait_for(lambda: d.metric("icestation_turn_allocations") == 0, 15,
                  what="every allocation gone")
-        wait_for(lambda: fd_count(pid) == base_fds, 10,
-                 what=f"fd count back to {base_fds} (now {fd_count(pid)})")
+        wait_for(lambda: d.fd_count() == base_fds, 10,
+                 what=f"fd count back to {base_fds} (now {d.fd_count()})")
         m = d.metrics()
         assert m.get("icestation_net_relay_sockets", 0) == 0
         assert m.get('icestation_turn_allocations_ended_total{reason="deleted"}', 0) == 40
