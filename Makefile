@@ -5,9 +5,10 @@ TEST_BUILD ?= build-test
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
-FUZZ_TIME  ?= 300
+FUZZ_TIME  ?= 60
+SOAK_MIN   ?= 60
 
-.PHONY: all deps build run test test-build tsan-build fuzz-build fuzz bench deb format clean
+.PHONY: all deps build run test test-build tsan-build fuzz-build fuzz bench soak deb format clean
 
 all: build
 
@@ -23,11 +24,13 @@ run: build
 
 # Tests run on an ASan+UBSan build with -Werror, plus a clang libFuzzer build
 # for the bounded fuzz smoke, and a ThreadSanitizer daemon that the
-# multi-worker and live-operations tests run again (tsan_* in ctest).
+# multi-worker and live-operations tests run again (tsan_* in ctest); the
+# soak smoke also runs the release build.
 test-build: tsan-build
 	scripts/deps.sh test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DICESTATION_WERROR=ON \
-		-DICESTATION_SANITIZE=ON -DICESTATION_TSAN_DIR=$(abspath $(TSAN_BUILD))
+		-DICESTATION_SANITIZE=ON -DICESTATION_TSAN_DIR=$(abspath $(TSAN_BUILD)) \
+		-DICESTATION_RELEASE_BUILD=$(abspath $(BUILD))
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 
 tsan-build:
@@ -44,8 +47,11 @@ fuzz-build:
 test: build test-build fuzz-build
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
+# Every target for FUZZ_TIME seconds; prints executions, exec/s, edges,
+# corpus size and a 10^8-execution estimate per target, and keeps the grown
+# corpus, minimised, in fuzz/corpus/<target>/ (docs/reliability.md).
 fuzz: fuzz-build
-	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+	scripts/fuzz.sh --each --keep-corpus $(FUZZ_BUILD) $(FUZZ_TIME)
 
 bench: build
 	scripts/deps.sh bench
@@ -55,6 +61,14 @@ bench: build
 deb:
 	scripts/deps.sh deb
 	JOBS=$(JOBS) scripts/deb.sh build-deb
+
+# Reliability soak on the release build (docs/reliability.md): SOAK_MIN
+# minutes of churn, flows, abuse and ICE API load, sampled every second;
+# writes soak-results/{soak.csv,soak.png,summary.md} and fails on a verdict.
+soak: build
+	scripts/deps.sh soak
+	/usr/bin/python3 soak/soak.py --minutes $(SOAK_MIN) --bin $(BUILD)/icestation \
+		--loadgen $(BUILD)/bench/loadgen --out soak-results
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages a target needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench|deb
+# Usage: scripts/deps.sh build|test|bench|deb|soak
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
 	libcjson-dev libsystemd-dev libhiredis-dev openssl)
 test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-aiortc
 	systemd golang-go golang-github-pion-turn.v2-dev chromium iproute2 procps
-	tshark wrk util-linux redis-server python3-yaml)
+	tshark wrk util-linux redis-server python3-yaml python3-matplotlib)
 bench_pkgs=(coturn wrk util-linux procps python3)
+soak_pkgs=(python3 python3-matplotlib openssl procps)
 # make deb: debhelper builds the package, lintian checks it, man-db renders
 # the man page for lintian and systemd-analyze verify.
 deb_pkgs=(debhelper dpkg-dev lintian man-db)
@@ -21,7 +22,8 @@ build) ;;
 test) want+=("${test_pkgs[@]}") ;;
 bench) want+=("${bench_pkgs[@]}") ;;
 deb) want+=("${deb_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|bench|deb" >&2; exit 2 ;;
+soak) want+=("${soak_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|bench|deb|soak" >&2; exit 2 ;;
 esac
 
 missing=()
