@@ -26,7 +26,7 @@ def plot(rows, path, title):
     axes[3].plot(ts, _num(rows, "loadgen_cpu_pct"), linewidth=0.7, alpha=0.7,
                  label="load generators")
     axes[3].legend(loc="upper right", fontsize=8)
-    # Shade the phases that are not load (baseline, cooldown).
+    # Shade what is not judged load (baseline, set-up, warm-up, release, cool-down).
     for ax in axes:
         start = None
         for r, t in zip(rows + [None], ts + [None]):
@@ -36,7 +36,8 @@ def plot(rows, path, title):
             elif not idle and start is not None:
                 ax.axvspan(start, t if t is not None else ts[-1], color="grey", alpha=0.15)
                 start = None
-    axes[-1].set_xlabel("seconds (grey: baseline and cool-down, no load)")
+    axes[-1].set_xlabel("seconds (grey: not judged: baseline, set-up, warm-up, release, "
+                        "cool-down)")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -3,9 +3,11 @@
 load for --minutes (SOAK_MIN), sample it every second, and judge it.
 
 Phases, in order: baseline (idle daemon, 5 s: fds, threads, counters),
-set-up (the load generator's allocations), load (bench/loadgen soak +
-soak/streams.py, with the periodic ACTIONS below), release (every allocation
-freed), cool-down (until fds and threads are back, at most 60 s).
+set-up (the load generator's allocations), warm-up (--warmup s of full load,
+not judged: arenas, caches and tables reach their working size), load
+(--minutes of bench/loadgen soak + soak/streams.py, with the periodic
+ACTIONS below), release (every allocation freed), cool-down (until fds,
+threads and allocations are back).
 
 Writes OUT/soak.csv (one row a second), OUT/soak.png, OUT/summary.md and
 OUT/verdicts.json; exits 1 when a verdict fails. Rates: PROFILE below and
@@ -63,8 +65,8 @@ def rates_table(p):
                                      "permission, one datagram each way, close (FIN or RST)",
         "slow readers": f"1 TCP + 1 TLS, {p['slow_pps']} x 1000 B/s each, read once a second",
         "stuck readers": f"one every {p['stuck_every']:.0f} s (TCP and TLS in turn): its peer "
-                         "sends 3 MB at 2.5 MB/s, then 50 KB/s until the relay is gone (30 s "
-                         "at most)",
+                         "sends 3 MB at 2.5 MB/s, then 50 KB/s, until the daemon has closed it "
+                         "for backpressure (30 s at most)",
         "garbage TLS handshakes": f"one every {p['garbage_every']:.0f} s",
         "ICE API": f"{p['api_rate']:.0f} requests/s on one keep-alive connection, 1 in 10 with a "
                    "bad user_did (400)",
@@ -193,6 +195,8 @@ def probe_actions(metrics):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MIN", 60)))
+    ap.add_argument("--warmup", type=float, default=60.0,
+                    help="seconds of full load before the judged load (default 60)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "icestation"))
     ap.add_argument("--loadgen", default=os.path.join(ROOT, "build", "bench", "loadgen"))
     ap.add_argument("--out", default=os.path.join(ROOT, "soak-results"))
@@ -221,7 +225,7 @@ def main():
         base_threads = min(r["threads"] for r in base_rows)
         before = d.metrics()
         phase_verdicts, active = probe_actions(before)
-        secs = int(a.minutes * 60)
+        secs = int(a.warmup + a.minutes * 60)
         lg, lg_r = start_load(a, d, cert, secs)
         run.sampler.helpers.append(lg.pid)
         lg_r.start()
@@ -234,7 +238,8 @@ def main():
         load_start = time.monotonic()
         next_run = {act["name"]: load_start + act["every"] for act in active if act["every"]}
         while lg.poll() is None and "final" not in lg_r.last and d.alive():
-            run.seconds("load", 1, lg=lambda: lg_r.last.get("tick"))
+            phase = "load" if time.monotonic() >= load_start + a.warmup else "warmup"
+            run.seconds(phase, 1, lg=lambda: lg_r.last.get("tick"))
             for act in active:
                 if act["name"] in next_run and time.monotonic() >= next_run[act["name"]]:
                     act["run"](d, state)
@@ -310,7 +315,7 @@ def report(a, run, verdicts):
         verdicts.append(V.verdict("plot written", False, f"{type(e).__name__}: {e}"))
         png = None
     meta = {"binary": os.path.realpath(a.bin) + (" (ASan+UBSan)" if run.asan else ""),
-            "minutes of load": f"{a.minutes:g}",
+            "minutes of load": f"{a.minutes:g} (judged), after a {a.warmup:g} s warm-up",
             "samples": len(rows), "machine": f"{os.cpu_count()} CPUs, {os.uname().release}",
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     if rows:

@@ -101,12 +101,15 @@ class Load:
         if r is None or r[2] != b"soak-stream":
             raise AssertionError(f"Data indication not relayed back: {r!r}")
 
-    # connect, relay, vanish: FIN for TCP, RST (SO_LINGER 0) for every other one
-    def vanish(self):
+    def next_pair(self, kind, peer_ip):
+        """(tls, client, peer) for the next client of kind: TCP and TLS in turn."""
         self.n += 1
         tls = self.n % 2 == 0
-        c = self.client(tls, f"soak-vanish-{self.n}")
-        peer = udp_peer("127.0.7.1")
+        return tls, self.client(tls, f"soak-{kind}-{self.n}"), udp_peer(peer_ip)
+
+    # connect, relay, vanish: FIN, or RST (SO_LINGER 0) for every other TCP one
+    def vanish(self):
+        tls, c, peer = self.next_pair("vanish", "127.0.7.1")
         try:
             c.allocate()
             count("tcp_allocations")
@@ -121,35 +124,30 @@ class Load:
 
     # never reads: the server must close it for backpressure
     def stuck(self):
-        self.n += 1
-        tls = self.n % 2 == 0
-        c = self.client(tls, f"soak-stuck-{self.n}")
-        peer = udp_peer("127.0.7.2")
+        _, c, peer = self.next_pair("stuck", "127.0.7.2")
         try:
-            raw = c.sock if not tls else c.sock  # SSLSocket shares the fd
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             c.allocate()
             count("tcp_allocations")
             c.create_permission(peer.getsockname())
-            peer.setblocking(True)
-            peer.connect(c.relayed)
             # 3 MB at about 2.5 MB/s (past the kernel's send buffer, which the
             # daemon asks to be 1 MiB, and the 64 KiB output bound), then
-            # 50 KB/s until the relay is gone: a released relay stays a spare
-            # for 2 s, dropping what reaches it, then closes, and the next
-            # datagram brings back ICMP port unreachable.
+            # 50 KB/s, until the daemon has closed a stuck client for
+            # backpressure (its counter rose). Waiting for ICMP from the
+            # released relay instead is not reliable: it stays a spare for
+            # 2 s and its port may then go to a new allocation.
+            peer.setblocking(True)
+            before = self.closed_backpressure()
             sent, payload, closed = 0, bytes(1000), False
             # Not cut short by the end of the run: its outcome must be known.
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    peer.send(payload)
-                except ConnectionRefusedError:
-                    closed = True  # the server closed the client, ending the allocation
-                    break
+            while time.monotonic() < deadline and not closed:
+                peer.sendto(payload, c.relayed)
                 sent += 1
                 if sent >= 3000 or sent % 50 == 0:
                     time.sleep(0.02)
+                if sent % (10 if sent >= 3000 else 500) == 0:
+                    closed = self.closed_backpressure() > before
             count("stuck_bytes", sent * 1000)
             if not closed:
                 raise AssertionError(f"stuck reader not closed: {sent} KB sent in 30 s")
@@ -157,6 +155,19 @@ class Load:
         finally:
             c.close()
             peer.close()
+
+    def closed_backpressure(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.a.http_port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            body = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        key = 'icestation_net_tcp_connections_total{result="closed_backpressure"} '
+        for line in body.splitlines():
+            if line.startswith(key):
+                return float(line[len(key):])
+        raise AssertionError("no closed_backpressure counter in /metrics")
 
     def tls_garbage(self):
         s = socket.create_connection(self.tls_server, timeout=5)

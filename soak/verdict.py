@@ -116,6 +116,9 @@ def intended_failures(before, after, lg, streams):
          streams["tls_garbage"], "=="),
         ("ICE API bad user_did", "icestation_http_bad_user_total", streams["api_bad"], "=="),
         ("nothing rate limited", 'icestation_stun_dropped_total{reason="rate_limited"}', 0, "=="),
+        # Flows renew their permissions; peers stop when their allocation ends.
+        ("nothing dropped for want of a permission",
+         'icestation_turn_dropped_total{reason="no_permission"}', 0, "=="),
     ]
     out = []
     for what, key, want, op in checks:
