@@ -18,7 +18,8 @@ ERROR_PREFIXES = (
 
 COLUMNS = ["t", "phase", "rss_kib", "heap_kib", "fds", "threads", "cpu_pct", "allocations",
            "relay_sockets", "spare_sockets", "tcp_connections", "tls_connections",
-           "errors_total", "flow_sent", "flow_received", "flow_missing", "churn_ops",
+           "errors_total", "no_permission", "stale_nonce", "flow_sent", "flow_received",
+           "flow_missing", "churn_ops",
            "loadgen_cpu_pct"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -105,6 +106,10 @@ class Sampler:
             "tcp_connections": int(m.get("icestation_net_tcp_connections_active", 0)),
             "tls_connections": int(m.get("icestation_net_tls_connections_active", 0)),
             "errors_total": int(errors_total(m)),
+            # two counters that must stay 0 or low, seen over time when they do not
+            "no_permission": int(m.get('icestation_turn_dropped_total{reason="no_permission"}', 0)),
+            "stale_nonce": int(m.get('icestation_turn_auth_failures_total{reason="stale_nonce"}',
+                                     0)),
             "flow_sent": c2p.get("sent", 0) + p2c.get("sent", 0),
             "flow_received": c2p.get("received", 0) + p2c.get("received", 0),
             "flow_missing": c2p.get("missing", 0) + p2c.get("missing", 0),

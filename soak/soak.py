@@ -50,10 +50,10 @@ def rates_table(p):
     kinds = 8
     return {
         "allocation churn": f"{p['churn_allocs']} live allocations (UDP, each with a permission); "
-                            f"{p['churn_rate']} operations/s: 50 % Refresh, 40 % Refresh(0) and a "
-                            f"new allocation on a fresh 5-tuple, 10 % abandoned (left to expire "
-                            f"after {LIFETIME} s, so about {p['churn_rate'] * LIFETIME // 10} "
-                            "more live) and replaced",
+                            f"{p['churn_rate']} operations/s on them in turn (each visited every "
+                            f"{p['churn_allocs'] // p['churn_rate']} s): 50 % Refresh, 40 % "
+                            "Refresh(0) and a new allocation on a fresh 5-tuple, 10 % abandoned "
+                            f"(left to expire: lifetime {LIFETIME} s) and replaced",
         "steady flows": f"{p['flows']} allocations ({p['flows'] // 2} ChannelData, "
                         f"{p['flows'] // 2} Send/Data), {p['flow_pps']} datagrams/s of "
                         f"{p['flow_size']} B each way each = "
@@ -257,6 +257,8 @@ def main():
                     and r["allocations"] == 0)
         end = run.sampler.rows[-1]
         after = d.metrics()
+        with open(os.path.join(a.out, "metrics.json"), "w") as f:
+            json.dump({"before": before, "after": after}, f, indent=0, sort_keys=True)
         load_rows = [r for r in run.sampler.rows if r["phase"] == "load"]
         lg_final, released = lg_r.last["final"], lg_r.last["released"]
         st_final = st_r.last["final"]

@@ -3,15 +3,15 @@
 running daemon is lowered with `prlimit --pid` to 3 above what it holds;
 12 TCP clients connect (3 are accepted, then accept() fails with EMFILE),
 a UDP client asks for an allocation (its relay socket() fails) and an HTTP
-client connects to the API. While
-the limit holds, the daemon does not crash or spin, an allocation made
-before keeps relaying both ways, and UDP Binding is answered. When the
-limit is raised back, the connections waiting in the backlogs are accepted
-and served (Binding over each, and an ICE API client's request), new allocations succeed, and the failures
-were counted: icestation_net_tcp_accept_errors_total and
-icestation_http_accept_errors_total, the relay socket
-under icestation_net_relay_open_failures_total{reason="error"} with its
-Allocate answered 508. Closing everything brings fds and memory back.
+client connects to the API. While the limit holds, the daemon does not
+crash or spin, an allocation made before keeps relaying both ways, and UDP
+Binding is answered. When the limit is raised back, the connections
+waiting in the backlogs are accepted and served (Binding over each, and the
+API client's request), new allocations succeed, and the failures were
+counted: icestation_net_tcp_accept_errors_total and
+icestation_http_accept_errors_total, the relay socket under
+icestation_net_relay_open_failures_total{reason="error"} with its Allocate
+answered 508. Closing everything brings fds and memory back.
 Ports 15010-15019, relays 15510-15529."""
 import socket
 import subprocess
