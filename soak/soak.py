@@ -23,13 +23,15 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, os.path.join(ROOT, "tests", "lib"), os.path.join(ROOT, "tests", "turn_net")]
 from icetest import SANITIZER_MARKERS, Daemon  # noqa: E402
 from sample import Sampler  # noqa: E402
-from turnclient import make_cert  # noqa: E402
+from streams import rest_cred  # noqa: E402
+from turnclient import TurnClient, TurnError, make_cert  # noqa: E402
 import verdict as V  # noqa: E402
 
 SECRET = "soak-s3cret"
@@ -78,14 +80,74 @@ def reload_sighup(d, state):
     state["reloads"] = state.get("reloads", 0) + 1
 
 
+def revoke_user(d, state):
+    """A test user with a live allocation is revoked through the admin API:
+    the allocation must end (counted reason="revoked"), the user's next
+    request be refused, and the user is unrevoked again. Failures are
+    counted in state["revoke_errors"] with the first one's text."""
+    n = state["revokes"] = state.get("revokes", 0) + 1
+    user = f"did:peers:soak-revoked-{n}"
+    q = urllib.parse.quote(user, safe="")
+    c = TurnClient(("127.0.0.1", d.turn_port), *rest_cred(SECRET, user))
+    try:
+        c.allocate()
+        status, body = d.admin("POST", f"/admin/v1/users/{q}/revoke")
+        if status != 200:
+            raise AssertionError(f"revoke answered {status} {body}")
+        try:
+            c.refresh(LIFETIME)
+            raise AssertionError("a revoked user's Refresh succeeded")
+        except TurnError as e:
+            if e.code not in (401, 437):
+                raise AssertionError(f"a revoked user's Refresh answered {e.code}") from e
+        status, body = d.admin("DELETE", f"/admin/v1/users/{q}/revoke")
+        if status != 200:
+            raise AssertionError(f"unrevoke answered {status} {body}")
+    except Exception as e:  # noqa: BLE001 (counted; the verdict reports it)
+        state["revoke_errors"] = state.get("revoke_errors", 0) + 1
+        state.setdefault("revoke_error", f"{type(e).__name__}: {e}")
+    finally:
+        c.close()
+
+
+def drain_at_end(d):
+    """SIGUSR1 once the load is gone: a new Allocate must be refused (486, or
+    300 with alternate-server) and the daemon, holding no allocation, must
+    exit 0 by itself. Returns (verdict, exit code or None)."""
+    os.kill(d.proc.pid, signal.SIGUSR1)
+    c = TurnClient(("127.0.0.1", d.turn_port), *rest_cred(SECRET, "did:peers:soak-late"))
+    refused = None
+    try:
+        c.allocate()
+    except TurnError as e:
+        refused = e.code
+    except (OSError, TimeoutError):
+        refused = "no answer (already gone)"
+    finally:
+        c.close()
+    try:
+        code = d.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        return V.verdict("phase: drain at the end", False,
+                         f"new Allocate answered {refused}; still running 30 s after SIGUSR1"), None
+    ok = refused in (486, 300, "no answer (already gone)") and code == 0
+    return V.verdict("phase: drain at the end", ok,
+                     f"SIGUSR1: a new Allocate answered {refused}, the daemon exited {code} "
+                     "by itself"), code
+
+
 # Live-operations phases (issue 11). Each is probed by a metric the feature
 # adds; absent, the phase is reported "not run: feature absent", never faked.
+# "check": the counter that must have risen by state[name] at the end.
 ACTIONS = [
     {"name": "reload every minute", "every": 60, "probe": "icestation_config_generation",
      "run": reload_sighup, "check": ('icestation_config_reload_total{result="ok"}', "reloads")},
-    {"name": "revoke test users", "every": 120, "probe": "icestation_turn_revocations",
-     "run": None},
-    {"name": "drain at the end", "every": None, "probe": "icestation_draining", "run": None},
+    {"name": "revoke a test user every 2 minutes", "every": 120,
+     "probe": "icestation_turn_revocations", "run": revoke_user,
+     "check": ('icestation_turn_allocations_ended_total{reason="revoked"}', "revokes")},
+    # Run by main() in place of SIGTERM, when the rest is done.
+    {"name": "drain at the end", "every": None, "probe": "icestation_draining",
+     "run": drain_at_end},
 ]
 
 
@@ -215,7 +277,7 @@ def main():
     run = Run(a, d)
     run.asan = asan
     run.sampler = Sampler(os.path.join(a.out, "soak.csv"), d.proc.pid, d.metrics)
-    verdicts, state = [], {}
+    verdicts, state, active = [], {}, []
     lg = st = None
     exit_code = None
     try:
@@ -278,10 +340,16 @@ def main():
         verdicts += V.intended_failures(before, after, lg_final, st_final)
         verdicts.append(V.no_unintended(lg_final, released, st_final))
         for act in active:
+            if "check" not in act:
+                continue
             key, what = act["check"]
             got = after.get(key, 0) - before.get(key, 0)
-            verdicts.append(V.verdict(f"phase: {act['name']}", got == state.get(what, 0),
-                                      f"{key} rose by {got:.0f} for {state.get(what, 0)}"))
+            errs = state.get(what.rstrip("s") + "_errors", 0)
+            verdicts.append(V.verdict(
+                f"phase: {act['name']}", got == state.get(what, 0) > 0 and not errs,
+                f"{key} rose by {got:.0f} for {state.get(what, 0)} {what}"
+                + (f"; {errs} failed, first: {state.get(what.rstrip('s') + '_error')}"
+                   if errs else "")))
         verdicts += phase_verdicts
     except Exception as e:  # noqa: BLE001 (reported as a failed verdict, then re-judged)
         verdicts.append(V.verdict("soak ran to the end", False, f"{type(e).__name__}: {e}"))
@@ -291,6 +359,10 @@ def main():
                 p.terminate()
                 p.wait(timeout=30)
         run.sampler.close()
+        drain = [act for act in active if act["name"] == "drain at the end"]
+        if drain and d.alive() and not any(v["ok"] is False for v in verdicts):
+            v, exit_code = drain[0]["run"](d)
+            verdicts.append(v)
         if d.proc is not None and d.proc.poll() is None:
             d.proc.send_signal(signal.SIGTERM)
             try:

@@ -43,7 +43,7 @@ def back_to_baseline(name, base, end):
 def no_crash(alive, exit_code):
     ok = alive and exit_code == 0
     return verdict("0 crashes", ok, ("alive at every sample" if alive else "DIED during the run")
-                   + f"; exit code {exit_code} on SIGTERM")
+                   + f"; exit code {exit_code} at the end (drain, or SIGTERM)")
 
 
 def no_sanitizer_report(asan, sanitizer):
