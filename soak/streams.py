@@ -24,7 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(ROOT, "tests", "lib"), os.path.join(ROOT, "tests", "turn_net")]
-from turnclient import TlsTurnClient, TurnClient, client_ctx, udp_peer  # noqa: E402
+from turnclient import (TlsTurnClient, TurnClient, client_ctx, tls_garbage,  # noqa: E402
+                        udp_peer)
 
 STOP = threading.Event()
 LOCK = threading.Lock()
@@ -177,17 +178,7 @@ class Load:
         raise AssertionError("no closed_backpressure counter in /metrics")
 
     def tls_garbage(self):
-        s = socket.create_connection(self.tls_server, timeout=5)
-        try:
-            s.sendall(b"\x16\x03\x01\x00\x05garbage-not-a-client-hello" * 4)
-            s.settimeout(5)
-            try:
-                while s.recv(4096):
-                    pass
-            except (ConnectionResetError, socket.timeout):
-                pass
-        finally:
-            s.close()
+        tls_garbage(self.tls_server)
         count("tls_garbage")
 
     def api(self):

@@ -69,6 +69,16 @@ def back_to_baseline(d, base, timeout=20):
           f"RSS {base['rss']} -> {d.rss_kib()} KiB", flush=True)
 
 
+def finish(d, base, clients):
+    """Close the clients, wait for their TCP connections to go, then for the
+    baseline."""
+    for c in clients:
+        c.close()
+    wait_for(lambda: d.metric("icestation_net_tcp_connections_active") == 0, 10,
+             what="TCP connections closed")
+    back_to_baseline(d, base)
+
+
 def held_more(d, base, what, at_least=HEAP_SLACK * 2):
     """Assert the fault made the daemon hold memory: the baseline check means something."""
     h = heap(d)

@@ -7,14 +7,13 @@ never above 64 KiB), then the connection is closed and counted
 allocation ends (allocations_ended{reason="connection_closed"}). The flood
 is bounded (8 MB); a UDP and a TLS bystander keep relaying throughout; fds
 and memory come back to the baseline. Ports 15030-15039, relays 15550-15569."""
-import os
 import shutil
 import socket
 import sys
 import tempfile
 import time
 
-from faultlib import Served, back_to_baseline, baseline, creds, daemon, run
+from faultlib import Served, baseline, creds, daemon, finish, run
 from icetest import wait_for
 from turnclient import TlsTurnClient, TurnClient, client_ctx, make_cert, udp_peer
 
@@ -89,11 +88,7 @@ def nonreaders():
                 print(f"{'TLS' if tls else 'TCP'} non-reader closed after {sent} KB", flush=True)
             assert d.metric('icestation_net_tcp_connections_total{result="closed_backpressure"}') \
                 == 2
-            for b in bystanders:
-                b.close()
-            wait_for(lambda: d.metric("icestation_net_tcp_connections_active") == 0, 10,
-                     what="TCP connections closed")
-            back_to_baseline(d, base)
+            finish(d, base, bystanders)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,9 +16,9 @@ import sys
 import tempfile
 import threading
 
-from faultlib import Served, back_to_baseline, baseline, creds, daemon, held_more, run
+from faultlib import Served, baseline, creds, daemon, finish, held_more, run
 from icetest import wait_for
-from turnclient import TlsTurnClient, client_ctx, make_cert
+from turnclient import TlsTurnClient, client_ctx, make_cert, tls_garbage
 
 HTTP, PORT, TLS = 15040, 15041, 15042
 MAX_CONNS = 64
@@ -70,14 +70,7 @@ def tls_flood():
 
             # Wave 2: garbage instead of a ClientHello.
             for _ in range(40):
-                with socket.create_connection(("127.0.0.1", TLS), timeout=5) as s:
-                    s.sendall(b"\x16\x03\x01\x00\x10" + b"not a client hello" * 3)
-                    s.settimeout(5)
-                    try:
-                        while s.recv(4096):
-                            pass
-                    except (ConnectionResetError, socket.timeout):
-                        pass
+                tls_garbage(("127.0.0.1", TLS))
             wait_for(lambda: delta('icestation_net_tls_handshakes_total{result="failed"}') == 40,
                      5, what="40 garbage handshakes counted failed")
             assert delta('icestation_net_tcp_connections_total{result="closed_tls_error"}') == 40
@@ -100,11 +93,7 @@ def tls_flood():
             tls_by.round_trip()
             udp_by.round_trip()
             assert d.metric("icestation_net_tls_connections_active") == 1  # the bystander
-            tls_by.close()
-            udp_by.close()
-            wait_for(lambda: d.metric("icestation_net_tcp_connections_active") == 0, 10,
-                     what="TCP connections closed")
-            back_to_baseline(d, base)
+            finish(d, base, [tls_by, udp_by])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -22,8 +22,9 @@ import types
 import warnings
 
 from icetest import Daemon, wait_for
-from turnclient import (BINDING, REQUEST, A_XOR_MAPPED, Msg, TlsTurnClient, TurnClient,
-                        client_ctx, encode, make_cert, recv_from, udp_peer, wait_readable)
+from turnclient import (BINDING, REQUEST, A_XOR_MAPPED, Msg, TlsTurnClient,
+                        client_ctx, encode, make_cert, recv_from, udp_peer)
+# (TlsTurnClient, client_ctx and make_cert are imported from here by tests/live.)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))

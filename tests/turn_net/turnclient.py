@@ -423,3 +423,16 @@ class TlsTurnClient(TurnClient):
             if not data:
                 raise ConnectionResetError("server closed the connection")
             self.inbuf += data
+
+
+def tls_garbage(addr, junk=b"\x16\x03\x01\x00\x10" + b"not a client hello" * 3):
+    """Open a TCP connection to a TLS port, send junk where a ClientHello
+    belongs, and wait (5 s at most) for the server to close it."""
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(junk)
+        s.settimeout(5)
+        try:
+            while s.recv(4096):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
