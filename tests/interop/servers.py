@@ -327,6 +327,8 @@ PORTS = {
     "aioice": {"coturn": (22100, None, (30500, 30749)), "icestation": (22110, 22111, (30750, 30999))},
     "aiortc": {"coturn": (22200, None, (31000, 31249)), "icestation": (22210, 22211, (31250, 31499))},
     "pion": {"coturn": (22300, None, (31500, 31749)), "icestation": (22310, 22311, (31750, 31999))},
+    "pionwebrtc": {"coturn": (22500, None, (33000, 33249)),
+                   "icestation": (22510, 22511, (33250, 33499))},
     "chromium": {"coturn": (22400, None, (32000, 32499)), "icestation": (22410, 22411, (32500, 32999)),
                  "page": {"coturn": 22401, "icestation": 22412}},
 }
