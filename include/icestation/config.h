@@ -64,10 +64,11 @@ struct ice_config_http {
 	char *identity_header; /* trusted user header from the proxy, NULL = off */
 	char *cors_origins[ICE_CONFIG_MAX_ORIGINS]; /* exact origins, or "*" */
 	size_t n_cors_origins;
-	uint32_t max_header_bytes; /* default 8192 */
-	uint32_t max_body_bytes;   /* default 4096 */
-	uint32_t timeout_s;        /* read/write timeout, default 10 */
-	uint32_t max_connections;  /* default 1024 */
+	uint32_t max_header_bytes;            /* default 8192 */
+	uint32_t max_body_bytes;              /* default 4096 */
+	uint32_t timeout_s;                   /* read/write timeout, default 10 */
+	uint32_t max_connections;             /* default 1024 */
+	uint32_t max_connections_per_address; /* per source (IPv6 /64), default 128; 0 = none */
 };
 
 /* The admin API (docs/api.md): a unix socket, or TCP with bearer tokens. */
@@ -79,6 +80,8 @@ struct ice_config_admin {
 	struct ice_addr listen; /* listen "IP:port"; family 0 when a unix socket */
 	char *bearer_tokens[ICE_CONFIG_MAX_TOKENS]; /* required (non-empty) over TCP */
 	size_t n_bearer_tokens;
+	uint32_t max_connections;             /* default 64 */
+	uint32_t max_connections_per_address; /* TCP, per source (IPv6 /64), default 16; 0 = none */
 };
 
 struct ice_config_stun {
@@ -92,6 +95,8 @@ struct ice_config_stun {
 	unsigned transports;          /* enum ice_transport bits; default UDP|TCP */
 	uint32_t tcp_idle_timeout_s;  /* default 30 */
 	uint32_t tcp_max_connections; /* per worker, default 1024 */
+	/* STUN/TURN over plain TCP, per source (IPv6 /64), default 256; 0 = none */
+	uint32_t tcp_max_connections_per_address;
 };
 
 struct ice_config_tls {
@@ -99,6 +104,8 @@ struct ice_config_tls {
 	uint16_t port; /* default 5349 */
 	char *cert;
 	char *key;
+	uint32_t max_connections_per_address; /* per source (IPv6 /64), default 256; 0 = none */
+	uint32_t handshake_timeout_s;         /* default 10 (or tcp-idle-timeout if shorter) */
 };
 
 struct ice_config_turn {

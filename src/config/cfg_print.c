@@ -143,6 +143,7 @@ print_http(FILE *fp, const struct ice_config_http *h)
 	kv_u(fp, 8, "max-body-bytes", h->max_body_bytes, "");
 	kv_u(fp, 8, "timeout", h->timeout_s, "s");
 	kv_u(fp, 8, "max-connections", h->max_connections, "");
+	kv_u(fp, 8, "max-connections-per-address", h->max_connections_per_address, "");
 }
 
 static void
@@ -162,6 +163,8 @@ print_admin(FILE *fp, const struct ice_config *cfg)
 		kv_str(fp, 8, "listen", ice_addr_str(&a->listen, buf, sizeof(buf)));
 	}
 	kv_strlist(fp, 8, "bearer-tokens", a->bearer_tokens, a->n_bearer_tokens, true);
+	kv_u(fp, 8, "max-connections", a->max_connections, "");
+	kv_u(fp, 8, "max-connections-per-address", a->max_connections_per_address, "");
 }
 
 static void
@@ -178,6 +181,7 @@ print_stun(FILE *fp, const struct ice_config_stun *s)
 	kv_transports(fp, 10, s->transports);
 	kv_u(fp, 10, "tcp-idle-timeout", s->tcp_idle_timeout_s, "s");
 	kv_u(fp, 10, "tcp-max-connections", s->tcp_max_connections, "");
+	kv_u(fp, 10, "tcp-max-connections-per-address", s->tcp_max_connections_per_address, "");
 }
 
 static void
@@ -226,6 +230,8 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_u(fp, 12, "port", t->tls.port, "");
 	kv_str(fp, 12, "cert", t->tls.cert);
 	kv_str(fp, 12, "key", t->tls.key);
+	kv_u(fp, 12, "max-connections-per-address", t->tls.max_connections_per_address, "");
+	kv_u(fp, 12, "handshake-timeout", t->tls.handshake_timeout_s, "s");
 	fprintf(fp, "          ice-api:\n            public-fallback:\n");
 	kv_bool(fp, 14, "enabled", t->fallback_enabled);
 	kv_strlist(fp, 14, "stun-servers", t->fallback_stun_servers, t->n_fallback_stun_servers,

@@ -320,6 +320,10 @@ static const struct cfg_key http_keys[] = {
 
 	  .min = 1,
 	  .max = 1000000 },
+	{ .name = "max-connections-per-address",
+	  .type = KT_U32,
+	  .off = HTTP(max_connections_per_address),
+	  .max = 1000000 },
 	{ .name = NULL },
 };
 
@@ -362,6 +366,10 @@ static const struct cfg_key stun_keys[] = {
 
 	  .min = 1,
 	  .max = 1000000 },
+	{ .name = "tcp-max-connections-per-address",
+	  .type = KT_U32,
+	  .off = STUN(tcp_max_connections_per_address),
+	  .max = 1000000 },
 	{ .name = NULL },
 };
 
@@ -369,6 +377,15 @@ static const struct cfg_key tls_keys[] = {
 	{ .name = "port", .type = KT_PORT, .off = TURN(tls.port), .seen = CFG_SEEN_TLS_PORT },
 	{ .name = "cert", .type = KT_STR, .off = TURN(tls.cert), .seen = CFG_SEEN_TLS_CERT },
 	{ .name = "key", .type = KT_STR, .off = TURN(tls.key), .seen = CFG_SEEN_TLS_KEY },
+	{ .name = "max-connections-per-address",
+	  .type = KT_U32,
+	  .off = TURN(tls.max_connections_per_address),
+	  .max = 1000000 },
+	{ .name = "handshake-timeout",
+	  .type = KT_DUR,
+	  .off = TURN(tls.handshake_timeout_s),
+	  .min = 1,
+	  .max = 3600 },
 	{ .name = NULL },
 };
 
@@ -485,6 +502,15 @@ static const struct cfg_key admin_keys[] = {
 	  .max = ICE_CONFIG_MAX_TOKENS,
 	  .check = cfg_check_bearer_token,
 	  .flags = KF_SECRET },
+	{ .name = "max-connections",
+	  .type = KT_U32,
+	  .off = ADMIN(max_connections),
+	  .min = 1,
+	  .max = 100000 },
+	{ .name = "max-connections-per-address",
+	  .type = KT_U32,
+	  .off = ADMIN(max_connections_per_address),
+	  .max = 100000 },
 	{ .name = NULL },
 };
 
@@ -615,6 +641,7 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->http.max_body_bytes = 4096;
 	cfg->http.timeout_s = 10;
 	cfg->http.max_connections = 1024;
+	cfg->http.max_connections_per_address = 128;
 
 	cfg->stun.port = 3478;
 	cfg->stun.rate_rps = 100;
@@ -622,6 +649,7 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->stun.transports = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP;
 	cfg->stun.tcp_idle_timeout_s = 30;
 	cfg->stun.tcp_max_connections = 1024;
+	cfg->stun.tcp_max_connections_per_address = 256;
 
 	cfg->turn.port = 3478;
 	cfg->turn.transports = ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP;
@@ -634,8 +662,12 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.credential_ttl_s = 86400;
 	cfg->turn.tls.port = 5349;
 	cfg->turn.mobility = true;
+	cfg->turn.tls.max_connections_per_address = 256;
+	cfg->turn.tls.handshake_timeout_s = 10;
 
 	cfg->admin.enabled = true;
+	cfg->admin.max_connections = 64;
+	cfg->admin.max_connections_per_address = 16;
 	cfg->drain_timeout_s = 3600;
 	cfg->cluster.redis_port = 6379;
 	cfg->cluster.heartbeat_ms = 1000;

@@ -148,6 +148,7 @@ keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice
 		n->http.listen = o->http.listen;
 	}
 	KEEP(r, "admin.enabled", o->admin.enabled, n->admin.enabled);
+	KEEP(r, "admin.max-connections", o->admin.max_connections, n->admin.max_connections);
 	if (!ice_addr_equal(&o->admin.listen, &n->admin.listen) ||
 	    str_differ(o->admin.unix_path, n->admin.unix_path)) {
 		restart_add(r, "admin.listen");
