@@ -17,6 +17,7 @@
 #include "icestation/auth.h"
 #include "icestation/config.h"
 #include "icestation/http.h"
+#include "icestation/http_conns.h"
 #include "icestation/metrics.h"
 
 enum {
@@ -41,7 +42,6 @@ struct ice_api_tmpl {
 	char cache[64];      /* the Cache-Control header value */
 };
 
-struct http_conn;
 struct evbuffer;
 
 struct ice_http {
@@ -54,16 +54,10 @@ struct ice_http {
 	struct evhttp *evh;
 	struct ice_metrics *m;
 
-	/* Connection tracking (server.c). */
-	struct event *adopt_ev;     /* runs once per loop turn after accepts */
+	struct ice_http_conns *conns; /* limits and deadlines (http_conns.h) */
 	struct evconnlistener *lev; /* evhttp's listener; paused on accept errors */
 	struct event *resume_ev;    /* re-enables lev after the pause */
 	struct ice_http *next;      /* server.c's list of live servers */
-	struct http_conn *pending;  /* accepted, not yet adopted */
-	struct http_conn **table;   /* evcon -> conn, open addressing */
-	size_t table_mask;
-	uint32_t n_open;
-	uint32_t timeout_ms;
 
 	/* The Date header value and the second it was formatted for. */
 	char date[40];
@@ -81,7 +75,8 @@ struct ice_http {
 /*
  * Send a reply with body (may be NULL) and count it by status class. Borrows
  * everything; evhttp copies the body into the request's output buffer. Marks
- * the connection answered, restarts its request deadline and adds Date.
+ * the connection answered (served: evicted last), restarts its request
+ * deadline and adds Date.
  */
 void http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char *reason,
                 const char *body, size_t body_len);

@@ -1,21 +1,8 @@
 /*
- * The HTTP server: evhttp setup, routing, replies, and the connection bounds
- * libevent 2.1 lacks.
- *
- * evhttp 2.1 has no connection limit (evhttp_set_max_connections is 2.2) and no
- * whole-request deadline: its timeout is per read, so a client dribbling one
- * header byte at a time keeps a connection forever. Both are built here from
- * public API: evhttp_set_bevcb tells us of every new connection (we create its
- * bufferevent); the evhttp_connection wrapping it is known once evhttp has set
- * its callbacks, so a deferred event "adopts" new connections in the same loop
- * turn, before any of their I/O: it closes those over max-connections, sets a
- * close callback (the only end-of-connection notice evhttp gives) and arms a
- * deadline for the next complete request.
- *
- * The deadline is lazy (nginx's NGX_TIMER_LAZY_DELAY idea): an answer only
- * moves c->due; the timer, armed once per connection, re-arms itself for the
- * remainder when it finds due moved. Re-adding a timer per request cost a
- * min-heap delete and insert under the base lock on every answer.
+ * The HTTP server: evhttp setup, routing and replies. Its connections are
+ * bounded by a tracker (include/icestation/http_conns.h: the global and
+ * per-address limits, fair eviction, the whole-request deadline libevent 2.1
+ * lacks).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,225 +11,12 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
 #include "icestation/log.h"
 
 #include "http_int.h"
-
-struct http_conn {
-	struct ice_http *h;
-	struct bufferevent *bev; /* ours until adopted (we hold a reference) */
-	struct evhttp_connection *evcon;
-	struct event *deadline;
-	struct http_conn *next_pending;
-	ice_ms_t due; /* close unless a request completes before this */
-	uint32_t answered;
-};
-
-/*
- * CLOCK_MONOTONIC_COARSE: a vDSO read of the tick, no syscall; its few ms of
- * granularity are nothing next to a timeout counted in seconds.
- */
-static ice_ms_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (ice_ms_t)ts.tv_sec * 1000u + (ice_ms_t)ts.tv_nsec / 1000000u;
-}
-
-/* Pointers are not attacker-chosen, so a multiplicative hash is enough. */
-static size_t
-conn_slot(const struct ice_http *h, const void *evcon)
-{
-	uint64_t x = (uint64_t)(uintptr_t)evcon;
-
-	return (size_t)((x >> 4) * 0x9E3779B97F4A7C15ull >> 20) & h->table_mask;
-}
-
-static void
-conn_table_put(struct ice_http *h, struct http_conn *c)
-{
-	size_t i = conn_slot(h, c->evcon);
-
-	while (h->table[i] != NULL)
-		i = (i + 1) & h->table_mask;
-	h->table[i] = c;
-}
-
-static struct http_conn *
-conn_table_get(const struct ice_http *h, const void *evcon)
-{
-	for (size_t i = conn_slot(h, evcon);; i = (i + 1) & h->table_mask) {
-		struct http_conn *c = h->table[i];
-
-		if (c == NULL || c->evcon == evcon)
-			return c;
-	}
-}
-
-/* Linear probing removal by backward shift: no tombstones to accumulate. */
-static void
-conn_table_del(struct ice_http *h, const struct http_conn *c)
-{
-	size_t i = conn_slot(h, c->evcon), j;
-
-	while (h->table[i] != c)
-		i = (i + 1) & h->table_mask;
-	h->table[i] = NULL;
-	for (j = (i + 1) & h->table_mask; h->table[j] != NULL; j = (j + 1) & h->table_mask) {
-		struct http_conn *e = h->table[j];
-		size_t home = conn_slot(h, e->evcon);
-
-		/* e may move into the hole if its home is not in (i, j]. */
-		if (((j - home) & h->table_mask) >= ((j - i) & h->table_mask)) {
-			h->table[i] = e;
-			h->table[j] = NULL;
-			i = j;
-		}
-	}
-}
-
-static void
-deadline_timer_add(struct http_conn *c, ice_ms_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-
-	evtimer_add(c->deadline, &tv);
-}
-
-/* evhttp's close notice: the evcon is still valid, its fd about to close. */
-static void
-on_conn_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct http_conn *c = arg;
-	struct ice_http *h = c->h;
-
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	if (c->answered == 0 && evtimer_pending(c->deadline, NULL))
-		ice_metrics_inc(h->m, ICE_M_HTTP_CONN_UNANSWERED);
-	conn_table_del(h, c);
-	event_free(c->deadline);
-	free(c);
-	h->n_open--;
-	ice_metrics_dec(h->m, ICE_M_HTTP_CONN_OPEN);
-}
-
-static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_conn *c = arg;
-	ice_ms_t now = now_ms();
-
-	(void)fd;
-	(void)what;
-	if (c->due > now) {
-		/* An answer moved the deadline since the timer was set. */
-		deadline_timer_add(c, c->due - now);
-		return;
-	}
-	ice_metrics_inc(c->h->m,
-	                c->answered ? ICE_M_HTTP_TIMEOUT_IDLE : ICE_M_HTTP_TIMEOUT_REQUEST);
-	/* Runs on_conn_close, which frees c. */
-	evhttp_connection_free(c->evcon);
-}
-
-static void
-adopt_one(struct ice_http *h, struct http_conn *c)
-{
-	void *cbarg = NULL;
-
-	bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
-	/* evhttp freed the connection already (it failed to set it up). */
-	if (cbarg == NULL)
-		goto out_free;
-	c->evcon = cbarg;
-	if (h->n_open >= h->cfg->http.max_connections) {
-		ice_metrics_inc(h->m, ICE_M_HTTP_CONN_REJECTED);
-		bufferevent_decref(c->bev);
-		evhttp_connection_free(c->evcon);
-		goto out_free_nobev;
-	}
-	c->deadline = evtimer_new(h->base, on_deadline, c);
-	if (c->deadline == NULL) {
-		bufferevent_decref(c->bev);
-		evhttp_connection_free(c->evcon);
-		goto out_free_nobev;
-	}
-	bufferevent_decref(c->bev);
-	h->n_open++;
-	ice_metrics_inc(h->m, ICE_M_HTTP_CONN_OPEN);
-	conn_table_put(h, c);
-	evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
-	c->due = now_ms() + h->timeout_ms;
-	deadline_timer_add(c, h->timeout_ms);
-	return;
-
-out_free:
-	bufferevent_decref(c->bev);
-out_free_nobev:
-	free(c);
-}
-
-static void
-on_adopt(evutil_socket_t fd, short what, void *arg)
-{
-	struct ice_http *h = arg;
-	struct http_conn *c;
-
-	struct http_conn *fifo = NULL;
-
-	(void)fd;
-	(void)what;
-	/* The list is newest first; adopt in accept order, so the limit refuses the newest. */
-	while ((c = h->pending) != NULL) {
-		h->pending = c->next_pending;
-		c->next_pending = fifo;
-		fifo = c;
-	}
-	while ((c = fifo) != NULL) {
-		fifo = c->next_pending;
-		adopt_one(h, c);
-	}
-}
-
-/* evhttp asks for the bufferevent of each accepted connection. */
-static struct bufferevent *
-on_new_conn(struct event_base *base, void *arg)
-{
-	struct ice_http *h = arg;
-	struct http_conn *c;
-	struct bufferevent *bev;
-
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		/*
-		 * Out of memory: served but not tracked. Without a deadline,
-		 * bufferevent timeouts (reset by every read, so weaker) still
-		 * keep a silent client from holding it forever.
-		 */
-		struct timeval tv = { (time_t)(h->timeout_ms / 1000), 0 };
-
-		bufferevent_set_timeouts(bev, &tv, &tv);
-		return bev;
-	}
-	ice_metrics_inc(h->m, ICE_M_HTTP_CONN_ACCEPTED);
-	c->h = h;
-	c->bev = bev;
-	/* Keeps bev readable in on_adopt even if evhttp gave up on it. */
-	bufferevent_incref(bev);
-	c->next_pending = h->pending;
-	h->pending = c;
-	event_active(h->adopt_ev, EV_TIMEOUT, 0);
-	return bev;
-}
 
 /*
  * The Date header value (RFC 9110 IMF-fixdate), formatted when the second
@@ -322,7 +96,6 @@ http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char 
 		ICE_M_HTTP_REQ_2XX, ICE_M_HTTP_REQ_2XX, ICE_M_HTTP_REQ_3XX,
 		ICE_M_HTTP_REQ_4XX, ICE_M_HTTP_REQ_5XX,
 	};
-	struct http_conn *c = conn_table_get(h, evhttp_request_get_connection(req));
 	int cls = code / 100 - 1;
 
 	ice_metrics_inc(h->m, by_class[cls < 0 ? 0 : cls > 4 ? 4 : cls]);
@@ -335,10 +108,7 @@ http_reply(struct ice_http *h, struct evhttp_request *req, int code, const char 
 			evbuffer_add(out, body, body_len);
 		content_length(req, code, evbuffer_get_length(out));
 	}
-	if (c != NULL) {
-		c->answered++;
-		c->due = now_ms() + h->timeout_ms;
-	}
+	ice_http_conns_served(h->conns, req);
 	http_header(req, "Date", http_date(h));
 	evhttp_send_reply(req, code, reason, NULL);
 }
@@ -466,13 +236,31 @@ bind_listener(struct ice_http *h, int fd)
 	return 0;
 }
 
+/* What the connection tracker takes from cfg (max-connections is restart-only). */
+static void
+conns_limits(const struct ice_config *cfg, struct ice_http_conns_limits *lim)
+{
+	lim->max = cfg->http.max_connections;
+	lim->per_address = cfg->http.max_connections_per_address;
+	lim->timeout_ms = (cfg->http.timeout_s ? cfg->http.timeout_s : 10) * 1000u;
+	lim->mask_addrs = cfg->log_mask;
+}
+
 struct ice_http *
 ice_http_new(struct event_base *base, const struct ice_config *cfg,
              const struct ice_http_hooks *hooks, int fd)
 {
+	static const struct ice_http_conns_ids ids = {
+		.accepted = ICE_M_HTTP_CONN_ACCEPTED,
+		.open = ICE_M_HTTP_CONN_OPEN,
+		.rejected = ICE_M_HTTP_CONN_REJECTED,
+		.timeout_request = ICE_M_HTTP_TIMEOUT_REQUEST,
+		.timeout_idle = ICE_M_HTTP_TIMEOUT_IDLE,
+		.unanswered = ICE_M_HTTP_CONN_UNANSWERED,
+	};
 	const struct ice_config_http *hc = &cfg->http;
+	struct ice_http_conns_limits lim;
 	struct ice_http *h;
-	size_t slots = 16;
 
 	h = calloc(1, sizeof(*h));
 	if (h == NULL) {
@@ -485,17 +273,12 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 	h->public_turn = cfg->turn.public_ip.addr;
 	h->hooks = hooks;
 	h->m = ice_metrics_block_new();
-	h->timeout_ms = (hc->timeout_s ? hc->timeout_s : 10) * 1000u;
-
-	while (slots < 2 * (size_t)hc->max_connections + 2)
-		slots <<= 1;
-	h->table = calloc(slots, sizeof(*h->table));
-	h->table_mask = slots - 1;
 	h->evh = evhttp_new(base);
-	h->adopt_ev = event_new(base, -1, 0, on_adopt, h);
+	conns_limits(cfg, &lim);
 	h->resume_ev = evtimer_new(base, on_accept_resume, h);
-	if (h->m == NULL || h->table == NULL || h->evh == NULL || h->adopt_ev == NULL ||
-	    h->resume_ev == NULL) {
+	if (h->m != NULL && h->evh != NULL && h->resume_ev != NULL)
+		h->conns = ice_http_conns_new(base, h->evh, ICE_CONNCAP_HTTP, &lim, h->m, &ids);
+	if (h->conns == NULL) {
 		log_errorx("http: out of memory");
 		goto fail;
 	}
@@ -518,7 +301,6 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 	                                           EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	                                           EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(h->evh, "application/json");
-	evhttp_set_bevcb(h->evh, on_new_conn, h);
 	evhttp_set_gencb(h->evh, route, h);
 	if (bind_listener(h, fd) < 0)
 		goto fail;
@@ -559,10 +341,12 @@ int
 ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
 {
 	int r = rerender(h, cfg, &cfg->stun.public_ip.addr, &cfg->turn.public_ip.addr);
+	struct ice_http_conns_limits lim;
 
 	if (r < 0)
 		return r;
-	h->timeout_ms = (cfg->http.timeout_s ? cfg->http.timeout_s : 10) * 1000u;
+	conns_limits(cfg, &lim);
+	ice_http_conns_set(h->conns, &lim);
 	return 0;
 }
 
@@ -576,8 +360,6 @@ ice_http_set_public_ip(struct ice_http *h, const struct ice_addr *stun_ip,
 void
 ice_http_free(struct ice_http *h)
 {
-	struct http_conn *c;
-
 	if (h == NULL)
 		return;
 	for (struct ice_http **p = &servers; *p != NULL; p = &(*p)->next)
@@ -585,20 +367,13 @@ ice_http_free(struct ice_http *h)
 			*p = h->next;
 			break;
 		}
-	/* Closes every connection: on_conn_close frees the adopted ones. */
+	/* Closes every connection: the tracker hears of each. */
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
-	while ((c = h->pending) != NULL) {
-		h->pending = c->next_pending;
-		bufferevent_decref(c->bev);
-		free(c);
-	}
-	if (h->adopt_ev != NULL)
-		event_free(h->adopt_ev);
+	ice_http_conns_free(h->conns);
 	if (h->resume_ev != NULL)
 		event_free(h->resume_ev);
 	ice_api_fini(h);
 	ops_fini(h);
-	free(h->table);
 	free(h);
 }

@@ -1,5 +1,6 @@
 """Hostile clients: stalled requests, oversized headers and URIs, too many
-connections, garbage. The daemon bounds each, counts it, and keeps serving.
+connections (full, a newcomer closes the oldest that has completed no
+request), garbage. The daemon bounds each, counts it, and keeps serving.
 Ports 20200-20299."""
 
 import socket
@@ -129,8 +130,23 @@ def closing_metric(d, name):
     return d.metric(name, headers={"Connection": "close"})
 
 
+def healthz_to_eof(s):
+    """GET /healthz with Connection: close on s; the reply read to EOF, so the
+    daemon has released the connection before we go on."""
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.settimeout(5)
+    reply = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            return reply
+        reply += b
+
+
 def test_max_connections(d):
+    evicted = 'icestation_connections_evicted_total{listener="http",reason="pending"}'
     rejected = closing_metric(d, "icestation_http_connections_rejected_total")
+    evicted_before = closing_metric(d, evicted)
     idle = [socket.create_connection(("127.0.0.1", d.http_port)) for _ in range(MAX_CONN - 1)]
     try:
         # The scrape's own connection is the MAX_CONN-th.
@@ -138,22 +154,18 @@ def test_max_connections(d):
                  what="idle connections adopted")
         extra = socket.create_connection(("127.0.0.1", d.http_port))  # the MAX_CONN-th now
         over = socket.create_connection(("127.0.0.1", d.http_port))   # one too many
-        over.settimeout(TIMEOUT_S - 1)
+        # Full: the newcomer closes the oldest connection that has not
+        # completed a request (idle[0]) at once, long before the timeout.
+        idle[0].settimeout(TIMEOUT_S - 1)
         t0 = time.monotonic()
-        assert over.recv(16) == b""  # closed at once, long before the timeout
+        assert idle[0].recv(16) == b"", "the oldest pending connection was not evicted"
         assert time.monotonic() - t0 < TIMEOUT_S - 1
-        over.close()
-        # The admitted one is served normally.
-        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        extra.settimeout(5)
-        reply = b""
-        while True:  # to EOF: the daemon has released it before we go on
-            b = extra.recv(4096)
-            if not b:
-                break
-            reply += b
-        assert reply.startswith(b"HTTP/1.1 200"), "admitted connection not served"
-        extra.close()
+        for s in idle[1:]:
+            assert not wait_closed(s, 0), "a younger connection was closed"
+        # Both newcomers are served normally.
+        for s in (extra, over):
+            assert healthz_to_eof(s).startswith(b"HTTP/1.1 200"), "admitted connection not served"
+            s.close()
     finally:
         for s in idle:
             s.close()
@@ -161,8 +173,21 @@ def test_max_connections(d):
     # the daemon has seen the idle connections' FINs.
     wait_for(lambda: closing_metric(d, "icestation_http_connections_open") == 1, 5,
              what="closed connections released")
-    assert closing_metric(d, "icestation_http_connections_rejected_total") == rejected + 1
+    assert closing_metric(d, evicted) == evicted_before + 1
+    # Nothing was refused: there was always a connection to evict.
+    assert closing_metric(d, "icestation_http_connections_rejected_total") == rejected
     serve_check(d)
+
+
+def wait_closed(s, timeout):
+    """True if the peer closed s within timeout seconds (0: already)."""
+    s.settimeout(timeout if timeout > 0 else 0.01)
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b""
+    except (socket.timeout, BlockingIOError):
+        return False
+    except ConnectionResetError:
+        return True
 
 
 def main():
