@@ -10,10 +10,12 @@
 
 #include <event2/http.h>
 
+#include "icestation/http_conns.h"
+
 #include "admin_int.h"
 
 enum {
-	ADMIN_TIMEOUT_S = 30,        /* read/write timeout per connection */
+	ADMIN_TIMEOUT_S = 30,        /* per read/write, and from accept or a request to the next */
 	ADMIN_LIST_MAX = 10000,      /* allocations listed per worker at most */
 	ADMIN_RELOAD_ERR_MAX = 4096, /* the loader's error text in a 422 */
 };
@@ -29,6 +31,8 @@ struct ice_admin {
 	char *tokens[ICE_CONFIG_MAX_TOKENS];
 	size_t n_tokens;
 	struct admin_pending *pending; /* asynchronous answers in flight */
+	struct ice_http_conns *conns;  /* limits and deadlines (http_conns.h) */
+	struct ice_metrics *m;         /* this loop's block for the conns' counts */
 };
 
 /* Answer body (taken over, may be NULL: 500) as JSON with code. */
@@ -36,6 +40,10 @@ void admin_reply_json(struct evhttp_request *req, int code, const char *reason, 
 /* {"error": error, "detail": detail} (detail may be NULL). */
 void admin_reply_error(struct evhttp_request *req, int code, const char *reason, const char *error,
                        const char *detail);
+
+/* Be told when evcon closes (cb NULL: no more), whoever owns evhttp's close callback. */
+void admin_watch(struct ice_admin *a, struct evhttp_connection *evcon,
+                 void (*cb)(struct evhttp_connection *, void *), void *arg);
 
 /* handlers.c: answer a routed request (now, or later for listings and kills). */
 void admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct admin_req *r);

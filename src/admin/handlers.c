@@ -38,7 +38,7 @@ pending_new(struct ice_admin *a, struct evhttp_request *req)
 	p->a = a;
 	p->req = req;
 	p->evcon = evhttp_request_get_connection(req);
-	evhttp_connection_set_closecb(p->evcon, on_hangup, p);
+	admin_watch(a, p->evcon, on_hangup, p);
 	p->next = a->pending;
 	a->pending = p;
 	return p;
@@ -55,7 +55,7 @@ pending_end(struct admin_pending *p)
 		pp = &(*pp)->next;
 	*pp = p->next;
 	if (req != NULL)
-		evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+		admin_watch(p->a, p->evcon, NULL, NULL);
 	free(p);
 	return req;
 }

@@ -95,6 +95,14 @@ method_of(struct evhttp_request *req)
 	}
 }
 
+void
+admin_watch(struct ice_admin *a, struct evhttp_connection *evcon,
+            void (*cb)(struct evhttp_connection *, void *), void *arg)
+{
+	if (ice_http_conns_watch(a->conns, evcon, cb, arg) < 0)
+		evhttp_connection_set_closecb(evcon, cb, arg);
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -102,6 +110,10 @@ on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct admin_req r;
 	int code;
+
+	/* A whole request came in: this connection is a client's, not a
+	 * flood's half-open one (evicted last). Its token is checked next. */
+	ice_http_conns_served(a->conns, req);
 
 	if (!authorized(a, req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
@@ -221,11 +233,22 @@ tokens_free(struct ice_admin *a)
 	a->n_tokens = 0;
 }
 
+/* What the connection tracker takes from cfg (max-connections is restart-only). */
+static void
+conns_limits(const struct ice_config *cfg, struct ice_http_conns_limits *lim)
+{
+	lim->max = cfg->admin.max_connections;
+	lim->per_address = cfg->admin.max_connections_per_address;
+	lim->timeout_ms = ADMIN_TIMEOUT_S * 1000u;
+	lim->mask_addrs = cfg->log_mask;
+}
+
 int
 ice_admin_reconfigure(struct ice_admin *a, const struct ice_config *cfg)
 {
 	char *copy[ICE_CONFIG_MAX_TOKENS];
 	size_t n = cfg->admin.n_bearer_tokens;
+	struct ice_http_conns_limits lim;
 
 	for (size_t i = 0; i < n; i++) {
 		copy[i] = strdup(cfg->admin.bearer_tokens[i]);
@@ -238,6 +261,10 @@ ice_admin_reconfigure(struct ice_admin *a, const struct ice_config *cfg)
 	tokens_free(a);
 	memcpy(a->tokens, copy, n * sizeof(copy[0]));
 	a->n_tokens = n;
+	if (a->conns != NULL) {
+		conns_limits(cfg, &lim);
+		ice_http_conns_set(a->conns, &lim);
+	}
 	return 0;
 }
 
@@ -258,13 +285,18 @@ ice_admin_new(struct event_base *base, const struct ice_config *cfg,
 	const struct ice_config_admin *ac = &cfg->admin;
 	char where[ICE_ADDR_STRLEN];
 	struct ice_admin *a = calloc(1, sizeof(*a));
+	struct ice_http_conns_limits lim;
 
 	if (a == NULL)
 		return NULL;
 	a->ops = *ops;
 	a->base = base;
 	a->evh = evhttp_new(base);
-	if (a->evh == NULL || ice_admin_reconfigure(a, cfg) < 0)
+	a->m = ice_metrics_block_new();
+	conns_limits(cfg, &lim);
+	if (a->evh != NULL && a->m != NULL)
+		a->conns = ice_http_conns_new(base, a->evh, ICE_CONNCAP_ADMIN, &lim, a->m, NULL);
+	if (a->conns == NULL || ice_admin_reconfigure(a, cfg) < 0)
 		goto fail;
 	if (fd >= 0) {
 		a->fd_passed_unix = fd_is_unix(fd);
@@ -315,6 +347,7 @@ ice_admin_free(struct ice_admin *a)
 	/* Closing the connections runs the close callbacks of pending requests. */
 	if (a->evh != NULL)
 		evhttp_free(a->evh);
+	ice_http_conns_free(a->conns);
 	admin_pending_free_all(a);
 	if (a->unix_path != NULL)
 		(void)unlink(a->unix_path);
