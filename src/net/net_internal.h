@@ -19,6 +19,7 @@
 #include "icestation/addr.h"
 #include "icestation/common.h"
 #include "icestation/config.h"
+#include "icestation/conncap.h"
 #include "icestation/hostaddr.h"
 #include "icestation/metrics.h"
 #include "icestation/net.h"
@@ -81,9 +82,12 @@ struct net_worker {
 
 	struct net_batch batch;
 
-	/* TCP and TLS client connections. */
+	/* TCP and TLS client connections, at most stun.tcp-max-connections,
+	 * capped per source and evicted fairly by cap (tcp.c). Per worker:
+	 * see tcp.c for what that means without steering. */
 	struct net_conn *conns; /* doubly linked, for teardown */
 	size_t n_conns;
+	struct ice_conncap *cap;
 	uint8_t tcp_reply[NET_TX_SLOT_LEN];
 
 	/* TURN (turn_glue.c) and its relay sockets (relay*.c). */

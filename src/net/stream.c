@@ -34,6 +34,20 @@ conn_frame_ms(const struct net_conn *c)
 	return idle > 0 && idle < NET_TCP_FRAME_TIMEOUT_MS ? idle : NET_TCP_FRAME_TIMEOUT_MS;
 }
 
+/* TLS: the handshake deadline from the accept, or 0 once it is done (or for
+ * plain TCP). Bounded by the idle timeout too, for the frame deadline's
+ * reason. Read from the generation in force, so a reload moves it. */
+static ice_ms_t
+conn_handshake_due(const struct net_conn *c)
+{
+	ice_ms_t idle = conn_idle_ms(c);
+	ice_ms_t hs = (ice_ms_t)c->w->cfg->turn.tls.handshake_timeout_s * 1000;
+
+	if (c->ssl == NULL || c->tls_ready)
+		return 0;
+	return c->accepted_at + (idle > 0 && idle < hs ? idle : hs);
+}
+
 void
 stream_arm(struct net_conn *c, ice_ms_t at)
 {
@@ -52,12 +66,14 @@ stream_arm(struct net_conn *c, ice_ms_t at)
 ice_ms_t
 stream_deadline(const struct net_conn *c)
 {
-	ice_ms_t idle = conn_idle_ms(c), at = 0;
+	ice_ms_t idle = conn_idle_ms(c), at = 0, hs = conn_handshake_due(c);
 
 	if (idle > 0)
 		at = (c->n_holds > 0 ? ICE_MAX(c->last_rx, c->w->now) : c->last_rx) + idle;
 	if (c->frame_start != 0 && (at == 0 || c->frame_start + conn_frame_ms(c) < at))
 		at = c->frame_start + conn_frame_ms(c);
+	if (hs != 0 && (at == 0 || hs < at))
+		at = hs;
 	return at;
 }
 
@@ -67,6 +83,7 @@ stream_close(struct net_conn *c, enum ice_metric_id reason)
 	struct net_worker *w = c->w;
 
 	net_turn_stream_closed(w, c);
+	ice_conncap_remove(w->cap, &c->capn);
 	if (c->n_holds > 0)
 		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
 	ice_metrics_inc(w->m, reason);
@@ -105,6 +122,8 @@ stream_kill(struct net_conn *c, enum ice_metric_id reason)
 		return;
 	c->dead = true;
 	c->dead_reason = reason;
+	/* Going anyway: no newcomer should pick it, nor its source count it. */
+	ice_conncap_remove(c->w->cap, &c->capn);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_active(c->ev_timer, EV_TIMEOUT, 1);
@@ -123,9 +142,13 @@ stream_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->w->now = net_clock_ms();
+	at = conn_handshake_due(c);
+	if (at != 0 && c->w->now >= at) {
+		ice_metrics_inc(c->w->m, ICE_M_NET_TLS_HS_TIMEOUT);
+		stream_close(c, ICE_M_NET_TCP_CLOSED_SLOW);
+		return;
+	}
 	if (c->frame_start != 0 && c->w->now >= c->frame_start + conn_frame_ms(c)) {
-		if (c->ssl != NULL && !c->tls_ready)
-			ice_metrics_inc(c->w->m, ICE_M_NET_TLS_HS_TIMEOUT);
 		stream_close(c, ICE_M_NET_TCP_CLOSED_SLOW);
 		return;
 	}
@@ -142,14 +165,18 @@ void
 net_stream_hold(struct net_conn *c, int delta)
 {
 	if (delta > 0) {
-		if (c->n_holds++ == 0)
+		if (c->n_holds++ == 0) {
 			ice_metrics_inc(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+			ice_conncap_pin(c->w->cap, &c->capn, true);
+		}
 		return;
 	}
 	if (c->n_holds == 0)
 		return;
 	if (--c->n_holds == 0) {
 		ice_metrics_dec(c->w->m, ICE_M_NET_TCP_TURN_HELD);
+		/* Evictable again, as the newest of the served. */
+		ice_conncap_pin(c->w->cap, &c->capn, false);
 		/* The idle period starts over from the allocation's end. */
 		c->last_rx = ICE_MAX(c->last_rx, c->w->now);
 	}
@@ -179,8 +206,14 @@ net_stream_transport(const struct net_conn *c)
 	return c->l->transport;
 }
 
+struct net_conn *
+stream_of_node(struct ice_conncap_node *n)
+{
+	return (struct net_conn *)((char *)n - offsetof(struct net_conn, capn));
+}
+
 void
-net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss)
+net_stream_new(struct net_listener *l, int fd, const struct ice_addr *remote)
 {
 	struct net_worker *w = l->w;
 	struct sockaddr_storage local;
@@ -195,8 +228,9 @@ net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss
 	c->l = l;
 	c->fd = fd;
 	c->last_rx = w->now;
-	if (ice_addr_from_sockaddr(&c->remote, (const struct sockaddr *)ss) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+	c->accepted_at = w->now;
+	c->remote = *remote;
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
 	    ice_addr_from_sockaddr(&c->local, (const struct sockaddr *)&local) < 0)
 		goto fail;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -204,8 +238,6 @@ net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss
 		c->ssl = net_tls_new(w->gen->tls_ctx, fd);
 		if (c->ssl == NULL)
 			goto fail;
-		/* The handshake must finish within the frame deadline. */
-		c->frame_start = w->now;
 	}
 	c->in = malloc(NET_TCP_IN_INIT);
 	c->in_cap = NET_TCP_IN_INIT;
@@ -220,6 +252,9 @@ net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	ice_conncap_add(w->cap, &c->capn,
+	                l->transport == ICE_TRANSPORT_TLS ? ICE_CONNCAP_TLS : ICE_CONNCAP_TCP,
+	                remote);
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPTED);
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACTIVE);
 	if (c->ssl != NULL)

@@ -10,15 +10,16 @@
  * never touches the timer heap.
  *
  * TLS (turns:) streams are the same with an SSL object on the fd (tls.c):
- * the handshake runs under the frame-completion deadline, then every read
- * and write goes through SSL. OpenSSL may need the other direction (a
+ * the handshake must complete within turn.tls.handshake-timeout of the
+ * accept (or tcp-idle-timeout if shorter), then every read and write goes
+ * through SSL. OpenSSL may need the other direction (a
  * handshake flight, a write waiting for a read), so the write event is
  * wanted while output is pending or an SSL call asked for it.
  *
  *   stream.c      lifecycle, timers, the hold of allocations
  *   stream_in.c   reading, framing, dispatch, the TLS handshake
  *   stream_out.c  writing and the output ring
- *   tcp.c         listening sockets: accept, the connection limit
+ *   tcp.c         listening sockets: accept, the connection limits, eviction
  */
 #ifndef ICESTATION_NET_STREAM_H
 #define ICESTATION_NET_STREAM_H
@@ -33,6 +34,7 @@
 
 #include "icestation/addr.h"
 #include "icestation/config.h"
+#include "icestation/conncap.h"
 #include "icestation/metrics.h"
 
 struct net_worker;
@@ -74,17 +76,22 @@ struct net_conn {
 	ice_ms_t last_rx;         /* for the idle timeout */
 	ice_ms_t frame_start;     /* first byte of the incomplete frame; 0 = none */
 	ice_ms_t timer_at;        /* when ev_timer fires */
-	unsigned n_holds;         /* allocations made over it (turn's link_hold): no idle timeout */
-	bool paused;              /* over its bandwidth: not read until ev_resume */
-	struct event *ev_resume;  /* made at the first pause */
-	bool dead;                /* close at the next safe point, counted as dead_reason */
+	ice_ms_t accepted_at;     /* TLS: the handshake deadline runs from here */
+	/* In w->cap: pending until a first frame, pinned while held. */
+	struct ice_conncap_node capn;
+	/* Allocations made over it (turn's link_hold): no idle timeout, never evicted. */
+	unsigned n_holds;
+	bool paused;             /* over its bandwidth: not read until ev_resume */
+	struct event *ev_resume; /* made at the first pause */
+	bool dead;               /* close at the next safe point, counted as dead_reason */
 	enum ice_metric_id dead_reason;
 };
 
 /* The rest of net --------------------------------------------------------- */
 
-/* A new stream on an accepted fd (taken over; closed on failure, counted). */
-void net_stream_new(struct net_listener *l, int fd, const struct sockaddr_storage *ss);
+/* A new stream on an accepted fd from remote, admitted by tcp.c (fd taken
+ * over; closed on failure, counted). */
+void net_stream_new(struct net_listener *l, int fd, const struct ice_addr *remote);
 /* Close every stream of w (shutdown). */
 void net_stream_close_all(struct net_worker *w);
 /* Append len bytes to c's output; may close c (backpressure), never at once. */
@@ -92,8 +99,8 @@ void net_stream_send(struct net_conn *c, const uint8_t *buf, size_t len);
 /*
  * delta +1/-1: an allocation made over c became visible / ended (turn's
  * link_hold). While one holds it the idle timeout does not apply (RFC 8656
- * §3.1: the connection lives as long as its allocation); the frame deadline
- * still does.
+ * §3.1: the connection lives as long as its allocation) and no newcomer may
+ * evict it; the frame deadline still applies.
  */
 void net_stream_hold(struct net_conn *c, int delta);
 /* How many allocations hold c. */
@@ -123,5 +130,7 @@ void stream_on_read(evutil_socket_t fd, short what, void *arg);
 void stream_on_write(evutil_socket_t fd, short what, void *arg);
 void stream_on_timer(evutil_socket_t fd, short what, void *arg);
 void stream_on_resume(evutil_socket_t fd, short what, void *arg);
+/* The connection that owns a pool node. */
+struct net_conn *stream_of_node(struct ice_conncap_node *n);
 
 #endif

@@ -109,6 +109,9 @@ conn_frames(struct net_conn *c)
 	net_batch_flush(&c->w->batch);
 	if (c->dead)
 		return false;
+	/* A whole frame came: a client, not a flood's half-open connection. */
+	if (completed && c->capn.state == ICE_CONNCAP_PENDING)
+		ice_conncap_served(c->w->cap, &c->capn);
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
@@ -244,8 +247,7 @@ conn_tls_accept(struct net_conn *c)
 		return false;
 	}
 	ice_metrics_inc(w->m, ICE_M_NET_TLS_HS_OK);
-	c->tls_ready = true;
-	c->frame_start = 0; /* the handshake's deadline is met; frames get their own */
+	c->tls_ready = true; /* the handshake deadline is met; frames get their own */
 	stream_write_interest(c);
 	return true;
 }

@@ -56,6 +56,21 @@ ratelimit_for(const struct ice_config *cfg, unsigned id)
 	return rl;
 }
 
+/* The stream pool's limits from w->cfg (a reload changes them live; a
+ * bigger tcp-max-connections grows the table, or keeps the old one fuller
+ * without memory). */
+static void
+caps_apply(struct net_worker *w)
+{
+	const struct ice_config *cfg = w->cfg;
+
+	if (ice_conncap_reserve(w->cap, cfg->stun.tcp_max_connections) < 0)
+		log_warnx("net: worker %u: no memory to grow the per-address table", w->id);
+	ice_conncap_set_cap(w->cap, ICE_CONNCAP_TCP, cfg->stun.tcp_max_connections_per_address);
+	ice_conncap_set_cap(w->cap, ICE_CONNCAP_TLS, cfg->turn.tls.max_connections_per_address);
+	ice_conncap_set_mask(w->cap, cfg->log_mask);
+}
+
 void
 net_worker_free(struct net_worker *w)
 {
@@ -73,6 +88,7 @@ net_worker_free(struct net_worker *w)
 		event_base_free(w->base);
 	ice_ratelimit_free(w->rl);
 	ice_ratelimit_free(w->log_rl);
+	ice_conncap_free(w->cap);
 	net_gen_unref(w->gen);
 	free(w);
 }
@@ -123,6 +139,12 @@ net_worker_new(struct ice_net *net, unsigned id)
 	w->rl = ratelimit_for(w->cfg, id);
 	if (ice_siphash_key_random(&key) == 0)
 		w->log_rl = ice_ratelimit_new(NET_LOG_RPS, NET_LOG_BURST, NET_LOG_RL_ENTRIES, &key);
+	if (ice_siphash_key_random(&key) < 0 ||
+	    (w->cap = ice_conncap_new(w->cfg->stun.tcp_max_connections, &key, NULL)) == NULL) {
+		log_errorx("net: worker %u: no memory for the per-address table", id);
+		goto fail;
+	}
+	caps_apply(w);
 	if (net_listeners_open(w, net->cfg) < 0)
 		goto fail;
 	if (net_turn_worker_init(w) < 0) {
@@ -150,6 +172,7 @@ worker_take_gen(struct net_worker *w, struct net_gen *g)
 		ice_ratelimit_free(w->rl);
 		w->rl = ratelimit_for(w->cfg, w->id);
 	}
+	caps_apply(w);
 	net_turn_reconfigure(w);
 	net_gen_unref(old);
 }
@@ -214,6 +237,7 @@ net_worker_main(void *arg)
 
 	w->m = ice_metrics_block_new();
 	w->batch.m = w->m;
+	ice_conncap_set_metrics(w->cap, w->m);
 	w->now = net_clock_ms();
 	for (i = 0; i < w->n_listeners && r == 0; i++) {
 		if (w->listeners[i].transport == ICE_TRANSPORT_UDP)

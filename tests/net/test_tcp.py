@@ -1,7 +1,8 @@
 """STUN over TCP against the real daemon: framing (back-to-back, split),
 IPv4 and IPv6, and the limits that keep one peer from holding a worker: bad
 frames, oversized frames, the frame-completion deadline (one byte a second),
-the idle timeout, the per-worker connection cap, and output backpressure.
+the idle timeout, the per-worker connection limit (full, a newcomer closes
+the oldest connection that has sent no frame), and output backpressure.
 Every limit is checked in /metrics and followed by a good client being
 answered. Ports 21020-21039."""
 
@@ -134,17 +135,24 @@ def check_limits(d, port):
 
 
 def check_max_connections(d, port):
-    key = TCP_KEY.format("rejected_max")
-    before = d.metric(key)
+    key = TCP_KEY.format("closed_evicted")
+    pending = 'icestation_connections_evicted_total{listener="tcp",reason="pending"}'
+    rejected = TCP_KEY.format("rejected_max")
+    before, before_pending, before_rejected = d.metric(key), d.metric(pending), d.metric(rejected)
     conns = [connect("127.0.0.1", port) for _ in range(MAX_CONN + 4)]
     try:
-        # All within the idle timeout, so only the cap can close anything.
+        # All within the idle timeout, so only the limit can close anything.
+        # Full, each newcomer (under its address's cap) closes the oldest
+        # connection that has sent no frame yet: the first four.
         wait_for(lambda: d.metric(key) >= before + 4, IDLE_S / 2, what=key)
         readable, _, _ = select.select(conns, [], [], 0.2)
         closed = [c for c in readable if wait_closed(c, 0.1)]
-        # Accept order is connect order: the first MAX_CONN are kept.
-        assert closed == conns[MAX_CONN:], (len(closed), [conns.index(c) for c in closed])
-        for c in conns[:MAX_CONN]:
+        # Accept order is connect order: the newest MAX_CONN are kept.
+        assert closed == conns[:4], (len(closed), [conns.index(c) for c in closed])
+        assert d.metric(key) == before + 4
+        assert d.metric(pending) == before_pending + 4
+        assert d.metric(rejected) == before_rejected, "evictable connections, yet refused"
+        for c in conns[4:]:
             req, tid = build()
             c.sendall(req)
             r = tcp_read_msg(c)
