@@ -395,8 +395,8 @@ class TlsTurnClient(TurnClient):
     """TurnClient over TLS: the same stream framing (ChannelData padded to 4),
     reads that look into the SSL buffer before waiting on the socket."""
 
-    def __init__(self, server, username, password, ctx, alpn=None):
-        super().__init__(server, username, password, transport="tcp")
+    def __init__(self, server, username, password, ctx, alpn=None, local="127.0.0.1"):
+        super().__init__(server, username, password, transport="tcp", local=local)
         self.sock.setblocking(True)
         self.sock.settimeout(5)
         if alpn:
