@@ -403,6 +403,24 @@ test_ignored_and_includes(void)
 	ice_config_free(cfg);
 }
 
+/* The connection limits' defaults (docs/configuration.md says why). */
+static void
+test_conn_defaults(void)
+{
+	struct ice_config *cfg = load_data("ignored_sections.yml");
+
+	REQUIRE(cfg != NULL);
+	CHECK_EQ_INT(cfg->http.max_connections, 1024);
+	CHECK_EQ_INT(cfg->http.max_connections_per_address, 128);
+	CHECK_EQ_INT(cfg->admin.max_connections, 64);
+	CHECK_EQ_INT(cfg->admin.max_connections_per_address, 16);
+	CHECK_EQ_INT(cfg->stun.tcp_max_connections, 1024);
+	CHECK_EQ_INT(cfg->stun.tcp_max_connections_per_address, 256);
+	CHECK_EQ_INT(cfg->turn.tls.max_connections_per_address, 256);
+	CHECK_EQ_INT(cfg->turn.tls.handshake_timeout_s, 10);
+	ice_config_free(cfg);
+}
+
 static void
 test_full(void)
 {
@@ -424,6 +442,9 @@ test_full(void)
 	CHECK_EQ_INT(cfg->http.max_body_bytes, 0);
 	CHECK_EQ_INT(cfg->http.timeout_s, 60);
 	CHECK_EQ_INT(cfg->http.max_connections, 99);
+	CHECK_EQ_INT(cfg->http.max_connections_per_address, 7);
+	CHECK_EQ_INT(cfg->admin.max_connections, 9);
+	CHECK_EQ_INT(cfg->admin.max_connections_per_address, 3);
 
 	CHECK(cfg->stun.enabled);
 	CHECK_EQ_INT(cfg->stun.port, 3479);
@@ -435,6 +456,7 @@ test_full(void)
 	CHECK_EQ_INT(cfg->stun.transports, ICE_TRANSPORT_UDP);
 	CHECK_EQ_INT(cfg->stun.tcp_idle_timeout_s, 120);
 	CHECK_EQ_INT(cfg->stun.tcp_max_connections, 77);
+	CHECK_EQ_INT(cfg->stun.tcp_max_connections_per_address, 0); /* 0: no cap */
 
 	CHECK(cfg->turn.enabled);
 	CHECK_EQ_INT(cfg->turn.port, 3480);
@@ -443,6 +465,8 @@ test_full(void)
 	CHECK_EQ_INT(cfg->turn.transports, ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP);
 	CHECK(!cfg->turn.tls.enabled);
 	CHECK_EQ_INT(cfg->turn.tls.port, 5350);
+	CHECK_EQ_INT(cfg->turn.tls.max_connections_per_address, 5);
+	CHECK_EQ_INT(cfg->turn.tls.handshake_timeout_s, 3);
 	CHECK_EQ_INT(cfg->turn.n_auth_secrets, 2);
 	CHECK_STR(cfg->turn.auth_secrets[1], "old-secret-abcdefgh");
 	CHECK_EQ_INT(cfg->turn.n_relay_ip_range, 2); /* 127.0.0.1/32 plus auto */
@@ -526,6 +550,14 @@ test_print_roundtrip(void)
 	CHECK_EQ_INT(b->turn.credential_ttl_s, a->turn.credential_ttl_s);
 	CHECK_EQ_INT(b->stun.transports, a->stun.transports);
 	CHECK_EQ_INT(b->http.timeout_s, a->http.timeout_s);
+	CHECK_EQ_INT(b->http.max_connections_per_address, a->http.max_connections_per_address);
+	CHECK_EQ_INT(b->admin.max_connections, a->admin.max_connections);
+	CHECK_EQ_INT(b->admin.max_connections_per_address, a->admin.max_connections_per_address);
+	CHECK_EQ_INT(b->stun.tcp_max_connections_per_address,
+	             a->stun.tcp_max_connections_per_address);
+	CHECK_EQ_INT(b->turn.tls.max_connections_per_address,
+	             a->turn.tls.max_connections_per_address);
+	CHECK_EQ_INT(b->turn.tls.handshake_timeout_s, a->turn.tls.handshake_timeout_s);
 	CHECK(memcmp(&b->turn.public_ip.addr, &a->turn.public_ip.addr, sizeof(struct ice_addr)) ==
 	      0);
 	CHECK_EQ_INT(b->log_level, a->log_level);
@@ -657,6 +689,7 @@ main(void)
 	test_full();
 	test_print_roundtrip();
 	test_shipped_conf();
+	test_conn_defaults();
 	test_err_truncation();
 	snprintf(path, sizeof(path), "%s/secret", tmpdir);
 	unlink(path);
