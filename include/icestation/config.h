@@ -54,6 +54,9 @@ enum ice_public_ip_source {
 struct ice_public_ip {
 	enum ice_public_ip_source source;
 	struct ice_addr addr; /* port 0; family 0 if auto found nothing (not ready) */
+	/* behind-nat: the operator says addr is a NAT's, forwarded to this host
+	 * (the self-test then expects it not to be a local address). */
+	bool behind_nat;
 };
 
 struct ice_config_http {

@@ -119,13 +119,13 @@ kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p)
 	};
 	char ip[ICE_ADDR_STRLEN];
 
-	if (p->addr.family == 0) {
+	if (p->addr.family == 0)
 		fprintf(fp, "%*spublic-ip: auto # not resolved\n", ind, "");
-		return;
-	}
-	fprintf(fp, "%*spublic-ip: \"%s\" # %s\n", ind, "",
-	        ice_addr_ip_str(&p->addr, ip, sizeof(ip)),
-	        (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?");
+	else
+		fprintf(fp, "%*spublic-ip: \"%s\" # %s\n", ind, "",
+		        ice_addr_ip_str(&p->addr, ip, sizeof(ip)),
+		        (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?");
+	kv_bool(fp, ind, "behind-nat", p->behind_nat);
 }
 
 static void
