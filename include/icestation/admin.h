@@ -1,6 +1,6 @@
 /*
  * The admin API (docs/api.md): /admin/v1/{status, allocations, users/{u}/revoke,
- * revocations, reload, drain} over HTTP/1.1 with JSON in and out, on its own
+ * revocations, reload, drain, selftest} over HTTP/1.1 with JSON in and out, on its own
  * listener: a unix socket (mode 0600) by default, or TCP with bearer tokens.
  * Never on the public ICE-API listener. The layer only speaks HTTP; what
  * each route does is the caller's (struct ice_admin_ops), so it runs on the
@@ -20,6 +20,9 @@
 
 struct event_base;
 struct ice_admin;
+
+/* A report that comes later (the self-test's), taken by the callee (NULL: ENOMEM). */
+typedef void (*ice_admin_report_cb)(void *arg, cJSON *report);
 
 /* What the routes do; every callback runs on the admin loop's thread. */
 struct ice_admin_ops {
@@ -43,6 +46,9 @@ struct ice_admin_ops {
 	int (*kill)(void *ctx, uint64_t id, ice_net_close_cb cb, void *arg);
 	/* The cluster view (owned by the caller), or NULL. */
 	cJSON *(*cluster)(void *ctx);
+	/* Run the self-test (or join the one running); cb later with its
+	 * report. 0, -EAGAIN (too many waiting), -ENOMEM. */
+	int (*selftest)(void *ctx, ice_admin_report_cb cb, void *arg);
 };
 
 /*

@@ -29,6 +29,7 @@ enum admin_route {
 	ADMIN_R_RELOAD,      /* POST /admin/v1/reload */
 	ADMIN_R_DRAIN,       /* POST /admin/v1/drain */
 	ADMIN_R_CLUSTER,     /* GET  /admin/v1/cluster */
+	ADMIN_R_SELFTEST,    /* GET  /admin/v1/selftest */
 };
 
 struct admin_req {

@@ -1,7 +1,8 @@
 /*
  * What each admin route answers. Listings and kills go to the workers and
- * come back later on this loop: the request waits in a pending entry whose
- * request pointer is cleared if the client hangs up meanwhile.
+ * come back later on this loop, and so does the self-test's report: the
+ * request waits in a pending entry whose request pointer is cleared if the
+ * client hangs up meanwhile.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -191,6 +192,18 @@ on_kill(void *arg, int rc)
 	admin_reply_json(req, 200, "OK", o);
 }
 
+static void
+on_selftest(void *arg, cJSON *report)
+{
+	struct evhttp_request *req = pending_end(arg);
+
+	if (req == NULL) {
+		cJSON_Delete(report);
+		return;
+	}
+	admin_reply_json(req, 200, "OK", report);
+}
+
 /* Start an asynchronous answer; a refusal to start is answered at once. */
 static void
 start_async(struct ice_admin *a, struct evhttp_request *req, const struct admin_req *r)
@@ -205,6 +218,8 @@ start_async(struct ice_admin *a, struct evhttp_request *req, const struct admin_
 	p->id = r->id;
 	if (r->route == ADMIN_R_ALLOCS)
 		rc = a->ops.list(a->ops.ctx, r->has_user ? r->user : NULL, r->user_len, on_list, p);
+	else if (r->route == ADMIN_R_SELFTEST)
+		rc = a->ops.selftest(a->ops.ctx, on_selftest, p);
 	else
 		rc = a->ops.kill(a->ops.ctx, r->id, on_kill, p);
 	if (rc == 0)
@@ -274,6 +289,7 @@ admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct admin
 		break;
 	case ADMIN_R_ALLOCS:
 	case ADMIN_R_KILL:
+	case ADMIN_R_SELFTEST:
 		start_async(a, req, r);
 		break;
 	case ADMIN_R_REVOKE:

@@ -135,17 +135,31 @@ route_user(enum admin_method m, const char *rest, const char *query, struct admi
 	return 0;
 }
 
+/* The paths without parameters: one line each (a new route goes here). */
+static const struct fixed_route {
+	const char *path; /* after /admin/v1/ */
+	enum admin_method method;
+	enum admin_route route;
+} fixed_routes[] = {
+	{ "status", ADMIN_GET, ADMIN_R_STATUS },
+	{ "revocations", ADMIN_GET, ADMIN_R_REVOCATIONS },
+	{ "reload", ADMIN_POST, ADMIN_R_RELOAD },
+	{ "drain", ADMIN_POST, ADMIN_R_DRAIN },
+	{ "selftest", ADMIN_GET, ADMIN_R_SELFTEST },
+	{ "cluster", ADMIN_GET, ADMIN_R_CLUSTER },
+};
+
 /* A fixed path: its route if the method matches, else 405. */
 static int
-route_fixed(enum admin_method m, enum admin_method want, enum admin_route route, const char *query,
+route_fixed(enum admin_method m, const struct fixed_route *f, const char *query,
             struct admin_req *r)
 {
-	r->allow = want == ADMIN_GET ? "GET" : "POST";
-	if (m != want)
+	r->allow = f->method == ADMIN_GET ? "GET" : "POST";
+	if (m != f->method)
 		return 405;
 	if (!query_only(query, NULL))
 		return 400;
-	r->route = route;
+	r->route = f->route;
 	return 0;
 }
 
@@ -159,16 +173,9 @@ admin_route(enum admin_method m, const char *path, const char *query, struct adm
 	if (path == NULL || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
 		return 404;
 	rest = path + sizeof(prefix) - 1;
-	if (strcmp(rest, "status") == 0)
-		return route_fixed(m, ADMIN_GET, ADMIN_R_STATUS, query, r);
-	if (strcmp(rest, "revocations") == 0)
-		return route_fixed(m, ADMIN_GET, ADMIN_R_REVOCATIONS, query, r);
-	if (strcmp(rest, "reload") == 0)
-		return route_fixed(m, ADMIN_POST, ADMIN_R_RELOAD, query, r);
-	if (strcmp(rest, "drain") == 0)
-		return route_fixed(m, ADMIN_POST, ADMIN_R_DRAIN, query, r);
-	if (strcmp(rest, "cluster") == 0)
-		return route_fixed(m, ADMIN_GET, ADMIN_R_CLUSTER, query, r);
+	for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
+		if (strcmp(rest, fixed_routes[i].path) == 0)
+			return route_fixed(m, &fixed_routes[i], query, r);
 	if (strcmp(rest, "allocations") == 0) {
 		r->allow = "GET";
 		if (m != ADMIN_GET)

@@ -1,8 +1,8 @@
 /*
  * icestationctl: the admin API from the command line. A readable table by
  * default, the API's JSON with --json. Exit codes: 0 done, 1 refused by the
- * daemon (not found, invalid configuration, ...), 2 usage, 3 no daemon
- * answers, 4 not authorized.
+ * daemon (not found, invalid configuration, a failed self-test, ...), 2
+ * usage, 3 no daemon answers, 4 not authorized.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +45,9 @@ usage(FILE *fp)
 	        "  reload                      reload the configuration\n"
 	        "  drain                       refuse new allocations, exit when none is left\n"
 	        "  cluster                     the cluster's nodes, their load and state\n"
+	        "  selftest                    relay through the daemon itself and check its "
+	        "setup\n"
+	        "                              (exit 1 when a step or a check fails)\n"
 	        "\n"
 	        "  -s, --socket PATH  admin unix socket (default " DEFAULT_SOCKET ",\n"
 	        "                     or $ICESTATION_ADMIN_SOCKET)\n"
@@ -153,6 +156,42 @@ print_revocations(const cJSON *o)
 	}
 }
 
+static const char *
+step_result(const cJSON *step)
+{
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(step, "skipped")))
+		return "skipped";
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(step, "ok")) ? "ok" : "FAIL";
+}
+
+/* The self-test's steps and checks as two tables, then the verdict. */
+static void
+print_selftest(const cJSON *o)
+{
+	const cJSON *e, *target = cJSON_GetObjectItemCaseSensitive(o, "target");
+
+	printf("%-12s %-5s %-7s %8s  %s\n", "STEP", "PROTO", "RESULT", "MS", "DETAIL");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "steps"))
+	{
+		printf("%-12s %-5s %-7s %8.2f  %s\n", str_of(e, "name"),
+		       *str_of(e, "transport") ? str_of(e, "transport") : "-", step_result(e),
+		       num_of(e, "ms"), str_of(e, "detail"));
+	}
+	printf("\n%-20s %-7s %s\n", "CHECK", "STATUS", "DETAIL");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "checks"))
+	{
+		const char *st = str_of(e, "status");
+
+		printf("%-20s %-7s %s\n", str_of(e, "name"), strcmp(st, "fail") == 0 ? "FAIL" : st,
+		       str_of(e, "detail"));
+	}
+	if (*str_of(target, "note"))
+		printf("\nnote: %s\n", str_of(target, "note"));
+	printf("\nself-test %s in %.0f ms\n",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")) ? "passed" : "FAILED",
+	       num_of(o, "ms"));
+}
+
 /* One line for the answers that only say what happened. */
 static void
 print_done(const cJSON *o)
@@ -190,7 +229,8 @@ print_cluster(const cJSON *o)
 		printf("%-24s %-9s %8.0f %8.0f %10.0f/s %10.0f/s %s%s\n", str_of(n, "id"),
 		       str_of(n, "state"), num_of(n, "allocations"), num_of(n, "max_allocations"),
 		       num_of(n, "to_peer_bps"), num_of(n, "to_client_bps"), str_of(n, "version"),
-		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "self")) ? " (this node)" : "");
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "self")) ? " (this node)"
+		                                                                 : "");
 	}
 }
 
@@ -206,7 +246,7 @@ static const struct cmd cmds[] = {
 	{ "kill", "DELETE", 1, print_done },     { "revoke", "POST", 1, print_done },
 	{ "unrevoke", "DELETE", 1, print_done }, { "revocations", "GET", 0, print_revocations },
 	{ "reload", "POST", 0, print_done },     { "drain", "POST", 0, print_done },
-	{ "cluster", "GET", 0, print_cluster },
+	{ "cluster", "GET", 0, print_cluster },  { "selftest", "GET", 0, print_selftest },
 };
 
 /* The request path of c with its argument and options. */
@@ -236,6 +276,7 @@ static int
 run(const struct ctl_target *t, const struct cmd *c, const char *path, bool json)
 {
 	struct ctl_reply r;
+	bool failed;
 	cJSON *o;
 	int rc = ctl_request(t, c->method, path, &r);
 
@@ -253,11 +294,13 @@ run(const struct ctl_target *t, const struct cmd *c, const char *path, bool json
 		fprintf(stderr, "icestationctl: %s (HTTP %d): %s\n", str_of(o, "error"), r.status,
 		        str_of(o, "detail"));
 	}
+	/* An answer that says "ok": false (the self-test's) is a failure too. */
+	failed = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "ok"));
 	cJSON_Delete(o);
 	free(r.body);
 	if (r.status == 401)
 		return EXIT_UNAUTHORIZED;
-	return r.status < 400 ? EXIT_OK : EXIT_REFUSED;
+	return r.status < 400 && !failed ? EXIT_OK : EXIT_REFUSED;
 }
 
 int

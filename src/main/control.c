@@ -241,6 +241,12 @@ op_cluster(void *ctx)
 	return daemon_cluster_json(ctx);
 }
 
+static int
+op_selftest(void *ctx, ice_admin_report_cb cb, void *arg)
+{
+	return daemon_selftest(ctx, cb, arg);
+}
+
 void
 daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops)
 {
@@ -255,5 +261,6 @@ daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops)
 		.list = op_list,
 		.kill = op_kill,
 		.cluster = op_cluster,
+		.selftest = op_selftest,
 	};
 }

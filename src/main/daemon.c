@@ -249,6 +249,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	d.m = ice_metrics_block_new();
 	d.started_unix = daemon_unix_s();
 	d.started_ms = daemon_now_ms();
+	d.clock_offset_ms = daemon_clock_offset_ms();
 	ice_metrics_add(d.m, ICE_M_PROCESS_START_TIME, d.started_unix);
 	ice_metrics_inc(d.m, ICE_M_CONFIG_LOADS);
 	ice_metrics_set(d.m, ICE_M_CONFIG_GENERATION, cfg->generation);
@@ -290,6 +291,7 @@ out_stop:
 out_apis:
 	daemon_cluster_stop(&d);
 	ice_net_stop(d.net);
+	daemon_selftest_stop(&d);
 	ice_admin_free(d.admin);
 	ice_http_free(d.http);
 out_net:

@@ -6,6 +6,7 @@
  *   reload.c     configuration reload (SIGHUP, systemctl reload, admin API)
  *   control.c    drain and revocation, and the admin API's operations
  *   status.c     the admin status object
+ *   selftest.c   the self-test behind GET /admin/v1/selftest
  *   notify.c     systemd: readiness, reload, watchdog, socket activation
  *   revocations.c the revocation list and its state file
  *   cluster.c    the Redis-backed cluster (registry, quotas, revocations)
@@ -26,6 +27,7 @@
 #include "icestation/http.h"
 #include "icestation/metrics.h"
 #include "icestation/net.h"
+#include "icestation/selftest.h"
 
 #include "revocations.h"
 
@@ -37,7 +39,8 @@ struct ice_cluster_node;
 enum {
 	DAEMON_TICK_MS = 250, /* drain check, revocation expiry, watchdog */
 	DAEMON_READY_POLL_MS = 20,
-	DAEMON_MAX_PASSED_FDS = 64, /* socket activation */
+	DAEMON_MAX_PASSED_FDS = 64,  /* socket activation */
+	DAEMON_SELFTEST_WAITERS = 8, /* admin requests sharing one self-test run */
 };
 
 enum {
@@ -104,6 +107,15 @@ struct daemon {
 	struct passed_unix passed_unix[DAEMON_MAX_PASSED_FDS];
 	size_t n_passed_unix;
 
+	/* The self-test running (NULL when none) and the requests waiting for it. */
+	struct ice_selftest *selftest;
+	struct {
+		ice_admin_report_cb cb;
+		void *arg;
+	} st_wait[DAEMON_SELFTEST_WAITERS];
+	size_t n_st_wait;
+	int64_t clock_offset_ms; /* realtime - monotonic at start (the clock check) */
+
 	int exit_code;
 };
 
@@ -131,15 +143,14 @@ void daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops);
 
 /* A revocation from the cluster (ours echoed, or another node's): applied
  * here unless an entry as recent is there already. 0 or -errno. */
-int daemon_revoke_from_cluster(struct daemon *d, const char *user, size_t len,
-                               uint64_t revoked_at, uint64_t until);
+int daemon_revoke_from_cluster(struct daemon *d, const char *user, size_t len, uint64_t revoked_at,
+                               uint64_t until);
 
 /* cluster.c (every call does nothing without a cluster section) */
 int daemon_cluster_start(struct daemon *d);
 void daemon_cluster_reloaded(struct daemon *d);
 void daemon_cluster_draining(struct daemon *d);
-void daemon_cluster_revoke(struct daemon *d, const char *user, uint64_t revoked_at,
-                           uint64_t until);
+void daemon_cluster_revoke(struct daemon *d, const char *user, uint64_t revoked_at, uint64_t until);
 /* Leave the registry (a short wait for Redis) and free the client. */
 void daemon_cluster_stop(struct daemon *d);
 size_t daemon_cluster_ice_nodes(struct daemon *d, struct ice_cluster_node *out, size_t max);
@@ -155,6 +166,13 @@ void hostwatch_reconfigure(struct daemon *d);
 void hostwatch_view(const struct daemon *d, struct ice_net_host *out);
 /* Stop following; accepts a watch never started (fd -1). */
 void hostwatch_stop(struct daemon *d);
+
+/* selftest.c: realtime minus monotonic now, in ms. */
+int64_t daemon_clock_offset_ms(void);
+/* Start a self-test, or join the one running. 0, -EAGAIN, -ENOMEM. */
+int daemon_selftest(struct daemon *d, ice_admin_report_cb cb, void *arg);
+/* Stop a running self-test; its waiters get no answer (shutdown). */
+void daemon_selftest_stop(struct daemon *d);
 
 /* status.c */
 cJSON *daemon_status(struct daemon *d);
