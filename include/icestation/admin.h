@@ -1,6 +1,7 @@
 /*
  * The admin API (docs/api.md): /admin/v1/{status, allocations, users/{u}/revoke,
- * revocations, reload, drain, selftest} over HTTP/1.1 with JSON in and out, on its own
+ * revocations, reload, drain, selftest} over HTTP/1.1 with JSON in and out,
+ * and the status page (GET /admin/, its files built into the binary), on its own
  * listener: a unix socket (mode 0600) by default, or TCP with bearer tokens.
  * Never on the public ICE-API listener. The layer only speaks HTTP; what
  * each route does is the caller's (struct ice_admin_ops), so it runs on the

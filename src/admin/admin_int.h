@@ -30,6 +30,14 @@ enum admin_route {
 	ADMIN_R_DRAIN,       /* POST /admin/v1/drain */
 	ADMIN_R_CLUSTER,     /* GET  /admin/v1/cluster */
 	ADMIN_R_SELFTEST,    /* GET  /admin/v1/selftest */
+	ADMIN_R_PAGE,        /* GET  /admin/, /admin/app.js, /admin/app.css: the status page */
+};
+
+/* The status page's files (page.c), by ADMIN_R_PAGE's r->page. */
+enum admin_page {
+	ADMIN_PAGE_HTML,
+	ADMIN_PAGE_JS,
+	ADMIN_PAGE_CSS,
 };
 
 struct admin_req {
@@ -40,6 +48,7 @@ struct admin_req {
 	size_t user_len;
 	char user[TURN_USER_INFO_MAX + 1]; /* percent-decoded, NUL-terminated */
 	const char *allow;                 /* 405: the methods the path takes */
+	enum admin_page page;              /* PAGE */
 };
 
 /*
@@ -49,5 +58,9 @@ struct admin_req {
  * Pure: no allocation, no I/O.
  */
 int admin_route(enum admin_method m, const char *path, const char *query, struct admin_req *r);
+
+/* Whether a routed request may be answered without a bearer token (the
+ * status page's static files: they hold no data). */
+bool admin_route_is_public(const struct admin_req *r);
 
 #endif

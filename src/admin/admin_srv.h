@@ -50,4 +50,7 @@ void admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct 
 /* Forget answers still in flight (shutdown: their callbacks will never come). */
 void admin_pending_free_all(struct ice_admin *a);
 
+/* page.c: one of the status page's files, built into the binary. */
+void admin_page_reply(struct evhttp_request *req, enum admin_page page);
+
 #endif

@@ -292,6 +292,9 @@ admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct admin
 	case ADMIN_R_SELFTEST:
 		start_async(a, req, r);
 		break;
+	case ADMIN_R_PAGE:
+		admin_page_reply(req, r->page);
+		break;
 	case ADMIN_R_REVOKE:
 	case ADMIN_R_UNREVOKE:
 		handle_revoke(a, req, r);

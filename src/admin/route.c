@@ -149,6 +149,17 @@ static const struct fixed_route {
 	{ "cluster", ADMIN_GET, ADMIN_R_CLUSTER },
 };
 
+/* The status page's files, by full path. */
+static const struct page_route {
+	const char *path;
+	enum admin_page page;
+} page_routes[] = {
+	{ "/admin", ADMIN_PAGE_HTML },
+	{ "/admin/", ADMIN_PAGE_HTML },
+	{ "/admin/app.js", ADMIN_PAGE_JS },
+	{ "/admin/app.css", ADMIN_PAGE_CSS },
+};
+
 /* A fixed path: its route if the method matches, else 405. */
 static int
 route_fixed(enum admin_method m, const struct fixed_route *f, const char *query,
@@ -163,6 +174,30 @@ route_fixed(enum admin_method m, const struct fixed_route *f, const char *query,
 	return 0;
 }
 
+/* The status page: GET only; a query is ignored (the page keeps its token
+ * in the URL fragment, which browsers never send). */
+static int
+route_page(enum admin_method m, const char *path, struct admin_req *r)
+{
+	for (size_t i = 0; i < sizeof(page_routes) / sizeof(page_routes[0]); i++) {
+		if (strcmp(path, page_routes[i].path) != 0)
+			continue;
+		r->allow = "GET";
+		if (m != ADMIN_GET)
+			return 405;
+		r->route = ADMIN_R_PAGE;
+		r->page = page_routes[i].page;
+		return 0;
+	}
+	return 404;
+}
+
+bool
+admin_route_is_public(const struct admin_req *r)
+{
+	return r->route == ADMIN_R_PAGE;
+}
+
 int
 admin_route(enum admin_method m, const char *path, const char *query, struct admin_req *r)
 {
@@ -170,8 +205,10 @@ admin_route(enum admin_method m, const char *path, const char *query, struct adm
 	size_t vlen;
 
 	memset(r, 0, sizeof(*r));
-	if (path == NULL || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+	if (path == NULL)
 		return 404;
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return route_page(m, path, r);
 	rest = path + sizeof(prefix) - 1;
 	for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
 		if (strcmp(rest, fixed_routes[i].path) == 0)

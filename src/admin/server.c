@@ -115,15 +115,17 @@ on_request(struct evhttp_request *req, void *arg)
 	 * flood's half-open one (evicted last). Its token is checked next. */
 	ice_http_conns_served(a->conns, req);
 
-	if (!authorized(a, req)) {
+	code = admin_route(method_of(req), uri ? evhttp_uri_get_path(uri) : NULL,
+	                   uri ? evhttp_uri_get_query(uri) : NULL, &r);
+	/* The status page's files hold no data: a browser loads them without a
+	 * token and then sends its token with each API call. */
+	if (!(code == 0 && admin_route_is_public(&r)) && !authorized(a, req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		                  "Bearer realm=\"icestation-admin\"");
 		admin_reply_error(req, 401, "Unauthorized", "unauthorized",
 		                  "send Authorization: Bearer <admin token>");
 		return;
 	}
-	code = admin_route(method_of(req), uri ? evhttp_uri_get_path(uri) : NULL,
-	                   uri ? evhttp_uri_get_query(uri) : NULL, &r);
 	switch (code) {
 	case 0:
 		admin_handle(a, req, &r);

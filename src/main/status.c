@@ -70,6 +70,30 @@ subserver(const struct daemon *d, const char *name, bool enabled)
 	return o;
 }
 
+/* Bytes and packets relayed since start, each way (the turn layer's
+ * counters summed over workers), and the daemon's bit rate gauge: the
+ * status page draws its chart from these. */
+static void
+add_relayed(cJSON *o)
+{
+	cJSON *r = cJSON_AddObjectToObject(o, "relayed");
+	uint64_t to_peer = ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_PEER_CD) +
+	                   ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_PEER_IND);
+	uint64_t to_client = ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_CLIENT_CD) +
+	                     ice_metrics_sum(ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND);
+
+	cJSON_AddNumberToObject(r, "to_peer_bytes", (double)to_peer);
+	cJSON_AddNumberToObject(r, "to_client_bytes", (double)to_client);
+	cJSON_AddNumberToObject(r, "to_peer_packets",
+	                        (double)(ice_metrics_sum(ICE_M_TURN_RELAY_PKTS_TO_PEER_CD) +
+	                                 ice_metrics_sum(ICE_M_TURN_RELAY_PKTS_TO_PEER_IND)));
+	cJSON_AddNumberToObject(r, "to_client_packets",
+	                        (double)(ice_metrics_sum(ICE_M_TURN_RELAY_PKTS_TO_CLIENT_CD) +
+	                                 ice_metrics_sum(ICE_M_TURN_RELAY_PKTS_TO_CLIENT_IND)));
+	cJSON_AddNumberToObject(r, "bits_per_second",
+	                        (double)ice_metrics_sum(ICE_M_TURN_RELAY_BPS));
+}
+
 cJSON *
 daemon_status(struct daemon *d)
 {
@@ -92,6 +116,7 @@ daemon_status(struct daemon *d)
 	cJSON_AddNumberToObject(o, "tls_connections",
 	                        (double)ice_metrics_sum(ICE_M_NET_TLS_ACTIVE));
 	cJSON_AddNumberToObject(o, "revocations", (double)d->revs.n);
+	add_relayed(o);
 	subs = cJSON_AddArrayToObject(o, "subservers");
 	s = subserver(d, "stun", cfg->stun.enabled);
 	add_listen(s, cfg->stun.listen, cfg->stun.n_listen, cfg->stun.port);
