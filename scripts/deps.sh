@@ -5,10 +5,11 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libevent-dev libssl-dev libyaml-dev
 	libcjson-dev libsystemd-dev libhiredis-dev openssl)
+# prometheus: promtool and a real server for tests/operator's alert rules.
 test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-aiortc
 	systemd golang-go golang-github-pion-turn.v2-dev
 	golang-github-pion-webrtc.v3-dev chromium iproute2 procps
-	tshark wrk util-linux redis-server python3-yaml python3-matplotlib)
+	tshark wrk util-linux redis-server python3-yaml python3-matplotlib prometheus)
 bench_pkgs=(coturn wrk util-linux procps python3)
 soak_pkgs=(python3 python3-matplotlib openssl procps)
 # make deb: debhelper builds the package, lintian checks it, man-db renders
