@@ -98,14 +98,14 @@ def make_cert(tmp, names, days=30, tag="c"):
 
 
 def daemon(http, port, tls_port, relay, cert=None, key=None, public_ip=HOST_IP, turn_extra=None,
-           **kw):
+           host=HOST_IP, **kw):
     """A daemon that serves TURN over UDP, TCP (and TLS with a certificate)
-    on HOST_IP, relays from HOST_IP in the relay range, and admits at most
+    on host, relays from host in the relay range, and admits at most
     as many allocations as the range has ports (so the relay range check
     has nothing to say about a good config)."""
     lo, hi = (int(x) for x in relay.split("-"))
     turn = {"transports": ["udp", "tcp"] + (["tls"] if cert else []),
-            "relay-ip-range": f"{HOST_IP}/32", "relay-port-range": relay,
+            "relay-ip-range": f"{host}/32", "relay-port-range": relay,
             "max-allocations": hi - lo + 1,
             # Each self-test run makes one allocation per transport; a test
             # runs it several times a minute.
@@ -113,7 +113,7 @@ def daemon(http, port, tls_port, relay, cert=None, key=None, public_ip=HOST_IP, 
     if cert:
         turn["tls"] = {"port": tls_port, "cert": cert, "key": key}
     turn.update(turn_extra or {})
-    return Daemon(http_port=http, stun_port=port, listen=(HOST_IP,), secret=SECRET, realm=REALM,
+    return Daemon(http_port=http, stun_port=port, listen=(host,), secret=SECRET, realm=REALM,
                   public_ip=public_ip, turn_extra=turn, **kw)
 
 

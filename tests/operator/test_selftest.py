@@ -14,12 +14,15 @@ selftest on a live daemon, in a network namespace of the test's own where
     behind-nat: true (reload) the same setup passes. A capture on the
     namespace's only other link shows nothing was sent toward the foreign
     address (and does show the test's own control packet);
+  - behind a NAT with a private relay address, the relay steps are
+    skipped with the reason (the policy refuses private peers) and the rest
+    passes;
   - a certificate for the wrong name: the tls_certificate check names
     what it is for and what clients use;
   - the TLS listener down (its listening socket destroyed with ss -K, as
     a crash of that listener would leave it): "nothing accepts TCP
     connections", while UDP and TCP still pass.
-Ports 8100-8149, relay 8500-8639."""
+Ports 8100-8159, relay 8500-8659."""
 
 import json
 import re
@@ -71,7 +74,9 @@ def all_steps_ok(report, transports):
 
 def test_good(tmp):
     cert, key = make_cert(tmp, [f"DNS:{REALM}", f"IP:{HOST_IP}"])
-    with daemon(8100, 8101, 8102, "8500-8519", cert, key) as d:
+    # One allocation per user: the transports are tried one after another.
+    with daemon(8100, 8101, 8102, "8500-8519", cert, key,
+                turn_extra={"max-allocations-per-user": 1}) as d:
         before = counters(d)
         r = selftest(d)
         assert r["ok"] is True, json.dumps(r, indent=1)
@@ -194,6 +199,33 @@ def test_public_not_local(tmp):
         cap.close()
 
 
+def test_nat_private(tmp):
+    """Behind a NAT with a private relay address, relayed clients reach each
+    other through the NAT: the relay steps are skipped, with the reason."""
+    private = "10.0.0.5"
+    subprocess.run(["ip", "addr", "add", f"{private}/32", "dev", "lo"], check=True, timeout=10)
+    with daemon(8150, 8151, 8152, "8640-8659", public_ip=FOREIGN_IP, host=private,
+                turn_extra={"behind-nat": True}, stun_extra={"behind-nat": True}) as d:
+        r = selftest(d)
+        assert r["ok"] is True, json.dumps(r, indent=1)
+        assert r["target"] == {"address": private, "public": FOREIGN_IP, "public_local": False,
+                               "peer": private, "note": r["target"]["note"]}, r
+        for t in ("udp", "tcp"):
+            steps = steps_of(r, t)
+            assert [s["name"] for s in steps] == list(STEPS), steps
+            assert steps[0]["ok"] and not steps[0]["skipped"], steps[0]
+            assert steps[4]["ok"] and not steps[4]["skipped"], steps[4]
+            for s in steps[1:4]:
+                assert s["ok"] and s["skipped"] and s["ms"] == 0, s
+                assert s["detail"] == (
+                    f"not run: the relay's own address {private} is a private address, which "
+                    "the peer policy refuses (rightly, for clients); behind a NAT, relayed "
+                    f"clients reach each other through the public address {FOREIGN_IP}, which "
+                    "the self-test does not contact"), s
+        rc, out, _ = d.ctl("selftest")
+        assert rc == 0 and re.search(r"^permission\s+udp\s+skipped\s+0\.00\s+not run", out, re.M), out
+
+
 def test_wrong_cert(tmp):
     cert, key = make_cert(tmp, ["DNS:wrong.example"], tag="wrong")
     with daemon(8130, 8131, 8132, "8600-8619", cert, key) as d:
@@ -245,8 +277,8 @@ def test_tls_down(tmp):
 
 def main():
     enter_netns()
-    for test in (test_good, test_ports_taken, test_public_not_local, test_wrong_cert,
-                 test_tls_down):
+    for test in (test_good, test_ports_taken, test_public_not_local, test_nat_private,
+                 test_wrong_cert, test_tls_down):
         tmp = tmpdir()
         try:
             test(tmp)
