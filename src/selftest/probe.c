@@ -6,16 +6,12 @@
  * Refresh with LIFETIME 0. Each phase is one step of the report with its
  * own deadline (ICE_SELFTEST_STEP_MS); UDP requests are retransmitted
  * (RTO 250 ms, doubling) and relayed datagrams re-sent every 250 ms until
- * they arrive. After a failure the allocation, if there is one, is still
- * released with Refresh(0).
- *
- * The peer socket is a UDP socket on the relay address at a free port of
- * relay-port-range: the peer policy admits the server's own address only
- * there ("another allocation on this server"), so this is the address two
- * relayed clients of this server use to reach each other.
+ * they arrive (relay.c). After a failure the allocation, if there is one,
+ * is still released with Refresh(0).
  */
+#include "probe.h"
+
 #include <sys/random.h>
-#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,58 +23,12 @@
 #include "icestation/turn.h"
 
 #include "conn.h"
-#include "msg.h"
-#include "st_int.h"
-
-enum {
-	PROBE_RTO_MS = 250,
-	PROBE_RESEND_MS = 250,
-	PROBE_PAYLOAD = 48,
-	PROBE_PEER_PORT_TRIES = 64,
-};
-
-enum phase {
-	PH_ALLOC,
-	PH_PERM,
-	PH_TO_PEER,
-	PH_TO_CLIENT,
-	PH_REFRESH,
-	PH_DONE
-};
 
 static const char *const phase_names[] = { "allocate", "permission", "to_peer", "to_client",
 	                                   "refresh" };
 
-struct st_probe {
-	struct ice_selftest *t;
-	uint8_t proto;
-	struct ice_addr to;
-	struct st_conn *conn;
-	struct st_auth auth;
-	enum phase phase;
-	struct st_step *step;
-	struct event *ev_timer;
-	uint64_t deadline_us, next_us;
-	unsigned rto_ms;
-	/* The request in flight. */
-	uint8_t req[ST_FRAME_MAX];
-	size_t req_len;
-	uint8_t tid[STUN_TID_LEN];
-	bool challenged;  /* the first Allocate's 401 was answered */
-	bool reauth_done; /* one 438 per step was answered with a retry */
-	/* What the exchange found. */
-	bool allocated, opened;
-	struct ice_addr relayed, mapped;
-	int peer_fd;
-	struct event *ev_peer;
-	struct ice_addr peer, relay_src;
-	uint8_t out[PROBE_PAYLOAD], back[PROBE_PAYLOAD];
-};
-
-static void next_phase(struct st_probe *p);
-
-static void
-arm(struct st_probe *p, unsigned ms)
+void
+probe_arm(struct st_probe *p, unsigned ms)
 {
 	uint64_t now = st_now_us(), at = ICE_MIN(now + (uint64_t)ms * 1000, p->deadline_us);
 	struct timeval tv = { (time_t)((at - now) / 1000000), (suseconds_t)((at - now) % 1000000) };
@@ -97,11 +47,8 @@ begin(struct st_probe *p, enum phase ph)
 	p->reauth_done = false;
 }
 
-/* End the running step as failed; release the allocation if it still stands. */
-static void fail(struct st_probe *p, const char *fmt, ...) ICE_PRINTF(2, 3);
-
-static void
-fail(struct st_probe *p, const char *fmt, ...)
+void
+probe_fail(struct st_probe *p, const char *fmt, ...)
 {
 	char why[ST_DETAIL_MAX];
 	va_list ap;
@@ -115,10 +62,10 @@ fail(struct st_probe *p, const char *fmt, ...)
 	evtimer_del(p->ev_timer);
 	memset(p->tid, 0, sizeof(p->tid)); /* a late answer is no one's */
 	if (p->phase != PH_REFRESH && p->allocated && p->opened)
-		p->phase = PH_TO_CLIENT; /* next_phase goes on to the refresh */
+		p->phase = PH_TO_CLIENT; /* probe_next goes on to the refresh */
 	else
-		p->phase = PH_REFRESH; /* next_phase ends */
-	next_phase(p);
+		p->phase = PH_REFRESH; /* probe_next ends */
+	probe_next(p);
 }
 
 static void
@@ -128,7 +75,7 @@ send_request(struct st_probe *p, uint16_t method)
 	int n;
 
 	if (st_msg_tid(p->tid) < 0) {
-		fail(p, "no random bytes for a transaction id");
+		probe_fail(p, "no random bytes for a transaction id");
 		return;
 	}
 	memcpy(r.tid, p->tid, sizeof(r.tid));
@@ -138,7 +85,7 @@ send_request(struct st_probe *p, uint16_t method)
 		r.peer = &p->peer;
 	n = st_msg_request(&p->auth, &r, p->req, sizeof(p->req));
 	if (n < 0) {
-		fail(p, "cannot build the request (%s)", strerror(-n));
+		probe_fail(p, "cannot build the request (%s)", strerror(-n));
 		return;
 	}
 	p->req_len = (size_t)n;
@@ -147,10 +94,10 @@ send_request(struct st_probe *p, uint16_t method)
 		char why[ST_DETAIL_MAX] = "";
 
 		st_cause_socket(p->t, p->proto, &p->to, -n, why, sizeof(why));
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 		return;
 	}
-	arm(p, p->proto == TURN_PROTO_UDP ? p->rto_ms : ICE_SELFTEST_STEP_MS);
+	probe_arm(p, p->proto == TURN_PROTO_UDP ? p->rto_ms : ICE_SELFTEST_STEP_MS);
 }
 
 static uint16_t
@@ -161,95 +108,6 @@ phase_method(enum phase ph)
 	                       : STUN_METHOD_REFRESH;
 }
 
-/* Send the payload of the running relay step (again). */
-static void
-send_relayed(struct st_probe *p)
-{
-	uint8_t buf[ST_FRAME_MAX];
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int n;
-
-	if (p->phase == PH_TO_PEER) {
-		n = st_msg_send_ind(&p->peer, p->out, sizeof(p->out), buf, sizeof(buf));
-		if (n < 0 || st_conn_send(p->conn, buf, (size_t)n) < 0) {
-			fail(p, "cannot send the Send indication");
-			return;
-		}
-	} else {
-		len = ice_addr_to_sockaddr(&p->relay_src, &ss);
-		(void)sendto(p->peer_fd, p->back, sizeof(p->back), 0, (struct sockaddr *)&ss, len);
-	}
-	arm(p, PROBE_RESEND_MS);
-}
-
-static void
-on_peer_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct st_probe *p = arg;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	uint8_t buf[ST_FRAME_MAX];
-	char a[ICE_ADDR_STRLEN], b[ICE_ADDR_STRLEN];
-	ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sslen);
-	struct ice_addr src;
-
-	(void)what;
-	if (n < 0 || p->phase != PH_TO_PEER || ice_addr_from_sockaddr(&src, (void *)&ss) < 0)
-		return;
-	if ((size_t)n != sizeof(p->out) || memcmp(buf, p->out, sizeof(p->out)) != 0) {
-		fail(p, "the peer socket received %zd bytes that are not the %zu sent", n,
-		     sizeof(p->out));
-		return;
-	}
-	p->relay_src = src;
-	evtimer_del(p->ev_timer);
-	if (ice_addr_equal(&src, &p->relayed))
-		st_step_end(p->step, ST_OK, "%zu bytes arrived intact from the relayed address %s",
-		            sizeof(p->out), ice_addr_str(&src, a, sizeof(a)));
-	else
-		st_step_end(p->step, ST_OK,
-		            "%zu bytes arrived intact from %s, the relay's local address (the "
-		            "relayed address %s is a NAT's: the NAT must map it there)",
-		            sizeof(p->out), ice_addr_str(&src, a, sizeof(a)),
-		            ice_addr_str(&p->relayed, b, sizeof(b)));
-	next_phase(p);
-}
-
-/* A UDP socket on the relay address at a free relay port. 0 or -errno. */
-static int
-peer_open(struct st_probe *p)
-{
-	const struct ice_config_turn *tc = &p->t->cfg->turn;
-	uint32_t span = (uint32_t)tc->relay_port_max - tc->relay_port_min + 1, start = 0;
-	struct sockaddr_storage ss;
-	int err = EADDRINUSE;
-
-	(void)getrandom(&start, sizeof(start), 0);
-	p->peer_fd =
-		socket(p->t->plan.peer_ip.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (p->peer_fd < 0)
-		return -errno;
-	for (uint32_t i = 0; i < ICE_MIN(span, (uint32_t)PROBE_PEER_PORT_TRIES); i++) {
-		socklen_t len;
-
-		p->peer = p->t->plan.peer_ip;
-		p->peer.port = (uint16_t)(tc->relay_port_min + (start + i) % span);
-		len = ice_addr_to_sockaddr(&p->peer, &ss);
-		if (bind(p->peer_fd, (struct sockaddr *)&ss, len) == 0) {
-			p->ev_peer = event_new(p->t->base, p->peer_fd, EV_READ | EV_PERSIST,
-			                       on_peer_read, p);
-			if (p->ev_peer == NULL || event_add(p->ev_peer, NULL) < 0)
-				return -ENOMEM;
-			return 0;
-		}
-		err = errno;
-		if (err != EADDRINUSE && err != EACCES)
-			break;
-	}
-	return -err;
-}
-
 static void
 start_permission(struct st_probe *p)
 {
@@ -257,13 +115,15 @@ start_permission(struct st_probe *p)
 	int r;
 
 	begin(p, PH_PERM);
-	r = peer_open(p);
+	r = probe_peer_open(p);
 	if (r < 0) {
-		fail(p,
-		     "cannot open the self-test's peer socket on %s in relay-port-range %u-%u "
-		     "(%s): the range is full, or the address is not this host's",
-		     ice_addr_ip_str(&p->t->plan.peer_ip, a, sizeof(a)),
-		     p->t->cfg->turn.relay_port_min, p->t->cfg->turn.relay_port_max, strerror(-r));
+		probe_fail(
+			p,
+			"cannot open the self-test's peer socket on %s in relay-port-range %u-%u "
+			"(%s): the range is full, or the address is not this host's",
+			ice_addr_ip_str(&p->t->plan.peer_ip, a, sizeof(a)),
+			p->t->cfg->turn.relay_port_min, p->t->cfg->turn.relay_port_max,
+			strerror(-r));
 		return;
 	}
 	send_request(p, STUN_METHOD_CREATE_PERMISSION);
@@ -277,8 +137,8 @@ skip_relay_steps(struct st_probe *p)
 		            p->t->plan.relay_skip);
 }
 
-static void
-next_phase(struct st_probe *p)
+void
+probe_next(struct st_probe *p)
 {
 	switch (p->phase) {
 	case PH_ALLOC:
@@ -294,11 +154,11 @@ next_phase(struct st_probe *p)
 		return;
 	case PH_PERM:
 		begin(p, PH_TO_PEER);
-		send_relayed(p);
+		probe_send_relayed(p);
 		return;
 	case PH_TO_PEER:
 		begin(p, PH_TO_CLIENT);
-		send_relayed(p);
+		probe_send_relayed(p);
 		return;
 	case PH_REFRESH:
 	case PH_DONE:
@@ -336,7 +196,7 @@ answered(struct st_probe *p, const struct st_answer *ans)
 		st_step_end(p->step, ST_OK, "the allocation is released");
 		break;
 	}
-	next_phase(p);
+	probe_next(p);
 }
 
 static void
@@ -349,12 +209,13 @@ on_answer(struct st_probe *p, const struct stun_msg *m)
 	if (r == -ENOENT || (p->phase != PH_ALLOC && p->phase != PH_PERM && p->phase != PH_REFRESH))
 		return; /* a late answer to an earlier try */
 	if (r == -EACCES) {
-		fail(p, "the answer's MESSAGE-INTEGRITY does not check out with the credential "
-		        "the self-test minted: the daemon uses another secret or realm");
+		probe_fail(p,
+		           "the answer's MESSAGE-INTEGRITY does not check out with the credential "
+		           "the self-test minted: the daemon uses another secret or realm");
 		return;
 	}
 	if (r < 0) {
-		fail(p, "the answer does not decode (%s)", strerror(-r));
+		probe_fail(p, "the answer does not decode (%s)", strerror(-r));
 		return;
 	}
 	/* The 401 challenge of the first Allocate, or one stale nonce. */
@@ -368,32 +229,10 @@ on_answer(struct st_probe *p, const struct stun_msg *m)
 	}
 	if (ans.code != 0) {
 		st_cause_code(p->t, phase_method(p->phase), ans.code, ans.reason, why, sizeof(why));
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 		return;
 	}
 	answered(p, &ans);
-}
-
-static void
-on_data(struct st_probe *p, const struct stun_msg *m)
-{
-	struct ice_addr from;
-	const uint8_t *data;
-	size_t len;
-	char a[ICE_ADDR_STRLEN];
-
-	if (p->phase != PH_TO_CLIENT || st_msg_data_ind(m, &from, &data, &len) < 0)
-		return;
-	if (!ice_addr_equal(&from, &p->peer) || len != sizeof(p->back) ||
-	    memcmp(data, p->back, len) != 0) {
-		fail(p, "a Data indication came from %s with %zu bytes that are not the peer's",
-		     ice_addr_str(&from, a, sizeof(a)), len);
-		return;
-	}
-	evtimer_del(p->ev_timer);
-	st_step_end(p->step, ST_OK, "%zu bytes came back intact in a Data indication from %s", len,
-	            ice_addr_str(&from, a, sizeof(a)));
-	next_phase(p);
 }
 
 static void
@@ -408,7 +247,7 @@ on_frame(void *arg, const uint8_t *buf, size_t len)
 	if (f.kind != STUN_FRAME_STUN)
 		return;
 	if (f.msg.cls == STUN_CLASS_INDICATION)
-		on_data(p, &f.msg);
+		probe_on_data(p, &f.msg);
 	else
 		on_answer(p, &f.msg);
 }
@@ -432,16 +271,17 @@ on_error(void *arg, int err, const char *tls)
 
 	p->allocated = false; /* nothing more can be sent on this connection */
 	if (*tls)
-		fail(p,
-		     "the TLS handshake with %s failed (%s): the listener's certificate or key "
-		     "is unusable, or something other than icestation's TLS answers there",
-		     ice_addr_str(&p->to, a, sizeof(a)), tls);
+		probe_fail(
+			p,
+			"the TLS handshake with %s failed (%s): the listener's certificate or key "
+			"is unusable, or something other than icestation's TLS answers there",
+			ice_addr_str(&p->to, a, sizeof(a)), tls);
 	else if (err == 0)
-		fail(p, "the daemon closed the connection from %s during this step",
-		     ice_addr_str(&p->to, a, sizeof(a)));
+		probe_fail(p, "the daemon closed the connection from %s during this step",
+		           ice_addr_str(&p->to, a, sizeof(a)));
 	else {
 		st_cause_socket(p->t, p->proto, &p->to, err, why, sizeof(why));
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 	}
 }
 
@@ -455,25 +295,26 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (st_now_us() + 1000 >= p->deadline_us) {
 		if (p->phase == PH_TO_PEER || p->phase == PH_TO_CLIENT) {
-			fail(p, "nothing arrived within %d ms (sent every %d ms): %s",
-			     ICE_SELFTEST_STEP_MS, PROBE_RESEND_MS,
-			     p->phase == PH_TO_PEER
-			             ? "the relay did not pass the Send indication to the peer"
-			             : "the relay did not pass the peer's datagram back");
+			probe_fail(
+				p, "nothing arrived within %d ms (sent every %d ms): %s",
+				ICE_SELFTEST_STEP_MS, PROBE_RESEND_MS,
+				p->phase == PH_TO_PEER
+					? "the relay did not pass the Send indication to the peer"
+					: "the relay did not pass the peer's datagram back");
 			return;
 		}
 		st_cause_socket(p->t, p->proto, &p->to, ETIMEDOUT, why, sizeof(why));
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 		return;
 	}
 	if (p->phase == PH_TO_PEER || p->phase == PH_TO_CLIENT) {
-		send_relayed(p);
+		probe_send_relayed(p);
 	} else if (p->proto == TURN_PROTO_UDP && p->opened) {
 		p->rto_ms *= 2;
 		(void)st_conn_send(p->conn, p->req, p->req_len);
-		arm(p, p->rto_ms);
+		probe_arm(p, p->rto_ms);
 	} else {
-		arm(p, ICE_SELFTEST_STEP_MS);
+		probe_arm(p, ICE_SELFTEST_STEP_MS);
 	}
 }
 
@@ -502,11 +343,11 @@ st_probe_start(struct ice_selftest *t, uint8_t proto)
 		return NULL;
 	}
 	begin(p, PH_ALLOC);
-	arm(p, ICE_SELFTEST_STEP_MS);
+	probe_arm(p, ICE_SELFTEST_STEP_MS);
 	r = st_conn_open(t->base, proto, &p->to, t->tls, sni, &ops, p, &p->conn);
 	if (r < 0) {
 		st_cause_socket(t, proto, &p->to, -r, why, sizeof(why));
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 	}
 	return p;
 }
@@ -516,7 +357,7 @@ st_probe_abort(struct st_probe *p, const char *why)
 {
 	if (p->phase != PH_DONE) {
 		p->allocated = false; /* no time left to release it: it expires */
-		fail(p, "%s", why);
+		probe_fail(p, "%s", why);
 	}
 }
 

@@ -2,6 +2,7 @@
  * Private to src/selftest: the run (run.c) and its pieces:
  *   run.c    the order of things, step and check records, the deadline
  *   probe.c  one transport's TURN exchange (allocate .. refresh)
+ *   relay.c  its peer socket and the datagrams relayed each way
  *   conn.c   a UDP, TCP or TLS connection to the daemon on libevent
  *   msg.c    the client side of STUN/TURN messages (codec + auth)
  *   host.c   this host's addresses; where the probes go; the public address
