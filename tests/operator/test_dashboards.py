@@ -161,6 +161,18 @@ class Prometheus:
         self.log.close()
 
 
+def refused(name, password, code):
+    """One Allocate that the daemon must refuse with code."""
+    c = TurnClient(("127.0.0.1", PORT), name, password)
+    try:
+        c.allocate()
+        raise AssertionError(f"an Allocate that should get {code} succeeded")
+    except TurnError as e:
+        assert e.code == code, (e.code, code)
+    finally:
+        c.close()
+
+
 def cause_alerts(d):
     """What the alerts are about, caused for real."""
     # A reload of a broken tree: refused (422), the old configuration stays.
@@ -176,14 +188,7 @@ def cause_alerts(d):
     # rule's 5 minutes must pass 1/s, so more than 300 of them.
     name, _ = d.turn_credentials("did:peers:guesser")
     for _ in range(400):
-        c = TurnClient(("127.0.0.1", PORT), name, "not-the-password")
-        try:
-            c.allocate()
-            raise AssertionError("a wrong password was accepted")
-        except TurnError as e:
-            assert e.code == 401, e.code
-        finally:
-            c.close()
+        refused(name, "not-the-password", 401)
     # 486: a second allocation of a user limited to one; more than 0.1/s
     # over the rule's 5 minutes.
     held = []
@@ -191,14 +196,7 @@ def cause_alerts(d):
     held.append(TurnClient(("127.0.0.1", PORT), name, pw))
     held[-1].allocate()
     for _ in range(40):
-        c = TurnClient(("127.0.0.1", PORT), name, pw)
-        try:
-            c.allocate()
-            raise AssertionError("the per-user quota let a second allocation through")
-        except TurnError as e:
-            assert e.code == 486, e.code
-        finally:
-            c.close()
+        refused(name, pw, 486)
     # 508: the relay range has two ports; the second allocation takes the
     # last one and the next ones find none.
     for i in range(6):
