@@ -113,7 +113,7 @@ try {
   await tab.waitForFunction(() => {
     const c = document.getElementById('chart');
     return Number(c.dataset.points) >= 4 && Number(c.dataset.maxBps) > 0;
-  }, null, { timeout: 90000, polling: 250 });
+  }, null, { timeout: 180000, polling: 250 });
   out.hashAfterLoad = await tab.evaluate(() => location.hash);
   out.busy = await tab.evaluate(readPage);
   process.stdout.write('ready\n');

@@ -10,8 +10,9 @@ bit rate chart has points above zero. The test then stops the traffic,
 takes the admin API's JSON once the counters are still, and the page,
 two polls later, must show exactly those numbers: state, version,
 generation, workers, allocations in all and by transport, connections,
-revocations, relayed bytes each way, the served addresses, and the top
-users with their allocations and bytes (uptime within the poll interval).
+revocations, relayed bytes and datagrams each way, the served addresses,
+and the top users with their allocations and bytes (the uptime, read a few
+polls later, no less than the snapshot's).
 The self-test button's table must list the steps the API's self-test
 lists. The page made no request anywhere but its own listener, logged no
 error, carries a Content-Security-Policy, hides the cluster section (no
@@ -42,7 +43,7 @@ HTTP, PORT, ADMIN = 8200, 8202, 8201
 TOKEN = "status-page-token-0123456789"
 USERS = {"did:peers:alice": ["udp", "udp", "udp"], "did:peers:bob": ["tcp", "tcp"],
          "did:peers:carol": ["udp"]}
-TRAFFIC_MAX_S = 120  # the traffic thread's bound, whatever happens
+TRAFFIC_MAX_S = 240  # the traffic thread's bound, whatever happens
 
 
 def admin(path):
@@ -143,7 +144,8 @@ def compare(page, status, allocs):
     for key in ("generation", "workers", "allocations", "tcp_connections", "tls_connections",
                 "revocations"):
         assert num(shown[key]) == status[key], (key, shown[key], status[key])
-    assert abs(uptime_s(shown["uptime"]) - status["uptime_s"]) <= 5, (shown["uptime"], status)
+    # The page read its uptime two polls or more after the snapshot.
+    assert 0 <= uptime_s(shown["uptime"]) - int(status["uptime_s"]) <= 30, (shown, status)
     for key in ("to_peer_bytes", "to_client_bytes", "to_peer_packets", "to_client_packets"):
         assert num(shown["relayed." + key]) == status["relayed"][key], (key, shown, status)
     by = {"udp": 0, "tcp": 0, "tls": 0}
