@@ -63,6 +63,7 @@ test_private(void)
 		{ ADMIN_GET, "/admin/v1/revocations", ADMIN_R_REVOCATIONS },
 		{ ADMIN_POST, "/admin/v1/reload", ADMIN_R_RELOAD },
 		{ ADMIN_POST, "/admin/v1/drain", ADMIN_R_DRAIN },
+		{ ADMIN_GET, "/admin/v1/cluster", ADMIN_R_CLUSTER },
 		{ ADMIN_GET, "/admin/v1/allocations", ADMIN_R_ALLOCS },
 		{ ADMIN_DELETE, "/admin/v1/allocations/0001000000000007", ADMIN_R_KILL },
 		{ ADMIN_POST, "/admin/v1/users/did%3Apeers%3Aa/revoke", ADMIN_R_REVOKE },

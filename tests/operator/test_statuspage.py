@@ -1,6 +1,6 @@
 """The status page (issue 17): GET /admin/ in Debian's Chromium against a
-live daemon with traffic, its admin API over TCP on 127.0.0.1 with a bearer
-token.
+live daemon with traffic, in a cluster (one node, a test-owned
+redis-server), its admin API over TCP on 127.0.0.1 with a bearer token.
 
 The driver (statuspage.mjs) loads the page twice: without a token (the
 page shows its token form; the token typed in brings the data) and with
@@ -11,15 +11,16 @@ takes the admin API's JSON once the counters are still, and the page,
 two polls later, must show exactly those numbers: state, version,
 generation, workers, allocations in all and by transport, connections,
 revocations, relayed bytes and datagrams each way, the served addresses,
-and the top users with their allocations and bytes (the uptime, read a few
-polls later, no less than the snapshot's).
+and the top users with their allocations and bytes, and the cluster's node with its
+state, allocations and version (the uptime, read a few polls later, no
+less than the snapshot's).
 The self-test button's table must list the steps the API's self-test
 lists. The page made no request anywhere but its own listener, logged no
 error, carries a Content-Security-Policy, hides the cluster section (no
 cluster route), and fits a 390-px phone screen. The screenshot goes to
 $OPERATOR_SCREENSHOT (default: the build directory); docs/status-page.png
 is one of these.
-Ports 8200-8209, relay 8700-8739."""
+Ports 8200-8209, Redis 8450, relay 8700-8749."""
 
 import http.client
 import json
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 
+from clusterlib import Redis
 from icetest import Daemon, wait_for
 from turnclient import TurnClient, udp_peer
 
@@ -40,6 +42,8 @@ sys.path.insert(0, INTEROP)
 from test_chromium import ensure_node_modules  # noqa: E402
 
 HTTP, PORT, ADMIN = 8200, 8202, 8201
+HTTP2, PORT2, ADMIN2 = 8203, 8205, 8204  # the daemon without a cluster
+REDIS = 8450
 TOKEN = "status-page-token-0123456789"
 USERS = {"did:peers:alice": ["udp", "udp", "udp"], "did:peers:bob": ["tcp", "tcp"],
          "did:peers:carol": ["udp"]}
@@ -137,7 +141,7 @@ def uptime_s(text):
     return days * 86400 + h * 3600 + m * 60 + s
 
 
-def compare(page, status, allocs):
+def compare(page, status, allocs, cluster):
     shown = page["shown"]
     for key in ("status", "version"):
         assert shown[key] == status[key], (key, shown[key], status[key])
@@ -163,6 +167,16 @@ def compare(page, status, allocs):
     assert [r["user"] for r in page["users"]] == \
         sorted(users, key=lambda u: (-users[u][0], -users[u][1])), page["users"]
     assert all(v[1] > 0 for v in users.values()), users
+    assert page["clusterHidden"] is False, "the cluster section is hidden in a cluster"
+    nodes = {r["node"]: r["cells"] for r in page["cluster"]}
+    assert set(nodes) == {n["id"] for n in cluster["nodes"]} == {"station-a"}, (nodes, cluster)
+    for n in cluster["nodes"]:
+        assert nodes[n["id"]][0] == n["id"] + (" (this node)" if n["self"] else ""), nodes
+        assert nodes[n["id"]][1] == n["state"] == "healthy", (nodes, n)
+        assert nodes[n["id"]][2] == f"{n['allocations']:,} / {n['max_allocations']:,}", (nodes, n)
+        assert nodes[n["id"]][5] == n["version"], (nodes, n)
+    assert shown["cluster.redis"] == ("up" if cluster["redis_up"] else "down"), shown
+    assert shown["cluster.node_id"] == cluster["node_id"], shown
     subs = {r["sub"]: r["cells"] for r in page["subservers"]}
     for s in status["subservers"]:
         assert subs[s["name"]][:4] == [s["name"], s["status"], " ".join(s["listen"]),
@@ -177,17 +191,29 @@ def main():
     shot = os.environ.get("OPERATOR_SCREENSHOT") or os.path.join(
         os.environ.get("OPERATOR_BUILD_DIR") or tempfile.gettempdir(), "status-page.png")
     go = os.path.join(work, "go")
+    cluster = {"enabled": True, "redis": f"redis://127.0.0.1:{REDIS}/0", "key-prefix": "optest:",
+               "node-id": "station-a", "heartbeat": "200ms", "node-ttl": "1000ms"}
     d = Daemon(http_port=HTTP, stun_port=PORT, workers=2,
                admin={"listen": f"127.0.0.1:{ADMIN}", "bearer-tokens": [TOKEN]},
                turn_extra={"allowed-peer-ip": ["127.0.0.0/8"], "relay-port-range": "8700-8739",
-                           "max-allocations": 40})
+                           "max-allocations": 40},
+               server_extra={"cluster": cluster})
+    d2 = Daemon(http_port=HTTP2, stun_port=PORT2,
+                admin={"listen": f"127.0.0.1:{ADMIN2}", "bearer-tokens": [TOKEN]},
+                turn_extra={"relay-port-range": "8740-8749"})
+    redis = Redis(REDIS)
     traffic = None
     try:
+        redis.start()
         d.start()
+        d2.start()
+        wait_for(lambda: admin("/admin/v1/cluster").get("redis_up"), 10, interval=0.2,
+                 what="the daemon's Redis connections up")
         traffic = Traffic(d)
         traffic.thread.start()
         p = subprocess.Popen(["node", os.path.join(HERE, "statuspage.mjs"),
-                              "--base", f"http://127.0.0.1:{ADMIN}", "--token", TOKEN,
+                              "--base", f"http://127.0.0.1:{ADMIN}",
+                              "--base2", f"http://127.0.0.1:{ADMIN2}", "--token", TOKEN,
                               "--profile", os.path.join(work, "profile"), "--go", go,
                               "--shot", shot, "--modules", INTEROP],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -199,6 +225,7 @@ def main():
             traffic.stop()
             status = still()
             allocs = admin("/admin/v1/allocations")
+            cluster_now = admin("/admin/v1/cluster")
             open(go, "w").close()
             out, err = p.communicate(timeout=240)
         finally:
@@ -211,13 +238,14 @@ def main():
         assert page["pageStatus"] == 200 and "default-src 'none'" in page["csp"], page["csp"]
         assert page["loginShown"] and page["loginWorks"], page
         assert page["hashAfterLoad"] == "", "the token stayed in the address bar"
-        origin = f"http://127.0.0.1:{ADMIN}/"
-        assert page["requests"] and all(u.startswith(origin) for u in page["requests"]), \
-            [u for u in page["requests"] if not u.startswith(origin)]
+        origins = (f"http://127.0.0.1:{ADMIN}/", f"http://127.0.0.1:{ADMIN2}/")
+        assert page["requests"] and all(u.startswith(origins) for u in page["requests"]), \
+            [u for u in page["requests"] if not u.startswith(origins)]
         assert not page["errors"], page["errors"]
         assert page["busy"]["points"] >= 4 and page["busy"]["maxBps"] > 0, page["busy"]
-        compare(page["quiet"], status, allocs)
-        assert page["quiet"]["clusterHidden"] is True, "the cluster section shows without a route"
+        compare(page["quiet"], status, allocs, cluster_now)
+        assert page["noCluster"]["clusterHidden"] is True, "a cluster section without a cluster"
+        assert num(page["noCluster"]["shown"]["allocations"]) == 0, page["noCluster"]
 
         report = admin("/admin/v1/selftest")
         st = page["selftest"]
@@ -237,9 +265,11 @@ def main():
         if traffic is not None:
             traffic.stop_ev.set()
             traffic.close()
-        if d.proc is not None:
-            d.stop()
-        d.cleanup()
+        for x in (d, d2):
+            if x.proc is not None:
+                x.stop()
+            x.cleanup()
+        redis.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     print("PASS test_statuspage")
 

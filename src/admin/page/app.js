@@ -199,22 +199,20 @@
   async function pollCluster() {
     if (clusterAbsent) return;
     const c = await api('/admin/v1/cluster');
-    if (c === null) {
-      clusterAbsent = true; // no cluster route on this daemon: the section stays hidden
+    if (c === null || c.enabled === false) {
+      // No cluster route, or no cluster section (restart-only): stay hidden.
+      clusterAbsent = true;
       return;
     }
-    const nodes = Array.isArray(c.nodes) ? c.nodes : [];
-    const keys = [...new Set(nodes.flatMap((n) => Object.keys(n)))];
-    const head = $('cluster-head');
-    head.replaceChildren(...keys.map((k) => {
-      const th = document.createElement('th');
-      th.textContent = k;
-      return th;
-    }));
+    set('cluster.redis', c.redis_up ? 'up' : 'down');
+    set('cluster.node_id', c.node_id);
     const tb = $('cluster-nodes');
     tb.replaceChildren();
-    for (const n of nodes) {
-      row(tb, keys.map((k) => (typeof n[k] === 'object' ? JSON.stringify(n[k]) : String(n[k] ?? ''))));
+    for (const n of c.nodes || []) {
+      row(tb, [n.id + (n.self ? ' (this node)' : ''), n.state,
+        { text: `${int(n.allocations)} / ${int(n.max_allocations)}`, cls: 'num' },
+        { text: rate(n.to_peer_bps), cls: 'num' }, { text: rate(n.to_client_bps), cls: 'num' },
+        n.version], { node: n.id });
     }
     $('cluster').hidden = false;
   }
