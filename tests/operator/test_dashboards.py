@@ -12,12 +12,13 @@ every daemon, with or without a cluster section).
   the test then causes what the alerts are about and each one goes pending
   or firing: a certificate that expires in 7 days, a reload refused, bad
   credentials at more than the rule's rate, 486 (a per-user quota of 1)
-  and 508 (a relay range of 2 ports). The cluster alert stays silent on this node without a
-  cluster, although its redis_up is 0; and once the daemon is stopped, the
-  daemon-down alert goes pending.
+  and 508 (a relay range of 2 ports). The cluster alert goes pending for a
+  second daemon whose cluster's Redis never answers, and stays silent for
+  the first, which has no cluster, although its redis_up is 0 too; once
+  the first daemon is stopped, the daemon-down alert goes pending for it.
 - Every query of the dashboard (Grafana's variables put in) returns data
   from that Prometheus.
-Ports 8400-8410, relay 8800-8801."""
+Ports 8400-8411, relay 8800-8803."""
 
 import json
 import os
@@ -41,6 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 ALERTS = os.path.join(ROOT, "deploy", "prometheus", "alerts.yml")
 DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "icestation.json")
 HTTP, PORT, TLS, PROM = 8400, 8401, 8402, 8410
+HTTP2, PORT2, NO_REDIS = 8403, 8404, 8411  # a cluster node whose Redis never answers
 PROMETHEUS_OWN = {"up"}
 EXPECTED = ("IcestationCertificateExpiresSoon", "IcestationReloadFailed", "IcestationAuthFailures",
             "IcestationQuotaReached", "IcestationInsufficientCapacity")
@@ -113,7 +115,7 @@ class Prometheus:
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "rule_files": [ALERTS],
                 "scrape_configs": [{"job_name": "icestation", "static_configs": [
-                    {"targets": [f"127.0.0.1:{HTTP}"]}]}],
+                    {"targets": [f"127.0.0.1:{HTTP}", f"127.0.0.1:{HTTP2}"]}]}],
             }, f)
         self.log = open(os.path.join(work, "prometheus.log"), "wb")
         self.proc = subprocess.Popen(
@@ -147,8 +149,10 @@ class Prometheus:
     def query(self, expr):
         return self.api("query", query=expr)["result"]
 
-    def alerts(self):
-        return {a["labels"]["alertname"]: a["state"] for a in self.api("alerts")["alerts"]}
+    def alerts(self, port):
+        """{alertname: state} of the target on port (and of no target)."""
+        return {a["labels"]["alertname"]: a["state"] for a in self.api("alerts")["alerts"]
+                if a["labels"].get("instance", f"127.0.0.1:{port}") == f"127.0.0.1:{port}"}
 
     def stop(self):
         if self.proc.poll() is None:
@@ -224,9 +228,14 @@ def main():
                turn_extra={"transports": ["udp", "tcp", "tls"],
                            "tls": {"port": TLS, "cert": cert, "key": key},
                            "relay-port-range": "8800-8801", "max-allocations-per-user": 1})
+    # Its cluster's Redis is a port where nothing listens: it keeps trying.
+    d2 = Daemon(http_port=HTTP2, stun_port=PORT2, turn_extra={"relay-port-range": "8802-8803"},
+                server_extra={"cluster": {"enabled": True, "node-id": "lonely",
+                                          "redis": f"redis://127.0.0.1:{NO_REDIS}/0"}})
     prom = held = None
     try:
         d.start()
+        d2.start()
         status, _, body = d.http("/metrics")
         assert status == 200
         fam = families(body.decode())
@@ -235,15 +244,18 @@ def main():
         assert fam["icestation_cluster_redis_up"] == [{}], "cluster metrics are not registered"
 
         prom = Prometheus(work)
-        wait_for(lambda: prom.query('up{job="icestation"} == 1'), 30, interval=0.5,
-                 what="Prometheus scraping the daemon")
+        wait_for(lambda: len(prom.query('up{job="icestation"} == 1')) == 2, 30, interval=0.5,
+                 what="Prometheus scraping both daemons")
         held = cause_alerts(d)
         # Two rule evaluations later every alert the test caused is there.
-        wait_for(lambda: all(a in prom.alerts() for a in EXPECTED), 60, interval=0.5,
+        wait_for(lambda: all(a in prom.alerts(HTTP) for a in EXPECTED), 60, interval=0.5,
                  what=f"alerts {EXPECTED}")
-        alerts = prom.alerts()
+        wait_for(lambda: "IcestationClusterRedisDown" in prom.alerts(HTTP2), 60, interval=0.5,
+                 what="the Redis alert of the node whose Redis never answers")
+        alerts = prom.alerts(HTTP)
         for name in ("IcestationClusterRedisDown", "IcestationDown", "IcestationMissing"):
             assert name not in alerts, alerts
+        assert set(prom.alerts(HTTP2)) == {"IcestationClusterRedisDown"}, prom.alerts(HTTP2)
         rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
         assert len(rules) == 8 and all(r["health"] == "ok" for r in rules), \
             [(r["name"], r.get("lastError")) for r in rules]
@@ -254,17 +266,20 @@ def main():
             c.close()
         held = None
         d.stop()
-        wait_for(lambda: prom.alerts().get("IcestationDown"), 30, interval=0.5,
+        wait_for(lambda: prom.alerts(HTTP).get("IcestationDown"), 30, interval=0.5,
                  what="the daemon-down alert")
+        assert "IcestationDown" not in prom.alerts(HTTP2), prom.alerts(HTTP2)
+        d2.stop()
     finally:
         for c in held or []:
             c.close()
         if prom is not None:
             prom.stop()
-        if d.proc is not None:
-            d.kill()
-            print(d.log())
-        d.cleanup()
+        for x in (d, d2):
+            if x.proc is not None:
+                x.kill()
+                print(x.log())
+            x.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     print("PASS test_dashboards")
 
