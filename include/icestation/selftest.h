@@ -43,7 +43,10 @@ enum {
 
 /* What the daemon knows that the configuration does not say. */
 struct ice_selftest_env {
-	struct ice_config *cfg;    /* the snapshot in force: a reference is taken */
+	struct ice_config *cfg; /* the snapshot in force: a reference is taken */
+	/* The public IPs in force (port 0; family 0 = none): with public-ip:
+	 * auto they follow the host and may differ from cfg's. */
+	struct ice_addr stun_public, turn_public;
 	uint32_t live_allocations; /* allocations alive now (explains a 508) */
 	int64_t clock_offset_ms;   /* realtime minus monotonic ms at daemon start */
 };

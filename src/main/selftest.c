@@ -44,6 +44,8 @@ daemon_selftest(struct daemon *d, ice_admin_report_cb cb, void *arg)
 {
 	struct ice_selftest_env env = {
 		.cfg = d->cfg,
+		.stun_public = d->host.stun_public,
+		.turn_public = d->host.turn_public,
 		.live_allocations = ice_net_allocations(d->net),
 		.clock_offset_ms = d->clock_offset_ms,
 	};

@@ -76,9 +76,9 @@ cert_from_file(const char *path)
 
 /* Whether x names the realm (a host name) or the public address (an IP SAN). */
 static bool
-cert_covers(X509 *x, const struct ice_config_turn *tc, char *how, size_t cap)
+cert_covers(X509 *x, const struct ice_config_turn *tc, const struct ice_addr *pub, char *how,
+            size_t cap)
 {
-	const struct ice_addr *pub = &tc->public_ip.addr;
 	char a[ICE_ADDR_STRLEN];
 	bool host = tc->realm != NULL && X509_check_host(x, tc->realm, 0, 0, NULL) == 1;
 	bool ip =
@@ -120,7 +120,7 @@ st_check_cert(struct ice_selftest *t)
 		return;
 	}
 	cert_names(x, names, sizeof(names));
-	covers = cert_covers(x, tc, how, sizeof(how));
+	covers = cert_covers(x, tc, &t->env.turn_public, how, sizeof(how));
 	nb = asn1_time(X509_get0_notBefore(x));
 	na = asn1_time(X509_get0_notAfter(x));
 	gmtime_r(&na, &tm);

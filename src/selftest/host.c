@@ -141,28 +141,28 @@ local_target(struct ice_selftest *t, int family, struct ice_addr *out)
 
 /* The public_address check for one sub-server's public address. */
 static void
-check_public(struct ice_selftest *t, const char *what, const struct ice_public_ip *p,
+check_public(struct ice_selftest *t, const char *what, const struct ice_addr *pub, bool behind_nat,
              const struct ice_addr *local)
 {
 	const struct ice_config_turn *tc = &t->cfg->turn;
 	char a[ICE_ADDR_STRLEN], b[ICE_ADDR_STRLEN], name[ST_NAME_MAX];
-	const char *kind = p->addr.family ? st_policy_reason(NULL, &p->addr) : NULL;
+	const char *kind = pub->family ? st_policy_reason(NULL, pub) : NULL;
 
 	snprintf(name, sizeof(name), "public_address.%s", what);
-	ice_addr_ip_str(&p->addr, a, sizeof(a));
-	if (p->addr.family == 0)
+	ice_addr_ip_str(pub, a, sizeof(a));
+	if (pub->family == 0)
 		st_check_add(t, name, ST_FAIL,
 		             "no public address: public-ip is auto and no interface address was "
 		             "found; set public-ip to the address clients reach this host at");
-	else if (st_host_has(&t->host, &p->addr) && kind != NULL)
+	else if (st_host_has(&t->host, pub) && kind != NULL)
 		st_check_add(t, name, ST_WARN,
 		             "%s is an address of this host, but a %s one: only clients %s can "
 		             "reach it",
 		             a, kind,
 		             strcmp(kind, "loopback") == 0 ? "on this host" : "on its network");
-	else if (st_host_has(&t->host, &p->addr))
+	else if (st_host_has(&t->host, pub))
 		st_check_add(t, name, ST_OK, "%s is an address of this host", a);
-	else if (p->behind_nat)
+	else if (behind_nat)
 		st_check_add(t, name, ST_OK,
 		             "%s is not on this host, as behind-nat says: the NAT must forward UDP "
 		             "and TCP %u, TCP %u (TLS) and UDP %u-%u (relays) to %s; the self-test "
@@ -200,7 +200,7 @@ plan_peer(struct ice_selftest *t)
 		         "reach each other through the public address %s, which the self-test "
 		         "does not contact",
 		         ice_addr_ip_str(&pl->peer_ip, a, sizeof(a)), pl->deny_reason,
-		         ice_addr_ip_str(&t->cfg->turn.public_ip.addr, b, sizeof(b)));
+		         ice_addr_ip_str(&t->env.turn_public, b, sizeof(b)));
 }
 
 void
@@ -208,7 +208,7 @@ st_plan_make(struct ice_selftest *t)
 {
 	const struct ice_config *cfg = t->cfg;
 	struct st_plan *pl = &t->plan;
-	const struct ice_addr *pub = &cfg->turn.public_ip.addr;
+	const struct ice_addr *pub = &t->env.turn_public;
 	char a[ICE_ADDR_STRLEN], b[ICE_ADDR_STRLEN];
 
 	memset(pl, 0, sizeof(*pl));
@@ -225,10 +225,11 @@ st_plan_make(struct ice_selftest *t)
 	}
 	pl->target.port = 0;
 	if (cfg->turn.enabled) {
-		check_public(t, "turn", &cfg->turn.public_ip, &pl->target);
+		check_public(t, "turn", pub, cfg->turn.public_ip.behind_nat, &pl->target);
 		plan_peer(t);
 	}
 	if (cfg->stun.enabled &&
-	    (!cfg->turn.enabled || !ice_addr_ip_equal(&cfg->stun.public_ip.addr, pub)))
-		check_public(t, "stun", &cfg->stun.public_ip, &pl->target);
+	    (!cfg->turn.enabled || !ice_addr_ip_equal(&t->env.stun_public, pub)))
+		check_public(t, "stun", &t->env.stun_public, cfg->stun.public_ip.behind_nat,
+		             &pl->target);
 }

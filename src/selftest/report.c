@@ -24,7 +24,7 @@ static cJSON *
 target_json(const struct ice_selftest *t)
 {
 	cJSON *o = cJSON_CreateObject();
-	const struct ice_addr *pub = &t->cfg->turn.public_ip.addr;
+	const struct ice_addr *pub = &t->env.turn_public;
 	char a[ICE_ADDR_STRLEN];
 
 	cJSON_AddStringToObject(o, "address", ice_addr_ip_str(&t->plan.target, a, sizeof(a)));

@@ -98,9 +98,9 @@ def make_cert(tmp, names, days=30, tag="c"):
 
 
 def daemon(http, port, tls_port, relay, cert=None, key=None, public_ip=HOST_IP, turn_extra=None,
-           host=HOST_IP, **kw):
+           host=HOST_IP, listen_all=False, **kw):
     """A daemon that serves TURN over UDP, TCP (and TLS with a certificate)
-    on host, relays from host in the relay range, and admits at most
+    on host (or every address), relays from host in the relay range, and admits at most
     as many allocations as the range has ports (so the relay range check
     has nothing to say about a good config)."""
     lo, hi = (int(x) for x in relay.split("-"))
@@ -113,7 +113,8 @@ def daemon(http, port, tls_port, relay, cert=None, key=None, public_ip=HOST_IP, 
     if cert:
         turn["tls"] = {"port": tls_port, "cert": cert, "key": key}
     turn.update(turn_extra or {})
-    return Daemon(http_port=http, stun_port=port, listen=(host,), secret=SECRET, realm=REALM,
+    return Daemon(http_port=http, stun_port=port, listen=("0.0.0.0" if listen_all else host,),
+                  secret=SECRET, realm=REALM,
                   public_ip=public_ip, turn_extra=turn, **kw)
 
 

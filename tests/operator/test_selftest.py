@@ -22,7 +22,10 @@ selftest on a live daemon, in a network namespace of the test's own where
   - the TLS listener down (its listening socket destroyed with ss -K, as
     a crash of that listener would leave it): "nothing accepts TCP
     connections", while UDP and TCP still pass.
-Ports 8100-8159, relay 8500-8659."""
+- With public-ip: auto, an address added to the outward interface moves
+  the advertised address, and the next self-test allocates against the new
+  one.
+Ports 8100-8169, relay 8500-8679."""
 
 import json
 import re
@@ -275,10 +278,39 @@ def test_tls_down(tmp):
         assert listening(8141), "the TCP listener went down too"
 
 
+def public_of(d):
+    st, body = d.admin("GET", "/admin/v1/status")
+    turn = [s for s in body["subservers"] if s["name"] == "turn"][0]
+    return (turn["public_addr"] or "").rsplit(":", 1)[0]
+
+
+def test_public_follows(tmp):
+    """With public-ip: auto the advertised address follows the host: the
+    self-test goes where the daemon advertises now, not where it did at
+    start."""
+    moved = "198.51.100.20"
+    with daemon(8160, 8161, 8162, "8660-8679", public_ip="auto", listen_all=True) as d:
+        first = selftest(d)["target"]["public"]
+        assert first != moved, first
+        subprocess.run(["ip", "addr", "add", f"{moved}/24", "dev", "v0"], check=True, timeout=10)
+        try:
+            wait_for(lambda: public_of(d) == moved, 5, what=f"the daemon advertising {moved}")
+            r = selftest(d)
+            assert r["ok"] is True, json.dumps(r, indent=1)
+            assert r["target"]["public"] == moved and r["target"]["address"] == moved, r
+            for t in ("udp", "tcp"):
+                alloc = steps_of(r, t)[0]
+                assert f"relayed address {moved}:" in alloc["detail"], alloc
+                assert f"to {moved}:8161" in alloc["detail"], alloc
+        finally:
+            subprocess.run(["ip", "addr", "del", f"{moved}/24", "dev", "v0"], check=True,
+                           timeout=10)
+
+
 def main():
     enter_netns()
     for test in (test_good, test_ports_taken, test_public_not_local, test_nat_private,
-                 test_wrong_cert, test_tls_down):
+                 test_wrong_cert, test_tls_down, test_public_follows):
         tmp = tmpdir()
         try:
             test(tmp)
