@@ -75,10 +75,25 @@ relay_bind(const struct ice_addr *a, uint16_t port)
 		close(fd);
 		return -err;
 	}
-	v = NET_RELAY_SOCK_BUF;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 	return fd;
+}
+
+/*
+ * Size s's socket buffers for media, once, when it first carries a datagram
+ * either way. Most relays never do (a browser drops the relay candidate when
+ * a direct path wins), and these are two of the six syscalls a fresh relay
+ * cost (socket, bind, two setsockopt, epoll_ctl, close). The first
+ * datagrams of a relay are ICE checks, small and paced, so the default
+ * buffer holds them until the media starts.
+ */
+static void
+relay_size_bufs(struct net_relay *s)
+{
+	int v = NET_RELAY_SOCK_BUF;
+
+	s->bufs_sized = true;
+	(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
 static uint64_t
@@ -181,6 +196,8 @@ relay_read(struct net_worker *w, struct net_relay *s)
 	unsigned batch, i, k, first, room;
 	int n, fd = s->fd, handle = s->handle;
 
+	if (!s->bufs_sized && !s->spare)
+		relay_size_bufs(s);
 	for (batch = 0; batch < NET_UDP_MAX_BATCHES; batch++) {
 		first = net_batch_rx_slots(&w->batch, false, &room);
 		n = recvmmsg(fd, w->batch.rx_msgs + first, room, MSG_DONTWAIT, NULL);
@@ -411,6 +428,8 @@ net_relay_send_peer(void *ctx, int handle, const struct ice_addr *peer, const ui
 
 	if (s == NULL || s->fd < 0)
 		return;
+	if (!s->bufs_sized)
+		relay_size_bufs(s);
 	/* DF per Send indication: the socket option follows the last one
 	 * asked, so a client that always (or never) asks costs no syscall. */
 	df = s->df_alloc || (flags & TURN_SEND_DF);

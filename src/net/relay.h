@@ -44,6 +44,7 @@ struct net_relay {
 	bool df_on;      /* what the socket does now */
 	bool spare;      /* released, kept bound for reuse (no allocation) */
 	bool spare_busy; /* a datagram reached it as a spare: close, never reuse */
+	bool bufs_sized; /* SO_RCVBUF/SO_SNDBUF set (at its first datagram) */
 	struct ice_addr bound;
 };
 

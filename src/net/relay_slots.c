@@ -131,6 +131,7 @@ net_relay_slot_put(struct net_worker *w, struct net_relay *s)
 	s->fd = -1;
 	s->spare = false;
 	s->spare_busy = false;
+	s->bufs_sized = false;
 	s->next_free = t->free;
 	t->free = s->handle;
 	if (--chunk_of(t, (size_t)s->handle / NET_RELAY_CHUNK)->used == 0)
