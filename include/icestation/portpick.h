@@ -82,7 +82,7 @@ bool ice_portmap_is_taken(const struct ice_portmap *m, unsigned row, uint16_t po
 
 /* A worker's quarantine: released ports in release order. */
 struct ice_portq_entry {
-	ice_ms_t since;
+	uint32_t since; /* now's low 32 bits: a quarantine is far shorter than 49 days */
 	uint16_t port;
 	uint8_t row;
 };

@@ -95,8 +95,7 @@ struct net_worker {
 	struct event *ev_turn_tick;
 	struct net_relay_table relays;
 	struct net_spares spares;
-	uint64_t relay_rng; /* xorshift state for relay port starts */
-	unsigned relay_rr;  /* next relay address to try first (round robin) */
+	struct net_relay_pick pick; /* relay address and port choice (relay_ports.c) */
 	/* Relay sockets are polled by the worker's own epoll set (data = the
 	 * handle), itself one event on base: no libevent event, no malloc and
 	 * no evmap entry per relay. -1 without TURN. */
@@ -139,6 +138,8 @@ struct ice_net {
 	/* Addresses relays bind: local interface addresses inside relay-ip-range. */
 	struct ice_addr relay_addrs[NET_MAX_RELAY_ADDRS];
 	size_t n_relay_addrs;
+	/* Their ports, taken or free, per family (relay_ports.c; atomic bits). */
+	struct net_relay_fam relay_fam[2];
 	/* What the main thread last said of the host (ice_net_set_host; read at
 	 * start until then): every interface address, which the peer policy
 	 * denies, and the public IPs in force (family 0: the configuration's). */

@@ -1,10 +1,9 @@
 /*
  * Relay sockets: what struct turn_io asks of the world. One UDP socket per
- * allocation (and address family), bound on a local address inside
- * relay-ip-range and a port of relay-port-range, polled through the
- * worker's own epoll set. Every worker binds from the same range: bind() is
- * the arbiter, EADDRINUSE sends us to the next port. No SO_REUSEADDR or
- * SO_REUSEPORT here, so two relays can never share a port.
+ * allocation (and address family), bound on a relay address and a port of
+ * relay-port-range drawn at random (relay_ports.c), polled through the
+ * worker's own epoll set. No SO_REUSEADDR or SO_REUSEPORT here, so two
+ * relays can never share a port.
  *
  * Peer datagrams are read with recvmmsg into the worker's batch (batch.h),
  * whose slots keep room around each datagram so turn frames the Data
@@ -13,7 +12,6 @@
  * to peers join the same batch, keyed by relay fd.
  */
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -52,32 +50,6 @@ relay_set_df(int fd, int family, bool on)
 	return setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &v, sizeof(v));
 }
 
-/* A bound, non-blocking UDP socket on a:port, or -errno (-EADDRINUSE: try another). */
-static int
-relay_bind(const struct ice_addr *a, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	struct ice_addr b = *a;
-	socklen_t sslen;
-	int fd, err, v;
-
-	fd = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (a->family == AF_INET6) {
-		v = 1;
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
-	}
-	b.port = port;
-	sslen = ice_addr_to_sockaddr(&b, &ss);
-	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
-		err = errno;
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
-
 /*
  * Size s's socket buffers for media, once, when it first carries a datagram
  * either way. Most relays never do (a browser drops the relay candidate when
@@ -94,97 +66,6 @@ relay_size_bufs(struct net_relay *s)
 	s->bufs_sized = true;
 	(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 	(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-}
-
-static uint64_t
-relay_rand(struct net_worker *w)
-{
-	/* xorshift64: port starts only need to spread, not to be secret
-	 * (the 5-tuple a peer must guess is protected by permissions). */
-	w->relay_rng ^= w->relay_rng << 13;
-	w->relay_rng ^= w->relay_rng >> 7;
-	w->relay_rng ^= w->relay_rng << 17;
-	return w->relay_rng;
-}
-
-/*
- * Bind a relay socket (and, for reserve_next, port+1 too) from a random
- * start, probing at most NET_RELAY_BIND_TRIES ports. *fd2 is -1 unless
- * reserve_next. Returns 0 with *port, or -EADDRINUSE (range exhausted), or
- * another -errno.
- */
-static int
-relay_bind_range(struct net_worker *w, const struct ice_addr *a, const struct turn_relay_req *req,
-                 int *fd, int *fd2, uint16_t *port)
-{
-	uint32_t lo = w->cfg->turn.relay_port_min, hi = w->cfg->turn.relay_port_max;
-	uint32_t step = req->even_port ? 2 : 1, span, start, p, k, tries;
-	int r;
-
-	if (req->even_port && lo % 2)
-		lo++;
-	if (req->reserve_next && hi > lo)
-		hi--; /* port+1 must be inside the range too */
-	if (hi < lo)
-		return -EADDRINUSE;
-	span = (hi - lo) / step + 1;
-	tries = ICE_MIN(span, (uint32_t)NET_RELAY_BIND_TRIES);
-	start = (uint32_t)(relay_rand(w) % span);
-	*fd2 = -1;
-	for (k = 0; k < tries; k++) {
-		p = lo + ((start + k) % span) * step;
-		r = relay_bind(a, (uint16_t)p);
-		if (r == -EADDRINUSE)
-			continue;
-		if (r < 0)
-			return r;
-		*fd = r;
-		if (req->reserve_next) {
-			int r2 = relay_bind(a, (uint16_t)(p + 1));
-
-			if (r2 < 0) {
-				close(*fd);
-				if (r2 == -EADDRINUSE)
-					continue;
-				return r2;
-			}
-			*fd2 = r2;
-		}
-		*port = (uint16_t)p;
-		return 0;
-	}
-	return -EADDRINUSE;
-}
-
-/*
- * Bind on one of the relay addresses of req->family: allocations are spread
- * round robin over them (each address adds a whole port range), and when
- * one address has no free port within the probe the next is tried. *a is
- * the address bound. -EAFNOSUPPORT when the family has no relay address.
- */
-static int
-relay_bind_any(struct net_worker *w, const struct turn_relay_req *req, int *fd, int *fd2,
-               uint16_t *port, const struct ice_addr **a)
-{
-	const struct ice_net *net = w->net;
-	size_t n = net->n_relay_addrs, k;
-	int r = -EAFNOSUPPORT;
-
-	for (k = 0; k < n; k++) {
-		const struct ice_addr *c = &net->relay_addrs[(w->relay_rr + k) % n];
-
-		if (c->family != req->family)
-			continue;
-		r = relay_bind_range(w, c, req, fd, fd2, port);
-		if (r == -EADDRINUSE)
-			continue;
-		if (r == 0) {
-			*a = c;
-			w->relay_rr = (unsigned)((w->relay_rr + k + 1) % n);
-		}
-		return r;
-	}
-	return r;
 }
 
 /* Drain one ready relay socket (at most NET_UDP_MAX_BATCHES recvmmsg). */
@@ -308,86 +189,98 @@ relay_activate(struct net_worker *w, struct net_relay *s, const struct turn_rela
 }
 
 void
-net_relay_release(struct net_worker *w, struct net_relay *s)
+net_relay_release(struct net_worker *w, struct net_relay *s, bool quarantine)
 {
 	/* close() takes the socket out of the relay set (never dup'ed). */
-	if (s->fd >= 0)
+	if (s->fd >= 0) {
 		close(s->fd);
+		net_relay_port_release(w, &s->bound, s->row, quarantine);
+	}
 	net_relay_slot_put(w, s);
 }
 
+/* A relay never handed out: closed, its port free again at once. */
 static int
 relay_open_fail(struct net_worker *w, struct net_relay *s, int r)
 {
 	if (s != NULL)
-		net_relay_release(w, s);
-	if (r == -EADDRINUSE || r == -ENOSPC)
+		net_relay_release(w, s, false);
+	if (r == -EAFNOSUPPORT)
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_NO_ADDRESS);
+	else if (r == -EADDRINUSE || r == -ENOSPC)
 		ice_metrics_inc(w->m, ICE_M_NET_RELAY_PORTS_EXHAUSTED);
 	else
 		ice_metrics_inc(w->m, ICE_M_NET_RELAY_OPEN_ERROR);
 	return r;
 }
 
+/* The dormant reservation req->adopt becomes a relay of this worker. */
+static int
+relay_adopt(struct net_worker *w, const struct turn_relay_req *req, struct net_relay **sp)
+{
+	struct net_relay *s = net_relay_slot_get(w);
+	int r;
+
+	if (s == NULL)
+		return -ENOSPC;
+	r = net_dormant_take(w, req->adopt, &s->bound);
+	if (r < 0) {
+		net_relay_slot_put(w, s);
+		return r;
+	}
+	s->fd = r;
+	s->row = (uint8_t)net_relay_row(w->net, &s->bound);
+	*sp = s;
+	return 0;
+}
+
+/* Park fd2 (bound on s's port + 1) as s's dormant reservation: 0 with
+ * res->reserved_handle, or -ENOSPC (fd2 closed, its port free). */
+static int
+relay_reserve(struct net_worker *w, struct net_relay *s, int fd2, struct turn_relay_res *res)
+{
+	struct ice_addr b = s->bound;
+
+	b.port = (uint16_t)(b.port + 1);
+	res->reserved_handle = net_dormant_put(w, fd2, &b);
+	if (res->reserved_handle >= 0)
+		return 0;
+	close(fd2);
+	net_relay_port_release(w, &b, s->row, false);
+	res->reserved_handle = -1;
+	return -ENOSPC;
+}
+
 int
 net_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res)
 {
 	struct net_worker *w = ctx;
-	const struct ice_addr *a = NULL;
-	struct net_relay *s;
-	uint16_t port = 0;
+	struct net_relay *s = NULL;
 	int r, fd2 = -1;
+	bool fresh;
 
 	res->reserved_handle = -1;
-	s = net_spare_take(w, req);
-	if (s != NULL) {
-		r = relay_activate(w, s, req, false);
-		if (r < 0)
-			return relay_open_fail(w, s, r);
-		res->handle = s->handle;
-		res->bound = s->bound;
-		return 0;
-	}
-	s = net_relay_slot_get(w);
-	if (s == NULL)
-		return relay_open_fail(w, NULL, -ENOSPC);
-	if (req->adopt >= 0) {
-		r = net_dormant_take(w, req->adopt, &s->bound);
-		if (r < 0)
-			return relay_open_fail(w, s, r);
-		s->fd = r;
-	} else {
-		r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
-		/* Out of ports only this family's spares help; out of fds, any. */
-		if ((r == -EADDRINUSE && net_spare_close(w, req->family)) ||
-		    ((r == -EMFILE || r == -ENFILE) && net_spare_close(w, AF_UNSPEC)))
-			r = relay_bind_any(w, req, &s->fd, &fd2, &port, &a);
-		if (r == -EAFNOSUPPORT) {
-			net_relay_slot_put(w, s);
-			ice_metrics_inc(w->m, ICE_M_NET_RELAY_NO_ADDRESS);
-			return r;
-		}
-		if (r < 0)
-			return relay_open_fail(w, s, r);
-		s->bound = *a;
-		s->bound.port = port;
-	}
-	r = relay_activate(w, s, req, true);
+	if (req->adopt >= 0)
+		r = relay_adopt(w, req, &s);
+	else
+		r = net_relay_pick(w, req, &s, &fd2);
+	if (r < 0)
+		return relay_open_fail(w, NULL, r);
+	fresh = r == 0; /* a spare is in the relay set already */
+	r = relay_activate(w, s, req, fresh);
 	if (r < 0) {
-		if (fd2 >= 0)
+		if (fd2 >= 0) {
+			struct ice_addr b = s->bound;
+
 			close(fd2);
+			b.port = (uint16_t)(b.port + 1);
+			net_relay_port_release(w, &b, s->row, false);
+		}
 		return relay_open_fail(w, s, r);
 	}
-	if (fd2 >= 0) {
-		struct ice_addr b = s->bound;
-
-		b.port = (uint16_t)(b.port + 1);
-		res->reserved_handle = net_dormant_put(w, fd2, &b);
-		if (res->reserved_handle < 0) {
-			close(fd2);
-			res->reserved_handle = -1;
-			net_relay_close(w, s->handle);
-			return relay_open_fail(w, NULL, -ENOSPC);
-		}
+	if (fd2 >= 0 && relay_reserve(w, s, fd2, res) < 0) {
+		net_relay_close(w, s->handle);
+		return relay_open_fail(w, NULL, -ENOSPC);
 	}
 	res->handle = s->handle;
 	res->bound = s->bound;
@@ -398,14 +291,16 @@ void
 net_relay_close(void *ctx, int handle)
 {
 	struct net_worker *w = ctx;
-	struct ice_addr unused;
+	struct ice_addr bound;
 	struct net_relay *s;
 	int fd;
 
 	if (handle >= NET_DORMANT_BASE) {
-		fd = net_dormant_take(w, handle, &unused);
-		if (fd >= 0)
+		fd = net_dormant_take(w, handle, &bound);
+		if (fd >= 0) {
 			close(fd);
+			net_relay_port_release(w, &bound, net_relay_row(w->net, &bound), true);
+		}
 		return;
 	}
 	s = net_relay_slot(&w->relays, handle);
@@ -415,7 +310,7 @@ net_relay_close(void *ctx, int handle)
 	net_batch_flush_fd(&w->batch, s->fd);
 	ice_metrics_dec(w->m, ICE_M_NET_RELAY_SOCKETS);
 	if (!net_spare_put(w, s))
-		net_relay_release(w, s);
+		net_relay_release(w, s, true);
 }
 
 void
@@ -448,17 +343,15 @@ net_relay_worker_init(struct net_worker *w)
 	int r;
 
 	w->relay_ep = -1;
-	if (getrandom(&w->relay_rng, sizeof(w->relay_rng), 0) != sizeof(w->relay_rng) ||
-	    w->relay_rng == 0)
-		w->relay_rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)w->id;
+	r = net_relay_pick_init(w);
+	if (r < 0)
+		return r;
 	/* Every allocation may sit on one worker (hashing is the kernel's),
 	 * with a relay per family, plus adopted reservations. */
 	r = net_relay_table_init(&w->relays,
 	                         (size_t)cfg->turn.max_allocations * 2 + NET_DORMANT_MAX);
 	if (r < 0)
 		return r;
-	w->spares.cap =
-		net_spare_cap(cfg->turn.relay_port_min, cfg->turn.relay_port_max, cfg->workers);
 	return relay_ep_open(w);
 }
 
@@ -467,16 +360,17 @@ net_relay_worker_fini(struct net_worker *w)
 {
 	struct net_relay *s;
 
-	/* Spares through their rings, so the rings and the gauge end empty. */
+	/* Spares through their lists, so the lists and the gauge end empty. */
 	(void)net_spare_close(w, AF_UNSPEC);
 	/* By handle, top down: a release may free chunks above it (never the
 	 * slot it is looking at), so each slot is looked up afresh. */
 	for (int h = net_relay_table_span(&w->relays) - 1; h >= 0; h--) {
 		s = net_relay_slot(&w->relays, h);
 		if (s != NULL && s->fd >= 0)
-			net_relay_release(w, s);
+			net_relay_release(w, s, false);
 	}
 	net_relay_table_fini(&w->relays);
+	net_relay_pick_fini(w);
 	if (w->ev_relay_ep != NULL)
 		event_free(w->ev_relay_ep);
 	w->ev_relay_ep = NULL;

@@ -1,76 +1,99 @@
 /*
  * Spare relay sockets. Most allocations are released within seconds of
  * being made: a browser gathers a relay candidate for every call and drops
- * it when a direct path wins. A fresh relay socket costs six syscalls
- * (socket, bind, two setsockopt, epoll_ctl and, at the end, close), a
- * quarter of the server's CPU for an Allocate/Refresh(0) cycle. So a
- * released relay stays bound, and in the relay set under its own handle,
- * for up to NET_RELAY_SPARE_MS; the next plain Allocate of its family takes
- * the one released longest ago.
+ * it when a direct path wins. A fresh relay socket costs four syscalls
+ * (socket, bind, epoll_ctl and, at the end, close). So a released relay
+ * stays bound, and in the relay set under its own handle, for up to
+ * NET_RELAY_SPARE_MS, as one more candidate of the port draw
+ * (relay_ports.c): an Allocate draws uniformly among the free ports of an
+ * address and the spares there, and a spare drawn is handed over as it is.
+ * A spare younger than NET_RELAY_QUARANTINE_MS is no candidate, so the
+ * port an allocation just released never goes to the next client.
  *
  * Only a quiet spare is reused. A datagram reaching a spare (a peer of the
  * old allocation still sending: media, consent checks) is read, dropped and
  * marks the spare busy; a busy spare is closed instead of reused, and so is
- * one with a datagram queued at the moment it is taken (one MSG_PEEK recv,
- * still far cheaper than a fresh socket). A port some peer still aims at
- * thus never goes to a new client that might permit the same peer address
- * (every client of one SFU does); the port's next owner is the kernel's
- * choice again, as for any closed socket.
+ * one with a datagram queued at the moment it is drawn (one MSG_PEEK recv,
+ * still far cheaper than a fresh socket); its port is quarantined and
+ * another is drawn. A port some peer still aims at thus never goes to a new
+ * client that might permit the same peer address (every client of one SFU
+ * does). The quarantine makes the check worth more: a peer still streaming
+ * media (a packet every 20-60 ms) has been seen by the time a spare may be
+ * drawn.
  *
- * The spares never hold more than 1/16 of the port range over all workers
- * (spare_cap). A worker that cannot bind (range full, or out of file
+ * The spares never hold more than 1/16 of the port space over all workers
+ * (net_spare_cap). A worker that cannot bind (range full, or out of file
  * descriptors) closes its own spares and tries once more before it answers
  * 508; another worker's spares it cannot reach.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <string.h>
 
 #include "net_internal.h"
 
 unsigned
-net_spare_cap(uint32_t port_min, uint32_t port_max, unsigned workers)
+net_spare_cap(const struct net_worker *w, unsigned fi)
 {
-	return ICE_MIN((uint32_t)NET_RELAY_SPARE_MAX,
-	               (port_max - port_min + 1u) / (16u * ICE_MAX(workers, 1u)));
-}
+	const struct ice_config *cfg = w->cfg;
+	uint32_t ports = cfg->turn.relay_port_max - cfg->turn.relay_port_min + 1u;
+	uint32_t space = ports * w->net->relay_fam[fi].n_rows;
 
-static unsigned
-family_index(int family)
-{
-	return family == AF_INET6 ? 1u : 0u;
+	return ICE_MIN((uint32_t)NET_RELAY_SPARE_MAX,
+	               space / (16u * ICE_MAX(w->net->n_workers, 1u)));
 }
 
 /* Keep s as a spare instead of closing it; false when it must be closed. */
 bool
 net_spare_put(struct net_worker *w, struct net_relay *s)
 {
-	struct net_spare_ring *r = &w->spares.ring[family_index(s->bound.family)];
-	unsigned tail;
+	unsigned fi = net_relay_fi(s->bound.family);
+	struct net_spare_list *l = &w->spares.fam[fi];
+	struct net_spare *e;
 
 	/* DF on: a reset would cost the syscall the spare is meant to save. */
-	if (r->n >= w->spares.cap || s->df_on)
+	if (l->n >= net_spare_cap(w, fi) || s->df_on)
 		return false;
 	s->spare = true;
-	tail = (r->head + r->n++) % NET_RELAY_SPARE_MAX;
-	r->e[tail].handle = s->handle;
-	r->e[tail].since = w->now;
+	e = &l->e[l->n++];
+	e->handle = s->handle;
+	e->port = s->bound.port;
+	e->row = s->row;
+	e->since = w->now;
 	ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE);
 	return true;
 }
 
-/* The oldest spare of family fi, out of the ring (its fd still open). */
-static struct net_relay *
-spare_pop(struct net_worker *w, unsigned fi)
+/* Whether e is on row with a port want allows. */
+static bool
+spare_fits(const struct net_spare *e, unsigned row, const struct ice_portwant *want)
 {
-	struct net_spare_ring *r = &w->spares.ring[fi];
-	struct net_relay *s;
+	return e->row == row && e->port >= want->lo && e->port <= want->hi;
+}
 
-	if (r->n == 0)
-		return NULL;
-	s = net_relay_slot(&w->relays, r->e[r->head].handle);
-	r->head = (r->head + 1) % NET_RELAY_SPARE_MAX;
-	r->n--;
+uint32_t
+net_spare_eligible(const struct net_worker *w, unsigned fi, unsigned row,
+                   const struct ice_portwant *want)
+{
+	const struct net_spare_list *l = &w->spares.fam[fi];
+	uint32_t n = 0;
+
+	/* In release order: the ones out of quarantine come first. */
+	for (unsigned i = 0; i < l->n && w->now - l->e[i].since >= NET_RELAY_QUARANTINE_MS; i++)
+		n += spare_fits(&l->e[i], row, want);
+	return n;
+}
+
+/* Entry i of family fi out of the list (its fd still open, s->spare cleared). */
+static struct net_relay *
+spare_remove(struct net_worker *w, unsigned fi, unsigned i)
+{
+	struct net_spare_list *l = &w->spares.fam[fi];
+	struct net_relay *s = net_relay_slot(&w->relays, l->e[i].handle);
+
+	memmove(&l->e[i], &l->e[i + 1], (l->n - i - 1) * sizeof(l->e[0]));
+	l->n--;
 	s->spare = false;
 	ice_metrics_dec(w->m, ICE_M_NET_RELAY_SPARE);
 	return s;
@@ -88,36 +111,39 @@ spare_quiet(const struct net_relay *s)
 	       (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* A quiet spare for req, or NULL: EVEN-PORT and reservations need ports of
- * their own. Busy spares met on the way are closed. */
 struct net_relay *
-net_spare_take(struct net_worker *w, const struct turn_relay_req *req)
+net_spare_take(struct net_worker *w, unsigned fi, unsigned row, const struct ice_portwant *want,
+               uint32_t k)
 {
+	const struct net_spare_list *l = &w->spares.fam[fi];
 	struct net_relay *s;
+	unsigned i;
 
-	if (req->adopt >= 0 || req->even_port || req->reserve_next)
-		return NULL;
-	while ((s = spare_pop(w, family_index(req->family))) != NULL) {
-		if (spare_quiet(s))
-			return s;
-		ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE_BUSY);
-		net_relay_release(w, s);
+	for (i = 0; i < l->n; i++)
+		if (spare_fits(&l->e[i], row, want) && k-- == 0)
+			break;
+	if (i == l->n)
+		return NULL; /* k was out of range: nothing taken */
+	s = spare_remove(w, fi, i);
+	if (spare_quiet(s)) {
+		ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE_REUSED);
+		return s;
 	}
+	ice_metrics_inc(w->m, ICE_M_NET_RELAY_SPARE_BUSY);
+	net_relay_release(w, s, true);
 	return NULL;
 }
 
-/* Close the spares of family (AF_UNSPEC: all); true if there was one. */
 bool
 net_spare_close(struct net_worker *w, int family)
 {
-	struct net_relay *s;
 	bool any = false;
 
 	for (unsigned fi = 0; fi < 2; fi++) {
-		if (family != AF_UNSPEC && fi != family_index(family))
+		if (family != AF_UNSPEC && fi != net_relay_fi(family))
 			continue;
-		while ((s = spare_pop(w, fi)) != NULL) {
-			net_relay_release(w, s);
+		while (w->spares.fam[fi].n > 0) {
+			net_relay_release(w, spare_remove(w, fi, 0), false);
 			any = true;
 		}
 	}
@@ -125,13 +151,15 @@ net_spare_close(struct net_worker *w, int family)
 }
 
 void
-net_spare_expire(struct net_worker *w, uint64_t now)
+net_spare_expire(struct net_worker *w, ice_ms_t now)
 {
-	struct net_spare_ring *r;
+	struct net_spare_list *l;
 
 	for (unsigned fi = 0; fi < 2; fi++) {
-		r = &w->spares.ring[fi];
-		while (r->n > 0 && now - r->e[r->head].since >= NET_RELAY_SPARE_MS)
-			net_relay_release(w, spare_pop(w, fi));
+		l = &w->spares.fam[fi];
+		while (l->n > 0 && now - l->e[0].since >= NET_RELAY_SPARE_MS)
+			net_relay_release(w, spare_remove(w, fi, 0), true);
+		if (w->pick.q[fi].e != NULL)
+			(void)ice_portq_expire(&w->pick.q[fi], &w->net->relay_fam[fi].map, now);
 	}
 }

@@ -87,6 +87,9 @@ net_turn_shared_init(struct ice_net *net)
 	r = net_relay_addrs_init(net);
 	if (r < 0)
 		return r;
+	r = net_relay_ports_init(net);
+	if (r < 0)
+		return r;
 	r = net_if_addrs_load(net);
 	if (r < 0)
 		return r;
@@ -102,6 +105,7 @@ void
 net_turn_shared_fini(struct ice_net *net)
 {
 	net_dormant_close_all(net);
+	net_relay_ports_fini(net);
 	net_tls_fini(net);
 	turn_shared_free(net->turn_shared);
 	net->turn_shared = NULL;

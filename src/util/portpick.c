@@ -253,7 +253,7 @@ ice_portq_push(struct ice_portq *q, struct ice_portmap *m, unsigned row, uint16_
 	if (q->n == q->cap)
 		portq_pop(q, m);
 	e = &q->e[(q->head + q->n++) % q->cap];
-	e->since = now;
+	e->since = (uint32_t)now;
 	e->port = port;
 	e->row = (uint8_t)row;
 }
@@ -263,7 +263,7 @@ ice_portq_expire(struct ice_portq *q, struct ice_portmap *m, ice_ms_t now)
 {
 	uint32_t n = 0;
 
-	while (q->n > 0 && now - q->e[q->head].since >= q->ms) {
+	while (q->n > 0 && (uint32_t)now - q->e[q->head].since >= q->ms) {
 		portq_pop(q, m);
 		n++;
 	}
