@@ -66,10 +66,12 @@ int ice_portmap_take(struct ice_portmap *m, struct ice_rng *rng, unsigned row,
                      const struct ice_portwant *want, uint16_t *port);
 
 /*
- * One uniform draw among the free ports of row in want (plain, not even or
- * pair) and n_extra other candidates (a worker's spare sockets there):
- * returns k < n_extra for candidate k, n_extra with *port taken as by
- * ice_portmap_take, or -ENOSPC when there is neither.
+ * One uniform draw among the free ports of row that want allows and
+ * n_extra other candidates (a worker's spare sockets there): returns
+ * k < n_extra for candidate k, n_extra with *port taken as by
+ * ice_portmap_take, or -ENOSPC when there is neither. Expected cost O(1)
+ * while most candidates are free: a probe draws among all ports of the
+ * window and the others, and keeps what it drew unless a taken port.
  */
 int ice_portmap_choose(struct ice_portmap *m, struct ice_rng *rng, unsigned row,
                        const struct ice_portwant *want, uint32_t n_extra, uint16_t *port);

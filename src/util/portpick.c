@@ -4,12 +4,13 @@
  * (include/icestation/portpick.h says why).
  *
  * Bit b of word i of a row is port 64 * i + b. The candidates of a draw are
- * those want allows (a window, even ports, or even ports with a free
- * successor), and every draw is uniform over the free candidates: a probe
- * picks a candidate uniformly and keeps it only if it is free, which makes
- * the kept one uniform among the free ones; the exact draw counts the free
- * candidates and picks the r-th. Either way no port is favoured by being
- * next to taken ones, as it is when a scan starts at a random port.
+ * the ports want allows (a window, even ports, or even ports with a free
+ * successor) and the caller's others (spares), and every draw is uniform
+ * over the free ones and the others: a probe picks among all of them
+ * uniformly and keeps what it picked unless it is a taken port, which makes
+ * the kept one uniform among the rest; the exact draw counts the free ports
+ * and picks the r-th. Either way no port is favoured by being next to taken
+ * ones, as it is when a scan starts at a random port.
  */
 #include "icestation/portpick.h"
 
@@ -138,58 +139,63 @@ candidates(const struct ice_portwant *want, uint32_t *first, uint32_t *step)
 	return lo > hi ? 0 : (hi - lo) / *step + 1;
 }
 
-int
-ice_portmap_take(struct ice_portmap *m, struct ice_rng *rng, unsigned row,
-                 const struct ice_portwant *want, uint16_t *port)
+/*
+ * One draw among the free candidates of want on row and n_extra others:
+ * k < n_extra for other k, n_extra with *port taken, -ENOSPC for neither.
+ * A probe picks one of the candidates or the others uniformly and keeps it
+ * if it is another or a free port, which makes the kept one uniform among
+ * those; after ICE_PORTMAP_PROBES misses the free ports are counted.
+ */
+static int
+draw(struct ice_portmap *m, struct ice_rng *rng, unsigned row, const struct ice_portwant *want,
+     uint32_t n_extra, uint16_t *port)
 {
 	_Atomic uint64_t *words = row_words(m, row);
-	uint32_t first, step, n, c, p;
+	uint32_t first, step, n, c, r;
 	int k;
 
 	n = candidates(want, &first, &step);
-	if (n == 0)
+	if (n + n_extra == 0)
 		return -ENOSPC;
 	for (int i = 0; i < ICE_PORTMAP_PROBES; i++) {
-		p = first + step * ice_rng_below(rng, n);
-		if (claim(words, want, p)) {
-			*port = (uint16_t)p;
-			return 0;
+		r = ice_rng_below(rng, n + n_extra);
+		if (r >= n)
+			return (int)(r - n);
+		if (claim(words, want, first + step * r)) {
+			*port = (uint16_t)(first + step * r);
+			return (int)n_extra;
 		}
 	}
 	/* Mostly taken: count the free ones and draw among them. Another
 	 * thread may take the drawn one first; then draw again. */
 	for (int race = 0; race < ICE_PORTMAP_RACES; race++) {
 		c = ice_portmap_count(m, row, want);
-		if (c == 0)
+		if (c + n_extra == 0)
 			return -ENOSPC;
-		k = select_nth(words, want, ice_rng_below(rng, c));
+		r = ice_rng_below(rng, c + n_extra);
+		if (r >= c)
+			return (int)(r - c);
+		k = select_nth(words, want, r);
 		if (k >= 0 && claim(words, want, (uint32_t)k)) {
 			*port = (uint16_t)k;
-			return 0;
+			return (int)n_extra;
 		}
 	}
-	return -ENOSPC;
+	return n_extra > 0 ? (int)ice_rng_below(rng, n_extra) : -ENOSPC;
+}
+
+int
+ice_portmap_take(struct ice_portmap *m, struct ice_rng *rng, unsigned row,
+                 const struct ice_portwant *want, uint16_t *port)
+{
+	return draw(m, rng, row, want, 0, port) == 0 ? 0 : -ENOSPC;
 }
 
 int
 ice_portmap_choose(struct ice_portmap *m, struct ice_rng *rng, unsigned row,
                    const struct ice_portwant *want, uint32_t n_extra, uint16_t *port)
 {
-	uint32_t free_n, r;
-
-	if (n_extra > 0) {
-		free_n = ice_portmap_count(m, row, want);
-		if (free_n + n_extra == 0)
-			return -ENOSPC;
-		r = ice_rng_below(rng, free_n + n_extra);
-		if (r < n_extra)
-			return (int)r;
-	}
-	/* A free port, uniform among them (so each has 1 / (free + n_extra)). */
-	if (ice_portmap_take(m, rng, row, want, port) == 0)
-		return (int)n_extra;
-	/* Other threads took the last free ones meanwhile. */
-	return n_extra > 0 ? (int)ice_rng_below(rng, n_extra) : -ENOSPC;
+	return draw(m, rng, row, want, n_extra, port);
 }
 
 bool
