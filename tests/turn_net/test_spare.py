@@ -74,12 +74,43 @@ def warm(c):
     assert c.nonce is not None
 
 
+def quarantine_holds(d):
+    """With the range full but for a spare just released, an Allocate made
+    at once does not get the spare: the worker closes it and binds the port
+    afresh (it makes room rather than answer 508). "At once" must be inside
+    the 250 ms: when the machine is too slow to ask within 200 ms the try
+    proves nothing and is made again."""
+    for _ in range(3):
+        a, x = clients(d, PORT1, 2)
+        try:
+            warm(x)
+            wait_for(lambda: d.metric(SPARES) == 0, 5, what="no spare left over")
+            a.allocate()  # the range's last free port
+            reused = d.metric(REUSED)
+            t0 = time.monotonic()
+            a.refresh(0)
+            x.allocate()
+            quick = time.monotonic() - t0 < 0.2
+            if quick:
+                assert x.relayed == a.relayed, (x.relayed, a.relayed)
+                assert d.metric(REUSED) == reused
+                assert d.metric(SPARES) == 0
+            x.refresh(0)
+        finally:
+            a.close()
+            x.close()
+        if quick:
+            print("spare in quarantine not drawn ok")
+            return
+    raise AssertionError("no Allocate within 200 ms of a release in 3 tries")
+
+
 def reuse_and_isolation(d):
-    a, x, b = clients(d, PORT1, 3)
+    a, b = clients(d, PORT1, 2)
     peer = udp_peer()
     peer_addr = ("127.0.0.1", peer.getsockname()[1])
     try:
-        warm(x)
+        wait_for(lambda: d.metric(SPARES) == 0, 5, what="no spare left over")
         live = d.metric(LIVE)
         a.allocate()  # the range's last free port
         relay = a.relayed
@@ -91,15 +122,7 @@ def reuse_and_isolation(d):
         a.refresh(0)
         assert d.metric(SPARES) == 1
         assert d.metric(LIVE) == live
-
-        # In quarantine: not drawn; the full range makes room instead.
         reused = d.metric(REUSED)
-        x.allocate()
-        assert x.relayed == relay, (x.relayed, relay)
-        assert d.metric(REUSED) == reused
-        assert d.metric(SPARES) == 0
-        x.refresh(0)
-        assert d.metric(SPARES) == 1
 
         # Out of quarantine: the spare itself.
         out_of_quarantine()
@@ -126,10 +149,10 @@ def reuse_and_isolation(d):
         assert got is not None and got[0] == b"from b" and got[1] == relay, got
         b.refresh(0)
     finally:
-        for c in (a, x, b):
+        for c in (a, b):
             c.close()
         peer.close()
-    print("quarantine, reuse and isolation ok")
+    print("reuse and isolation ok")
 
 
 def busy_not_reused(d):
@@ -281,6 +304,7 @@ def main():
         try:
             for f in fillers:
                 f.allocate()
+            quarantine_holds(d)
             reuse_and_isolation(d)
             busy_not_reused(d)
             over_tcp(d)
