@@ -181,6 +181,10 @@ def main():
         quota_across_nodes(ds)
         revocation_everywhere(ds)
 
+        # A draining node with an allocation stays up (and listed as
+        # draining by the others) until the allocation ends.
+        user, pw = ds["c"].turn_credentials("did:peers:keeps-c-up")
+        held = allocate("c", user, pw)
         st, _ = ds["c"].admin("POST", "/admin/v1/drain")
         assert st in (200, 202), st
         t0 = time.monotonic()
@@ -188,7 +192,10 @@ def main():
         print(f"drained node gone from a's answer after {time.monotonic() - t0:.2f}s")
         st, body = ds["a"].admin("GET", "/admin/v1/cluster")
         assert {n["id"]: n["state"] for n in body["nodes"]}.get("c") == "draining", body
-        ds["c"].stop()  # no allocation left: a clean exit removes its record
+        held.refresh(0)  # its last allocation ends: the node exits, removing its record
+        held.close()
+        wait_for(lambda: not ds["c"].alive(), 10, what="the drained node to exit")
+        ds["c"].stop()
 
         peer = udp_peer()
         peer.close()
