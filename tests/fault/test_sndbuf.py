@@ -32,7 +32,7 @@ import threading
 import time
 
 from faultlib import (Served, back_to_baseline, baseline, creds, daemon, in_own_netns, run)
-from turnclient import TurnClient, udp_peer
+from turnclient import TurnClient, recv_from, udp_peer
 
 HTTP, PORT = 15050, 15051
 N = 3000
@@ -70,6 +70,12 @@ def sndbuf():
             peer = udp_peer()
             c.allocate()
             c.channel_bind(0x4001, peer.getsockname())
+            # A relay sizes its buffers at its first datagram (relay.c), so
+            # one goes through each before the shim can have seen both.
+            bystander.round_trip()
+            c.send_channel(0x4001, b"first")
+            got1 = recv_from(peer, 5)
+            assert got1 is not None and got1[0] == b"first", "the first datagram was not relayed"
             assert counts(path)[C_SETSOCKOPT] >= 3, "the shim did not see the relays' SO_SNDBUF"
             m0 = d.metrics()
             seen0 = counts(path)
