@@ -6,6 +6,7 @@
  * middle of a packet, the worker takes its mail: a new generation, and
  * commands from the main thread.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,7 @@ worker_run_cmd(struct net_worker *w, const struct net_cmd *c)
 			(void)turn_server_close_user(w->turn, c->user, c->user_len, w->now);
 		break;
 	case NET_CMD_CLOSE_ALLOC:
+		assert(part != NULL); /* a query always carries its reply */
 		part->rc = w->turn != NULL ? turn_server_close_alloc(w->turn, c->alloc_id, w->now)
 		                           : -ENOENT;
 		break;
@@ -197,6 +199,7 @@ worker_run_cmd(struct net_worker *w, const struct net_cmd *c)
 			                  w->now);
 		break;
 	case NET_CMD_LIST:
+		assert(part != NULL);
 		part->rc = 0;
 		if (w->turn != NULL)
 			part->total =
