@@ -99,6 +99,7 @@ struct daemon {
 	bool notified_ready;
 	uint64_t watchdog_usec; /* WATCHDOG_USEC, 0 = none */
 	uint64_t watchdog_last_ms;
+	bool watchdog_stalled; /* logged once per stall, not per tick */
 
 	/* Socket activation: INET sockets (net, HTTP, admin over TCP) and unix ones. */
 	struct ice_listen_fd passed[DAEMON_MAX_PASSED_FDS];

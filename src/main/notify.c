@@ -69,9 +69,14 @@ notify_watchdog(struct daemon *d)
 	/* A pass since the last look is the proof of life (each worker passes
 	 * at least once a second, NET_HEARTBEAT_MS). */
 	if (!ice_net_progress(d->net)) {
-		log_warnx("watchdog: a worker has not completed a loop pass; not pinging");
+		if (!d->watchdog_stalled)
+			log_warnx("watchdog: a worker has not completed a loop pass; not pinging");
+		d->watchdog_stalled = true;
 		return;
 	}
+	if (d->watchdog_stalled)
+		log_info("watchdog: every worker passes again; pinging");
+	d->watchdog_stalled = false;
 	d->watchdog_last_ms = now;
 	sd_notify(0, "WATCHDOG=1");
 }

@@ -151,7 +151,11 @@ def main():
                 assert re.search("watchdog: a worker has not completed a loop pass", d.log())
             print(f"worker thread {tid} stopped: {len(quiet)} ping in 3.5 s after it")
             check_intervals(note.pings(2.6 * HALF), "watchdog after the worker resumed", n=1)
-            print("worker resumed: pings again")
+            # One warning per stall, not one per 250 ms tick, and the end said.
+            stalls = d.log().count("watchdog: a worker has not completed a loop pass")
+            assert stalls == 1, f"the stall was logged {stalls} times"
+            assert "watchdog: every worker passes again" in d.log()
+            print("worker resumed: pings again; the stall logged once")
     finally:
         note.sock.close()
         for name in os.listdir(tmp):
