@@ -45,6 +45,9 @@ struct ice_admin_ops {
 	int (*list)(void *ctx, const char *user, size_t len, ice_net_list_cb cb, void *arg);
 	/* Start closing one allocation (ice_net_close_alloc semantics). */
 	int (*kill)(void *ctx, uint64_t id, ice_net_close_cb cb, void *arg);
+	/* cb(arg, 0 or -EAGAIN) once the workers have applied what the calls
+	 * above changed (ice_net_sync). 0, or -EAGAIN: cb is not called. */
+	int (*sync)(void *ctx, ice_net_close_cb cb, void *arg);
 	/* The cluster view (owned by the caller), or NULL. */
 	cJSON *(*cluster)(void *ctx);
 	/* Run the self-test (or join the one running); cb later with its

@@ -109,6 +109,15 @@ typedef void (*ice_net_close_cb)(void *arg, int rc);
 int ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void *arg);
 
 /*
+ * cb(arg, 0) later on the main thread once every worker has applied what was
+ * posted to it before this call (a generation, closes), or cb(arg, -EAGAIN)
+ * if a worker's mailbox was full (it applies them later). So an answer given
+ * in cb is true of the next packet any worker reads. 0, or -EAGAIN (too
+ * many queries in flight: cb is not called).
+ */
+int ice_net_sync(struct ice_net *net, ice_net_close_cb cb, void *arg);
+
+/*
  * Load cfg's TURN certificate and key again; on success the next generation
  * (ice_net_reconfigure) gives them to new handshakes. 0, or -EINVAL with the
  * reason in err (the pair in force stays). TLS turned on or off needs a

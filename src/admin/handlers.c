@@ -2,7 +2,8 @@
  * What each admin route answers. Listings and kills go to the workers and
  * come back later on this loop, and so does the self-test's report: the
  * request waits in a pending entry whose request pointer is cleared if the
- * client hangs up meanwhile.
+ * client hangs up meanwhile. A reload, revocation or lift is answered once
+ * every worker has applied it, so the client's next packet meets it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +18,7 @@ struct admin_pending {
 	struct evhttp_request *req; /* NULL once the client hung up */
 	struct evhttp_connection *evcon;
 	uint64_t id;
+	cJSON *body; /* the answer waiting for the workers (ops.sync) */
 	struct admin_pending *next;
 };
 
@@ -57,6 +59,7 @@ pending_end(struct admin_pending *p)
 	*pp = p->next;
 	if (req != NULL)
 		admin_watch(p->a, p->evcon, NULL, NULL);
+	cJSON_Delete(p->body);
 	free(p);
 	return req;
 }
@@ -68,6 +71,7 @@ admin_pending_free_all(struct ice_admin *a)
 
 	while ((p = a->pending) != NULL) {
 		a->pending = p->next;
+		cJSON_Delete(p->body);
 		free(p);
 	}
 }
@@ -204,6 +208,48 @@ on_selftest(void *arg, cJSON *report)
 	admin_reply_json(req, 200, "OK", report);
 }
 
+static void
+on_synced(void *arg, int rc)
+{
+	struct admin_pending *p = arg;
+	cJSON *body = p->body;
+	struct evhttp_request *req;
+
+	p->body = NULL;
+	req = pending_end(p);
+	if (req == NULL) {
+		cJSON_Delete(body);
+		return;
+	}
+	cJSON_AddBoolToObject(body, "applied", rc == 0);
+	admin_reply_json(req, 200, "OK", body);
+}
+
+/*
+ * Answer 200 with body once the workers have applied the change: "applied"
+ * true, or false when a worker's mailbox was full (it applies the change
+ * later). Without room for the wait the answer goes at once, "applied"
+ * false.
+ */
+static void
+reply_when_applied(struct ice_admin *a, struct evhttp_request *req, cJSON *body)
+{
+	struct admin_pending *p = body != NULL ? pending_new(a, req) : NULL;
+
+	if (p == NULL) {
+		cJSON_AddBoolToObject(body, "applied", false);
+		admin_reply_json(req, 200, "OK", body);
+		return;
+	}
+	p->body = body;
+	if (a->ops.sync(a->ops.ctx, on_synced, p) == 0)
+		return;
+	p->body = NULL;
+	req = pending_end(p);
+	cJSON_AddBoolToObject(body, "applied", false);
+	admin_reply_json(req, 200, "OK", body);
+}
+
 /* Start an asynchronous answer; a refusal to start is answered at once. */
 static void
 start_async(struct ice_admin *a, struct evhttp_request *req, const struct admin_req *r)
@@ -247,7 +293,7 @@ handle_reload(struct ice_admin *a, struct evhttp_request *req)
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "status", "reloaded");
 	cJSON_AddNumberToObject(o, "generation", (double)gen);
-	admin_reply_json(req, 200, "OK", o);
+	reply_when_applied(a, req, o);
 }
 
 static void
@@ -275,7 +321,7 @@ handle_revoke(struct ice_admin *a, struct evhttp_request *req, const struct admi
 	cJSON_AddStringToObject(o, "user", name);
 	if (r->route == ADMIN_R_REVOKE)
 		cJSON_AddNumberToObject(o, "until", (double)r->until);
-	admin_reply_json(req, 200, "OK", o);
+	reply_when_applied(a, req, o);
 }
 
 void
@@ -318,7 +364,7 @@ admin_handle(struct ice_admin *a, struct evhttp_request *req, const struct admin
 		}
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "draining");
-		admin_reply_json(req, 200, "OK", o);
+		reply_when_applied(a, req, o);
 		break;
 	}
 }

@@ -235,6 +235,14 @@ op_kill(void *ctx, uint64_t id, ice_net_close_cb cb, void *arg)
 	return ice_net_close_alloc(d->net, id, cb, arg);
 }
 
+static int
+op_sync(void *ctx, ice_net_close_cb cb, void *arg)
+{
+	struct daemon *d = ctx;
+
+	return d->net != NULL ? ice_net_sync(d->net, cb, arg) : -EAGAIN;
+}
+
 static cJSON *
 op_cluster(void *ctx)
 {
@@ -260,6 +268,7 @@ daemon_admin_ops(struct daemon *d, struct ice_admin_ops *ops)
 		.revocations = op_revocations,
 		.list = op_list,
 		.kill = op_kill,
+		.sync = op_sync,
 		.cluster = op_cluster,
 		.selftest = op_selftest,
 	};

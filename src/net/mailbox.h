@@ -33,6 +33,7 @@ enum net_cmd_kind {
 	NET_CMD_CLOSE_ALLOC, /* end one allocation; answers q */
 	NET_CMD_LIST,        /* copy allocations into q */
 	NET_CMD_QUOTA,       /* the cluster's answer for cookie */
+	NET_CMD_SYNC,        /* answer q: what was posted before is applied */
 };
 
 struct net_cmd {

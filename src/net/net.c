@@ -122,6 +122,18 @@ on_quota(struct ice_net *net)
 	}
 }
 
+/* Every worker answered (0), or one's mailbox was full (-EAGAIN). */
+static void
+sync_done(struct ice_net *net, struct net_query *q)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < net->n_workers; i++)
+		if (q->parts[i].rc < 0)
+			rc = q->parts[i].rc;
+	q->close_cb(q->arg, rc);
+}
+
 /* Workers' answers: a query is done when every worker answered its part. */
 static void
 on_replies(evutil_socket_t fd, short what, void *arg)
@@ -142,6 +154,8 @@ on_replies(evutil_socket_t fd, short what, void *arg)
 		query_unlink(net, q);
 		if (q->list_cb != NULL)
 			ice_net_list_done(net, q);
+		else if (q->sync)
+			sync_done(net, q);
 		else
 			ice_net_close_done(net, q);
 		query_free(q, net->n_workers);
@@ -382,6 +396,27 @@ ice_net_close_alloc(struct ice_net *net, uint64_t id, ice_net_close_cb cb, void 
 	for (unsigned i = 0; i < net->n_workers; i++)
 		q->parts[i].rc = -ENOENT; /* only the id's worker answers */
 	query_post(net, q, wid, &c);
+	if (q->pending == 0) {
+		query_free(q, net->n_workers);
+		return -EAGAIN;
+	}
+	query_link(net, q);
+	return 0;
+}
+
+int
+ice_net_sync(struct ice_net *net, ice_net_close_cb cb, void *arg)
+{
+	struct net_cmd c = { .kind = NET_CMD_SYNC };
+	struct net_query *q = query_new(net);
+
+	if (q == NULL)
+		return -EAGAIN;
+	q->close_cb = cb;
+	q->arg = arg;
+	q->sync = true;
+	for (unsigned i = 0; i < net->n_workers; i++)
+		query_post(net, q, i, &c);
 	if (q->pending == 0) {
 		query_free(q, net->n_workers);
 		return -EAGAIN;

@@ -109,6 +109,7 @@ struct net_query {
 	unsigned pending;       /* parts not answered yet (main thread only) */
 	ice_net_list_cb list_cb;
 	ice_net_close_cb close_cb;
+	bool sync; /* ice_net_sync: close_cb(arg, 0 or -EAGAIN) */
 	void *arg;
 	/* Each worker writes only its own part; the main thread reads them
 	 * after the worker's answer came through the reply queue. */

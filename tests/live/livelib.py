@@ -48,11 +48,11 @@ def sighup(d, timeout=10):
 
 
 def admin_reload(d):
-    """POST /admin/v1/reload, and the workers took it: the new generation;
-    fails on any other answer."""
+    """POST /admin/v1/reload, answered once the workers took it (applied):
+    the new generation; fails on any other answer."""
     status, body = d.admin("POST", "/admin/v1/reload")
-    assert status == 200 and body["status"] == "reloaded", (status, body)
-    caught_up(d)
+    assert status == 200 and body["status"] == "reloaded" and body["applied"] is True, \
+        (status, body)
     return body["generation"]
 
 
