@@ -54,6 +54,9 @@ build_template(struct lg *g, struct lg_alloc *a, const uint8_t *payload, int siz
 		a->tmpl[3] = (uint8_t)size;
 		memcpy(a->tmpl + 4, payload, (size_t)size);
 		a->tmpl_len = (uint16_t)(4 + size);
+		/* On a stream, padded to a multiple of 4 (RFC 8656 §12.5). */
+		while (a->conn && a->tmpl_len % 4)
+			a->tmpl[a->tmpl_len++] = 0;
 		return 0;
 	}
 	struct lg_wr w;
@@ -84,6 +87,16 @@ send_c2p(struct pump *p, long budget)
 		if (a->state != AS_READY)
 			continue; /* refused at set-up: counted there */
 		int k = (int)(budget < per ? budget : per);
+		if (a->conn) {
+			/* A stream: the burst as k frames in one send. */
+			int n = lg_stream_send(a, a->tmpl, a->tmpl_len, k);
+			if (n <= 0)
+				break;
+			p->sent += n;
+			p->inflight += n;
+			budget -= n;
+			continue;
+		}
 		for (int i = 0; i < k; i++) {
 			iov[i].iov_base = a->tmpl;
 			iov[i].iov_len = a->tmpl_len;
@@ -151,6 +164,42 @@ valid(struct pump *p, const uint8_t *buf, size_t len)
 	       r.data_len == (size_t)p->size;
 }
 
+/* One arrival, relayed correctly (counted) or not (bad; the first kept for the JSON). */
+static void
+count_arrival(struct pump *p, const uint8_t *buf, size_t len, bool idle)
+{
+	if (!idle && valid(p, buf, len)) {
+		p->received++;
+		if (p->inflight > 0)
+			p->inflight--;
+		return;
+	}
+	if (p->bad++ == 0) {
+		p->bad_len = (int)len;
+		memcpy(p->bad_head, buf, len < sizeof(p->bad_head) ? len : sizeof(p->bad_head));
+	}
+}
+
+static void
+on_frame(void *arg, const uint8_t *buf, size_t len)
+{
+	count_arrival(arg, buf, len, false);
+}
+
+static void
+on_frame_idle(void *arg, const uint8_t *buf, size_t len)
+{
+	count_arrival(arg, buf, len, true);
+}
+
+static void
+on_frame_drop(void *arg, const uint8_t *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+}
+
 /* Count what arrived on fd. idle: fd is an allocation the pump does not drive, so
  * anything arriving there went to the wrong allocation: counted bad. */
 static void
@@ -167,20 +216,8 @@ recv_ready(struct pump *p, int fd, bool idle)
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
 	int n = recvmmsg(fd, mm, LG_BATCH_MAX, MSG_DONTWAIT, NULL);
-	for (int i = 0; i < n; i++) {
-		if (!idle && valid(p, bufs[i], mm[i].msg_len)) {
-			p->received++;
-			if (p->inflight > 0)
-				p->inflight--;
-		} else {
-			if (p->bad++ == 0) {
-				p->bad_len = (int)mm[i].msg_len;
-				memcpy(p->bad_head, bufs[i],
-				       mm[i].msg_len < sizeof(p->bad_head) ? mm[i].msg_len
-				                                           : sizeof(p->bad_head));
-			}
-		}
-	}
+	for (int i = 0; i < n; i++)
+		count_arrival(p, bufs[i], mm[i].msg_len, idle);
 	if (n > 0)
 		p->last_rx = lg_now();
 }
@@ -193,7 +230,17 @@ poll_once(struct pump *p, int timeout_ms)
 	int n = epoll_wait(g->ep, evs, 256, timeout_ms);
 	for (int k = 0; k < n; k++) {
 		uint64_t idx = evs[k].data.u64;
-		if (idx < (uint64_t)g->n_al) {
+		if (idx < (uint64_t)g->n_al && g->al[idx].conn) {
+			/* A client stream: frames to count (p2c) or stray answers to drop. */
+			struct lg_alloc *a = &g->al[idx];
+			lg_frame_cb cb = p->c2p                  ? on_frame_drop
+			                 : idx >= (uint64_t)p->n ? on_frame_idle
+			                                         : on_frame;
+			long seen = p->received + p->bad;
+			lg_stream_recv(g, a, cb, p);
+			if (p->received + p->bad != seen)
+				p->last_rx = lg_now();
+		} else if (idx < (uint64_t)g->n_al) {
 			if (p->c2p) /* stray answers on client sockets: read and drop */
 				recv(g->al[idx].fd, p->payload, sizeof(p->payload), MSG_DONTWAIT);
 			else

@@ -23,8 +23,9 @@
 enum {
 	MAX_TRIES = 6,
 	MAX_CHALLENGES = 4,
-	SETUP_WINDOW = 64, /* transactions in flight during set-up */
-	CYCLE_IPS = 200,   /* alloc-cycle: client addresses 127.0.1.1 + 0..199 */
+	SETUP_WINDOW = 64,   /* transactions in flight during set-up */
+	CYCLE_IPS = 200,     /* alloc-cycle: client addresses 127.0.1.1 + 0..199 */
+	STREAM_RTO_MULT = 4, /* TCP/TLS: no retransmission; give up after 4x as long */
 };
 
 static const double RTO = 0.25; /* seconds before a retransmission */
@@ -98,6 +99,8 @@ lg_send_req(struct lg *g, struct lg_alloc *a, bool rebuild)
 	else
 		g->retransmits++;
 	a->sent_at = lg_now();
+	if (a->conn)
+		return lg_stream_send(a, a->req, a->req_len, 1) < 0 ? -1 : 0;
 	if (send(a->fd, a->req, a->req_len, 0) < 0 && errno != EAGAIN)
 		return -1;
 	return 0;
@@ -203,6 +206,18 @@ on_fwd_resp(struct lg *g, struct lg_alloc *a, const uint8_t *buf, size_t len)
 	return 1;
 }
 
+/* a's client socket from ip:port: UDP connected to the server, or a stream. fd or -1. */
+static int
+client_open(struct lg *g, struct lg_alloc *a, uint32_t ip, int port)
+{
+	if (g->o.transport != LG_UDP)
+		return lg_stream_open(g, a, ip, port);
+	a->fd = lg_udp_socket(ip, port, &a->local);
+	if (a->fd < 0 || connect(a->fd, (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0)
+		return -1;
+	return a->fd;
+}
+
 int
 lg_allocs_open(struct lg *g, int n)
 {
@@ -220,13 +235,8 @@ lg_allocs_open(struct lg *g, int n)
 	for (int i = 0; i < n; i++) {
 		struct lg_alloc *a = &g->al[i];
 		uint32_t ip = g->o.client_ip + (uint32_t)(i / g->o.client_ports);
-		a->fd = lg_udp_socket(ip, g->o.client_port + i % g->o.client_ports, &a->local);
-		if (a->fd < 0)
+		if (client_open(g, a, ip, g->o.client_port + i % g->o.client_ports) < 0)
 			return -1;
-		if (connect(a->fd, (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0) {
-			perror("connect");
-			return -1;
-		}
 		a->ind = g->o.indication;
 		a->peer_idx = i % g->o.peers;
 		a->peer = g->peer_addr[a->peer_idx];
@@ -249,12 +259,37 @@ lg_allocs_open(struct lg *g, int n)
 	return 0;
 }
 
+struct stream_ctx {
+	struct lg *g;
+	struct lg_alloc *a;
+	int finished;
+};
+
+/* A frame from a's stream during set-up or release: only STUN answers count. */
+static void
+on_stream_frame(void *arg, const uint8_t *buf, size_t len)
+{
+	struct stream_ctx *x = arg;
+	struct lg_resp r;
+	if ((buf[0] & 0xC0) == 0 && lg_parse(&r, buf, len) == 0)
+		x->finished += lg_on_turn_resp(x->g, x->a, &r);
+}
+
 /* Read every pending answer on a's socket; returns transactions finished. */
 static int
 drain_socket(struct lg *g, struct lg_alloc *a)
 {
 	uint8_t buf[LG_PKT_MAX];
 	int finished = 0;
+	if (a->conn) {
+		struct stream_ctx x = { g, a, 0 };
+		if (lg_stream_recv(g, a, on_stream_frame, &x) < 0 &&
+		    (a->state == AS_ALLOC || a->state == AS_BIND || a->state == AS_FREE)) {
+			fail(g, a, 4); /* the server closed the connection mid-transaction */
+			x.finished++;
+		}
+		return x.finished;
+	}
 	for (;;) {
 		ssize_t n = recv(a->fd, buf, sizeof(buf), 0);
 		if (n < 0)
@@ -281,12 +316,16 @@ lg_check_timeouts(struct lg *g, int lo, int hi, double now)
 			continue;
 		if (now - a->sent_at < RTO)
 			continue;
-		if (++a->tries >= MAX_TRIES) {
+		if (++a->tries >= MAX_TRIES * (a->conn ? STREAM_RTO_MULT : 1)) {
 			fail(g, a, 408);
 			gave_up++;
 			continue;
 		}
-		lg_send_req(g, a, false);
+		/* A reliable transport is not retransmitted over (RFC 8489 §6.2.2). */
+		if (a->conn)
+			a->sent_at = now;
+		else
+			lg_send_req(g, a, false);
 	}
 	return gave_up;
 }

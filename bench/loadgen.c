@@ -257,10 +257,13 @@ run_relay(struct lg *g, bool pump)
 	nanosleep(&settle, NULL);
 	long rss1 = lg_proc_rss_kib(pid);
 	int ready = g->o.allocs - bad;
-	printf("{\"mode\":\"%s\",\"indication\":%s,\"allocs\":%d,\"ready\":%d,"
-	       "\"setup_seconds\":%.3f,\"challenges\":%ld,\"retransmits\":%ld,",
-	       pump ? "relay" : "alloc-hold", g->o.indication ? "true" : "false", g->o.allocs,
-	       ready, setup_s, g->challenges, g->retransmits);
+	static const char *const tname[] = { "udp", "tcp", "tls" };
+	printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"indication\":%s,\"allocs\":%d,"
+	       "\"ready\":%d,\"setup_seconds\":%.3f,\"challenges\":%ld,\"retransmits\":%ld,",
+	       pump ? "relay" : "alloc-hold", tname[g->o.transport],
+	       g->o.indication ? "true" : "false", g->o.allocs, ready, setup_s, g->challenges,
+	       g->retransmits);
+	lg_stream_describe(g);
 	if (pump)
 		printf("\"active\":%d,", g->o.active ? g->o.active : g->o.allocs);
 	lg_print_errors(g);
@@ -287,9 +290,10 @@ run_relay(struct lg *g, bool pump)
 	struct timespec wait = { 2, 0 };
 	nanosleep(&wait, NULL);
 	long rss2 = lg_proc_rss_kib(pid);
-	printf("\"release_seconds\":%.3f,\"not_released\":%d,\"rss_before_kib\":%ld,"
-	       "\"rss_held_kib\":%ld,\"rss_after_kib\":%ld,\"rss_per_alloc_kib\":%.3f}\n",
-	       release_s, not_freed, rss0, rss1, rss2,
+	printf("\"release_seconds\":%.3f,\"not_released\":%d,\"conn_closed\":%ld,"
+	       "\"rss_before_kib\":%ld,\"rss_held_kib\":%ld,\"rss_after_kib\":%ld,"
+	       "\"rss_per_alloc_kib\":%.3f}\n",
+	       release_s, not_freed, g->conn_closed, rss0, rss1, rss2,
 	       ready > 0 && rss0 >= 0 ? (double)(rss1 - rss0) / ready : -1.0);
 	return rc;
 }
@@ -320,6 +324,12 @@ parse_ip(const char *s)
 	return ntohl(a.s_addr);
 }
 
+/* Long-only options: codes past every short one, so none can collide. */
+enum {
+	OPT_TRANSPORT = 0x100,
+	OPT_TLS_CA,
+};
+
 static void
 usage(void)
 {
@@ -331,7 +341,8 @@ usage(void)
 	        "  [--peer-ip IP] [--peer-port P] [--peers N] [--window N] [--batch N]\n"
 	        "  [--timeout SEC]\n"
 	        "  soak: [--flows N] [--flow-pps R] [--churn-rate R] [--flood-rate R]\n"
-	        "  [--flood-ip IP] [--abandon-end SEC] [--lifetime SEC]\n");
+	        "  [--flood-ip IP] [--abandon-end SEC] [--lifetime SEC]\n"
+	        "  relay, alloc-hold: [--transport udp|tcp|tls] [--tls-ca PEM]\n");
 	exit(2);
 }
 
@@ -388,6 +399,8 @@ main(int argc, char **argv)
 		                            { "flood-ip", 1, 0, 'X' },
 		                            { "abandon-end", 1, 0, 'B' },
 		                            { "lifetime", 1, 0, 'L' },
+		                            { "transport", 1, 0, OPT_TRANSPORT },
+		                            { "tls-ca", 1, 0, OPT_TLS_CA },
 		                            { 0, 0, 0, 0 } };
 	if (argc < 2)
 		usage();
@@ -486,6 +499,17 @@ main(int argc, char **argv)
 		case 'L':
 			o->lifetime = atoi(optarg);
 			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "tls") == 0)
+				o->transport = LG_TLS;
+			else if (strcmp(optarg, "tcp") == 0)
+				o->transport = LG_TCP;
+			else if (strcmp(optarg, "udp") != 0)
+				usage();
+			break;
+		case OPT_TLS_CA:
+			o->tls_ca = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -507,8 +531,13 @@ main(int argc, char **argv)
 	for (int i = 0; i < o->n_sizes; i++)
 		if (o->sizes[i] < 1 || o->sizes[i] > 1400)
 			usage();
+	/* Streams: the relay modes only (one connection per allocation). */
+	if (o->transport != LG_UDP &&
+	    (o->forwarder || o->allocs > 1024 ||
+	     (strcmp(o->mode, "relay") != 0 && strcmp(o->mode, "alloc-hold") != 0)))
+		usage();
 	g.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (g.ep < 0)
+	if (g.ep < 0 || lg_stream_init(&g) < 0)
 		return 2;
 	if (strcmp(o->mode, "binding") == 0)
 		return run_binding(&g);

@@ -19,6 +19,13 @@ enum {
 	LG_USER_MAX = 96,
 };
 
+/* Client transport to the server; peers are UDP in every case. */
+enum lg_transport {
+	LG_UDP,
+	LG_TCP,
+	LG_TLS
+};
+
 struct lg_opts {
 	const char *mode; /* binding | relay | alloc-cycle | alloc-hold */
 	struct sockaddr_in server;
@@ -49,6 +56,8 @@ struct lg_opts {
 	double flood_rate;  /* per flood kind */
 	uint32_t flood_ip;  /* first flood source address (one per kind) */
 	double abandon_end; /* stop abandoning allocations this long before the end */
+	enum lg_transport transport;
+	const char *tls_ca; /* --tls-ca: PEM the server's certificate must chain to */
 };
 
 enum lg_alloc_state {
@@ -62,8 +71,12 @@ enum lg_alloc_state {
 	AS_FAILED,
 };
 
+struct lg_conn;
+struct ssl_ctx_st;
+
 struct lg_alloc {
 	int fd;
+	struct lg_conn *conn; /* TCP/TLS client transport (lg_stream.c), else NULL */
 	struct sockaddr_in local;
 	struct sockaddr_in relay;
 	struct sockaddr_in peer; /* the generator's peer socket this allocation talks to */
@@ -102,6 +115,8 @@ struct lg {
 	bool no_bind;      /* alloc-cycle: Allocate then Refresh(0), no channel */
 	bool fresh_tuples; /* alloc-cycle: each cycle a new 5-tuple without a nonce */
 	uint64_t tuple_ctr;
+	struct ssl_ctx_st *tls_ctx; /* --transport tls */
+	long conn_closed;           /* stream connections the server closed or broke */
 	/* Setup / cycle statistics. */
 	long done, failed, retransmits, challenges, cycles;
 	int errors[700]; /* count per STUN error code seen */
@@ -142,5 +157,26 @@ int lg_alloc_cycle(struct lg *g);
 int lg_relay_pump(struct lg *g, bool c2p, int size, bool first);
 /* soak: churn, steady flows and floods for the duration; JSON lines. */
 int lg_soak(struct lg *g);
+
+/* Stream transports (lg_stream.c) -------------------------------------- */
+
+/* Called for each complete frame read from a stream (STUN or padded ChannelData). */
+typedef void (*lg_frame_cb)(void *arg, const uint8_t *frame, size_t len);
+
+/* TLS context when --transport tls (verifies against --tls-ca). 0 or -1. */
+int lg_stream_init(struct lg *g);
+/* Connect a's client stream from ip:port (host order), TLS handshake done.
+ * Sets a->fd and a->conn; returns the fd or -1. */
+int lg_stream_open(struct lg *g, struct lg_alloc *a, uint32_t ip, int port);
+/* Write copies of frame (one TLS record each) with one send(). Returns the
+ * copies queued (fewer when the output is full), or -1 on a broken stream. */
+int lg_stream_send(struct lg_alloc *a, const uint8_t *frame, size_t len, int copies);
+/* Read what is there and call cb per complete frame. 0, or -1 when the
+ * stream ended or broke (it is then closed and counted in g->conn_closed). */
+int lg_stream_recv(struct lg *g, struct lg_alloc *a, lg_frame_cb cb, void *arg);
+/* Close a's stream (a reset: no TIME_WAIT on the fixed client ports). */
+void lg_stream_close(struct lg *g, struct lg_alloc *a);
+/* Print "tls_version":...,"tls_cipher":..., (with the comma) when TLS is up. */
+void lg_stream_describe(struct lg *g);
 
 #endif
