@@ -22,6 +22,10 @@
 #include "loadgen.h"
 
 static const double STALL = 0.02; /* no arrival for this long: count in-flight as lost */
+/* Over TCP/TLS the client's leg loses nothing: a short stall there means a
+ * slow server, and refilling the window would only queue more in its socket
+ * (an open loop that grows). Only the UDP leg can lose; give it longer. */
+static const double STALL_STREAM = 0.25;
 static const double DRAIN = 0.3;
 
 struct pump {
@@ -277,6 +281,7 @@ lg_relay_pump(struct lg *g, bool c2p, int size, bool first)
 
 	double start = lg_now(), t0 = start + g->o.warmup, t1 = t0 + g->o.duration;
 	double w0 = 0, w1 = 0, cpu0 = -1, cpu1 = -1;
+	double stall = g->o.transport == LG_UDP ? STALL : STALL_STREAM;
 	long rx0 = 0, rx1 = 0;
 	bool in_window = false;
 	p.last_rx = start;
@@ -302,7 +307,7 @@ lg_relay_pump(struct lg *g, bool c2p, int size, bool first)
 				send_p2c(&p, budget);
 		}
 		poll_once(&p, budget > 0 ? 0 : 2);
-		if (p.inflight > 0 && lg_now() - p.last_rx > STALL) {
+		if (p.inflight > 0 && lg_now() - p.last_rx > stall) {
 			p.inflight = 0; /* what is still out is lost; counted below */
 			p.stalls++;
 			p.last_rx = lg_now();
