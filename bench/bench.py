@@ -7,9 +7,10 @@ before / held / after release, relay CPU per packet with traffic spread over
 all 10k), hold 10,000 again and relay through 64 of them with the 64-allocation
 traffic pattern (flat cost: only the live state differs), then Binding,
 ChannelData and Send/Data relay at 100 and 1000 bytes both ways with 64
-allocations, Allocate + Refresh(0) cycles; stop it. Then the ICE API with wrk
-against icestation and a bare evhttp handler. Every figure is the median of
---runs runs with min-max; results go to bench/results/<stamp>.json and .md.
+allocations, ChannelData over TCP and TLS client connections, Allocate +
+Refresh(0) cycles; stop it. Then the ICE API with wrk against icestation and
+a bare evhttp handler. Every figure is the median of --runs runs with
+min-max; results go to bench/results/<stamp>.json and .md.
 
 Usage: bench/bench.py --build BUILD_DIR [--runs 3] [--duration 3]
        [--servers icestation,coturn,forwarder] [--quick] [--out DIR]
@@ -32,28 +33,14 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, HERE)
 import report  # noqa: E402
+from servers import (GEN_CPU, SECRET, SERVER_CPU, Coturn, Forwarder, Icestation,  # noqa: E402
+                     make_cert)
 
-SECRET = "s3cret"
-RELAY_IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
-SERVER_CPU, GEN_CPU = "0", "1"
 HTTPBASE_PORT = 23081
 
 
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def pin_all_threads(pid, cpu):
-    subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], check=True,
-                   stdout=subprocess.DEVNULL)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
 
 
 def cpu_us(pid):
@@ -63,129 +50,25 @@ def cpu_us(pid):
     return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
 
 
-class Forwarder:
-    name = "forwarder"
-    port = 23400
-
-    def __init__(self, build, ports, workers):
-        self.cmd = ["taskset", "-c", SERVER_CPU, os.path.join(build, "bench", "forwarder"),
-                    f"127.0.0.1:{self.port}", ",".join(RELAY_IPS), ports]
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE)
-        if self.proc.stdout.readline().strip() != b"ready":
-            raise RuntimeError("forwarder did not start")
-        return self.proc.pid
-
-    def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-class Coturn:
-    name = "coturn"
-    port = 23478
-
-    def __init__(self, build, ports, workers):
-        self.tmp = None
-        self.proc = None
-        lo, hi = ports.split("-")
-        self.args = ["-n", "--use-auth-secret", f"--static-auth-secret={SECRET}",
-                     "--realm=bench.local", "--listening-ip=127.0.0.1",
-                     f"--listening-port={self.port}", f"--min-port={lo}", f"--max-port={hi}",
-                     "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp",
-                     f"--relay-threads={workers}", "--no-stdout-log", "--simple-log",
-                     "--no-software-attribute", "--no-dynamic-ip-list", "--no-dynamic-realms",
-                     "--no-auth-pings", "--total-quota=0", "--user-quota=0",
-                     "--max-allocate-lifetime=3600"]
-        self.args += [f"--relay-ip={ip}" for ip in RELAY_IPS]
-
-    def start(self):
-        self.tmp = tempfile.mkdtemp(prefix="bench-coturn-")
-        args = self.args + [f"--log-file={self.tmp}/turn.log", f"--pidfile={self.tmp}/pid",
-                            f"--userdb={self.tmp}/db"]
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "turnserver"] + args,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Ready when it answers a Binding: probe with the generator itself.
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("turnserver exited at start")
-            if os.path.exists(f"{self.tmp}/pid"):
-                time.sleep(0.5)  # listeners open after the pid file is written
-                pin_all_threads(self.proc.pid, SERVER_CPU)
-                return self.proc.pid
-            time.sleep(0.05)
-        raise RuntimeError("turnserver did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-class Icestation:
-    name = "icestation"
-    port = 23479
-    http_port = 23080
-    binary_override = ""
-
-    def __init__(self, build, ports, workers):
-        from icetest import Daemon  # the shared test library writes the config tree
-        self.Daemon = Daemon
-        self.binary = self.binary_override or os.path.join(build, "icestation")
-        self.ports = ports
-        self.workers = workers
-        self.d = None
-
-    def start(self):
-        # Bench config: per-user quotas at 0 (no limit), the equivalent of
-        # coturn's flags here (--user-quota=0; coturn has no per-minute
-        # quota), so neither caps nor remembers the bench's 10k users.
-        # Logging at info: the harness waits for the " ready: " line, and
-        # info logs nothing per packet or per allocation.
-        self.d = self.Daemon(
-            http_port=self.http_port, stun_port=self.port, secret=SECRET,
-            workers=self.workers, binary=self.binary, log_level="info",
-            stun_extra={"rate-limit": {"requests-per-second": 1000000, "burst": 1000000}},
-            turn_extra={"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
-                        "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
-                        "max-allocations": 12000, "max-allocations-per-user": 0,
-                        "allocations-per-minute-per-user": 0,
-                        "allocation-lifetime": "600s"})
-        self.d.start()
-        pin_all_threads(self.d.proc.pid, SERVER_CPU)
-        return self.d.proc.pid
-
-    def stop(self):
-        if self.d:
-            try:
-                self.d.stop()
-            finally:
-                self.d.cleanup() if hasattr(self.d, "cleanup") else None
-            self.d = None
-
-
 # Client and peer sockets of the generator live on their own loopback
 # addresses (127.0.1.x / 127.0.2.x, ports 23000+): nothing else binds there.
 # The smoke test (--port-offset) moves everything so it can run beside a bench.
 CLIENT_IP, PEER_IP = "127.0.1.1", "127.0.2.1"
 
 
-def loadgen(build, mode, server, pid, args, timeout=180):
+# The throwaway certificate both TURN servers serve on their TLS port (main()).
+TLS_CERT = ("", "")
+
+
+def loadgen(build, mode, server, pid, args, transport="udp", timeout=180):
+    """Run the generator against server; TCP clients use the listening port,
+    TLS clients the TLS port (verifying the bench certificate)."""
+    port = server.tls_port if transport == "tls" else server.port
     cmd = ["taskset", "-c", GEN_CPU, os.path.join(build, "bench", "loadgen"), mode,
-           "--server", f"127.0.0.1:{server.port}", "--pid", str(pid),
+           "--server", f"127.0.0.1:{port}", "--pid", str(pid),
            "--secret", SECRET, "--peer-ip", PEER_IP] + args
+    if transport != "udp":
+        cmd += ["--transport", transport, "--tls-ca", TLS_CERT[0]]
     if server.name == "forwarder":
         cmd.append("--forwarder")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -211,6 +94,9 @@ def flatten(server, case, res, out):
             out[f"{k}/pps"] = w["pps"]
             out[f"{k}/cpu_us"] = w["cpu_us_per_op"]
             out[f"{k}/loss"] = w["loss"]
+            if res.get("transport", "udp") != "udp" and w["cpu_us_per_op"] > 0:
+                # CPU per MB (10^6 bytes) of payload relayed: ms.
+                out[f"{k}/cpu_ms_per_mb"] = w["cpu_us_per_op"] * 1000 / w["size"]
         # RSS figures from relay-10k only: relay-flat runs on a server that
         # has already held and released 10k allocations.
         if case == "relay-10k":
@@ -236,44 +122,55 @@ SMALL_ALLOCS = 64
 SMALL_PATTERN = ["--window", "128", "--peers", "8", "--batch", "32"]
 
 
+def case_list(cls, a):
+    """(case, mode, generator arguments, client transport) for server cls.
+
+    Each case gets its own client addresses: a 5-tuple released by one case
+    is never reused by the next (coturn answers 437 until its delayed
+    clean-up has run). Third octet from CLIENT_IP, fourth chosen here; the
+    generator puts 1000 client ports on an address, then takes the next:
+    relay-10k .1-.10 (up to .15 at --big 15000), binding .20, the
+    64-allocation cases .21-.24, alloc-cycle .30 up to .229 (a new 5-tuple per cycle), relay-flat
+    .230-.239 (up to .244)."""
+    base = CLIENT_IP.rsplit(".", 1)[0]
+    small = ["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN + ["--sizes", "100,1000"]
+    cases = [("relay-10k", "relay", ["--allocs", str(a.big), "--sizes", "100", "--window", "256",
+                                     "--peers", "16", "--client-ip", f"{base}.1"], "udp"),
+             ("relay-flat", "relay", ["--allocs", str(a.big), "--active", str(SMALL_ALLOCS),
+                                      "--sizes", "100"] + SMALL_PATTERN
+              + ["--client-ip", f"{base}.230"], "udp"),
+             ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"], "udp"),
+             ("relay-channel", "relay", small + ["--client-ip", f"{base}.21"], "udp")]
+    if cls.name != "forwarder":
+        cases += [("relay-indication", "relay", small + ["--indication",
+                                                         "--client-ip", f"{base}.22"], "udp"),
+                  ("relay-channel-tcp", "relay", small + ["--client-ip", f"{base}.23"], "tcp"),
+                  ("relay-channel-tls", "relay", small + ["--client-ip", f"{base}.24"], "tls"),
+                  ("alloc-cycle", "alloc-cycle", ["--sockets", "16",
+                                                  "--client-ip", f"{base}.30"], "udp")]
+    return [c for c in cases if not a.cases or c[0] in a.cases]
+
+
+def run_case(a, srv, pid, case, mode, extra, transport):
+    timing = ["--duration", str(a.duration), "--warmup", str(a.warmup), "--timeout", "60"]
+    return loadgen(a.build, mode, srv, pid, extra + timing, transport)
+
+
 def run_server(cls, a, run, raw):
-    srv = cls(a.build, a.relay_ports, a.workers)
+    srv = cls(a.build, a.relay_ports, a.workers, TLS_CERT)
     try:
         pid = srv.start()
     except Exception as e:  # noqa: BLE001 - a server that cannot start is a result
         log(f"{cls.name}: cannot start: {e}")
         raw.append({"server": cls.name, "run": run, "case": "start", "error": str(e)})
         return
-    d, w = str(a.duration), str(a.warmup)
-    # Each case gets its own client addresses: a 5-tuple released by one case
-    # is never reused by the next (coturn answers 437 until its delayed
-    # clean-up has run). Third octet from CLIENT_IP, fourth chosen here; the
-    # generator puts 1000 client ports on an address, then takes the next:
-    # relay-10k .1-.10 (up to .15 at --big 15000), binding .20, the 64-allocation
-    # cases .21/.22, alloc-cycle .30 up to .229 (a new 5-tuple per cycle),
-    # relay-flat .230-.239 (up to .244).
-    base = CLIENT_IP.rsplit(".", 1)[0]
-    small = ["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN
-    cases = [("relay-10k", "relay", ["--allocs", str(a.big), "--sizes", "100", "--window", "256",
-                                     "--peers", "16", "--client-ip", f"{base}.1"]),
-             ("relay-flat", "relay", ["--allocs", str(a.big), "--active", str(SMALL_ALLOCS),
-                                      "--sizes", "100"] + SMALL_PATTERN
-              + ["--client-ip", f"{base}.230"]),
-             ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"]),
-             ("relay-channel", "relay", small + ["--sizes", "100,1000",
-                                                 "--client-ip", f"{base}.21"])]
-    if cls.name != "forwarder":
-        cases += [("relay-indication", "relay", small + ["--sizes", "100,1000", "--indication",
-                                                         "--client-ip", f"{base}.22"]),
-                  ("alloc-cycle", "alloc-cycle", ["--sockets", "16",
-                                                  "--client-ip", f"{base}.30"])]
     try:
-        for case, mode, extra in cases:
-            if a.cases and case not in a.cases:
-                continue
+        for case, mode, extra, transport in case_list(cls, a):
             t = time.time()
-            res = loadgen(a.build, mode, srv, pid,
-                          extra + ["--duration", d, "--warmup", w, "--timeout", "60"])
+            try:
+                res = run_case(a, srv, pid, case, mode, extra, transport)
+            except Exception as e:  # noqa: BLE001 - a failed case is a result
+                res = {"error": f"{type(e).__name__}: {e}"}
             flat = {}
             if "error" not in res:
                 try:
@@ -331,7 +228,7 @@ def run_http(a, run, raw):
     path = "/api/v1/turn/ice-servers?user_did=did:peers:bench"
     body_len = None
     if "icestation" in a.servers:
-        srv = Icestation(a.build, a.relay_ports, a.workers)
+        srv = Icestation(a.build, a.relay_ports, a.workers, TLS_CERT)
         try:
             pid = srv.start()
             url = f"http://127.0.0.1:{srv.http_port}{path}"
@@ -391,10 +288,11 @@ def main():
     ap.add_argument("--port-offset", type=int, default=0,
                     help="shift listening ports and generator addresses (smoke test)")
     a = ap.parse_args()
-    global CLIENT_IP, PEER_IP, HTTPBASE_PORT
+    global CLIENT_IP, PEER_IP, HTTPBASE_PORT, TLS_CERT
     if a.port_offset:
         for cls in (Forwarder, Coturn, Icestation):
             cls.port += a.port_offset
+            cls.tls_port = cls.tls_port and cls.tls_port + a.port_offset
         Icestation.http_port += a.port_offset
         HTTPBASE_PORT += a.port_offset
         CLIENT_IP, PEER_IP = "127.0.3.1", "127.0.4.1"
@@ -409,11 +307,16 @@ def main():
         log("no icestation binary: skipping it")
         a.servers.remove("icestation")
     raw, t0 = [], time.time()
-    for run in range(1, a.runs + 1):
-        for s in a.servers:
-            run_server(classes[s], a, run, raw)
-        if not a.no_http:
-            run_http(a, run, raw)
+    certdir = tempfile.mkdtemp(prefix="bench-tls-")
+    try:
+        TLS_CERT = make_cert(certdir)
+        for run in range(1, a.runs + 1):
+            for s in a.servers:
+                run_server(classes[s], a, run, raw)
+            if not a.no_http:
+                run_http(a, run, raw)
+    finally:
+        shutil.rmtree(certdir, ignore_errors=True)
     doc = {"stamp": datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
            "seconds": round(time.time() - t0, 1), "machine": machine(),
            "config": {"runs": a.runs, "duration_s": a.duration, "warmup_s": a.warmup,

@@ -24,6 +24,9 @@ DIRS = (("c2p", "client→peer"), ("p2c", "peer→client"))
 #                      traffic is spread over 10k sockets, a property of the
 #                      traffic that the bare forwarder shows too.
 FLAT = (("state", "relay-flat"), ("spread", "relay-10k"))
+SIZES = (100, 1000)
+# Client transports of the ChannelData cases (issue 15): UDP is relay-channel.
+STREAMS = (("relay-channel-tcp", "TCP"), ("relay-channel-tls", "TLS"))
 
 
 def derive(metrics):
@@ -63,13 +66,23 @@ def summarize(raw):
 def rows():
     r = [("binding/rate", "STUN Binding, responses/s"),
          ("binding/cpu_us", "STUN Binding, server CPU µs/response")]
-    for case, label in (("relay-channel", "ChannelData"), ("relay-indication", "Send/Data ind.")):
-        for size in (100, 1000):
-            for d, dl in (("c2p", "client→peer"), ("p2c", "peer→client")):
+    for case, label in (("relay-channel", "ChannelData"),
+                        ("relay-indication", "Send/Data ind.")):
+        for size in SIZES:
+            for d, dl in DIRS:
                 k = f"{case}/{d}/{size}"
                 r += [(f"{k}/pps", f"{label} {size} B {dl}, packets/s"),
                       (f"{k}/cpu_us", f"{label} {size} B {dl}, CPU µs/packet"),
                       (f"{k}/loss", f"{label} {size} B {dl}, loss")]
+    for case, label in STREAMS:
+        for size in SIZES:
+            for d, dl in DIRS:
+                k = f"{case}/{d}/{size}"
+                r += [(f"{k}/pps", f"ChannelData over {label} {size} B {dl}, packets/s"),
+                      (f"{k}/cpu_us", f"ChannelData over {label} {size} B {dl}, CPU µs/packet"),
+                      (f"{k}/cpu_ms_per_mb", f"ChannelData over {label} {size} B {dl}, "
+                       "CPU ms/MB of payload"),
+                      (f"{k}/loss", f"ChannelData over {label} {size} B {dl}, loss")]
     for case, where in (("relay-10k", "at 10k allocations, all active"),
                         ("relay-flat", "at 10k live allocations, 64 active")):
         for d, dl in DIRS:

@@ -8,7 +8,9 @@ Send/Data relay both ways, Allocate + Refresh(0) cycles, the hold/release
 case with every allocation set up and released, the flat-cost case (200
 held, traffic through the first 64 only: an arrival on any other counts as
 malformed); and that the results JSON, the derived flat-cost ratios and the
-markdown are well formed. No timing assertions: the bench is a
+markdown are well formed. The ChannelData cases over TCP and TLS clients
+(the TLS one verifying the bench's own certificate) relay both ways with no
+connection lost. No timing assertions: the bench is a
 benchmark, not a test.
 """
 import json
@@ -18,7 +20,8 @@ import sys
 import tempfile
 
 ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k",
-                    "relay-flat"]
+                    "relay-flat", "relay-channel-tcp", "relay-channel-tls"]
+STREAM_CASES = {"relay-channel-tcp": "tcp", "relay-channel-tls": "tls"}
 FORWARDER_CASES = ["binding", "relay-channel", "relay-10k", "relay-flat"]
 BIG = 200
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,12 +67,18 @@ def main():
                 assert res["active"] == want_active, f"{srv} {case}: {res}"
                 if case in ("relay-10k", "relay-flat"):
                     assert res["allocs"] == BIG, f"{srv} {case}: {res}"
+                if case in STREAM_CASES:
+                    assert res["transport"] == STREAM_CASES[case], f"{case}: {res}"
+                    assert res["conn_closed"] == 0, f"{case}: {res}"
+                    # The generator verified the bench certificate to get here.
+                    assert (case == "relay-channel-tls") == ("tls_version" in res), res
                 if case == "relay-flat":  # RSS rows come from relay-10k alone
                     assert not any(k.startswith("alloc/") for k in r["metrics"]), r["metrics"]
                     assert {(w["dir"], w["size"]) for w in res["windows"]} == {
                         ("c2p", 100), ("p2c", 100)}, f"{srv} {case}: {res}"
     ice_sum = doc["summary"].get("icestation", {})
-    for key in ("binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
+    for key in ("relay-channel-tcp/c2p/100/cpu_ms_per_mb", "relay-channel-tls/p2c/1000/cpu_ms_per_mb",
+                "binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
                 "relay-indication/c2p/100/pps", "relay-indication/p2c/1000/pps", "cycle/rate",
                 "alloc/rss_per_alloc_kib", "relay-flat/c2p/100/pps", "relay-flat/p2c/100/pps"):
         assert ice_sum.get(key, {}).get("median", 0) > 0, (key, doc["summary"])
@@ -86,6 +95,7 @@ def main():
     assert "| ChannelData 100 B client→peer at 10k live allocations, 64 active, CPU µs/packet |" \
         in md, md
     assert "| Flat cost peer→client, CPU/packet: 10k live, 64 active ÷ 64 live" in md, md
+    assert "| ChannelData over TLS 1000 B peer→client, CPU ms/MB of payload |" in md, md
     print("bench_smoke: ok", file=sys.stderr)
     return 0
 
