@@ -7,7 +7,8 @@ before / held / after release, relay CPU per packet with traffic spread over
 all 10k), hold 10,000 again and relay through 64 of them with the 64-allocation
 traffic pattern (flat cost: only the live state differs), then Binding,
 ChannelData and Send/Data relay at 100 and 1000 bytes both ways with 64
-allocations, ChannelData over TCP and TLS client connections, Allocate +
+allocations (icestation: ChannelData again with every bandwidth limit on,
+limits.py), ChannelData over TCP and TLS client connections, Allocate +
 Refresh(0) cycles; stop it. Then the ICE API with wrk against icestation and
 a bare evhttp handler. Every figure is the median of --runs runs with
 min-max; results go to bench/results/<stamp>.json and .md.
@@ -32,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, HERE)
+import limits  # noqa: E402
 import report  # noqa: E402
 from servers import (GEN_CPU, SECRET, SERVER_CPU, Coturn, Forwarder, Icestation,  # noqa: E402
                      make_cert)
@@ -130,7 +132,8 @@ def case_list(cls, a):
     clean-up has run). Third octet from CLIENT_IP, fourth chosen here; the
     generator puts 1000 client ports on an address, then takes the next:
     relay-10k .1-.10 (up to .15 at --big 15000), binding .20, the
-    64-allocation cases .21-.24, alloc-cycle .30 up to .229 (a new 5-tuple per cycle), relay-flat
+    64-allocation cases .21-.25 (the budget probe of relay-channel-limited
+    .26), alloc-cycle .30 up to .229 (a new 5-tuple per cycle), relay-flat
     .230-.239 (up to .244)."""
     base = CLIENT_IP.rsplit(".", 1)[0]
     small = ["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN + ["--sizes", "100,1000"]
@@ -141,6 +144,10 @@ def case_list(cls, a):
               + ["--client-ip", f"{base}.230"], "udp"),
              ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"], "udp"),
              ("relay-channel", "relay", small + ["--client-ip", f"{base}.21"], "udp")]
+    if cls.name == "icestation":
+        # Right after relay-channel: the same traffic, every bandwidth limit on.
+        cases += [("relay-channel-limited", "relay", small + ["--client-ip", f"{base}.25"],
+                   "udp")]
     if cls.name != "forwarder":
         cases += [("relay-indication", "relay", small + ["--indication",
                                                          "--client-ip", f"{base}.22"], "udp"),
@@ -153,7 +160,13 @@ def case_list(cls, a):
 
 def run_case(a, srv, pid, case, mode, extra, transport):
     timing = ["--duration", str(a.duration), "--warmup", str(a.warmup), "--timeout", "60"]
-    return loadgen(a.build, mode, srv, pid, extra + timing, transport)
+    if case != "relay-channel-limited":
+        return loadgen(a.build, mode, srv, pid, extra + timing, transport)
+    probe_ip = CLIENT_IP.rsplit(".", 1)[0] + ".26"
+    return limits.run(srv, lambda: loadgen(a.build, mode, srv, pid, extra + timing),
+                      lambda: loadgen(a.build, "alloc-hold", srv, pid,
+                                      ["--allocs", "1", "--client-ip", probe_ip,
+                                       "--timeout", "10"]))
 
 
 def run_server(cls, a, run, raw):

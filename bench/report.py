@@ -2,7 +2,8 @@
 """Summarise bench results: median and min-max per (server, metric) over the
 runs, and the markdown table with the ratios icestation/coturn and
 icestation/floor (the bare forwarder, or the bare evhttp handler for the API).
-The flat-cost ratios (10k live allocations vs 64) are derived per run, then
+The flat-cost ratios (10k live allocations vs 64) and the bandwidth-limit
+ratios (every limit on vs none, issue 18) are derived per run, then
 summarised like the measured figures.
 
 Usage: bench/report.py bench/results/latest.json   (prints the markdown)
@@ -40,6 +41,13 @@ def derive(metrics):
             v = metrics.get(f"{case}/{d}/100/cpu_us")
             if v is not None and v > 0:
                 out[f"flat/{d}/{name}"] = v / base
+    # Bandwidth limits (issue 18): every limit on and none reached ÷ none set.
+    for d, _ in DIRS:
+        for size in SIZES:
+            off = metrics.get(f"relay-channel/{d}/{size}/cpu_us")
+            on = metrics.get(f"relay-channel-limited/{d}/{size}/cpu_us")
+            if off and on and off > 0 and on > 0:
+                out[f"limits/{d}/{size}"] = on / off
     return out
 
 
@@ -67,6 +75,7 @@ def rows():
     r = [("binding/rate", "STUN Binding, responses/s"),
          ("binding/cpu_us", "STUN Binding, server CPU µs/response")]
     for case, label in (("relay-channel", "ChannelData"),
+                        ("relay-channel-limited", "ChannelData, every bandwidth limit on,"),
                         ("relay-indication", "Send/Data ind.")):
         for size in SIZES:
             for d, dl in DIRS:
@@ -74,6 +83,9 @@ def rows():
                 r += [(f"{k}/pps", f"{label} {size} B {dl}, packets/s"),
                       (f"{k}/cpu_us", f"{label} {size} B {dl}, CPU µs/packet"),
                       (f"{k}/loss", f"{label} {size} B {dl}, loss")]
+        if case == "relay-channel-limited":
+            r += [(f"limits/{d}/{size}", f"Bandwidth limits on ÷ off, ChannelData {size} B {dl}, "
+                   "CPU/packet (same run)") for size in SIZES for d, dl in DIRS]
     for case, label in STREAMS:
         for size in SIZES:
             for d, dl in DIRS:

@@ -150,6 +150,28 @@ class Icestation:
         pin_all_threads(self.d.proc.pid, SERVER_CPU)
         return self.d.proc.pid
 
+    def reload(self, turn):
+        """Change TURN keys (None removes one), reload through the admin API
+        and return once every worker runs the new generation."""
+        self.d.reconfigure(turn=turn)
+        status, body = self.d.admin("POST", "/admin/v1/reload")
+        if status != 200 or not body or body.get("status") != "reloaded":
+            raise RuntimeError(f"reload refused: {status} {body}")
+        # A listing is queued behind the generation in each worker's
+        # mailbox: its answer means every worker took the reload.
+        status, _ = self.d.admin("GET", "/admin/v1/allocations")
+        if status != 200:
+            raise RuntimeError(f"allocation listing after reload: {status}")
+        return body.get("generation")
+
+    def print_config(self):
+        """`icestation --print-config` on the tree the daemon runs."""
+        p = subprocess.run([self.binary, "-c", self.d.config_path, "--print-config"],
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError(f"--print-config exited {p.returncode}: {p.stderr[-300:]}")
+        return p.stdout
+
     def stop(self):
         if self.d:
             try:

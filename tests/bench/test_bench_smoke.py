@@ -10,7 +10,9 @@ held, traffic through the first 64 only: an arrival on any other counts as
 malformed); and that the results JSON, the derived flat-cost ratios and the
 markdown are well formed. The ChannelData cases over TCP and TLS clients
 (the TLS one verifying the bench's own certificate) relay both ways with no
-connection lost. No timing assertions: the bench is a
+connection lost; the bandwidth-limit case ran with every limit in force
+(checked by --print-config, /metrics and a budget probe, bench/limits.py)
+and its on/off ratios are derived. No timing assertions: the bench is a
 benchmark, not a test.
 """
 import json
@@ -20,11 +22,23 @@ import sys
 import tempfile
 
 ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k",
-                    "relay-flat", "relay-channel-tcp", "relay-channel-tls"]
+                    "relay-flat", "relay-channel-limited", "relay-channel-tcp", "relay-channel-tls"]
 STREAM_CASES = {"relay-channel-tcp": "tcp", "relay-channel-tls": "tls"}
 FORWARDER_CASES = ["binding", "relay-channel", "relay-10k", "relay-flat"]
 BIG = 200
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def check_limits(check):
+    """relay-channel-limited ran with the limits in force (bench/limits.py):
+    every key as set, nothing dropped, paused or refused, the budget probe
+    refused with 486 (so the relay path charged the users' bytes)."""
+    assert set(check["print_config"]) == {"max-bps-per-allocation", "max-bps-per-user",
+                                          "max-bytes-per-user-per-day", "budget-floor-bps",
+                                          "bps-capacity"}, check
+    assert all(v > 0 for v in check["print_config"].values()), check
+    assert not any(check["counters"].values()), check
+    assert check["probe"]["ready"] == 0 and "486" in check["probe"]["errors"], check
 
 
 def main():
@@ -72,12 +86,15 @@ def main():
                     assert res["conn_closed"] == 0, f"{case}: {res}"
                     # The generator verified the bench certificate to get here.
                     assert (case == "relay-channel-tls") == ("tls_version" in res), res
+                if case == "relay-channel-limited":
+                    check_limits(res["limits_check"])
                 if case == "relay-flat":  # RSS rows come from relay-10k alone
                     assert not any(k.startswith("alloc/") for k in r["metrics"]), r["metrics"]
                     assert {(w["dir"], w["size"]) for w in res["windows"]} == {
                         ("c2p", 100), ("p2c", 100)}, f"{srv} {case}: {res}"
     ice_sum = doc["summary"].get("icestation", {})
     for key in ("relay-channel-tcp/c2p/100/cpu_ms_per_mb", "relay-channel-tls/p2c/1000/cpu_ms_per_mb",
+                "relay-channel-limited/c2p/1000/cpu_us", "limits/c2p/100", "limits/p2c/1000",
                 "binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
                 "relay-indication/c2p/100/pps", "relay-indication/p2c/1000/pps", "cycle/rate",
                 "alloc/rss_per_alloc_kib", "relay-flat/c2p/100/pps", "relay-flat/p2c/100/pps"):
@@ -95,6 +112,7 @@ def main():
     assert "| ChannelData 100 B client→peer at 10k live allocations, 64 active, CPU µs/packet |" \
         in md, md
     assert "| Flat cost peer→client, CPU/packet: 10k live, 64 active ÷ 64 live" in md, md
+    assert "| Bandwidth limits on ÷ off, ChannelData 100 B client→peer, CPU/packet" in md, md
     assert "| ChannelData over TLS 1000 B peer→client, CPU ms/MB of payload |" in md, md
     print("bench_smoke: ok", file=sys.stderr)
     return 0
