@@ -160,6 +160,8 @@ def case_list(cls, a):
 
 def run_case(a, srv, pid, case, mode, extra, transport):
     timing = ["--duration", str(a.duration), "--warmup", str(a.warmup), "--timeout", "60"]
+    if mode == "relay":
+        timing += ["--rss-wait", str(a.rss_wait)]
     if case != "relay-channel-limited":
         return loadgen(a.build, mode, srv, pid, extra + timing, transport)
     probe_ip = CLIENT_IP.rsplit(".", 1)[0] + ".26"
@@ -291,6 +293,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--big", type=int, default=10000,
                     help="allocations held by the RSS / flat-cost cases (relay-10k, relay-flat)")
+    ap.add_argument("--rss-wait", type=float, default=2.0,
+                    help="seconds after a relay case's release before RSS is read "
+                    "(the 10k row's 'after'); the smoke test shortens it")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--servers", default="icestation,coturn,forwarder")
     ap.add_argument("--cases", default="", help="comma list to restrict (e.g. binding)")
@@ -333,6 +338,7 @@ def main():
     doc = {"stamp": datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
            "seconds": round(time.time() - t0, 1), "machine": machine(),
            "config": {"runs": a.runs, "duration_s": a.duration, "warmup_s": a.warmup,
+                      "rss_wait_s": a.rss_wait,
                       "workers": a.workers, "big_allocs": a.big,
                       "small_allocs": SMALL_ALLOCS, "servers": a.servers,
                       "pinning": {"server": SERVER_CPU, "loadgen": GEN_CPU}},

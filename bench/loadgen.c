@@ -287,7 +287,8 @@ run_relay(struct lg *g, bool pump)
 	t = lg_now();
 	int not_freed = lg_allocs_run(g, true);
 	double release_s = lg_now() - t;
-	struct timespec wait = { 2, 0 };
+	struct timespec wait = { (time_t)g->o.release_wait,
+		                 (long)((g->o.release_wait - (long)g->o.release_wait) * 1e9) };
 	nanosleep(&wait, NULL);
 	long rss2 = lg_proc_rss_kib(pid);
 	printf("\"release_seconds\":%.3f,\"not_released\":%d,\"conn_closed\":%ld,"
@@ -328,6 +329,7 @@ parse_ip(const char *s)
 enum {
 	OPT_TRANSPORT = 0x100,
 	OPT_TLS_CA,
+	OPT_RSS_WAIT,
 };
 
 static void
@@ -342,7 +344,8 @@ usage(void)
 	        "  [--timeout SEC]\n"
 	        "  soak: [--flows N] [--flow-pps R] [--churn-rate R] [--flood-rate R]\n"
 	        "  [--flood-ip IP] [--abandon-end SEC] [--lifetime SEC]\n"
-	        "  relay, alloc-hold: [--transport udp|tcp|tls] [--tls-ca PEM]\n");
+	        "  relay, alloc-hold: [--transport udp|tcp|tls] [--tls-ca PEM]\n"
+	        "  [--rss-wait SEC]\n");
 	exit(2);
 }
 
@@ -371,6 +374,7 @@ main(int argc, char **argv)
 	o->timeout = 60;
 	o->flood_ip = parse_ip("127.0.5.1");
 	o->abandon_end = -1; /* default: lifetime + 10 s */
+	o->release_wait = 2;
 	static const struct option lo[] = { { "server", 1, 0, 's' },
 		                            { "pid", 1, 0, 'p' },
 		                            { "secret", 1, 0, 'S' },
@@ -401,6 +405,7 @@ main(int argc, char **argv)
 		                            { "lifetime", 1, 0, 'L' },
 		                            { "transport", 1, 0, OPT_TRANSPORT },
 		                            { "tls-ca", 1, 0, OPT_TLS_CA },
+		                            { "rss-wait", 1, 0, OPT_RSS_WAIT },
 		                            { 0, 0, 0, 0 } };
 	if (argc < 2)
 		usage();
@@ -510,6 +515,9 @@ main(int argc, char **argv)
 		case OPT_TLS_CA:
 			o->tls_ca = optarg;
 			break;
+		case OPT_RSS_WAIT:
+			o->release_wait = atof(optarg);
+			break;
 		default:
 			usage();
 		}
@@ -526,7 +534,7 @@ main(int argc, char **argv)
 	    o->allocs < 1 || o->allocs > 15000 || o->active < 0 || o->active > o->allocs ||
 	    o->sockets < 1 || o->sockets > 1024 || o->client_ports < 1 || o->peers < 1 ||
 	    o->window < 1 || o->batch < 1 || o->batch > LG_BATCH_MAX || o->timeout <= 0 ||
-	    o->timeout > 300)
+	    o->timeout > 300 || o->release_wait < 0 || o->release_wait > 10)
 		usage();
 	for (int i = 0; i < o->n_sizes; i++)
 		if (o->sizes[i] < 1 || o->sizes[i] > 1400)

@@ -48,7 +48,8 @@ struct lg_opts {
 	bool forwarder;  /* relay setup via bench/forwarder's registration */
 	bool indication; /* Send/Data indications instead of ChannelData */
 	int lifetime;
-	double timeout; /* setup phase deadline, seconds */
+	double timeout;      /* setup phase deadline, seconds */
+	double release_wait; /* relay / alloc-hold: seconds after the release before RSS */
 	/* soak mode (lg_soak.c): rates are per second, bounded by main(). */
 	int flows;          /* steady flows: al[0..flows), half ChannelData, half Send/Data */
 	double flow_pps;    /* per flow and direction */

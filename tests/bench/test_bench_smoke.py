@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench_smoke: one short run of the benchmark driver (bench/bench.py) against
 icestation and the bare forwarder, on the smoke ports (listen 23479+500...,
-relay 39000-39999, generator on 127.0.3.x / 127.0.4.x), 2-second windows and
+relay 39000-39999, generator on 127.0.3.x / 127.0.4.x), 1-second windows and
 small counts (64 relayed allocations, 200 for the "10k" cases). Asserts that
 every case got answers with nothing malformed: Binding, ChannelData and
 Send/Data relay both ways, Allocate + Refresh(0) cycles, the hold/release
@@ -48,7 +48,8 @@ def main():
     out = tempfile.mkdtemp(prefix="bench-smoke-")
     cases = sorted(set(ICESTATION_CASES + FORWARDER_CASES))
     cmd = [sys.executable, os.path.join(ROOT, "bench", "bench.py"), "--build", build,
-           "--icestation-bin", ice, "--runs", "1", "--duration", "2", "--warmup", "0.2",
+           "--icestation-bin", ice, "--runs", "1", "--duration", "1", "--warmup", "0.2",
+           "--rss-wait", "0.2",
            "--big", str(BIG), "--servers", "icestation,forwarder", "--cases", ",".join(cases),
            "--no-http", "--port-offset", "500", "--relay-ports", "39000-39999", "--out", out]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
