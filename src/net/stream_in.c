@@ -163,17 +163,38 @@ conn_read(struct net_conn *c, uint8_t *buf, size_t len)
 	return r;
 }
 
+/* Dispatch the frames in c->in, then make room for the rest of a partial
+ * one. Returns false if c was closed or is closing. */
+static bool
+conn_take(struct net_conn *c)
+{
+	if (!conn_frames(c)) {
+		/* frames before the bad one may have queued sends */
+		net_batch_flush(&c->w->batch);
+		return false; /* conn_kill scheduled the close */
+	}
+	if (!conn_grow(c)) {
+		stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Read, frame and dispatch. Plain TCP reads once per event (the fd stays
  * readable if more is queued, and other connections get their turn); TLS
  * reads until the SSL holds nothing more, since bytes it has already pulled
- * off the fd will not wake us again. Returns false if c was closed.
+ * off the fd will not wake us again. TLS hands out one record per read, so
+ * records are gathered while the SSL holds more and there is room, then
+ * framed together: a burst of frames goes to the peers in one batch, not
+ * one sendmmsg per record. Returns false if c was closed.
  */
 static bool
 conn_input(struct net_conn *c)
 {
 	struct net_worker *w = c->w;
 	ice_ms_t deadline;
+	bool unframed = false; /* TLS: records gathered in c->in, not framed yet */
 	ssize_t r;
 
 	if (c->paused)
@@ -189,26 +210,21 @@ conn_input(struct net_conn *c)
 		r = conn_read(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (r == -EAGAIN)
 			break;
-		if (r == 0) {
-			stream_close(c, ICE_M_NET_TCP_CLOSED_PEER);
-			return false;
-		}
-		if (r < 0) {
-			stream_close(c, stream_io_reason(r));
+		if (r <= 0) {
+			/* What came before the close or the error still goes out. */
+			if (unframed && !conn_take(c))
+				return false;
+			stream_close(c, r == 0 ? ICE_M_NET_TCP_CLOSED_PEER : stream_io_reason(r));
 			return false;
 		}
 		c->in_len += (size_t)r;
 		c->last_rx = w->now;
-		if (!conn_frames(c)) {
-			net_batch_flush(
-				&w->batch); /* frames before the bad one may have queued sends */
-			return false;       /* conn_kill scheduled the close */
-		}
-		if (!conn_grow(c)) {
-			stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+		unframed = c->ssl != NULL && c->in_len < c->in_cap && net_tls_pending(c->ssl);
+		if (!unframed && !conn_take(c))
 			return false;
-		}
 	} while (!c->paused && c->ssl != NULL && net_tls_pending(c->ssl));
+	if (unframed && !conn_take(c))
+		return false;
 	if (c->ssl != NULL)
 		stream_write_interest(c); /* the read may wait for writable */
 	/* A frame just started: its deadline may come before the armed one. */
