@@ -328,6 +328,10 @@ def main():
     ap.add_argument("--icestation-bin", default="", help="default: BUILD/icestation")
     ap.add_argument("--port-offset", type=int, default=0,
                     help="shift listening ports and generator addresses (smoke test)")
+    ap.add_argument("--gen-ips", default="",
+                    help="CLIENT,PEER: the generator's first client and peer address "
+                    "(default 127.0.1.1,127.0.2.1; 127.0.3.1,127.0.4.1 with --port-offset), "
+                    "to run beside another bench on the same box")
     a = ap.parse_args()
     global CLIENT_IP, PEER_IP, HTTPBASE_PORT, TLS_CERT
     if a.port_offset:
@@ -337,6 +341,8 @@ def main():
         Icestation.http_port += a.port_offset
         HTTPBASE_PORT += a.port_offset
         CLIENT_IP, PEER_IP = "127.0.3.1", "127.0.4.1"
+    if a.gen_ips:
+        CLIENT_IP, PEER_IP = a.gen_ips.split(",")
     a.build = os.path.abspath(a.build)
     a.servers = [s for s in a.servers.split(",") if s]
     a.cases = [c for c in a.cases.split(",") if c]
