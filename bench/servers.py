@@ -9,6 +9,7 @@ is UDP only (there is no stream floor).
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -16,6 +17,7 @@ import time
 SECRET = "s3cret"
 RELAY_IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
 SERVER_CPU, GEN_CPU = "0", "1"
+COTURN_SCHEMA = "/usr/share/coturn/schema.sql"  # Debian's coturn package
 
 
 def pin_all_threads(pid, cpu):
@@ -83,6 +85,13 @@ class Coturn:
 
     def start(self):
         self.tmp = tempfile.mkdtemp(prefix="bench-coturn-")
+        # coturn creates its SQLite schema at start from several threads at
+        # once; now and then the creation loses a race ("no such table:
+        # turn_secret") and every authentication gets 401 for the life of
+        # the process. The schema Debian ships, made here first, leaves
+        # nothing to race on.
+        with open(COTURN_SCHEMA) as f, sqlite3.connect(f"{self.tmp}/db") as db:
+            db.executescript(f.read())
         args = self.args + [f"--log-file={self.tmp}/turn.log", f"--pidfile={self.tmp}/pid",
                             f"--userdb={self.tmp}/db"]
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "turnserver"] + args,
