@@ -278,8 +278,11 @@ def main():
         with LOCK:
             print(json.dumps({"event": "tick", **C}), flush=True)
     STOP.set()
+    # One 40 s deadline for all (a stuck reader may need its 30 s), not 40 s
+    # each: soak.py waits 120 s for this process once the load has ended.
+    deadline = time.monotonic() + 40
     for t in threads:
-        t.join(40)  # a stuck reader may need its 30 s
+        t.join(max(0.0, deadline - time.monotonic()))
     with LOCK:
         print(json.dumps({"event": "final", **C, "errors": ERRORS,
                           "stuck_threads": sum(t.is_alive() for t in threads)}), flush=True)
