@@ -131,8 +131,8 @@ struct ice_config_turn {
 	uint16_t relay_port_min, relay_port_max; /* default 49152-65535 */
 
 	uint32_t max_allocations;                 /* default 1000 */
-	uint32_t max_allocations_per_user;        /* default 5 */
-	uint32_t allocations_per_minute_per_user; /* default 10 */
+	uint32_t max_allocations_per_user;        /* default 30 (docs/turn.md: why) */
+	uint32_t allocations_per_minute_per_user; /* default 60 */
 	uint32_t allocation_lifetime_s;           /* default 600, max 3600 */
 	uint32_t credential_ttl_s;                /* default 86400 */
 

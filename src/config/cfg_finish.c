@@ -199,6 +199,10 @@ finish_turn(struct cfg_ctx *ctx)
 	default_listen(t->listen, &t->n_listen);
 	if (check_transports(ctx, t->transports, CFG_SEEN_TURN_TRANSPORTS, "turn"))
 		rc = -EINVAL;
+	/* The default per-user limit never exceeds a smaller total: only a
+	 * per-user value the operator wrote can contradict max-allocations. */
+	if (!ctx->has_seen[CFG_SEEN_PER_USER] && t->max_allocations_per_user > t->max_allocations)
+		t->max_allocations_per_user = t->max_allocations;
 	if (t->max_allocations_per_user > t->max_allocations) {
 		cfg_error(ctx, seen(ctx, CFG_SEEN_PER_USER, CFG_SEEN_TURN),
 		          "max-allocations-per-user (%u) is larger than max-allocations (%u)",

@@ -658,8 +658,8 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.relay_port_min = 49152;
 	cfg->turn.relay_port_max = 65535;
 	cfg->turn.max_allocations = 1000;
-	cfg->turn.max_allocations_per_user = 5;
-	cfg->turn.allocations_per_minute_per_user = 10;
+	cfg->turn.max_allocations_per_user = 30;
+	cfg->turn.allocations_per_minute_per_user = 60;
 	cfg->turn.allocation_lifetime_s = 600;
 	cfg->turn.credential_ttl_s = 86400;
 	cfg->turn.tls.port = 5349;

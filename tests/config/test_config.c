@@ -160,6 +160,10 @@ test_env(void)
 	REQUIRE(cfg != NULL);
 	CHECK_STR(cfg->turn.realm, "fallback.example.net-$x-$y");
 	CHECK_EQ_INT(cfg->turn.port, 4000);
+	/* max-allocations 5 and no per-user key: the default (30) shrinks to
+	 * the total instead of contradicting it. */
+	CHECK_EQ_INT(cfg->turn.max_allocations_per_user, 5);
+	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 60);
 	ice_config_free(cfg);
 	unsetenv("ICE_TEST_PORT");
 }
@@ -369,6 +373,12 @@ test_user_quotas(void)
 	CHECK_EQ_INT(cfg->turn.max_allocations_per_user, 0);
 	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 0);
 	ice_config_free(cfg);
+
+	/* A per-user value the operator wrote must fit max-allocations (1000). */
+	setenv("ICE_TEST_PER_USER", "1001", 1);
+	setenv("ICE_TEST_PER_MINUTE", "60", 1);
+	expect_error("user_quotas.yml", "user_quotas.yml",
+	             "8:11: max-allocations-per-user (1001) is larger than max-allocations (1000)");
 
 	setenv("ICE_TEST_PER_USER", "3", 1);
 	setenv("ICE_TEST_PER_MINUTE", "-1", 1);
@@ -623,6 +633,8 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->turn.relay_port_min, 49152);
 	CHECK_EQ_INT(cfg->turn.relay_port_max, 65535);
 	CHECK_EQ_INT(cfg->turn.max_allocations, 1000);
+	CHECK_EQ_INT(cfg->turn.max_allocations_per_user, 30);
+	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 60);
 	CHECK_EQ_INT(cfg->turn.allocation_lifetime_s, 600);
 	CHECK_EQ_INT(cfg->turn.credential_ttl_s, 86400);
 	CHECK(cfg->turn.fallback_enabled);
