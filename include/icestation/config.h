@@ -155,6 +155,8 @@ struct ice_config_turn {
 
 	bool mobility; /* RFC 8016 mobility tickets for clients that ask; default true */
 
+	/* ice-api.anonymous: mint for a request with no user (default false: 400). */
+	bool anonymous;
 	bool fallback_enabled;
 	char *fallback_stun_servers[ICE_CONFIG_MAX_FALLBACK];
 	size_t n_fallback_stun_servers;

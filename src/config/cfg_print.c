@@ -232,7 +232,9 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_str(fp, 12, "key", t->tls.key);
 	kv_u(fp, 12, "max-connections-per-address", t->tls.max_connections_per_address, "");
 	kv_u(fp, 12, "handshake-timeout", t->tls.handshake_timeout_s, "s");
-	fprintf(fp, "          ice-api:\n            public-fallback:\n");
+	fprintf(fp, "          ice-api:\n");
+	kv_bool(fp, 12, "anonymous", t->anonymous);
+	fprintf(fp, "            public-fallback:\n");
 	kv_bool(fp, 14, "enabled", t->fallback_enabled);
 	kv_strlist(fp, 14, "stun-servers", t->fallback_stun_servers, t->n_fallback_stun_servers,
 	           false);

@@ -405,6 +405,7 @@ static const struct cfg_key fallback_keys[] = {
 };
 
 static const struct cfg_key ice_api_keys[] = {
+	{ .name = "anonymous", .type = KT_BOOL, .off = TURN(anonymous) },
 	{ .name = "public-fallback", .type = KT_MAP, .off = 0, .sub = fallback_keys },
 	{ .name = NULL },
 };

@@ -355,6 +355,16 @@ request_user(const struct ice_http *h, struct evhttp_request *req, char *user, c
 		*detail = "user_did must be empty or a DID: did:<method>:<method-specific-id>";
 		return -EINVAL;
 	}
+	/*
+	 * An anonymous credential is a fresh username on every fetch, so a
+	 * per-user quota could not hold it: minted only when the operator
+	 * asked (TURN then counts anonymous allocations per client address).
+	 */
+	if (user[0] == '\0' && h->cfg->turn.enabled && !h->cfg->turn.anonymous) {
+		*detail = hdr != NULL ? "the identity header is required (ice-api.anonymous is off)"
+		                      : "user_did is required (ice-api.anonymous is off)";
+		return -ENOENT;
+	}
 	return 0;
 }
 
@@ -426,6 +436,7 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *allow_origin, *detail = "";
 	char user[ICE_REST_USER_MAX + 1];
+	int rc;
 
 	allow_origin =
 		cors_value(hc, evhttp_find_header(evhttp_request_get_input_headers(req), "Origin"));
@@ -456,9 +467,11 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 		http_reply_401(h, req);
 		return;
 	}
-	if (request_user(h, req, user, &detail) < 0) {
+	rc = request_user(h, req, user, &detail);
+	if (rc < 0) {
 		ice_metrics_inc(h->m, ICE_M_HTTP_BAD_USER);
-		http_reply_error(h, req, 400, "Bad Request", "bad_user_did", detail);
+		http_reply_error(h, req, 400, "Bad Request",
+		                 rc == -ENOENT ? "user_required" : "bad_user_did", detail);
 		return;
 	}
 	if (h->tmpl.unready != NULL) {

@@ -116,7 +116,7 @@ def main():
         assert coturn.p.poll() is None, f"coturn exited:\n{coturn.text()}"
 
         with Daemon(http_port=HTTP_PORT, stun_port=STUN_PORT, secret=SECRET,
-                    realm=REALM) as d:
+                    realm=REALM, turn_extra={"ice-api": {"anonymous": True}}) as d:
             pairs = {}
             for user in ("did:peers:alice", ""):
                 doc = d.ice_servers(user)

@@ -494,6 +494,7 @@ test_full(void)
 	CHECK_EQ_INT(cfg->turn.n_allowed_peer_ip, 2);
 	CHECK_EQ_INT(cfg->turn.allowed_peer_ip[1].family, AF_INET6);
 	CHECK(!cfg->turn.fallback_enabled);
+	CHECK(cfg->turn.anonymous);
 	ice_config_free(cfg);
 }
 
@@ -558,6 +559,7 @@ test_print_roundtrip(void)
 	             sizeof(a->turn.allowed_peer_ip)) == 0);
 	CHECK_EQ_INT(b->turn.relay_port_max, a->turn.relay_port_max);
 	CHECK_EQ_INT(b->turn.credential_ttl_s, a->turn.credential_ttl_s);
+	CHECK_EQ_INT(b->turn.anonymous, a->turn.anonymous);
 	CHECK_EQ_INT(b->stun.transports, a->stun.transports);
 	CHECK_EQ_INT(b->http.timeout_s, a->http.timeout_s);
 	CHECK_EQ_INT(b->http.max_connections_per_address, a->http.max_connections_per_address);
@@ -638,6 +640,7 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->turn.allocation_lifetime_s, 600);
 	CHECK_EQ_INT(cfg->turn.credential_ttl_s, 86400);
 	CHECK(cfg->turn.fallback_enabled);
+	CHECK(!cfg->turn.anonymous);
 	CHECK_EQ_INT(cfg->turn.n_fallback_stun_servers, 1);
 	CHECK_STR(cfg->turn.fallback_stun_servers[0], "stun:stun.l.google.com:19302");
 	CHECK(!cfg->turn.tls.enabled);

@@ -51,7 +51,13 @@ def test_identity_header():
         _, doc = get_json(d, ICE_PATH + "?user_did=%zz",
                           headers={"x-peers-user-did": "did:peers:bob"})
         check_credential(d, doc, "did:peers:bob", 86400)
-        # No header: anonymous, whatever the query says.
+        # No header: anonymous, whatever the query says; refused while
+        # ice-api.anonymous is off (the default).
+        _, doc = assert_error(d, ICE_PATH + "?user_did=did:peers:mallory", 400)
+        assert doc["error"] == "user_required", doc
+    with Daemon(http_port=20112, stun_port=20113,
+                http_extra={"identity-header": "X-Peers-User-DID"},
+                turn_extra={"ice-api": {"anonymous": True}}) as d:
         _, doc = get_json(d, ICE_PATH + "?user_did=did:peers:mallory")
         check_credential(d, doc, "", 86400)
         # The header is validated like user_did (raw: no percent-decoding).

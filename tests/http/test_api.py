@@ -12,13 +12,14 @@ from apicheck import (ALIAS_PATH, ICE_PATH, assert_error, check_credential, get_
 from icetest import Daemon
 
 ORIGIN = "https://station.example"
+ALICE = ICE_PATH + "?user_did=did:peers:alice"
 TTL = 7200
 
 
 def test_contract():
     with Daemon(http_port=20000, stun_port=20001, secret="north-sea",
                 turn_extra={"credential-ttl": f"{TTL}s",
-                            "ice-api": {"public-fallback": {
+                            "ice-api": {"anonymous": True, "public-fallback": {
                                 "enabled": True,
                                 "stun-servers": ["stun:stun.example.net:3478",
                                                  "stun:stun2.example.net:19302"]}}},
@@ -90,13 +91,13 @@ def head_framing(d):
 def test_cors():
     with Daemon(http_port=20010, stun_port=20011,
                 http_extra={"cors-origins": [ORIGIN, "http://localhost:5173"]}) as d:
-        hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": ORIGIN})
+        hdrs, _ = get_json(d, ALICE, headers={"Origin": ORIGIN})
         assert hdrs["access-control-allow-origin"] == ORIGIN, hdrs
-        hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": "http://localhost:5173"})
+        hdrs, _ = get_json(d, ALICE, headers={"Origin": "http://localhost:5173"})
         assert hdrs["access-control-allow-origin"] == "http://localhost:5173", hdrs
         for bad in ("https://evil.example", ORIGIN + ".evil", ORIGIN + "/", "null",
                     ORIGIN.upper()):
-            hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": bad})
+            hdrs, _ = get_json(d, ALICE, headers={"Origin": bad})
             assert "access-control-allow-origin" not in hdrs, (bad, hdrs)
             assert "Origin" in hdrs["vary"]
         # Errors carry CORS too, so a page can read why it failed.
@@ -123,11 +124,11 @@ def test_cors():
         # A literal "*", never the request's Origin echoed back: an echoed
         # origin plus a future Allow-Credentials would expose credentialed reads.
         for origin in ("https://anything.example", "null"):
-            hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": origin})
+            hdrs, _ = get_json(d, ALICE, headers={"Origin": origin})
             assert hdrs["access-control-allow-origin"] == "*", (origin, hdrs)
             assert "access-control-allow-credentials" not in hdrs, hdrs
     with Daemon(http_port=20014, stun_port=20015) as d:
-        hdrs, _ = get_json(d, ICE_PATH, headers={"Origin": ORIGIN})
+        hdrs, _ = get_json(d, ALICE, headers={"Origin": ORIGIN})
         assert "access-control-allow-origin" not in hdrs, hdrs
 
 
@@ -184,7 +185,7 @@ def test_transports_and_fallback_off():
         assert doc["ice_servers"] == [turn_entry(doc)], doc
         assert turn_entry(doc)["urls"] == ["turn:127.0.0.1:20031?transport=tcp"], doc
     with Daemon(http_port=20032, stun_port=20033, turn_extra={"transports": ["udp"]}) as d:
-        doc = d.ice_servers("")
+        doc = d.ice_servers("did:peers:alice")
         assert turn_entry(doc)["urls"] == ["turn:127.0.0.1:20033?transport=udp"], doc
         assert doc["ice_servers"][0] == {"urls": ["stun:127.0.0.1:20033"]}, doc
     # TURN off: STUN only, nothing minted.
