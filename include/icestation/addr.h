@@ -42,6 +42,19 @@ bool ice_addr_equal(const struct ice_addr *a, const struct ice_addr *b);
 /* True when family and ip are equal (ports ignored). */
 bool ice_addr_ip_equal(const struct ice_addr *a, const struct ice_addr *b);
 
+/* 0.0.0.0 or :: (a wildcard bind). False for an unset address. */
+bool ice_addr_is_unspecified(const struct ice_addr *a);
+
+/* 127.0.0.0/8 or ::1: reachable from this host only. */
+bool ice_addr_is_loopback(const struct ice_addr *a);
+
+/*
+ * A private-use address that the Internet does not route to: 10/8,
+ * 172.16/12, 192.168/16, 100.64/10 (CGNAT), fc00::/7 (ULA), and link-local
+ * 169.254/16 and fe80::/10.
+ */
+bool ice_addr_is_private(const struct ice_addr *a);
+
 /*
  * Parse a literal IPv4 or IPv6 address (no port, no brackets, no names) into
  * *out with the given port. Returns 0, or -EINVAL.

@@ -61,7 +61,7 @@ struct ice_public_ip {
 
 struct ice_config_http {
 	bool enabled;
-	struct ice_addr listen;                     /* default 0.0.0.0:8080 */
+	struct ice_addr listen;                     /* default 127.0.0.1:8080 */
 	char *bearer_tokens[ICE_CONFIG_MAX_TOKENS]; /* empty = no bearer check */
 	size_t n_bearer_tokens;
 	char *identity_header; /* trusted user header from the proxy, NULL = off */

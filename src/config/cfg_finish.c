@@ -50,14 +50,6 @@ default_listen(struct ice_addr *listen, size_t *n)
 	*n = 2;
 }
 
-static bool
-is_unspecified(const struct ice_addr *a)
-{
-	static const uint8_t zero[16];
-
-	return memcmp(a->ip, zero, (size_t)ice_addr_iplen(a)) == 0;
-}
-
 /* The env override wins, then a YAML literal, then auto. */
 static int
 resolve_pubip(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_raw *raw,
@@ -69,7 +61,8 @@ resolve_pubip(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_r
 
 	out->source = ICE_PUBLIC_IP_AUTO;
 	if (raw->value != NULL && raw->value[0] != '\0' && strcmp(raw->value, "auto") != 0) {
-		if (ice_addr_parse_ip(&out->addr, raw->value, 0) || is_unspecified(&out->addr)) {
+		if (ice_addr_parse_ip(&out->addr, raw->value, 0) ||
+		    ice_addr_is_unspecified(&out->addr)) {
 			cfg_error(
 				ctx, &raw->pos,
 				"public-ip: expected \"auto\" or a literal, specified IP address, "
@@ -80,7 +73,7 @@ resolve_pubip(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_r
 		out->source = ICE_PUBLIC_IP_LITERAL;
 	}
 	if (env != NULL && env[0] != '\0') {
-		if (ice_addr_parse_ip(&out->addr, env, 0) || is_unspecified(&out->addr)) {
+		if (ice_addr_parse_ip(&out->addr, env, 0) || ice_addr_is_unspecified(&out->addr)) {
 			cfg_error(ctx, NULL,
 			          "environment variable %s: expected a literal, specified IP "
 			          "address, got \"%s\"",

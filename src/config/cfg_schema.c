@@ -639,7 +639,8 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->log_level = ICE_LOG_INFO;
 
 	cfg->http.enabled = true;
-	ice_addr_parse_ip(&cfg->http.listen, "0.0.0.0", 8080);
+	/* Behind the Station's reverse proxy: nobody else reaches it. */
+	ice_addr_parse_ip(&cfg->http.listen, "127.0.0.1", 8080);
 	cfg->http.max_header_bytes = 8192;
 	cfg->http.max_body_bytes = 4096;
 	cfg->http.timeout_s = 10;

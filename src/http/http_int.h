@@ -117,6 +117,15 @@ void http_reply_401(struct ice_http *h, struct evhttp_request *req);
 int ice_api_cluster_body(struct ice_http *h, struct evbuffer *out, const char *username,
                          const char *password);
 
+/* guard.c ----------------------------------------------------------------- */
+
+/*
+ * Build what guards the API from h->cfg (callable again for a new snapshot):
+ * logs a warning when the API listens beyond loopback with no access
+ * control. Returns 0 or -ENOMEM.
+ */
+int http_guard_init(struct ice_http *h);
+
 /* ops.c ------------------------------------------------------------------- */
 
 int ops_init(struct ice_http *h);

@@ -282,7 +282,7 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 		log_errorx("http: out of memory");
 		goto fail;
 	}
-	if (ice_api_init(h) < 0 || ops_init(h) < 0) {
+	if (ice_api_init(h) < 0 || ops_init(h) < 0 || http_guard_init(h) < 0) {
 		log_errorx("http: cannot build the response templates");
 		goto fail;
 	}

@@ -42,6 +42,38 @@ ice_addr_equal(const struct ice_addr *a, const struct ice_addr *b)
 	return a->port == b->port && ice_addr_ip_equal(a, b);
 }
 
+bool
+ice_addr_is_unspecified(const struct ice_addr *a)
+{
+	static const uint8_t zero[16];
+	int n = ice_addr_iplen(a);
+
+	return n > 0 && memcmp(a->ip, zero, (size_t)n) == 0;
+}
+
+bool
+ice_addr_is_loopback(const struct ice_addr *a)
+{
+	static const uint8_t v6_lo[16] = { [15] = 1 };
+
+	if (a->family == AF_INET)
+		return a->ip[0] == 127;
+	return a->family == AF_INET6 && memcmp(a->ip, v6_lo, 16) == 0;
+}
+
+bool
+ice_addr_is_private(const struct ice_addr *a)
+{
+	const uint8_t *ip = a->ip;
+
+	if (a->family == AF_INET)
+		return ip[0] == 10 || (ip[0] == 172 && (ip[1] & 0xf0) == 16) ||
+		       (ip[0] == 192 && ip[1] == 168) || (ip[0] == 100 && (ip[1] & 0xc0) == 64) ||
+		       (ip[0] == 169 && ip[1] == 254);
+	return a->family == AF_INET6 &&
+	       ((ip[0] & 0xfe) == 0xfc || (ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80));
+}
+
 int
 ice_addr_parse_ip(struct ice_addr *out, const char *s, uint16_t port)
 {

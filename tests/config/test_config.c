@@ -616,7 +616,7 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->log_level, ICE_LOG_INFO);
 	CHECK(cfg->workers >= 1);
 	CHECK(cfg->http.enabled);
-	CHECK_STR(ice_addr_str(&cfg->http.listen, buf, sizeof(buf)), "0.0.0.0:8080");
+	CHECK_STR(ice_addr_str(&cfg->http.listen, buf, sizeof(buf)), "127.0.0.1:8080");
 	CHECK(cfg->stun.enabled);
 	CHECK_EQ_INT(cfg->stun.port, 3478);
 	CHECK_EQ_INT(cfg->stun.rate_rps, 100);
