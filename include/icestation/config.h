@@ -72,6 +72,9 @@ struct ice_config_http {
 	uint32_t timeout_s;                   /* read/write timeout, default 10 */
 	uint32_t max_connections;             /* default 1024 */
 	uint32_t max_connections_per_address; /* per source (IPv6 /64), default 128; 0 = none */
+	/* ICE API requests per caller (client IP, or identity with the header). */
+	uint32_t rate_rps;   /* requests-per-second, default 20; 0 = unlimited */
+	uint32_t rate_burst; /* bucket depth, default 100 */
 };
 
 /* The admin API (docs/api.md): a unix socket, or TCP with bearer tokens. */

@@ -83,4 +83,11 @@ int ice_http_conns_watch(struct ice_http_conns *t, struct evhttp_connection *evc
 /* Free; accepts NULL. Call after evhttp_free (which closes the connections). */
 void ice_http_conns_free(struct ice_http_conns *t);
 
+/*
+ * The tracker's clock: coarse monotonic milliseconds (a vDSO read, no
+ * syscall), for others on the same loop that time callers (the ICE API's
+ * rate limiter), so one clock serves both.
+ */
+ice_ms_t ice_http_conns_now_ms(void);
+
 #endif

@@ -58,6 +58,15 @@ void ice_ratelimit_free(struct ice_ratelimit *rl);
 enum ice_ratelimit_verdict ice_ratelimit_take(struct ice_ratelimit *rl, const struct ice_addr *src,
                                               ice_ms_t now);
 
+/*
+ * The same for a caller named by an opaque byte string (an identity) instead
+ * of an address. The table keeps a 64-bit SipHash of key[0..len) under its
+ * random key, in a class of its own: never the bucket of an address, and
+ * two identities share one only on a hash collision (2^-64 per pair).
+ */
+enum ice_ratelimit_verdict ice_ratelimit_take_key(struct ice_ratelimit *rl, const void *key,
+                                                  size_t len, ice_ms_t now);
+
 /* Number of slots in the table (after rounding). */
 size_t ice_ratelimit_capacity(const struct ice_ratelimit *rl);
 

@@ -144,6 +144,9 @@ print_http(FILE *fp, const struct ice_config_http *h)
 	kv_u(fp, 8, "timeout", h->timeout_s, "s");
 	kv_u(fp, 8, "max-connections", h->max_connections, "");
 	kv_u(fp, 8, "max-connections-per-address", h->max_connections_per_address, "");
+	fprintf(fp, "        rate-limit:\n");
+	kv_u(fp, 10, "requests-per-second", h->rate_rps, "");
+	kv_u(fp, 10, "burst", h->rate_burst, "");
 }
 
 static void

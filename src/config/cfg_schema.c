@@ -281,6 +281,12 @@ enter_cluster(struct ice_config *cfg)
 #define STUN(f) FIELD(struct ice_config_stun, f)
 #define TURN(f) FIELD(struct ice_config_turn, f)
 
+static const struct cfg_key http_rate_keys[] = {
+	{ .name = "requests-per-second", .type = KT_U32, .off = HTTP(rate_rps), .max = 1000000 },
+	{ .name = "burst", .type = KT_U32, .off = HTTP(rate_burst), .min = 1, .max = 10000000 },
+	{ .name = NULL },
+};
+
 static const struct cfg_key http_keys[] = {
 	{ .name = "enabled", .type = KT_BOOL, .off = HTTP(enabled) },
 	{ .name = "listen", .type = KT_HOSTPORT, .off = HTTP(listen) },
@@ -324,6 +330,7 @@ static const struct cfg_key http_keys[] = {
 	  .type = KT_U32,
 	  .off = HTTP(max_connections_per_address),
 	  .max = 1000000 },
+	{ .name = "rate-limit", .type = KT_MAP, .off = 0, .sub = http_rate_keys },
 	{ .name = NULL },
 };
 
@@ -646,6 +653,8 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->http.timeout_s = 10;
 	cfg->http.max_connections = 1024;
 	cfg->http.max_connections_per_address = 128;
+	cfg->http.rate_rps = 20;
+	cfg->http.rate_burst = 100;
 
 	cfg->stun.port = 3478;
 	cfg->stun.rate_rps = 100;

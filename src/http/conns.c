@@ -51,8 +51,8 @@ struct ice_http_conns {
  * CLOCK_MONOTONIC_COARSE: a vDSO read of the tick, no syscall; its few ms of
  * granularity are nothing next to a timeout counted in seconds.
  */
-static ice_ms_t
-now_ms(void)
+ice_ms_t
+ice_http_conns_now_ms(void)
 {
 	struct timespec ts;
 
@@ -144,7 +144,7 @@ static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct hc_conn *c = arg;
-	ice_ms_t now = now_ms();
+	ice_ms_t now = ice_http_conns_now_ms();
 
 	(void)fd;
 	(void)what;
@@ -184,7 +184,8 @@ admit(struct ice_http_conns *t, struct hc_conn *c)
 	struct hc_conn *v;
 
 	peer_of(c->evcon, &src);
-	switch (ice_conncap_gate(t->cap, t->cls, &src, t->n_open >= t->max, now_ms(), &victim)) {
+	switch (ice_conncap_gate(t->cap, t->cls, &src, t->n_open >= t->max, ice_http_conns_now_ms(),
+	                         &victim)) {
 	case ICE_CONNCAP_ADMIT:
 		break;
 	case ICE_CONNCAP_EVICT:
@@ -222,7 +223,7 @@ adopt_one(struct ice_http_conns *t, struct hc_conn *c)
 	COUNT(t, open, 1);
 	conn_table_put(t, c);
 	evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
-	c->due = now_ms() + t->timeout_ms;
+	c->due = ice_http_conns_now_ms() + t->timeout_ms;
 	deadline_timer_add(c, t->timeout_ms);
 	return;
 
@@ -335,7 +336,7 @@ ice_http_conns_served(struct ice_http_conns *t, struct evhttp_request *req)
 		return;
 	if (c->answered++ == 0)
 		ice_conncap_served(t->cap, &c->node);
-	c->due = now_ms() + t->timeout_ms;
+	c->due = ice_http_conns_now_ms() + t->timeout_ms;
 }
 
 int

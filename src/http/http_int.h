@@ -19,6 +19,7 @@
 #include "icestation/http.h"
 #include "icestation/http_conns.h"
 #include "icestation/metrics.h"
+#include "icestation/ratelimit.h"
 
 enum {
 	HTTP_QUERY_MAX = 4096,         /* raw query bytes looked at; longer = 400 */
@@ -64,6 +65,7 @@ struct ice_http {
 	time_t date_at;
 
 	struct ice_api_tmpl tmpl;
+	struct ice_ratelimit *rl; /* per-caller ICE API limit (guard.c); NULL = none */
 
 	/* /metrics: descriptor indexes grouped by family name, built once. */
 	uint16_t *metric_order;
@@ -120,11 +122,21 @@ int ice_api_cluster_body(struct ice_http *h, struct evbuffer *out, const char *u
 /* guard.c ----------------------------------------------------------------- */
 
 /*
- * Build what guards the API from h->cfg (callable again for a new snapshot):
- * logs a warning when the API listens beyond loopback with no access
- * control. Returns 0 or -ENOMEM.
+ * Build what guards the API from h->cfg: logs a warning when the API
+ * listens beyond loopback with no access control, and makes the per-caller
+ * rate limiter. old: the snapshot h ran on before (a reload; NULL at start):
+ * the limiter is rebuilt, with full buckets, only when its figures changed.
+ * On failure the old limiter stays. Returns 0, -ENOMEM, or -errno from
+ * getrandom.
  */
-int http_guard_init(struct ice_http *h);
+int http_guard_init(struct ice_http *h, const struct ice_config *old);
+void http_guard_fini(struct ice_http *h);
+
+/*
+ * Take one request from the caller's bucket. true: go on. false: the caller
+ * is over http.rate-limit; a 429 with Retry-After has been sent.
+ */
+bool http_guard_admit(struct ice_http *h, struct evhttp_request *req);
 
 /* ops.c ------------------------------------------------------------------- */
 

@@ -467,6 +467,8 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 		http_reply_401(h, req);
 		return;
 	}
+	if (!http_guard_admit(h, req))
+		return;
 	rc = request_user(h, req, user, &detail);
 	if (rc < 0) {
 		ice_metrics_inc(h->m, ICE_M_HTTP_BAD_USER);

@@ -282,7 +282,7 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 		log_errorx("http: out of memory");
 		goto fail;
 	}
-	if (ice_api_init(h) < 0 || ops_init(h) < 0 || http_guard_init(h) < 0) {
+	if (ice_api_init(h) < 0 || ops_init(h) < 0 || http_guard_init(h, NULL) < 0) {
 		log_errorx("http: cannot build the response templates");
 		goto fail;
 	}
@@ -340,6 +340,7 @@ rerender(struct ice_http *h, const struct ice_config *cfg, const struct ice_addr
 int
 ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
 {
+	const struct ice_config *old_cfg = h->cfg;
 	int r = rerender(h, cfg, &cfg->stun.public_ip.addr, &cfg->turn.public_ip.addr);
 	struct ice_http_conns_limits lim;
 
@@ -347,6 +348,9 @@ ice_http_reconfigure(struct ice_http *h, const struct ice_config *cfg)
 		return r;
 	conns_limits(cfg, &lim);
 	ice_http_conns_set(h->conns, &lim);
+	/* A limiter that cannot be built leaves the old one in force (logged). */
+	if (http_guard_init(h, old_cfg) < 0)
+		log_warnx("http: the new rate limit could not be built; the old one stays");
 	return 0;
 }
 
@@ -375,5 +379,6 @@ ice_http_free(struct ice_http *h)
 		event_free(h->resume_ev);
 	ice_api_fini(h);
 	ops_fini(h);
+	http_guard_fini(h);
 	free(h);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 enum {
+	RL_FAMILY_KEY = 0xff,           /* rl_entry.family of an opaque key */
 	RL_TOKEN = 1000,                /* one token in milli-tokens */
 	RL_MAX_ELAPSED_MS = 1000000000, /* clamp so elapsed * rps cannot overflow */
 };
@@ -114,18 +115,14 @@ rl_rank(const struct ice_ratelimit *rl, const struct rl_entry *e, ice_ms_t now)
 	return rl_is_stale(rl, e, now) ? 1 : 2;
 }
 
-enum ice_ratelimit_verdict
-ice_ratelimit_take(struct ice_ratelimit *rl, const struct ice_addr *src, ice_ms_t now)
+static enum ice_ratelimit_verdict
+rl_take(struct ice_ratelimit *rl, const uint8_t key[8], uint8_t family, ice_ms_t now)
 {
-	uint8_t key[8], family;
 	struct rl_entry *e, *victim = NULL;
 	enum ice_ratelimit_verdict verdict = ICE_RL_ALLOW;
 	uint8_t hkey[9];
 	size_t pos, i;
 
-	family = rl_key(src, key);
-	if (family == 0)
-		return ICE_RL_DENY;
 	memcpy(hkey, key, 8);
 	hkey[8] = family;
 	pos = (size_t)ice_siphash(&rl->key, hkey, sizeof(hkey));
@@ -157,4 +154,25 @@ take:
 		return ICE_RL_DENY;
 	e->tokens -= RL_TOKEN;
 	return verdict;
+}
+
+enum ice_ratelimit_verdict
+ice_ratelimit_take(struct ice_ratelimit *rl, const struct ice_addr *src, ice_ms_t now)
+{
+	uint8_t key[8], family;
+
+	family = rl_key(src, key);
+	if (family == 0)
+		return ICE_RL_DENY;
+	return rl_take(rl, key, family, now);
+}
+
+enum ice_ratelimit_verdict
+ice_ratelimit_take_key(struct ice_ratelimit *rl, const void *key, size_t len, ice_ms_t now)
+{
+	uint64_t h = ice_siphash(&rl->key, key, len);
+	uint8_t k[8];
+
+	memcpy(k, &h, sizeof(k));
+	return rl_take(rl, k, RL_FAMILY_KEY, now);
 }

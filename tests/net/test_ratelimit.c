@@ -133,6 +133,32 @@ test_bad_params(const struct ice_siphash_key *key)
 	ice_ratelimit_free(NULL);
 }
 
+/* Identities: one bucket per byte string, none shared with an address. */
+static void
+test_opaque_keys(const struct ice_siphash_key *key)
+{
+	struct ice_ratelimit *rl = ice_ratelimit_new(1, 3, 1024, key);
+	struct ice_addr a = ip("192.0.2.1");
+	static const char alice[] = "did:peers:alice", bob[] = "did:peers:bob";
+	int ok = 0;
+
+	REQUIRE(rl != NULL);
+	for (int i = 0; i < 5; i++)
+		ok += ice_ratelimit_take_key(rl, alice, strlen(alice), 1000) != ICE_RL_DENY;
+	CHECK_EQ_INT(ok, 3);
+	for (ok = 0; ok < 5 && ice_ratelimit_take_key(rl, bob, strlen(bob), 1000) != ICE_RL_DENY;
+	     ok++)
+		;
+	CHECK_EQ_INT(ok, 3);
+	/* The address's own 4 bytes as an identity: still another bucket. */
+	CHECK_EQ_INT(take_n(rl, &a, 5, 1000), 3);
+	CHECK(ice_ratelimit_take_key(rl, a.ip, 4, 1000) != ICE_RL_DENY);
+	/* One second later alice has one token again. */
+	CHECK(ice_ratelimit_take_key(rl, alice, strlen(alice), 2000) != ICE_RL_DENY);
+	CHECK(ice_ratelimit_take_key(rl, alice, strlen(alice), 2000) == ICE_RL_DENY);
+	ice_ratelimit_free(rl);
+}
+
 int
 main(void)
 {
@@ -144,5 +170,6 @@ main(void)
 	test_ipv6_prefix(&key);
 	test_eviction(&key);
 	test_bad_params(&key);
+	test_opaque_keys(&key);
 	TEST_DONE();
 }
