@@ -51,6 +51,14 @@ enum ice_public_ip_source {
 	ICE_PUBLIC_IP_AUTO,    /* the address of the interface that routes outward */
 };
 
+/* Why clients could not use a public address (ice_public_ip_check): the
+ * daemon then serves, but /readyz and the ICE API answer 503 until it can. */
+enum ice_public_ip_problem {
+	ICE_PUBLIC_IP_USABLE = 0,
+	ICE_PUBLIC_IP_NOT_FOUND,    /* auto: no interface routes outward (addr unset) */
+	ICE_PUBLIC_IP_NOT_LISTENED, /* no listen address receives what is sent to addr */
+};
+
 struct ice_public_ip {
 	enum ice_public_ip_source source;
 	struct ice_addr addr; /* port 0; family 0 if auto found nothing (not ready) */
@@ -242,6 +250,31 @@ void ice_config_free(struct ice_config *cfg);
  * addresses or routes change (public-ip: auto follows the host).
  */
 void ice_config_outward_addr(struct ice_addr *out, bool *fallback);
+
+/*
+ * Whether clients can use addr, the public address in force of a subserver
+ * whose public-ip comes from source and which listens on listen[0..n):
+ * ICE_PUBLIC_IP_NOT_FOUND when addr is unset (auto found nothing),
+ * ICE_PUBLIC_IP_NOT_LISTENED when it came from auto and no listen address
+ * receives what is sent to it (listen: [127.0.0.1] on a host with an outward
+ * address), else ICE_PUBLIC_IP_USABLE. A written address is the operator's
+ * word about the network (a NAT may forward it): never NOT_LISTENED. Pure;
+ * the address may have moved since load (public-ip: auto follows the host).
+ */
+enum ice_public_ip_problem ice_public_ip_check(enum ice_public_ip_source source,
+                                               const struct ice_addr *addr,
+                                               const struct ice_addr *listen, size_t n);
+
+/*
+ * For subserver section ("stun" or "turn") of cfg, with addr the public
+ * address in force (cfg's own at start; public-ip: auto may have moved it
+ * since): true when clients cannot use it (ice_public_ip_check), with what
+ * is wrong and what to set as one sentence in buf (size len; no quote or
+ * backslash, so it can go into a JSON string as it is); false and buf ""
+ * otherwise.
+ */
+bool ice_config_public_unusable(const struct ice_config *cfg, const char *section,
+                                const struct ice_addr *addr, char *buf, size_t len);
 
 /*
  * Print the effective configuration as YAML to fp, secrets and bearer tokens

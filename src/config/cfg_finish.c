@@ -32,10 +32,7 @@ outward(struct cfg_ctx *ctx)
 		return;
 	ice_config_outward_addr(&ctx->outward, &ctx->outward_is_fallback);
 	ctx->outward_done = true;
-	if (ctx->outward_is_fallback)
-		log_warnx("config: no interface routes outward and none is up; using 127.0.0.1 "
-		          "for \"auto\" (set public-ip / relay-ip-range explicitly)");
-	else
+	if (!ctx->outward_is_fallback)
 		log_debug("config: outward interface address is %s",
 		          ice_addr_ip_str(&ctx->outward, ip, sizeof(ip)));
 }
@@ -48,6 +45,46 @@ default_listen(struct ice_addr *listen, size_t *n)
 	ice_addr_parse_ip(&listen[0], "0.0.0.0", 0);
 	ice_addr_parse_ip(&listen[1], "::", 0);
 	*n = 2;
+}
+
+/*
+ * A written public address that no listen address receives: the operator's
+ * word about the network (a NAT or a forwarder may deliver it), so only a
+ * warning. For auto the same is a fault, judged where the address in force
+ * is used (ice_public_ip_check), since auto follows the host.
+ */
+static void
+warn_unlistened(const struct ice_public_ip *p, const struct ice_addr *listen, size_t n,
+                const char *section)
+{
+	char ip[ICE_ADDR_STRLEN];
+
+	if (p->source == ICE_PUBLIC_IP_AUTO || p->addr.family == 0 ||
+	    ice_public_ip_check(ICE_PUBLIC_IP_AUTO, &p->addr, listen, n) == ICE_PUBLIC_IP_USABLE)
+		return;
+	log_warnx("config: subserver.%s.public-ip %s is not an address any %s.listen address "
+	          "receives: clients reach it only if something forwards it here",
+	          section, ice_addr_ip_str(&p->addr, ip, sizeof(ip)), section);
+}
+
+/* auto: nothing found leaves the address unset (not ready, main says what to
+ * set); a private address is what a cloud VM behind 1:1 NAT finds. */
+static void
+auto_pubip(struct cfg_ctx *ctx, const char *envname, struct ice_public_ip *out)
+{
+	char ip[ICE_ADDR_STRLEN];
+
+	outward(ctx);
+	if (ctx->outward_is_fallback) {
+		memset(&out->addr, 0, sizeof(out->addr));
+		return;
+	}
+	out->addr = ctx->outward;
+	if (ice_addr_is_private(&out->addr))
+		log_warnx("config: public-ip auto found %s, a private address: clients outside "
+		          "this network cannot reach it. On a cloud VM behind 1:1 NAT set %s to "
+		          "the public address (or write this one in public-ip to keep it)",
+		          ice_addr_ip_str(&out->addr, ip, sizeof(ip)), envname);
 }
 
 /* The env override wins, then a YAML literal, then auto. */
@@ -83,10 +120,8 @@ resolve_pubip(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_r
 		out->source = ICE_PUBLIC_IP_ENV;
 		return rc;
 	}
-	if (out->source == ICE_PUBLIC_IP_AUTO) {
-		outward(ctx);
-		out->addr = ctx->outward;
-	}
+	if (out->source == ICE_PUBLIC_IP_AUTO)
+		auto_pubip(ctx, envname, out);
 	return rc;
 }
 
@@ -158,6 +193,9 @@ finish_relay(struct cfg_ctx *ctx)
 
 	if (ctx->relay_auto) {
 		outward(ctx);
+		if (ctx->outward_is_fallback)
+			log_warnx("config: relay-ip-range auto: no interface routes outward; relays "
+			          "bind 127.0.0.1 (set relay-ip-range)");
 		if (t->n_relay_ip_range >= ICE_CONFIG_MAX_CIDRS) {
 			cfg_error(ctx, &ctx->relay_pos, "relay-ip-range: too many entries");
 			return -EINVAL;
@@ -211,6 +249,7 @@ finish_turn(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (resolve_pubip(ctx, "PEERS_TURN_PUBLIC_IP", &ctx->turn_pubip, &t->public_ip))
 		rc = -EINVAL;
+	warn_unlistened(&t->public_ip, t->listen, t->n_listen, "turn");
 	if (finish_relay(ctx))
 		rc = -EINVAL;
 	if (cfg_secrets_resolve(ctx))
@@ -229,6 +268,7 @@ finish_stun(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (resolve_pubip(ctx, "PEERS_STUN_PUBLIC_IP", &ctx->stun_pubip, &s->public_ip))
 		rc = -EINVAL;
+	warn_unlistened(&s->public_ip, s->listen, s->n_listen, "stun");
 	return rc;
 }
 

@@ -110,7 +110,7 @@ kv_transports(FILE *fp, int ind, unsigned mask)
 }
 
 static void
-kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p)
+kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p, const struct ice_addr *listen, size_t n)
 {
 	static const char *const src[] = {
 		[ICE_PUBLIC_IP_LITERAL] = "from the config file",
@@ -120,11 +120,15 @@ kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p)
 	char ip[ICE_ADDR_STRLEN];
 
 	if (p->addr.family == 0)
-		fprintf(fp, "%*spublic-ip: auto # not resolved\n", ind, "");
+		fprintf(fp, "%*spublic-ip: auto # found nothing: not ready\n", ind, "");
 	else
-		fprintf(fp, "%*spublic-ip: \"%s\" # %s\n", ind, "",
+		fprintf(fp, "%*spublic-ip: \"%s\" # %s%s\n", ind, "",
 		        ice_addr_ip_str(&p->addr, ip, sizeof(ip)),
-		        (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?");
+		        (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?",
+		        ice_public_ip_check(p->source, &p->addr, listen, n) ==
+		                        ICE_PUBLIC_IP_NOT_LISTENED
+		                ? "; no listen address receives it: not ready"
+		                : "");
 	kv_bool(fp, ind, "behind-nat", p->behind_nat);
 }
 
@@ -176,7 +180,7 @@ print_stun(FILE *fp, const struct ice_config_stun *s)
 	fprintf(fp, "        stun:\n");
 	kv_bool(fp, 10, "enabled", s->enabled);
 	kv_u(fp, 10, "port", s->port, "");
-	kv_pubip(fp, 10, &s->public_ip);
+	kv_pubip(fp, 10, &s->public_ip, s->listen, s->n_listen);
 	fprintf(fp, "          rate-limit:\n");
 	kv_u(fp, 12, "requests-per-second", s->rate_rps, "");
 	kv_u(fp, 12, "burst", s->rate_burst, "");
@@ -196,7 +200,7 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_bool(fp, 10, "enabled", t->enabled);
 	kv_u(fp, 10, "port", t->port, "");
 	kv_str(fp, 10, "realm", t->realm);
-	kv_pubip(fp, 10, &t->public_ip);
+	kv_pubip(fp, 10, &t->public_ip, t->listen, t->n_listen);
 	kv_iplist(fp, 10, "listen", t->listen, t->n_listen);
 	kv_transports(fp, 10, t->transports);
 	if (from_file)

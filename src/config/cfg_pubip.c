@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,6 +83,67 @@ first_if_addr(struct ice_addr *out)
 	}
 	freeifaddrs(list);
 	return rc;
+}
+
+/* Whether a socket bound to l receives what clients send to pub. */
+static bool
+listen_receives(const struct ice_addr *l, const struct ice_addr *pub)
+{
+	if (l->family != pub->family)
+		return false;
+	if (ice_addr_is_unspecified(l) || ice_addr_ip_equal(l, pub))
+		return true;
+	/* Behind NAT the public address is not a local one: a socket on a
+	 * non-loopback address may still receive what is sent to it. */
+	return !ice_addr_is_loopback(l) && !ice_addr_is_loopback(pub);
+}
+
+enum ice_public_ip_problem
+ice_public_ip_check(enum ice_public_ip_source source, const struct ice_addr *addr,
+                    const struct ice_addr *listen, size_t n)
+{
+	if (addr->family == 0)
+		return ICE_PUBLIC_IP_NOT_FOUND;
+	if (source != ICE_PUBLIC_IP_AUTO)
+		return ICE_PUBLIC_IP_USABLE;
+	for (size_t i = 0; i < n; i++)
+		if (listen_receives(&listen[i], addr))
+			return ICE_PUBLIC_IP_USABLE;
+	return ICE_PUBLIC_IP_NOT_LISTENED;
+}
+
+bool
+ice_config_public_unusable(const struct ice_config *cfg, const char *section,
+                           const struct ice_addr *addr, char *buf, size_t len)
+{
+	bool stun = strcmp(section, "stun") == 0;
+	const char *env = stun ? "PEERS_STUN_PUBLIC_IP" : "PEERS_TURN_PUBLIC_IP";
+	enum ice_public_ip_source source = stun ? cfg->stun.public_ip.source
+	                                        : cfg->turn.public_ip.source;
+	char ip[ICE_ADDR_STRLEN];
+
+	switch (stun ? ice_public_ip_check(source, addr, cfg->stun.listen, cfg->stun.n_listen)
+	             : ice_public_ip_check(source, addr, cfg->turn.listen, cfg->turn.n_listen)) {
+	case ICE_PUBLIC_IP_NOT_FOUND:
+		snprintf(buf, len,
+		         "public-ip auto found no interface that routes outward, so no address to "
+		         "hand to clients: set %s (or subserver.%s.public-ip) to the address "
+		         "clients reach this server at",
+		         env, section);
+		return true;
+	case ICE_PUBLIC_IP_NOT_LISTENED:
+		snprintf(buf, len,
+		         "the public address %s is not received by any subserver.%s.listen "
+		         "address (loopback only, or another family), so clients sent there "
+		         "reach nothing: add 0.0.0.0 (or ::, or the address) to listen, or set "
+		         "%s (or public-ip) to an address it listens on",
+		         ice_addr_ip_str(addr, ip, sizeof(ip)), section, env);
+		return true;
+	default:
+		if (len > 0)
+			buf[0] = '\0';
+		return false;
+	}
 }
 
 void

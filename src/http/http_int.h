@@ -38,7 +38,8 @@ struct ice_api_tmpl {
 	char *tail; /* after the credential value */
 	size_t tail_len;
 	bool has_turn;       /* false: head is the whole body, nothing minted */
-	const char *unready; /* why no body can be built (public address unknown) */
+	const char *unready; /* why no body can be built (public address unusable) */
+	char unready_text[512];
 	char *vary;          /* the Vary header value */
 	char cache[64];      /* the Cache-Control header value */
 };

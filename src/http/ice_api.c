@@ -145,15 +145,19 @@ split_template(struct ice_api_tmpl *t, const char *text)
 	return t->head && t->mid && t->tail ? 0 : -ENOMEM;
 }
 
+/* Why no answer can be built (what to set, in h->tmpl.unready_text); NULL
+ * when one can. The public addresses are those in force (h->public_*). */
 static const char *
-unready_reason(const struct ice_http *h)
+unready_reason(struct ice_http *h)
 {
 	const struct ice_config *cfg = h->cfg;
+	char *buf = h->tmpl.unready_text;
+	size_t len = sizeof(h->tmpl.unready_text);
 
-	if (cfg->stun.enabled && h->public_stun.family == 0)
-		return "the STUN public address is unknown (set public-ip or PEERS_STUN_PUBLIC_IP)";
-	if (cfg->turn.enabled && h->public_turn.family == 0)
-		return "the TURN public address is unknown (set public-ip or PEERS_TURN_PUBLIC_IP)";
+	if (cfg->stun.enabled && ice_config_public_unusable(cfg, "stun", &h->public_stun, buf, len))
+		return buf;
+	if (cfg->turn.enabled && ice_config_public_unusable(cfg, "turn", &h->public_turn, buf, len))
+		return buf;
 	if (cfg->turn.enabled && cfg->turn.n_auth_secrets == 0)
 		return "no TURN auth secret";
 	return NULL;

@@ -1,6 +1,6 @@
 /*
  * Operational endpoints: /healthz (the loop answers), /readyz (listeners bound
- * and every public address known), /metrics (Prometheus text format 0.0.4:
+ * and every public address usable), /metrics (Prometheus text format 0.0.4:
  * each family's # HELP and # TYPE once, then its samples; the per-thread
  * blocks are summed when scraped).
  */
@@ -72,6 +72,7 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 {
 	const struct ice_config *cfg = h->cfg;
 	const char *missing[3];
+	char why[512];
 	size_t n = 0;
 	struct evbuffer *out;
 
@@ -82,9 +83,11 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 	if (h->hooks == NULL || h->hooks->listeners_ready == NULL ||
 	    !h->hooks->listeners_ready(h->hooks->ctx))
 		missing[n++] = "listeners";
-	if (cfg->stun.enabled && h->public_stun.family == 0)
+	if (cfg->stun.enabled && ice_config_public_unusable(cfg, "stun", &h->public_stun, why,
+	                                                    sizeof(why)))
 		missing[n++] = "stun public address";
-	if (cfg->turn.enabled && h->public_turn.family == 0)
+	if (cfg->turn.enabled && ice_config_public_unusable(cfg, "turn", &h->public_turn, why,
+	                                                    sizeof(why)))
 		missing[n++] = "turn public address";
 	if (n == 0) {
 		reply_json(h, req, 200, "OK", "{\"status\":\"ready\"}\n");

@@ -119,7 +119,8 @@ http_reply_error(struct ice_http *h, struct evhttp_request *req, int code, const
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 
-	/* error and detail are constants of ours, never request bytes: no escaping. */
+	/* error and detail are ours (constants, or config text without quotes or
+	 * backslashes), never request bytes: no escaping. */
 	evbuffer_add_printf(out, "{\"error\":\"%s\",\"detail\":\"%s\"}\n", error, detail);
 	http_header(req, "Content-Type", "application/json");
 	http_header(req, "Cache-Control", "no-store");

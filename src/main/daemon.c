@@ -129,10 +129,24 @@ public_ip_source(const struct ice_public_ip *p)
 	case ICE_PUBLIC_IP_ENV:
 		return "from the environment";
 	case ICE_PUBLIC_IP_AUTO:
-		return "auto-detected";
+		return p->addr.family == 0 ? "auto found none" : "auto-detected";
 	default:
 		return "configured";
 	}
+}
+
+/* An unusable public address keeps /readyz at 503: say why and what to set. */
+static void
+log_unusable(const struct ice_config *cfg)
+{
+	char why[512];
+
+	if (cfg->stun.enabled &&
+	    ice_config_public_unusable(cfg, "stun", &cfg->stun.public_ip.addr, why, sizeof(why)))
+		log_errorx("stun: not ready: %s", why);
+	if (cfg->turn.enabled &&
+	    ice_config_public_unusable(cfg, "turn", &cfg->turn.public_ip.addr, why, sizeof(why)))
+		log_errorx("turn: not ready: %s", why);
 }
 
 static void
@@ -153,6 +167,7 @@ log_summary(const struct daemon *d)
 	if (cfg->http.enabled)
 		log_info("http: listening on %s",
 		         ice_addr_str(&cfg->http.listen, buf, sizeof(buf)));
+	log_unusable(cfg);
 }
 
 /* Signals, the readiness poll and the tick. 0 or -ENOMEM. */

@@ -29,9 +29,27 @@ def enter(outward=None):
         os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, *sys.argv], env)
     _ip("link", "set", "lo", "up")
     if outward is not None:
-        _ip("link", "add", "out0", "type", "veth", "peer", "name", "out1")
-        _ip("addr", "add", f"{outward}/24", "dev", "out0")
-        _ip("link", "set", "out1", "up")
-        _ip("link", "set", "out0", "up")
-        gw = outward.rsplit(".", 1)[0] + ".1"
-        _ip("route", "add", "default", "via", gw, "dev", "out0")
+        add_outward(outward)
+
+
+_made = []  # veth ends add_outward made, newest last
+
+
+def add_outward(addr):
+    """An interface holding addr/24 with the default route (replacing any
+    previous one made here). Each call names a new pair: a deleted pair's
+    names may linger for a moment."""
+    drop_outward()
+    a, b = f"out{len(_made)}a", f"out{len(_made)}b"
+    _ip("link", "add", a, "type", "veth", "peer", "name", b)
+    _made.append(a)
+    _ip("addr", "add", f"{addr}/24", "dev", a)
+    _ip("link", "set", b, "up")
+    _ip("link", "set", a, "up")
+    _ip("route", "replace", "default", "via", addr.rsplit(".", 1)[0] + ".1", "dev", a)
+
+
+def drop_outward():
+    """Remove the interface add_outward made last (and its route), if any."""
+    if _made and os.path.exists(f"/sys/class/net/{_made[-1]}"):
+        _ip("link", "del", _made[-1])

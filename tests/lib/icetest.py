@@ -141,7 +141,9 @@ class Daemon:
 
     # lifecycle -----------------------------------------------------------
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=20.0, readyz=200):
+        """Start and wait until the daemon serves and /readyz answers readyz
+        (503 for a test of a daemon that must not be ready)."""
         env = dict(os.environ)
         env.update(self.env_extra)
         self._log = open(self.log_path, "wb")
@@ -162,7 +164,7 @@ class Daemon:
                 status, _, _ = self.http("/readyz", timeout=1.0)
             except OSError:
                 return False
-            return status == 200
+            return status == readyz
 
         try:
             wait_for(ready, timeout, what="icestation /readyz")
