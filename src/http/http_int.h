@@ -27,6 +27,7 @@ enum {
 	HTTP_CACHE_MAX_AGE_CAP = 3600, /* Cache-Control max-age ceiling, seconds */
 	HTTP_PREFLIGHT_MAX_AGE = 600,  /* Access-Control-Max-Age, seconds */
 	HTTP_USER_RAW_MAX = 3 * ICE_REST_USER_MAX, /* percent-encoded user_did bound */
+	HTTP_LAT_BUCKETS = 12,                     /* latency histogram, +Inf included */
 };
 
 /* The constant parts of the ICE-config body, built once by ice_api_init. */
@@ -71,6 +72,10 @@ struct ice_http {
 	/* /metrics: descriptor indexes grouped by family name, built once. */
 	uint16_t *metric_order;
 	bool *metric_family_start;
+
+	/* ICE-API latency histogram (scrape.c): this thread's only. */
+	uint64_t lat_bucket[HTTP_LAT_BUCKETS];
+	uint64_t lat_sum_ns;
 };
 
 /* server.c ---------------------------------------------------------------- */
@@ -146,6 +151,17 @@ void ops_fini(struct ice_http *h);
 void ops_healthz(struct ice_http *h, struct evhttp_request *req);
 void ops_readyz(struct ice_http *h, struct evhttp_request *req);
 void ops_metrics(struct ice_http *h, struct evhttp_request *req);
+
+/* scrape.c ---------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC nanoseconds. */
+uint64_t http_clock_ns(void);
+
+/* Count one ICE-API request that took ns into the latency histogram. */
+void http_latency_observe(struct ice_http *h, uint64_t ns);
+
+/* Append the families computed at scrape time: build, process, latency. */
+void http_scrape_extra(const struct ice_http *h, struct evbuffer *out);
 
 /* query.c (pure: no libevent) --------------------------------------------- */
 

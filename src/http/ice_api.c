@@ -433,8 +433,8 @@ reply_servers(struct ice_http *h, struct evhttp_request *req, const char *user, 
 	http_reply(h, req, 200, "OK", NULL, 0);
 }
 
-void
-ice_api_handle(struct ice_http *h, struct evhttp_request *req)
+static void
+serve(struct ice_http *h, struct evhttp_request *req)
 {
 	const struct ice_config_http *hc = &h->cfg->http;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -493,4 +493,13 @@ ice_api_handle(struct ice_http *h, struct evhttp_request *req)
 		return;
 	}
 	reply_servers(h, req, user, strlen(user));
+}
+
+void
+ice_api_handle(struct ice_http *h, struct evhttp_request *req)
+{
+	uint64_t t0 = http_clock_ns();
+
+	serve(h, req);
+	http_latency_observe(h, http_clock_ns() - t0);
 }

@@ -187,6 +187,7 @@ ops_metrics(struct ice_http *h, struct evhttp_request *req)
 	                    "# TYPE icestation_process_heap_bytes gauge\n"
 	                    "icestation_process_heap_bytes %" PRIu64 "\n",
 	                    heap_in_use());
+	http_scrape_extra(h, out);
 	http_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	http_header(req, "Cache-Control", "no-store");
 	http_reply(h, req, 200, "OK", NULL, 0);

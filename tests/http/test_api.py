@@ -273,7 +273,7 @@ def check_exposition(text):
             current = name
         elif line.startswith("# TYPE "):
             parts = line.split(" ")
-            assert len(parts) == 4 and parts[3] in ("counter", "gauge"), line
+            assert len(parts) == 4 and parts[3] in ("counter", "gauge", "histogram"), line
             assert parts[2] not in typed, f"TYPE twice for {parts[2]}"
             assert parts[2] == current, f"TYPE without HELP: {line}"
             typed[parts[2]] = parts[3]
@@ -281,10 +281,16 @@ def check_exposition(text):
             m = SAMPLE.match(line)
             assert m, f"bad sample line {line!r}"
             name = m.group(1)
+            if typed.get(current) == "histogram":
+                # A histogram's samples: <name>_bucket{le=...}, _sum, _count.
+                assert name in (current + "_bucket", current + "_sum", current + "_count"), \
+                    f"sample outside its histogram: {line}"
+                assert (name == current + "_bucket") == ('le="' in (m.group(3) or "")), line
+                name = current
             assert name == current and name in typed, f"sample outside its family: {line}"
-            if typed[name] == "counter":
+            if typed[name] in ("counter", "histogram"):
                 assert float(m.group(4)) >= 0, line
-            key = (name, m.group(3))
+            key = (m.group(1), m.group(3))
             assert key not in seen, f"duplicate series {line}"
             seen.add(key)
             sampled.add(name)
