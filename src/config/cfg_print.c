@@ -1,6 +1,6 @@
 /*
  * ice_config_print: the effective configuration as YAML with the same key
- * names as the input, so `icestation --check-config` shows what the daemon
+ * names as the input, so `icestation --print-config` shows what the daemon
  * will really do (defaults filled in, "auto" resolved, env applied). Secrets
  * and bearer tokens print as "***". The output loads again (strings are
  * double-quoted and '$' is written as "$$") once the masked values are put

@@ -19,14 +19,19 @@ def _ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
-def enter(outward=None):
+def enter(outward=None, private_run=False):
     """Re-execute this script under `unshare --net` (once), then set up the
-    namespace. Returns in the child; the parent is replaced by exec."""
+    namespace. Returns in the child; the parent is replaced by exec.
+    private_run: also a mount namespace with a tmpfs on /run, so what the
+    daemon makes there (/run/icestation/admin.sock) is the test's own."""
     if os.environ.get(MARK) != "1":
         env = dict(os.environ)
         env[MARK] = "1"
         sys.stdout.flush()
-        os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, *sys.argv], env)
+        ns = ["--net", "--mount", "--propagation", "private"] if private_run else ["--net"]
+        os.execvpe("unshare", ["unshare", *ns, "--", sys.executable, *sys.argv], env)
+    if private_run:
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True, timeout=10)
     _ip("link", "set", "lo", "up")
     if outward is not None:
         add_outward(outward)
