@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "icestation/log.h"
@@ -198,14 +199,45 @@ refused(struct turn_ctx *c, int code, const char *why)
 	c->srv->io.event(c->srv->io.ctx, &ev);
 }
 
-/* Quotas, keyed by the user key (turn_user_key). 0 or 486. */
+enum {
+	ANON_KEY_MAX = sizeof("anon:") + ICE_ADDR_STRLEN + sizeof("/64"),
+};
+
+/*
+ * The quota key of an anonymous REST username ("<expiry>:"): "anon:" and the
+ * client's IPv4 address or IPv6 /64 ("anon:2001:db8:1:2::/64"), text like
+ * every other user key, and no DID. Every fetch mints a new anonymous
+ * username, so keyed by it each fetch was a fresh quota; keyed by the
+ * address, one client shares one. Returns the length.
+ */
+static size_t
+anon_key(const struct ice_addr *client, char key[ANON_KEY_MAX])
+{
+	struct ice_addr a = *client;
+	char ip[ICE_ADDR_STRLEN];
+	int n;
+
+	if (a.family == AF_INET6)
+		memset(a.ip + 8, 0, 8);
+	ice_addr_ip_str(&a, ip, sizeof(ip));
+	n = snprintf(key, ANON_KEY_MAX, a.family == AF_INET6 ? "anon:%s/64" : "anon:%s", ip);
+	return n > 0 && n < ANON_KEY_MAX ? (size_t)n : 0;
+}
+
+/* Quotas, keyed by the user key (turn_user_key), or the client address when
+ * anonymous. 0 or 486. */
 static int
 take_quota(struct turn_ctx *c, struct turn_user **user)
 {
 	const char *name, *why;
+	char anon[ANON_KEY_MAX];
 	size_t len;
 
 	turn_user_key(c->auth, &name, &len);
+	if (c->auth->user_len == 0) {
+		len = anon_key(&c->ft->client, anon);
+		name = anon;
+	}
 	switch (turn_shared_acquire(c->srv->sh, name, len, c->now, user)) {
 	case TURN_QUOTA_OK:
 		return 0;

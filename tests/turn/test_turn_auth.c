@@ -149,6 +149,19 @@ alloc_from(struct harness *h, uint16_t port, const char *user)
 	return h_allocate(h);
 }
 
+/*
+ * Allocate from ip:port with an anonymous credential ("<expiry>:") living
+ * ttl s. A nonce is bound to the client address: fetch a fresh one.
+ */
+static int
+anon_from(struct harness *h, const char *ip, uint16_t port, int64_t ttl)
+{
+	h_set_client(h, ip, port, TURN_PROTO_UDP);
+	h->nonce_len = 0;
+	h_mint(h, H_SECRET, ttl, "");
+	return h_allocate(h);
+}
+
 /* Refresh(0) the allocation of 192.0.2.1:port, signed as user; its answer code. */
 static int
 release_from(struct harness *h, uint16_t port, const char *user)
@@ -181,7 +194,27 @@ test_quotas(void)
 	CHECK_EQ_INT(turn_shared_allocations(h.sh), 3);
 	h_stop(&h);
 
-	/* max-allocations-per-user; anonymous users count per credential */
+	/* Anonymous credentials count per client address (IPv6: per /64), not
+	 * per username: every API fetch mints a new one (another expiry). */
+	h_config(&h);
+	h.cfg.turn.max_allocations_per_user = 2;
+	h_start(&h);
+	CHECK_EQ_INT(anon_from(&h, "192.0.2.1", 3001, 3600), 0);
+	CHECK_EQ_INT(anon_from(&h, "192.0.2.1", 3002, 3601), 0);
+	CHECK_EQ_INT(anon_from(&h, "192.0.2.1", 3003, 3602), 486);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER), 1);
+	CHECK_EQ_INT(anon_from(&h, "192.0.2.2", 3004, 3603), 0);
+	CHECK_EQ_INT(anon_from(&h, "2001:db8:1:2::a", 3005, 3600), 0);
+	CHECK_EQ_INT(anon_from(&h, "2001:db8:1:2::b", 3006, 3601), 0);
+	CHECK_EQ_INT(anon_from(&h, "2001:db8:1:2::c", 3007, 3602), 486);
+	CHECK_EQ_INT(anon_from(&h, "2001:db8:1:3::a", 3008, 3600), 0);
+	/* A user's own quota is untouched by the address's anonymous one. */
+	h.nonce_len = 0;
+	CHECK_EQ_INT(alloc_from(&h, 3009, "did:peers:carol"), 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_QUOTA_USER), 2);
+	h_stop(&h);
+
+	/* max-allocations-per-user; anonymous users from one address share one */
 	h_config(&h);
 	h.cfg.turn.max_allocations_per_user = 2;
 	h_start(&h);
