@@ -232,6 +232,13 @@ net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 			return r;
 		}
 		l->fd = r;
+		r = net_steer_attach(l->fd, l->addr.family, cfg->workers);
+		if (r < 0 && w->id == 0) {
+			errno = -r;
+			log_warn("net: cannot steer %s/%s by source address; per-address limits "
+			         "apply per worker there",
+			         ice_addr_str(&l->addr, buf, sizeof(buf)), transport_name(l->transport));
+		}
 	}
 	return 0;
 }

@@ -45,6 +45,14 @@ struct net_pkt {
 	int ifindex;           /* UDP on a wildcard socket: arrival interface */
 };
 
+/*
+ * steer.c: make every packet from one source address (IPv4, or IPv6 /64) to
+ * the reuseport group of listener fd reach the socket of one worker out of
+ * n_workers (classic BPF; socket i of the group must be worker i's).
+ * 0 (also when n_workers < 2) or -errno.
+ */
+int net_steer_attach(int fd, int family, unsigned n_workers);
+
 /* listen.c: create every listening socket of w from cfg. 0 or -errno (logged). */
 int net_listeners_open(struct net_worker *w, const struct ice_config *cfg);
 /* Close w's listening sockets and free their events. */

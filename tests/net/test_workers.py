@@ -1,7 +1,9 @@
-"""workers: 2 — each worker has its own SO_REUSEPORT sockets and the kernel
-spreads client 5-tuples across them: many client ports are all answered
-(UDP and TCP), and both worker threads ran packet callbacks (their schedstat
-run counts grew; an idle worker blocked in epoll_wait does not run).
+"""workers: 2 — each worker has its own SO_REUSEPORT sockets and clients are
+spread across them by source address (src/net/steer.c; that one address
+stays on one worker is tests/defaults/test_steer.py's): many client
+addresses are all answered (UDP and TCP), and both worker threads ran
+packet callbacks (their schedstat run counts grew; an idle worker blocked in
+epoll_wait does not run).
 Ports 21080-21099."""
 
 import socket
@@ -33,7 +35,7 @@ def main():
         server = ("127.0.0.1", PORT)
         before = worker_runs(d.proc.pid)
         assert sorted(before) == ["ice-net-0", "ice-net-1"], before
-        socks = [udp_socket() for _ in range(CLIENTS)]
+        socks = [udp_socket(f"127.0.5.{i + 1}") for i in range(CLIENTS)]
         try:
             for s in socks:
                 r = udp_binding(s, server)
@@ -42,8 +44,8 @@ def main():
         finally:
             for s in socks:
                 s.close()
-        for _ in range(40):
-            c = socket.create_connection(server, timeout=5)
+        for i in range(40):
+            c = socket.create_connection(server, timeout=5, source_address=(f"127.0.6.{i + 1}", 0))
             req, tid = build()
             c.sendall(req)
             r = tcp_read_msg(c)
@@ -52,7 +54,7 @@ def main():
         after = worker_runs(d.proc.pid)
         runs = {k: after[k] - before[k] for k in before}
         print("worker runs during the test:", runs)
-        # 240 flows over two workers: each sees some of them. With a fair
+        # 240 addresses over two workers: each sees some of them. With a fair
         # hash the chance that one worker gets fewer than 10 is ~1e-50.
         assert all(v >= 10 for v in runs.values()), runs
         m = d.metrics()

@@ -1,0 +1,130 @@
+"""Per-source-address limits are the daemon's figure, not the worker's
+(docs/stun.md, "Rate limit"; src/net/steer.c). With workers: 2 and a
+request limit of 1/s, burst 20, one client address sending 60 Binding
+requests from 64 source ports gets 20 answers (21 if a token refills
+meanwhile), over UDP from 127.0.0.1, over UDP from ::1 (the IPv6 program),
+and over 16 TCP connections from 127.0.0.3: every packet of one address
+reaches one worker. Without the steering the two workers' buckets would
+answer up to 40. The same property makes tcp-max-connections (per worker)
+exact per address: with 4, an address gets 4 of 8 connections; and shows
+the steering spreads addresses: 16 addresses, one connection each, are
+served on both workers (more than 4 accepted).
+Ports 17060-17069."""
+
+import socket
+import sys
+import time
+
+from icetest import Daemon, wait_for
+from stunlib import build, drop_key, parse, tcp_read_msg, wait_closed
+
+HTTP, PORT = 17060, 17061
+BURST, SENT = 20, 60
+REQ = "icestation_stun_binding_requests_total"
+RL = drop_key("rate_limited")
+
+
+def udp_burst(d, host, n_ports=64):
+    """SENT requests spread over n_ports source ports of host; answers received."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = []
+    for _ in range(n_ports):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        s.setblocking(False)
+        socks.append(s)
+    before = d.metric(REQ) + d.metric(RL)
+    try:
+        for i in range(SENT):
+            socks[i % n_ports].sendto(build()[0], (host, PORT))
+        wait_for(lambda: d.metric(REQ) + d.metric(RL) >= before + SENT, 10,
+                 what="every request counted")
+        answered, deadline = 0, time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            for s in socks:
+                try:
+                    while True:
+                        parse(s.recv(2048))
+                        answered += 1
+                except BlockingIOError:
+                    pass
+            time.sleep(0.02)
+        return answered
+    finally:
+        for s in socks:
+            s.close()
+
+
+def tcp_burst(d, host, conns=16, per=4):
+    """conns TCP connections from host, per requests each; answers received."""
+    socks = [socket.create_connection(("127.0.0.1", PORT), timeout=5, source_address=(host, 0))
+             for _ in range(conns)]
+    answered = 0
+    before = d.metric(REQ) + d.metric(RL)
+    try:
+        for s in socks:
+            for _ in range(per):
+                s.sendall(build()[0])
+        wait_for(lambda: d.metric(REQ) + d.metric(RL) >= before + conns * per, 10,
+                 what="every request counted")
+        for s in socks:
+            for _ in range(per):
+                if tcp_read_msg(s, timeout=0.2) is None:
+                    break
+                answered += 1
+    finally:
+        for s in socks:
+            s.close()
+    return answered
+
+
+def rate_limit_exact():
+    with Daemon(http_port=HTTP, stun_port=PORT, workers=2, listen=("127.0.0.1", "::1"),
+                stun_extra={"rate-limit": {"requests-per-second": 1, "burst": BURST}}) as d:
+        for host in ("127.0.0.1", "::1"):
+            got = udp_burst(d, host)
+            print(f"udp from {host}, 64 ports, 2 workers: {got} of {SENT} answered")
+            assert BURST <= got <= BURST + 1, got
+        got = tcp_burst(d, "127.0.0.3")
+        print(f"tcp from 127.0.0.3, 16 connections, 2 workers: {got} of 64 answered")
+        assert BURST <= got <= BURST + 1, got
+        assert "cannot steer" not in d.log(), d.log()
+
+
+def accepted(d):
+    return d.metric('icestation_net_tcp_connections_total{result="accepted"}')
+
+
+def connections(sources):
+    """One TCP connection from each source address; those the server keeps."""
+    socks = [socket.create_connection(("127.0.0.1", PORT + 2), timeout=5, source_address=(h, 0))
+             for h in sources]
+    try:
+        return sum(1 for s in socks if not wait_closed(s, 0.5))
+    finally:
+        for s in socks:
+            s.close()
+
+
+def connection_cap():
+    with Daemon(http_port=HTTP + 2, stun_port=PORT + 2, workers=2,
+                stun_extra={"tcp-max-connections": 4}) as d:
+        kept = connections(["127.0.0.4"] * 8)
+        print(f"8 connections from one address, cap 4 per worker: {kept} kept")
+        assert kept == 4, kept
+        assert d.metric('icestation_net_tcp_connections_total{result="rejected_max"}') == 4
+        wait_for(lambda: d.metric("icestation_net_tcp_connections_active") == 0, 5,
+                 what="connections closed")
+        kept = connections([f"127.0.1.{i}" for i in range(1, 17)])
+        print(f"16 addresses, one connection each: {kept} kept")
+        assert 4 < kept <= 8, kept
+
+
+def main():
+    rate_limit_exact()
+    connection_cap()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
