@@ -144,7 +144,8 @@ class Icestation:
         # Logging at info: the harness waits for the " ready: " line, and
         # info logs nothing per packet or per allocation. The ICE API's
         # per-caller limit is off (wrk is one caller; the evhttp baseline
-        # has none).
+        # has none), and so is the 401 limiter (every Allocate cycle is
+        # challenged from one generator address; coturn's is off by default).
         cert, key = self.tls
         self.d = self.Daemon(
             http_port=self.http_port, stun_port=self.port, secret=SECRET,
@@ -155,6 +156,7 @@ class Icestation:
                         "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
                         "max-allocations": 12000, "max-allocations-per-user": 0,
                         "allocations-per-minute-per-user": 0,
+                        "challenge-rate-limit": {"responses-per-second": 0},
                         "allocation-lifetime": "600s",
                         "transports": ["udp", "tcp", "tls"],
                         "tls": {"port": self.tls_port, "cert": cert, "key": key}})

@@ -146,6 +146,9 @@ struct ice_config_turn {
 	uint32_t allocations_per_minute_per_user; /* default 60 */
 	uint32_t allocation_lifetime_s;           /* default 600, max 3600 */
 	uint32_t credential_ttl_s;                /* default 86400 */
+	/* 401/438 challenges sent per source address over UDP (reflection). */
+	uint32_t challenge_rps;   /* responses-per-second, default 10; 0 = unlimited */
+	uint32_t challenge_burst; /* bucket depth, default 50 */
 
 	struct ice_cidr denied_peer_ip[ICE_CONFIG_MAX_CIDRS];
 	size_t n_denied_peer_ip;

@@ -37,6 +37,7 @@
 #include "icestation/common.h"
 #include "icestation/config.h"
 #include "icestation/metrics.h"
+#include "icestation/ratelimit.h"
 #include "icestation/stun.h"
 
 struct turn_revocations;
@@ -354,6 +355,15 @@ void turn_server_free(struct turn_server *srv);
 
 /* Count into m (the worker's block; NULL = not counted). */
 void turn_server_set_metrics(struct turn_server *srv, struct ice_metrics *m);
+
+/*
+ * Limit the 401/438 challenges answered over UDP per source address: one
+ * token of rl per challenge; with none left the request goes unanswered
+ * and is counted (a challenge carries REALM and NONCE, several times the
+ * size of the unauthenticated request a spoofed source can send). rl is
+ * borrowed until replaced; NULL = no limit.
+ */
+void turn_server_set_challenge_limit(struct turn_server *srv, struct ice_ratelimit *rl);
 
 /* Wall-clock seconds, for REST username expiry. Call whenever net reads the clock. */
 void turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s);

@@ -231,6 +231,9 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 		kv_str(fp, 10, "alternate-server",
 		       ice_addr_str(&t->alternate_server, alt, sizeof(alt)));
 	}
+	fprintf(fp, "          challenge-rate-limit:\n");
+	kv_u(fp, 12, "responses-per-second", t->challenge_rps, "");
+	kv_u(fp, 12, "burst", t->challenge_burst, "");
 	kv_cidrs(fp, 10, "denied-peer-ip", t->denied_peer_ip, t->n_denied_peer_ip);
 	kv_cidrs(fp, 10, "allowed-peer-ip", t->allowed_peer_ip, t->n_allowed_peer_ip);
 	fprintf(fp, "          tls:\n");

@@ -417,6 +417,15 @@ static const struct cfg_key ice_api_keys[] = {
 	{ .name = NULL },
 };
 
+static const struct cfg_key challenge_keys[] = {
+	{ .name = "responses-per-second",
+	  .type = KT_U32,
+	  .off = TURN(challenge_rps),
+	  .max = 1000000 },
+	{ .name = "burst", .type = KT_U32, .off = TURN(challenge_burst), .min = 1, .max = 10000000 },
+	{ .name = NULL },
+};
+
 static const struct cfg_key turn_keys[] = {
 	{ .name = "enabled", .type = KT_BOOL, .off = TURN(enabled) },
 	{ .name = "port", .type = KT_PORT, .off = TURN(port), .seen = CFG_SEEN_TURN_PORT },
@@ -486,6 +495,7 @@ static const struct cfg_key turn_keys[] = {
 	  .off = TURN(allowed_peer_ip),
 	  .off_n = TURN(n_allowed_peer_ip),
 	  .max = ICE_CONFIG_MAX_CIDRS },
+	{ .name = "challenge-rate-limit", .type = KT_MAP, .off = 0, .sub = challenge_keys },
 	{ .name = "tls", .type = KT_MAP, .off = 0, .sub = tls_keys },
 	{ .name = "ice-api", .type = KT_MAP, .off = 0, .sub = ice_api_keys },
 	{ .name = "alternate-server", .type = KT_HOSTPORT, .off = TURN(alternate_server) },
@@ -673,6 +683,8 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.allocations_per_minute_per_user = 60;
 	cfg->turn.allocation_lifetime_s = 600;
 	cfg->turn.credential_ttl_s = 86400;
+	cfg->turn.challenge_rps = 10;
+	cfg->turn.challenge_burst = 50;
 	cfg->turn.tls.port = 5349;
 	cfg->turn.mobility = true;
 	cfg->turn.tls.max_connections_per_address = 256;

@@ -40,8 +40,9 @@ struct ssl_st;     /* OpenSSL's SSL, used through tls.c only */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 enum {
-	/* Per-worker rate-limit table. */
+	/* Per-worker rate-limit tables: requests, and 401/438 challenges. */
 	NET_RL_ENTRIES = 8192,
+	NET_CHALLENGE_ENTRIES = 4096,
 	/* Event log lines per source: one a second, a burst of five. */
 	NET_LOG_RPS = 1,
 	NET_LOG_BURST = 5,
@@ -75,6 +76,8 @@ struct net_worker {
 	struct ice_metrics *m;        /* created at thread start */
 	struct ice_ratelimit *rl;     /* NULL = no rate limit */
 	struct ice_ratelimit *log_rl; /* event lines per source (events.c) */
+	/* 401/438 challenges over UDP per source, lent to turn; NULL = none. */
+	struct ice_ratelimit *challenge_rl;
 	ice_ms_t now;                 /* read once per callback (batch) */
 
 	struct net_listener listeners[NET_MAX_LISTENERS];

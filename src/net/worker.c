@@ -37,23 +37,23 @@ worker_on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
-/* The per-source request limiter of cfg, or NULL for none (or no memory:
- * logged, and the worker runs unlimited rather than not at all). */
+/* A per-source limiter of rps and burst, or NULL for none (rps 0, or no
+ * memory: logged, and the worker runs unlimited rather than not at all).
+ * Per worker with no lock: steer.c sends every packet of one source address
+ * to one worker, so a worker's table is the daemon's for its addresses. */
 static struct ice_ratelimit *
-ratelimit_for(const struct ice_config *cfg, unsigned id)
+limiter_new(uint32_t rps, uint32_t burst, size_t entries, unsigned id, const char *what)
 {
 	struct ice_siphash_key key;
 	struct ice_ratelimit *rl;
 
-	if (cfg->stun.rate_rps == 0)
+	if (rps == 0)
 		return NULL;
 	if (ice_siphash_key_random(&key) < 0)
 		return NULL;
-	rl = ice_ratelimit_new(cfg->stun.rate_rps,
-	                       cfg->stun.rate_burst ? cfg->stun.rate_burst : cfg->stun.rate_rps,
-	                       NET_RL_ENTRIES, &key);
+	rl = ice_ratelimit_new(rps, burst ? burst : rps, entries, &key);
 	if (rl == NULL)
-		log_warnx("net: worker %u: no memory for the rate limiter", id);
+		log_warnx("net: worker %u: no memory for the %s", id, what);
 	return rl;
 }
 
@@ -70,6 +70,30 @@ caps_apply(struct net_worker *w)
 	ice_conncap_set_cap(w->cap, ICE_CONNCAP_TCP, cfg->stun.tcp_max_connections_per_address);
 	ice_conncap_set_cap(w->cap, ICE_CONNCAP_TLS, cfg->turn.tls.max_connections_per_address);
 	ice_conncap_set_mask(w->cap, cfg->log_mask);
+}
+
+/* The request limiter of cfg (stun.rate-limit; dispatch.c takes from it). */
+static struct ice_ratelimit *
+ratelimit_for(const struct ice_config *cfg, unsigned id)
+{
+	return limiter_new(cfg->stun.rate_rps, cfg->stun.rate_burst, NET_RL_ENTRIES, id,
+	                   "rate limiter");
+}
+
+/* (Re)build the 401/438 limiter of w->cfg (turn.challenge-rate-limit) and
+ * lend it to w's turn_server. A new table starts with full buckets. */
+static void
+challenge_limit_apply(struct net_worker *w)
+{
+	const struct ice_config_turn *t = &w->cfg->turn;
+
+	if (w->turn != NULL)
+		turn_server_set_challenge_limit(w->turn, NULL);
+	ice_ratelimit_free(w->challenge_rl);
+	w->challenge_rl = limiter_new(t->challenge_rps, t->challenge_burst, NET_CHALLENGE_ENTRIES,
+	                              w->id, "401 limiter");
+	if (w->turn != NULL)
+		turn_server_set_challenge_limit(w->turn, w->challenge_rl);
 }
 
 void
@@ -90,6 +114,7 @@ net_worker_free(struct net_worker *w)
 	ice_ratelimit_free(w->rl);
 	ice_ratelimit_free(w->log_rl);
 	ice_conncap_free(w->cap);
+	ice_ratelimit_free(w->challenge_rl);
 	net_gen_unref(w->gen);
 	free(w);
 }
@@ -152,6 +177,7 @@ net_worker_new(struct ice_net *net, unsigned id)
 		log_errorx("net: worker %u: TURN state", id);
 		goto fail;
 	}
+	challenge_limit_apply(w);
 	return w;
 fail:
 	net_worker_free(w);
@@ -165,6 +191,8 @@ worker_take_gen(struct net_worker *w, struct net_gen *g)
 	struct net_gen *old = w->gen;
 	bool limits = g->cfg->stun.rate_rps != old->cfg->stun.rate_rps ||
 	              g->cfg->stun.rate_burst != old->cfg->stun.rate_burst;
+	bool challenge = g->cfg->turn.challenge_rps != old->cfg->turn.challenge_rps ||
+	                 g->cfg->turn.challenge_burst != old->cfg->turn.challenge_burst;
 
 	w->gen = g;
 	w->cfg = g->cfg;
@@ -174,6 +202,8 @@ worker_take_gen(struct net_worker *w, struct net_gen *g)
 		w->rl = ratelimit_for(w->cfg, w->id);
 	}
 	caps_apply(w);
+	if (challenge)
+		challenge_limit_apply(w);
 	net_turn_reconfigure(w);
 	net_gen_unref(old);
 }

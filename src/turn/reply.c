@@ -124,6 +124,13 @@ turn_reply_challenge(struct turn_ctx *c, int code)
 	struct turn_reply r;
 
 	c->auth = NULL;
+	/* UDP only: a TCP or TLS source has completed a handshake, so it is
+	 * no spoofed victim. Checked before the nonce's HMAC is spent. */
+	if (c->ft->proto == TURN_PROTO_UDP && srv->challenge_rl != NULL &&
+	    ice_ratelimit_take(srv->challenge_rl, &c->ft->client, c->now) == ICE_RL_DENY) {
+		turn_count(srv, ICE_M_TURN_CHALLENGE_SUPPRESSED);
+		return;
+	}
 	ltc_nonce_mint(srv->ltc.nonce_key, &c->ft->client, c->now, nonce);
 	turn_reply_begin(c, &r, code);
 	stun_build_attr(&r.b, STUN_ATTR_REALM, c->ltc->realm, c->ltc->realm_len);

@@ -469,6 +469,12 @@ turn_server_set_metrics(struct turn_server *srv, struct ice_metrics *m)
 }
 
 void
+turn_server_set_challenge_limit(struct turn_server *srv, struct ice_ratelimit *rl)
+{
+	srv->challenge_rl = rl;
+}
+
+void
 turn_server_set_unix_time(struct turn_server *srv, uint64_t unix_s)
 {
 	srv->unix_s = unix_s;

@@ -128,6 +128,7 @@ struct turn_server {
 	struct turn_shared *sh;
 	struct turn_io io;
 	struct ice_metrics *m;
+	struct ice_ratelimit *challenge_rl; /* borrowed from net; NULL = none */
 	uint64_t unix_s;
 	ice_ms_t now;     /* the latest time an entry point was given (session records) */
 	uint64_t id_base; /* worker id << 48 */

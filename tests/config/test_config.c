@@ -495,6 +495,8 @@ test_full(void)
 	CHECK_EQ_INT(cfg->turn.allowed_peer_ip[1].family, AF_INET6);
 	CHECK(!cfg->turn.fallback_enabled);
 	CHECK(cfg->turn.anonymous);
+	CHECK_EQ_INT(cfg->turn.challenge_rps, 7);
+	CHECK_EQ_INT(cfg->turn.challenge_burst, 9);
 	ice_config_free(cfg);
 }
 
@@ -560,6 +562,9 @@ test_print_roundtrip(void)
 	CHECK_EQ_INT(b->turn.relay_port_max, a->turn.relay_port_max);
 	CHECK_EQ_INT(b->turn.credential_ttl_s, a->turn.credential_ttl_s);
 	CHECK_EQ_INT(b->turn.anonymous, a->turn.anonymous);
+	CHECK_EQ_INT(b->turn.challenge_rps, a->turn.challenge_rps);
+	CHECK_EQ_INT(b->turn.challenge_burst, a->turn.challenge_burst);
+	CHECK_EQ_INT(b->http.rate_rps, a->http.rate_rps);
 	CHECK_EQ_INT(b->stun.transports, a->stun.transports);
 	CHECK_EQ_INT(b->http.timeout_s, a->http.timeout_s);
 	CHECK_EQ_INT(b->http.max_connections_per_address, a->http.max_connections_per_address);
@@ -637,6 +642,10 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->turn.max_allocations, 1000);
 	CHECK_EQ_INT(cfg->turn.max_allocations_per_user, 30);
 	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 60);
+	CHECK_EQ_INT(cfg->turn.challenge_rps, 10);
+	CHECK_EQ_INT(cfg->turn.challenge_burst, 50);
+	CHECK_EQ_INT(cfg->http.rate_rps, 20);
+	CHECK_EQ_INT(cfg->http.rate_burst, 100);
 	CHECK_EQ_INT(cfg->turn.allocation_lifetime_s, 600);
 	CHECK_EQ_INT(cfg->turn.credential_ttl_s, 86400);
 	CHECK(cfg->turn.fallback_enabled);

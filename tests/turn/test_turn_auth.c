@@ -395,10 +395,61 @@ test_ports_exhausted(void)
 	h_stop(&h);
 }
 
+/* One unauthenticated Allocate from ip:port over proto: its code, -1 unanswered. */
+static int
+unauth_from(struct harness *h, const char *ip, uint16_t port, uint8_t proto)
+{
+	struct treq r;
+
+	h_set_client(h, ip, port, proto);
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	stun_build_requested_transport(&r.b, 17);
+	treq_finish(&r);
+	return h_send(h, &r);
+}
+
+/* The 401 limiter: a budget of challenges per source address over UDP. */
+static void
+test_challenge_limit(void)
+{
+	struct ice_siphash_key key = { 1, 2 };
+	struct ice_ratelimit *rl = ice_ratelimit_new(1, 3, 64, &key);
+	struct harness h;
+
+	REQUIRE(rl != NULL);
+	h_config(&h);
+	h_start(&h);
+	turn_server_set_challenge_limit(h.srv, rl);
+	for (uint16_t p = 4001; p <= 4003; p++) /* any port: the address pays */
+		CHECK_EQ_INT(unauth_from(&h, "192.0.2.9", p, TURN_PROTO_UDP), 401);
+	CHECK_EQ_INT(unauth_from(&h, "192.0.2.9", 4004, TURN_PROTO_UDP), -1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CHALLENGE_SUPPRESSED), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RESP_401), 3);
+	/* Another address, and TCP from the same one: not limited. */
+	CHECK_EQ_INT(unauth_from(&h, "192.0.2.10", 4005, TURN_PROTO_UDP), 401);
+	CHECK_EQ_INT(unauth_from(&h, "192.0.2.9", 4006, TURN_PROTO_TCP), 401);
+	/* One second later one token is back. */
+	h.now += 1000;
+	CHECK_EQ_INT(unauth_from(&h, "192.0.2.9", 4007, TURN_PROTO_UDP), 401);
+	CHECK_EQ_INT(unauth_from(&h, "192.0.2.9", 4008, TURN_PROTO_UDP), -1);
+	/* An authenticated request never pays, even with the bucket empty. */
+	h.nonce_len = 0;
+	turn_server_set_challenge_limit(h.srv, NULL);
+	h_set_client(&h, "192.0.2.9", 4009, TURN_PROTO_UDP);
+	h_get_nonce(&h);
+	turn_server_set_challenge_limit(h.srv, rl);
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_CHALLENGE_SUPPRESSED), 2);
+	turn_server_set_challenge_limit(h.srv, NULL);
+	h_stop(&h);
+	ice_ratelimit_free(rl);
+}
+
 int
 main(void)
 {
 	test_auth_failures();
+	test_challenge_limit();
 	test_rotation_and_sha256();
 	test_quotas();
 	test_user_reap();
