@@ -194,8 +194,9 @@ finish_relay(struct cfg_ctx *ctx)
 	if (ctx->relay_auto) {
 		outward(ctx);
 		if (ctx->outward_is_fallback)
-			log_warnx("config: relay-ip-range auto: no interface routes outward; relays "
-			          "bind 127.0.0.1 (set relay-ip-range)");
+			log_warnx(
+				"config: relay-ip-range auto: no interface routes outward; relays "
+				"bind 127.0.0.1 (set relay-ip-range)");
 		if (t->n_relay_ip_range >= ICE_CONFIG_MAX_CIDRS) {
 			cfg_error(ctx, &ctx->relay_pos, "relay-ip-range: too many entries");
 			return -EINVAL;

@@ -118,8 +118,8 @@ ice_config_public_unusable(const struct ice_config *cfg, const char *section,
 {
 	bool stun = strcmp(section, "stun") == 0;
 	const char *env = stun ? "PEERS_STUN_PUBLIC_IP" : "PEERS_TURN_PUBLIC_IP";
-	enum ice_public_ip_source source = stun ? cfg->stun.public_ip.source
-	                                        : cfg->turn.public_ip.source;
+	enum ice_public_ip_source source =
+		stun ? cfg->stun.public_ip.source : cfg->turn.public_ip.source;
 	char ip[ICE_ADDR_STRLEN];
 
 	switch (stun ? ice_public_ip_check(source, addr, cfg->stun.listen, cfg->stun.n_listen)

@@ -422,7 +422,11 @@ static const struct cfg_key challenge_keys[] = {
 	  .type = KT_U32,
 	  .off = TURN(challenge_rps),
 	  .max = 1000000 },
-	{ .name = "burst", .type = KT_U32, .off = TURN(challenge_burst), .min = 1, .max = 10000000 },
+	{ .name = "burst",
+	  .type = KT_U32,
+	  .off = TURN(challenge_burst),
+	  .min = 1,
+	  .max = 10000000 },
 	{ .name = NULL },
 };
 

@@ -41,8 +41,8 @@ struct ice_api_tmpl {
 	bool has_turn;       /* false: head is the whole body, nothing minted */
 	const char *unready; /* why no body can be built (public address unusable) */
 	char unready_text[512];
-	char *vary;          /* the Vary header value */
-	char cache[64];      /* the Cache-Control header value */
+	char *vary;     /* the Vary header value */
+	char cache[64]; /* the Cache-Control header value */
 };
 
 struct evbuffer;

@@ -83,11 +83,11 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 	if (h->hooks == NULL || h->hooks->listeners_ready == NULL ||
 	    !h->hooks->listeners_ready(h->hooks->ctx))
 		missing[n++] = "listeners";
-	if (cfg->stun.enabled && ice_config_public_unusable(cfg, "stun", &h->public_stun, why,
-	                                                    sizeof(why)))
+	if (cfg->stun.enabled &&
+	    ice_config_public_unusable(cfg, "stun", &h->public_stun, why, sizeof(why)))
 		missing[n++] = "stun public address";
-	if (cfg->turn.enabled && ice_config_public_unusable(cfg, "turn", &h->public_turn, why,
-	                                                    sizeof(why)))
+	if (cfg->turn.enabled &&
+	    ice_config_public_unusable(cfg, "turn", &h->public_turn, why, sizeof(why)))
 		missing[n++] = "turn public address";
 	if (n == 0) {
 		reply_json(h, req, 200, "OK", "{\"status\":\"ready\"}\n");

@@ -28,9 +28,9 @@ static const struct {
 	uint32_t us;
 	const char *le;
 } lat_bounds[HTTP_LAT_BUCKETS - 1] = {
-	{ 50, "0.00005" }, { 100, "0.0001" },  { 250, "0.00025" }, { 500, "0.0005" },
-	{ 1000, "0.001" }, { 2500, "0.0025" }, { 5000, "0.005" },  { 10000, "0.01" },
-	{ 25000, "0.025" }, { 100000, "0.1" }, { 1000000, "1" },
+	{ 50, "0.00005" },  { 100, "0.0001" },  { 250, "0.00025" }, { 500, "0.0005" },
+	{ 1000, "0.001" },  { 2500, "0.0025" }, { 5000, "0.005" },  { 10000, "0.01" },
+	{ 25000, "0.025" }, { 100000, "0.1" },  { 1000000, "1" },
 };
 
 uint64_t
@@ -116,9 +116,11 @@ process(struct evbuffer *out)
 	if (resident > 0) {
 		long page = sysconf(_SC_PAGESIZE);
 
-		family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes");
+		family(out, "process_resident_memory_bytes", "gauge",
+		       "Resident memory size in bytes");
 		evbuffer_add_printf(out, "process_resident_memory_bytes %llu\n", resident * page);
-		family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes");
+		family(out, "process_virtual_memory_bytes", "gauge",
+		       "Virtual memory size in bytes");
 		evbuffer_add_printf(out, "process_virtual_memory_bytes %llu\n", size * page);
 	}
 	fds = open_fds();
@@ -145,10 +147,9 @@ build_info(struct evbuffer *out)
 	family(out, "icestation_build_info", "gauge",
 	       "Always 1; the labels name the version and the libraries it runs with");
 	/* Version strings are ours or the libraries' own: no quote or backslash. */
-	evbuffer_add_printf(out,
-	                    "icestation_build_info{version=\"%s\",libevent=\"%s\",openssl=\"%s\"} 1\n",
-	                    ICESTATION_VERSION, event_get_version(),
-	                    OpenSSL_version(OPENSSL_VERSION_STRING));
+	evbuffer_add_printf(
+		out, "icestation_build_info{version=\"%s\",libevent=\"%s\",openssl=\"%s\"} 1\n",
+		ICESTATION_VERSION, event_get_version(), OpenSSL_version(OPENSSL_VERSION_STRING));
 }
 
 void

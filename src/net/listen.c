@@ -237,7 +237,8 @@ net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 			errno = -r;
 			log_warn("net: cannot steer %s/%s by source address; per-address limits "
 			         "apply per worker there",
-			         ice_addr_str(&l->addr, buf, sizeof(buf)), transport_name(l->transport));
+			         ice_addr_str(&l->addr, buf, sizeof(buf)),
+			         transport_name(l->transport));
 		}
 	}
 	return 0;

@@ -78,7 +78,7 @@ struct net_worker {
 	struct ice_ratelimit *log_rl; /* event lines per source (events.c) */
 	/* 401/438 challenges over UDP per source, lent to turn; NULL = none. */
 	struct ice_ratelimit *challenge_rl;
-	ice_ms_t now;                 /* read once per callback (batch) */
+	ice_ms_t now; /* read once per callback (batch) */
 
 	struct net_listener listeners[NET_MAX_LISTENERS];
 	size_t n_listeners;

@@ -30,9 +30,8 @@
  */
 #include <sys/socket.h>
 
-#include <linux/filter.h>
-
 #include <errno.h>
+#include <linux/filter.h>
 
 #include "net_internal.h"
 
@@ -50,8 +49,8 @@
 #endif
 
 enum {
-	STEER_V4_SADDR = 12, /* offset of the source address in the IPv4 header */
-	STEER_V6_SADDR = 8,  /* and in the IPv6 header */
+	STEER_V4_SADDR = 12,     /* offset of the source address in the IPv4 header */
+	STEER_V6_SADDR = 8,      /* and in the IPv6 header */
 	STEER_MIX = 0x9E3779B1u, /* Fibonacci hashing: every address bit moves the result */
 };
 

@@ -46,16 +46,26 @@ test_addr_kinds(void)
 		const char *ip;
 		bool unspec, loop, priv;
 	} rows[] = {
-		{ "0.0.0.0", true, false, false },      { "::", true, false, false },
-		{ "127.0.0.1", false, true, false },    { "127.255.0.9", false, true, false },
-		{ "::1", false, true, false },          { "::2", false, false, false },
-		{ "10.1.2.3", false, false, true },     { "172.16.0.1", false, false, true },
-		{ "172.31.255.255", false, false, true }, { "172.32.0.1", false, false, false },
-		{ "192.168.4.5", false, false, true },  { "192.169.0.1", false, false, false },
-		{ "100.64.0.1", false, false, true },   { "100.128.0.1", false, false, false },
-		{ "169.254.1.1", false, false, true },  { "fd00::5", false, false, true },
-		{ "fe80::1", false, false, true },      { "fec0::1", false, false, false },
-		{ "192.0.2.2", false, false, false },   { "2001:db8::1", false, false, false },
+		{ "0.0.0.0", true, false, false },
+		{ "::", true, false, false },
+		{ "127.0.0.1", false, true, false },
+		{ "127.255.0.9", false, true, false },
+		{ "::1", false, true, false },
+		{ "::2", false, false, false },
+		{ "10.1.2.3", false, false, true },
+		{ "172.16.0.1", false, false, true },
+		{ "172.31.255.255", false, false, true },
+		{ "172.32.0.1", false, false, false },
+		{ "192.168.4.5", false, false, true },
+		{ "192.169.0.1", false, false, false },
+		{ "100.64.0.1", false, false, true },
+		{ "100.128.0.1", false, false, false },
+		{ "169.254.1.1", false, false, true },
+		{ "fd00::5", false, false, true },
+		{ "fe80::1", false, false, true },
+		{ "fec0::1", false, false, false },
+		{ "192.0.2.2", false, false, false },
+		{ "2001:db8::1", false, false, false },
 	};
 	struct ice_addr a;
 
@@ -66,7 +76,8 @@ test_addr_kinds(void)
 		CHECK(ice_addr_is_private(&a) == rows[i].priv);
 	}
 	memset(&a, 0, sizeof(a));
-	CHECK(!ice_addr_is_unspecified(&a) && !ice_addr_is_loopback(&a) && !ice_addr_is_private(&a));
+	CHECK(!ice_addr_is_unspecified(&a) && !ice_addr_is_loopback(&a) &&
+	      !ice_addr_is_private(&a));
 }
 
 static void
