@@ -5,6 +5,18 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
+# A server has an interface that routes outward. The container has only lo,
+# where public-ip auto finds no address, so the daemon (rightly) serves but
+# is not ready and the ICE API answers 503. Give it one, inside its own
+# network namespace: a veth pair holding 192.0.2.2/24 and the default route;
+# what is routed there reaches the other end and stops.
+outward_interface() {
+	ip link add out0 type veth peer name out1 &&
+		ip addr add 192.0.2.2/24 dev out0 &&
+		ip link set out1 up && ip link set out0 up &&
+		ip route add default via 192.0.2.1 dev out0
+}
+
 # The lines of the fenced block that follows "<!-- tested: NAME -->" in DOC.
 doc_block() {
 	awk -v mark="<!-- tested: $2 -->" '

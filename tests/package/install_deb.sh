@@ -13,6 +13,7 @@ debdir=$2
 # writes; this container's copy of the tree gets the test's package there.
 cd "$src" || exit 1
 rm -rf build-deb && ln -s "$debdir" build-deb
+check "the container has an outward interface" outward_interface
 check "the documented install command succeeds" run_doc_block docs/operations.md install-deb
 
 check "dpkg has icestation installed" \

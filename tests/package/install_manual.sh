@@ -9,6 +9,7 @@ src=$1
 . "$src/tests/package/incontainer.sh"
 
 cd "$src" || exit 1
+check "the container has an outward interface" outward_interface
 check "the documented install commands succeed" run_doc_block docs/operations.md install-manual
 check "the secret is 64 hex digits (openssl rand -hex 32)" \
 	grep -Eqx '[0-9a-f]{64}' /etc/icestation/secret
