@@ -1,6 +1,7 @@
 """Per-user revocation (issue 11), on 2 workers. Two users each hold UDP
-allocations (client sockets are added until the user has allocations on
-both workers; an allocation id is worker << 48 | sequence) and a TCP one,
+allocations (client sockets, each from another loopback address since one
+address is served by one worker, are added until the user has allocations
+on both workers; an allocation id is worker << 48 | sequence) and a TCP one,
 all relaying through channels. Revoking one user by the admin API:
 - its allocations are gone from the listing within 1 s, on both workers;
 - its Refreshes get 437 or 401 (a TCP client may see its connection end)
@@ -29,6 +30,7 @@ from turnclient import TurnClient, recv_from, udp_peer
 HTTP, PORT = 10060, 10061
 ALICE, BOB = "did:peers:alice", "did:peers:bob"
 MAX_UDP = 12  # client sockets tried per user to cover both workers
+SOURCES = {ALICE: "127.0.10", BOB: "127.0.11"}  # a /24 of client addresses each
 
 
 class User:
@@ -41,7 +43,8 @@ class User:
         self.clients = []
 
     def add(self, transport):
-        c = TurnClient(("127.0.0.1", PORT), *self.cred, transport)
+        local = f"{SOURCES[self.name]}.{len(self.clients) + 1}"
+        c = TurnClient(("127.0.0.1", PORT), *self.cred, transport, local=local)
         c.allocate()
         c.number = 0x4000 + len(self.clients)
         bind(c, self.peer, c.number)
