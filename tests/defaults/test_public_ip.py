@@ -4,7 +4,9 @@ finds nothing: the daemon starts and serves, but /readyz answers 503 naming
 both public addresses, the ICE API answers 503 not_ready with Retry-After
 and says what to set, and the log says it at error level (naming
 PEERS_STUN_PUBLIC_IP / PEERS_TURN_PUBLIC_IP) instead of falling back to
-127.0.0.1. Setting the variables makes it ready. With an outward interface
+127.0.0.1. Setting the variables makes it ready, and so does a route
+that appears while it runs (public-ip: auto follows the host, no restart).
+With an outward interface
 but listen: [127.0.0.1], auto's address is one no socket receives: 503 too,
 and no stun:<address> is handed out. With a private outward address (a
 cloud VM) it is ready and the log warns, naming the variable.
@@ -14,7 +16,7 @@ import json
 import sys
 
 import netns
-from icetest import Daemon
+from icetest import Daemon, wait_for
 
 ICE = "/api/v1/turn/ice-servers?user_did=did:peers:alice"
 
@@ -55,6 +57,25 @@ def no_route():
     print("no route: not ready, says what to set; set, ready")
 
 
+def route_appears():
+    """Not ready for want of a route; the host gains one: public-ip auto
+    follows it (docs/configuration.md) and the daemon becomes ready, with no
+    restart."""
+    d = Daemon(http_port=17042, stun_port=17043, public_ip="auto", listen=("0.0.0.0",))
+    try:
+        d.start(readyz=503)
+        netns.add_outward("192.0.2.2")
+        wait_for(lambda: d.http("/readyz")[0] == 200, 10, interval=0.1,
+                 what="ready once a route appears")
+        doc = d.ice_servers("did:peers:alice")
+        assert doc["ice_servers"][0] == {"urls": ["stun:192.0.2.2:17043"]}, doc
+        d.stop()
+    finally:
+        d.kill()
+        d.cleanup()
+    print("a route appears: ready, advertising it")
+
+
 def loopback_listen():
     d = Daemon(http_port=17044, stun_port=17045, public_ip="auto")
     try:
@@ -87,7 +108,7 @@ def private_outward():
 def main():
     netns.enter()
     no_route()
-    netns.add_outward("192.0.2.2")
+    route_appears()
     loopback_listen()
     private_outward()
     return 0

@@ -132,7 +132,9 @@ def overflow_resync(ns, d):
 def main():
     with Netns("lp") as ns:
         setup(ns)
-        with Daemon(http_port=HTTP, stun_port=PORT, listen=("127.0.0.1",), public_ip="auto",
+        # Wildcard listeners (harmless in this namespace): an auto address
+        # no listen address receives would make the daemon not ready.
+        with Daemon(http_port=HTTP, stun_port=PORT, listen=("0.0.0.0", "::"), public_ip="auto",
                     workers=2, wrapper=ns.exec_prefix(),
                     turn_extra={"relay-ip-range": [RELAY4 + "/32", RELAY6 + "/128"],
                                 "relay-port-range": "29600-29699",
