@@ -179,6 +179,10 @@ def daemon_for(a, tmp):
                            "relay-port-range": a.relay_ports,
                            "allocation-lifetime": f"{LIFETIME}s", "max-allocations": 5000,
                            "max-allocations-per-user": 0, "allocations-per-minute-per-user": 0,
+                           # The floods' 401s are counted one by one (verdict.py),
+                           # so no challenge is suppressed; the 401 limiter has
+                           # its own test (tests/defaults/test_challenge.py).
+                           "challenge-rate-limit": {"responses-per-second": 0},
                            "allowed-peer-ip": ["127.0.0.0/8"]})
     return d, cert
 

@@ -353,6 +353,8 @@ RULES = [
     (r"make bench", (SKIP, "10-12 minutes beside coturn; tests/bench (bench_smoke) runs "
                            "every case once")),
     (r"make format", (SKIP, "rewrites the checkout's sources in place")),
+    (r"make soak( SOAK_MIN=\d+)?", (SKIP, "a soak of SOAK_MIN (60) minutes; its 3-minute smokes "
+                                           "run in make test (soak_smoke, soak_smoke_asan)")),
     (r"cmake -S \. -B build .*|cmake --build build( .*)?",
      (SKIP, "the release build: make test has just built these sources in build/")),
     (r"cmake --install( .*)?",

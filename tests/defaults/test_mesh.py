@@ -13,8 +13,7 @@ import sys
 import tempfile
 
 from icetest import Daemon
-from test_tls import TlsTurnClient, client_ctx, make_cert
-from turnclient import TurnClient, TurnError
+from turnclient import TlsTurnClient, TurnClient, TurnError, client_ctx, make_cert
 
 HTTP, PORT, TLS = 17000, 17001, 17002
 DID = "did:peers:alice"

@@ -30,7 +30,7 @@ from turnclient import TurnClient, recv_from, udp_peer
 HTTP, PORT = 10060, 10061
 ALICE, BOB = "did:peers:alice", "did:peers:bob"
 MAX_UDP = 12  # client sockets tried per user to cover both workers
-SOURCES = {ALICE: "127.0.10", BOB: "127.0.11"}  # a /24 of client addresses each
+SOURCES = {ALICE: "127.0.42", BOB: "127.0.43"}  # a /24 of client addresses each
 
 
 class User:

@@ -35,7 +35,7 @@ def main():
         server = ("127.0.0.1", PORT)
         before = worker_runs(d.proc.pid)
         assert sorted(before) == ["ice-net-0", "ice-net-1"], before
-        socks = [udp_socket(f"127.0.5.{i + 1}") for i in range(CLIENTS)]
+        socks = [udp_socket(f"127.0.40.{i + 1}") for i in range(CLIENTS)]
         try:
             for s in socks:
                 r = udp_binding(s, server)
@@ -45,7 +45,7 @@ def main():
             for s in socks:
                 s.close()
         for i in range(40):
-            c = socket.create_connection(server, timeout=5, source_address=(f"127.0.6.{i + 1}", 0))
+            c = socket.create_connection(server, timeout=5, source_address=(f"127.0.41.{i + 1}", 0))
             req, tid = build()
             c.sendall(req)
             r = tcp_read_msg(c)
