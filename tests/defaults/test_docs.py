@@ -337,6 +337,7 @@ RULES = [
     (r"icestationctl unrevoke did:peers:mallory", run_ctl(0, "unrevoked")),
     (r"icestationctl reload", run_ctl(0, "reloaded: generation")),
     (r"icestationctl drain", run_drain),
+    (r"icestationctl selftest", run_ctl(0, "self-test passed")),
     (r"kill -HUP", run_kill_hup),
     (r"icestationctl unrevoke", (SKIP, "names the subcommand; its full form runs above")),
     (r"man icestation", (SKIP, "reads the installed page; tests/package (package_man) checks "
@@ -367,6 +368,12 @@ RULES = [
     (r"journalctl .*", (SKIP, "follows an installed unit's journal until interrupted")),
     (r"systemctl .*", (SKIP, "drives an installed unit; tests/system runs the daemon the "
                              "way the unit does")),
+    (r"ss -K", (SKIP, "destroys a listening socket; tests/operator (operator_selftest) does "
+                      "it in a namespace of its own")),
+    (r"GET /admin/", (NOT_A_COMMAND, "the status page's request line on the admin listener")),
+    (r"ssh -L .*", (SKIP, "forwards a port from a remote station over SSH")),
+    (r"promtool check rules", (SKIP, "names no file; tests/operator (operator_dashboards) "
+                                     "runs it on deploy/'s rules")),
     (r"systemd-analyze security( icestation)?",
      (SKIP, "needs the unit loaded in a running systemd; tests/system/verify_unit.sh checks "
             "the same score offline")),
