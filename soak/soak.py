@@ -173,7 +173,12 @@ def daemon_for(a, tmp):
     cert, key = make_cert(tmp)
     d = Daemon(http_port=a.port_base + 2, stun_port=a.port_base, secret=SECRET, workers=2,
                binary=a.bin, log_level="info",
-               stun_extra={"rate-limit": {"requests-per-second": 500, "burst": 1000}},
+               # The request limit is the daemon's per source address, not
+               # a worker's (docs/stun.md, "Rate limit"): the set-up sends
+               # ~1200 requests from each of its client addresses (400
+               # allocations each) at once. These are the figures two
+               # workers' buckets gave each address before they were one.
+               stun_extra={"rate-limit": {"requests-per-second": 1000, "burst": 2000}},
                turn_extra={"transports": ["udp", "tcp", "tls"],
                            "tls": {"port": a.port_base + 1, "cert": cert, "key": key},
                            "relay-port-range": a.relay_ports,
