@@ -39,8 +39,8 @@ enum net_cmd_kind {
 struct net_cmd {
 	enum net_cmd_kind kind;
 	struct net_query *q; /* where the answer goes (CLOSE_ALLOC, LIST), else NULL */
-	uint64_t alloc_id; /* CLOSE_ALLOC; QUOTA: the cookie */
-	int verdict;       /* QUOTA: enum turn_cluster_verdict */
+	uint64_t alloc_id;   /* CLOSE_ALLOC; QUOTA: the cookie */
+	int verdict;         /* QUOTA: enum turn_cluster_verdict */
 	size_t user_len;
 	char user[TURN_USER_INFO_MAX];
 };
@@ -73,7 +73,7 @@ size_t net_mailbox_take(struct net_mailbox *mb, struct net_gen **gen, struct net
 
 /* What a worker asks of the main thread about the cluster's quota. */
 struct net_quota_msg {
-	bool release;  /* else an ask */
+	bool release; /* else an ask */
 	unsigned worker;
 	uint64_t cookie;
 	uint16_t user_len;

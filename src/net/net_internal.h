@@ -132,11 +132,11 @@ struct ice_net {
 	unsigned n_workers;
 	bool stopped;
 	struct net_replies replies;
-	struct event *ev_replies;   /* on the main thread's base (ice_net_attach) */
-	unsigned queries_in_flight; /* main thread */
-	struct net_query *queries;  /* those in flight (main thread) */
+	struct event *ev_replies;               /* on the main thread's base (ice_net_attach) */
+	unsigned queries_in_flight;             /* main thread */
+	struct net_query *queries;              /* those in flight (main thread) */
 	struct ice_net_quota_hooks quota_hooks; /* main thread */
-	uint64_t *seen_passes;      /* the watchdog's last look at each worker */
+	uint64_t *seen_passes;                  /* the watchdog's last look at each worker */
 
 	struct turn_shared *turn_shared; /* NULL when TURN is off */
 	/* Addresses relays bind: local interface addresses inside relay-ip-range. */

@@ -225,8 +225,8 @@ worker_run_cmd(struct net_worker *w, const struct net_cmd *c)
 		break;
 	case NET_CMD_QUOTA:
 		if (w->turn != NULL)
-			turn_quota_answer(w->turn, c->alloc_id, (enum turn_cluster_verdict)c->verdict,
-			                  w->now);
+			turn_quota_answer(w->turn, c->alloc_id,
+			                  (enum turn_cluster_verdict)c->verdict, w->now);
 		break;
 	case NET_CMD_SYNC:
 		/* The mailbox is in order and a generation is taken before the
