@@ -1,15 +1,19 @@
 /*
  * STUN long-term credential mechanism (RFC 8489 §9.2) over TURN REST
- * usernames ("<expiry>:<user>", password = base64(HMAC-SHA1(secret,
- * username))), with stateless nonces. Pure: both clocks come in as
- * parameters; nothing here allocates, locks or logs.
+ * usernames ("<expiry>:<user>" or a bare "<expiry>", password derived from
+ * the username and a shared secret in one of the formats of auth.h), with
+ * stateless nonces. Pure: both clocks come in as parameters; nothing here
+ * allocates, locks or logs (the USERHASH table of auth_userhash.h, which
+ * locks, is consulted only for an Allocate that carries USERHASH).
  *
- * Nonce: "obMatJos2" + "AAAB" (the RFC 8489 §9.2 nonce cookie and the
- * security-feature set with "password algorithms" on, bit 0 counted from the
- * least significant bit as erratum 6290 corrects) + base64url(ts32 || tag64),
- * ts = monotonic seconds when minted, tag = SipHash-2-4 under a per-process
- * random key over ts and the client IP. Minting and checking cost one SipHash
- * and keep no state, so a flood of unauthenticated requests creates nothing.
+ * Nonce: "obMatJos2" + four base64 characters of the 24 security-feature
+ * bits (RFC 8489 §9.2; "password algorithms" is bit 0 and "username
+ * anonymity" bit 1, counted from the least significant end as erratum 6290
+ * corrects: "AAAB" or "AAAD") + base64url(ts32 || tag64), ts = monotonic
+ * seconds when minted, tag = SipHash-2-4 under the nonce key over ts and the
+ * client's 5-tuple (client address and port, server address and port,
+ * transport). Minting and checking cost one SipHash and keep no state, so a
+ * flood of unauthenticated requests creates nothing.
  */
 #ifndef ICESTATION_AUTH_LTC_H
 #define ICESTATION_AUTH_LTC_H
@@ -19,6 +23,8 @@
 #include <stdint.h>
 
 #include "icestation/addr.h"
+#include "icestation/auth.h"
+#include "icestation/auth_userhash.h"
 #include "icestation/common.h"
 #include "icestation/hmac.h"
 #include "icestation/siphash.h"
@@ -30,28 +36,55 @@ enum {
 	LTC_NONCE_LIFETIME_MS = 600 * 1000,
 };
 
-struct ltc_nonce_key {
-	struct ice_siphash_key k;
+/* STUN Security Feature bits of the nonce cookie (RFC 8489 §18.1, erratum 6290). */
+enum ltc_feature {
+	LTC_FEATURE_PASSWORD_ALGORITHMS = 1u << 0,
+	LTC_FEATURE_USERNAME_ANONYMITY = 1u << 1, /* conforming clients then send USERHASH */
 };
 
-/* Fill a fresh random nonce key. 0 or -errno (getrandom failed). */
+struct ltc_nonce_key {
+	struct ice_siphash_key k;
+	uint32_t features; /* enum ltc_feature bits the cookie carries; the caller may add some */
+};
+
+/*
+ * The client's 5-tuple a nonce is bound to. Borrowed views; transport is the
+ * caller's own number for UDP, TCP and TLS (turn's enum turn_proto).
+ */
+struct ltc_tuple {
+	const struct ice_addr *client; /* address and port, as the server sees them */
+	const struct ice_addr *server; /* the local address and port the client sent to */
+	uint8_t transport;
+};
+
+/* Fill a fresh random nonce key (features: password algorithms). 0 or -errno. */
 int ltc_nonce_key_init(struct ltc_nonce_key *k);
 
 /*
- * Write a nonce for a client at monotonic time now into out (exactly
+ * Derive the nonce key from material[0..len) (a secret every node of a
+ * cluster shares, or bytes kept in Redis): the first 16 bytes of
+ * SHA-256("icestation nonce key v1" NUL material). The same material gives
+ * the same key, so a nonce minted by one node verifies on another (given the
+ * same feature bits). Features: password algorithms. Returns 0, -EINVAL for
+ * empty material, -EIO if OpenSSL fails.
+ */
+int ltc_nonce_key_from_bytes(struct ltc_nonce_key *k, const uint8_t *material, size_t len);
+
+/*
+ * Write a nonce for the 5-tuple t at monotonic time now into out (exactly
  * LTC_NONCE_LEN bytes, not NUL-terminated). Borrows everything for the call.
  */
-void ltc_nonce_mint(const struct ltc_nonce_key *k, const struct ice_addr *client, ice_ms_t now,
+void ltc_nonce_mint(const struct ltc_nonce_key *k, const struct ltc_tuple *t, ice_ms_t now,
                     uint8_t out[LTC_NONCE_LEN]);
 
 /*
- * Check a nonce a client echoed. Returns 0 when we minted it for this client IP
+ * Check a nonce a client echoed. Returns 0 when we minted it for this 5-tuple
  * less than lifetime ago, -ESTALE when we minted it but it is older, -EBADMSG
- * when it is not ours (wrong format, forged, another client IP, or from the
- * future).
+ * when it is not ours (wrong format or feature bits, forged, minted for
+ * another 5-tuple, or from the future).
  */
-int ltc_nonce_check(const struct ltc_nonce_key *k, const struct ice_addr *client,
-                    const uint8_t *nonce, size_t len, ice_ms_t now, ice_ms_t lifetime);
+int ltc_nonce_check(const struct ltc_nonce_key *k, const struct ltc_tuple *t, const uint8_t *nonce,
+                    size_t len, ice_ms_t now, ice_ms_t lifetime);
 
 /*
  * The long-term key: MD5 or SHA-256 of "username:realm:password" (RFC 8489
@@ -70,8 +103,14 @@ struct ltc_config {
 	const char *const *secrets; /* [0] current, the rest previous (rotation) */
 	const size_t *secret_lens;
 	size_t n_secrets;
+	enum ice_rest_format format; /* how a password derives from a username */
 	const struct ltc_nonce_key *nonce_key;
 	ice_ms_t nonce_lifetime;
+	/* Seconds a credential may be past its expiry on requests of an
+	 * allocation it made (Refresh, CreatePermission, ChannelBind): browsers do
+	 * not fetch a new one mid-call. An Allocate gets no grace. */
+	uint32_t grace_s;
+	struct ltc_userhash *userhash; /* usernames the ICE API minted, or NULL */
 };
 
 /*
@@ -91,12 +130,12 @@ struct ltc_cred {
 enum ltc_why {
 	LTC_OK = 0,
 	LTC_NO_INTEGRITY,   /* 401: no MESSAGE-INTEGRITY(-SHA256): the normal first try */
-	LTC_MISSING_ATTR,   /* 400: integrity but no USERNAME, REALM or NONCE */
-	LTC_BAD_NONCE,      /* 401: a nonce we did not mint for this client */
+	LTC_MISSING_ATTR,   /* 400: integrity but no USERNAME/USERHASH, REALM or NONCE */
+	LTC_BAD_NONCE,      /* 438: a nonce we never minted for this 5-tuple (as coturn) */
 	LTC_BAD_ALGORITHMS, /* 400: PASSWORD-ALGORITHM(S) do not match what we offered */
 	LTC_BAD_REALM,      /* 401 */
-	LTC_BAD_USERNAME,   /* 401: not a REST username, or USERHASH (unsupported) */
-	LTC_EXPIRED,        /* 401: REST username past its expiry */
+	LTC_BAD_USERNAME,   /* 401: not a REST username, or a USERHASH we cannot resolve */
+	LTC_EXPIRED,        /* 401: REST username past its expiry (plus grace on an allocation) */
 	LTC_BAD_INTEGRITY,  /* 401: no secret produces this MAC */
 	LTC_STALE_NONCE,    /* 438: right credentials, nonce too old */
 };
@@ -104,10 +143,15 @@ enum ltc_why {
 struct ltc_result {
 	int code; /* 0 = authenticated, else the STUN error code: 400, 401 or 438 */
 	enum ltc_why why;
-	const uint8_t *username; /* USERNAME value (view into the message), or NULL */
+	/* The username: the USERNAME value (a view into the message) or the one a
+	 * USERHASH resolved to (in name below); NULL when a USERHASH request was
+	 * checked against cached alone. */
+	const uint8_t *username;
 	size_t username_len;
-	const char *user; /* REST user part, view into username */
+	const char *user; /* REST user part, view into username (empty: anonymous) */
 	size_t user_len;
+	const uint8_t *userhash; /* USERHASH value (view into the message), or NULL */
+	char name[ICE_REST_USERNAME_MAX];
 	bool mi, mi256;              /* integrity attributes present in the request */
 	int secret_index;            /* which secret matched (0 current, >0 previous), -1 cached */
 	const struct ltc_cred *cred; /* on success: the cached cred or &fresh */
@@ -115,17 +159,19 @@ struct ltc_result {
 };
 
 /*
- * Authenticate a request (RFC 8489 §9.2.4 order). client is the source
- * address (nonces are bound to its IP); now is monotonic ms (nonce age);
+ * Authenticate a request (RFC 8489 §9.2.4 order; a nonce we never minted for
+ * t is answered 438 before any key is derived, as coturn does). t is the
+ * client's 5-tuple (nonces are bound to it); now is monotonic ms (nonce age);
  * unix_s is wall-clock seconds (REST expiry). cached, when not NULL, is the
  * credential of the allocation this request belongs to and the caller has
- * checked that USERNAME is the same: its key is used if the algorithm agrees.
- * Borrows everything for the call; r->cred and r->username point into cached,
- * r or msg. Returns r->code.
+ * checked that USERNAME (or USERHASH) is the one that made it: its key is
+ * used if the algorithm agrees, and its expiry gets c->grace_s. Without
+ * cached, USERHASH is resolved through c->userhash. Borrows everything for
+ * the call; r->cred, r->username and r->userhash point into cached, r or msg.
+ * Returns r->code.
  */
-int ltc_verify(const struct ltc_config *c, const struct stun_msg *msg,
-               const struct ice_addr *client, ice_ms_t now, uint64_t unix_s,
-               const struct ltc_cred *cached, struct ltc_result *r);
+int ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct ltc_tuple *t,
+               ice_ms_t now, uint64_t unix_s, const struct ltc_cred *cached, struct ltc_result *r);
 
 /* The PASSWORD-ALGORITHMS we offer, in preference order, for 401/438 answers. */
 extern const uint16_t ltc_password_algorithms[2];

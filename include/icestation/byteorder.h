@@ -42,4 +42,19 @@ ice_st_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* The big-endian 64-bit value at p[0..7]. */
+static inline uint64_t
+ice_ld_be64(const uint8_t *p)
+{
+	return (uint64_t)ice_ld_be32(p) << 32 | ice_ld_be32(p + 4);
+}
+
+/* Store v big-endian at p[0..7]. */
+static inline void
+ice_st_be64(uint8_t *p, uint64_t v)
+{
+	ice_st_be32(p, (uint32_t)(v >> 32));
+	ice_st_be32(p + 4, (uint32_t)v);
+}
+
 #endif

@@ -44,6 +44,13 @@ enum {
 	ICE_CONFIG_ERRLEN = 512,
 };
 
+/* How a TURN password derives from its REST username (credential-format). The
+ * values are auth.h's enum ice_rest_format. */
+enum ice_credential_format {
+	ICE_CREDENTIAL_COTURN = 0,     /* base64(HMAC-SHA1(secret, username)), coturn's */
+	ICE_CREDENTIAL_HEX_SHA256 = 1, /* hex(HMAC-SHA256(secret, username)), the seed's */
+};
+
 /* Where the public address comes from, for the log line and /readyz. */
 enum ice_public_ip_source {
 	ICE_PUBLIC_IP_LITERAL, /* a literal in the YAML */
@@ -149,6 +156,10 @@ struct ice_config_turn {
 	/* 401/438 challenges sent per source address over UDP (reflection). */
 	uint32_t challenge_rps;   /* responses-per-second, default 10; 0 = unlimited */
 	uint32_t challenge_burst; /* bucket depth, default 50 */
+	uint32_t credential_grace_s;              /* past expiry, on its own allocation; 43200 */
+	enum ice_credential_format credential_format; /* default coturn */
+	bool userhash;                /* USERHASH of API-minted usernames; default off */
+	uint32_t userhash_table_size; /* usernames kept for it; default 4096 */
 
 	struct ice_cidr denied_peer_ip[ICE_CONFIG_MAX_CIDRS];
 	size_t n_denied_peer_ip;

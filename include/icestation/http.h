@@ -29,6 +29,8 @@ struct ice_http_node {
 	size_t n_ep;
 };
 
+struct ltc_userhash;
+
 struct ice_http_hooks {
 	/* true once every configured STUN/TURN listener is bound (net layer). */
 	bool (*listeners_ready)(void *ctx);
@@ -40,6 +42,9 @@ struct ice_http_hooks {
 	 * cluster (the answer is this node's, from the configuration). May be NULL. */
 	size_t (*nodes)(void *ctx, struct ice_http_node *out, size_t max);
 	void *ctx;
+	/* Where every minted username is recorded for USERHASH (the TURN
+	 * side's table, see auth_userhash.h), or NULL when userhash is off. */
+	struct ltc_userhash *userhash;
 };
 
 /*

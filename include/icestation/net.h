@@ -158,6 +158,14 @@ uint32_t ice_net_allocations(const struct ice_net *net);
  */
 bool ice_net_progress(struct ice_net *net);
 
+struct ltc_userhash;
+
+/*
+ * The TURN side's USERHASH table (the ICE API records minted usernames in
+ * it), or NULL when TURN or its userhash key is off. Lives as long as net.
+ */
+struct ltc_userhash *ice_net_userhash(const struct ice_net *net);
+
 /* Ask every worker to stop and join the threads. Idempotent. */
 void ice_net_stop(struct ice_net *net);
 

@@ -147,6 +147,14 @@ struct turn_settings {
 	bool mobility;
 	/* Revoked users (turn_revoke.h), or NULL for none. */
 	const struct turn_revocations *revoked;
+	/* Credentials: the password format (enum ice_rest_format, auth.h), and
+	 * how long past its expiry a credential may still serve requests on
+	 * the allocation it made (an Allocate gets no grace). */
+	uint8_t credential_format;
+	uint32_t credential_grace_s;
+	/* USERHASH (auth_userhash.h): entries of the table of minted usernames,
+	 * 0 = off. Read by turn_shared_new only (a restart changes it). */
+	uint32_t userhash_table_size;
 };
 
 /* What relay_open must create. */
@@ -289,6 +297,15 @@ void turn_shared_set_limits(struct turn_shared *sh, const struct turn_settings *
 
 /* Free it after every turn_server using it. Accepts NULL. */
 void turn_shared_free(struct turn_shared *sh);
+
+struct ltc_userhash;
+
+/*
+ * The table of usernames the ICE API mints, for USERHASH (auth_userhash.h),
+ * or NULL when the userhash key is off. Owned by sh; the HTTP thread adds to
+ * it while workers look up (it locks). Any thread.
+ */
+struct ltc_userhash *turn_shared_userhash(const struct turn_shared *sh);
 
 /* Allocations alive across all workers. Any thread. */
 uint32_t turn_shared_allocations(const struct turn_shared *sh);

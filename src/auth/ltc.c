@@ -5,6 +5,10 @@
  * Allocate; the allocation then keeps the derived key with its HMAC pads
  * absorbed, and later requests cost one HMAC.
  *
+ * Expiry: an Allocate needs an unexpired credential; a request on the
+ * allocation the credential made is allowed up to grace_s past it (the
+ * rule and its reason are in docs/turn.md).
+ *
  * MD5 and SHA-256 come from OpenSSL's low-level functions on the stack (as
  * src/auth/rest.c does for SHA-1): EVP would allocate a context per call on
  * the request path.
@@ -124,18 +128,20 @@ static int
 check_secrets(const struct ltc_config *c, const struct stun_msg *msg, uint16_t alg, uint64_t expiry,
               struct ltc_result *r)
 {
-	char password[ICE_REST_PASSWORD_LEN + 1];
+	char password[ICE_REST_PASSWORD_MAX + 1];
 	uint8_t key[LTC_KEY_MAX];
 	int rc = -EACCES;
 
 	for (size_t i = 0; i < c->n_secrets; i++) {
-		int klen;
+		int klen, plen;
 
-		if (ice_rest_password((const uint8_t *)c->secrets[i], c->secret_lens[i],
-		                      (const char *)r->username, r->username_len, password) < 0)
+		plen = ice_rest_password(c->format, (const uint8_t *)c->secrets[i],
+		                         c->secret_lens[i], (const char *)r->username,
+		                         r->username_len, password);
+		if (plen < 0)
 			continue;
 		klen = ltc_key_derive(alg, r->username, r->username_len, c->realm, c->realm_len,
-		                      password, ICE_REST_PASSWORD_LEN, key);
+		                      password, (size_t)plen, key);
 		if (klen < 0 || stun_msg_check_integrity(msg, key, (size_t)klen) != 0)
 			continue;
 		memcpy(r->fresh.key, key, (size_t)klen);
@@ -154,12 +160,44 @@ check_secrets(const struct ltc_config *c, const struct stun_msg *msg, uint16_t a
 	return rc;
 }
 
+/*
+ * Who is asking: USERNAME, or the username a USERHASH resolves to. With a
+ * cached credential (the caller matched the USERHASH to the allocation) none
+ * is needed. 0, or -ENOENT (answer 401).
+ */
+static int
+resolve_username(const struct ltc_config *c, const struct stun_msg *msg, uint64_t unix_s,
+                 bool cached, struct ltc_result *r)
+{
+	const struct stun_attr *un = stun_msg_find(msg, STUN_ATTR_USERNAME);
+	const struct stun_attr *uh = stun_msg_find(msg, STUN_ATTR_USERHASH);
+	int n;
+
+	if (uh != NULL)
+		r->userhash = uh->value; /* the codec checked its 32 bytes */
+	if (un != NULL) {
+		r->username = un->value;
+		r->username_len = un->len;
+		return 0;
+	}
+	if (cached)
+		return 0;
+	if (c->userhash == NULL)
+		return -ENOENT;
+	n = ltc_userhash_find(c->userhash, uh->value, unix_s, r->name, sizeof(r->name));
+	if (n < 0)
+		return -ENOENT;
+	r->username = (const uint8_t *)r->name;
+	r->username_len = (size_t)n;
+	return 0;
+}
+
 int
-ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct ice_addr *client,
+ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct ltc_tuple *t,
            ice_ms_t now, uint64_t unix_s, const struct ltc_cred *cached, struct ltc_result *r)
 {
-	const struct stun_attr *un, *realm, *nonce;
-	uint64_t expiry;
+	const struct stun_attr *realm, *nonce;
+	uint64_t expiry = 0, limit;
 	uint16_t alg;
 	int nrc;
 
@@ -169,6 +207,7 @@ ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct 
 	r->username_len = 0;
 	r->user = NULL;
 	r->user_len = 0;
+	r->userhash = NULL;
 	r->secret_index = -1;
 	r->cred = NULL;
 	r->mi = msg->integrity >= 0;
@@ -176,40 +215,45 @@ ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct 
 	if (!r->mi && !r->mi256)
 		return fail(r, 401, LTC_NO_INTEGRITY);
 
-	un = stun_msg_find(msg, STUN_ATTR_USERNAME);
 	realm = stun_msg_find(msg, STUN_ATTR_REALM);
 	nonce = stun_msg_find(msg, STUN_ATTR_NONCE);
-	if (realm == NULL || nonce == NULL)
+	if (realm == NULL || nonce == NULL ||
+	    (stun_msg_find(msg, STUN_ATTR_USERNAME) == NULL &&
+	     stun_msg_find(msg, STUN_ATTR_USERHASH) == NULL))
 		return fail(r, 400, LTC_MISSING_ATTR);
-	if (un == NULL) {
-		/* USERHASH needs a user table to invert; REST users have none, and
-		 * our nonce does not advertise username anonymity. */
-		if (stun_msg_find(msg, STUN_ATTR_USERHASH) != NULL)
-			return fail(r, 401, LTC_BAD_USERNAME);
-		return fail(r, 400, LTC_MISSING_ATTR);
-	}
-	r->username = un->value;
-	r->username_len = un->len;
 
-	nrc = ltc_nonce_check(c->nonce_key, client, nonce->value, nonce->len, now,
-	                      c->nonce_lifetime);
+	/* A nonce we never minted for this 5-tuple (forged, replayed from
+	 * another one, from before a restart): 438 and a fresh one, as coturn
+	 * answers, before any key is derived, so junk costs one SipHash. */
+	nrc = ltc_nonce_check(c->nonce_key, t, nonce->value, nonce->len, now, c->nonce_lifetime);
 	if (nrc == -EBADMSG)
-		return fail(r, 401, LTC_BAD_NONCE);
+		return fail(r, 438, LTC_BAD_NONCE);
 	if (negotiate(msg, &alg) < 0)
 		return fail(r, 400, LTC_BAD_ALGORITHMS);
 	if (realm->len != c->realm_len || memcmp(realm->value, c->realm, c->realm_len) != 0)
 		return fail(r, 401, LTC_BAD_REALM);
-	if (ice_rest_username_split((const char *)un->value, un->len, &expiry, &r->user,
+	if (resolve_username(c, msg, unix_s, cached != NULL, r) < 0)
+		return fail(r, 401, LTC_BAD_USERNAME);
+	if (r->username != NULL &&
+	    ice_rest_username_split((const char *)r->username, r->username_len, &expiry, &r->user,
 	                            &r->user_len) < 0)
 		return fail(r, 401, LTC_BAD_USERNAME);
-	if (unix_s > expiry)
+	if (cached != NULL) {
+		expiry = cached->expiry;
+		limit = expiry > UINT64_MAX - c->grace_s ? UINT64_MAX : expiry + c->grace_s;
+	} else {
+		limit = expiry;
+	}
+	if (unix_s > limit)
 		return fail(r, 401, LTC_EXPIRED);
 
 	if (cached != NULL && cached->pw_alg == alg) {
 		if (check_cached(msg, cached, r->mi256) != 0)
 			return fail(r, 401, LTC_BAD_INTEGRITY);
 		r->cred = cached;
-	} else if (check_secrets(c, msg, alg, expiry, r) != 0) {
+	} else if (r->username == NULL || check_secrets(c, msg, alg, expiry, r) != 0) {
+		/* No username (a USERHASH matched only by the allocation's tag)
+		 * leaves nothing to derive a key for another algorithm from. */
 		return fail(r, 401, LTC_BAD_INTEGRITY);
 	}
 	/* After the integrity check, as the RFC orders it: only a client that

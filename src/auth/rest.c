@@ -1,90 +1,80 @@
 /*
- * TURN REST API credentials, byte-compatible with coturn's use-auth-secret:
- * password = base64(HMAC-SHA1(secret, "<expiry>:<user>")).
+ * TURN REST API credentials. The coturn format is byte-compatible with
+ * coturn's use-auth-secret: password = base64(HMAC-SHA1(secret,
+ * "<expiry>:<user>")); the hex-sha256 format (the Station seed's variant) is
+ * lower-case hex(HMAC-SHA256(secret, username)).
  *
- * HMAC-SHA1 is built here from OpenSSL's SHA-1 block functions (RFC 2104)
- * instead of EVP_MAC or HMAC(): those fetch an algorithm and allocate a
- * context on every call, and ice_rest_password runs on the TURN request path,
- * where nothing may allocate. The SHA1_* functions are deprecated in OpenSSL 3
- * but remain in every 3.x release; the context lives on the stack.
+ * The HMAC is the codec's (src/codec/hmac.c, over OpenSSL's SHA block
+ * functions with the state on the stack) instead of EVP_MAC or HMAC(): those
+ * fetch an algorithm and allocate a context on every call, and
+ * ice_rest_password runs on the TURN request path, where nothing may
+ * allocate.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED 1
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "icestation/auth.h"
+#include "icestation/hmac.h"
 
 enum {
-	SHA1_BLOCK = 64,
 	SHA1_LEN = 20,
+	SHA256_LEN = 32,
 	U64_DIGITS_MAX = 20,
 };
 
-/* RFC 2104 HMAC-SHA1 into out[SHA1_LEN]. Returns 0 or -EIO. */
-static int
-hmac_sha1(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t *out)
+static void
+hex_encode(const uint8_t *in, size_t n, char *out)
 {
-	uint8_t k[SHA1_BLOCK], pad[SHA1_BLOCK], inner[SHA1_LEN];
-	SHA_CTX c;
-	int ok = 1;
+	static const char digits[] = "0123456789abcdef";
 
-	memset(k, 0, sizeof(k));
-	if (key_len > SHA1_BLOCK) {
-		/* A long key is replaced by its digest, as RFC 2104 §2 says. */
-		ok &= SHA1_Init(&c);
-		ok &= SHA1_Update(&c, key, key_len);
-		ok &= SHA1_Final(k, &c);
-	} else if (key_len > 0) {
-		memcpy(k, key, key_len);
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
 	}
-
-	for (size_t i = 0; i < SHA1_BLOCK; i++)
-		pad[i] = k[i] ^ 0x36;
-	ok &= SHA1_Init(&c);
-	ok &= SHA1_Update(&c, pad, SHA1_BLOCK);
-	ok &= SHA1_Update(&c, msg, msg_len);
-	ok &= SHA1_Final(inner, &c);
-
-	for (size_t i = 0; i < SHA1_BLOCK; i++)
-		pad[i] = k[i] ^ 0x5c;
-	ok &= SHA1_Init(&c);
-	ok &= SHA1_Update(&c, pad, SHA1_BLOCK);
-	ok &= SHA1_Update(&c, inner, SHA1_LEN);
-	ok &= SHA1_Final(out, &c);
-
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	OPENSSL_cleanse(inner, sizeof(inner));
-	OPENSSL_cleanse(&c, sizeof(c));
-	return ok ? 0 : -EIO;
+	out[2 * n] = '\0';
 }
 
 int
-ice_rest_password(const uint8_t *secret, size_t secret_len, const char *username,
-                  size_t username_len, char *password)
+ice_rest_password(enum ice_rest_format fmt, const uint8_t *secret, size_t secret_len,
+                  const char *username, size_t username_len, char *password)
 {
-	uint8_t mac[SHA1_LEN];
+	uint8_t mac[STUN_HMAC_MAX_LEN];
 	int rc;
 
-	rc = hmac_sha1(secret, secret_len, (const uint8_t *)username, username_len, mac);
-	if (rc < 0)
-		return rc;
-	/* EVP_EncodeBlock writes 4 * ceil(20 / 3) = 28 characters plus a NUL. */
-	if (EVP_EncodeBlock((unsigned char *)password, mac, SHA1_LEN) != ICE_REST_PASSWORD_LEN)
-		rc = -EIO;
+	switch (fmt) {
+	case ICE_REST_COTURN:
+		rc = stun_hmac(STUN_HMAC_SHA1, secret, secret_len, username, username_len, mac);
+		/* EVP_EncodeBlock writes 4 * ceil(20 / 3) = 28 characters plus a NUL. */
+		if (rc == SHA1_LEN && EVP_EncodeBlock((unsigned char *)password, mac, SHA1_LEN) ==
+		                              ICE_REST_PASSWORD_LEN)
+			rc = ICE_REST_PASSWORD_LEN;
+		else
+			rc = -EIO;
+		break;
+	case ICE_REST_HEX_SHA256:
+		rc = stun_hmac(STUN_HMAC_SHA256, secret, secret_len, username, username_len, mac);
+		if (rc == SHA256_LEN) {
+			hex_encode(mac, SHA256_LEN, password);
+			rc = 2 * SHA256_LEN;
+		} else {
+			rc = -EIO;
+		}
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return rc;
 }
 
 int
-ice_rest_mint(const uint8_t *secret, size_t secret_len, uint64_t expiry, const char *user,
-              char *username, char *password)
+ice_rest_mint(enum ice_rest_format fmt, const uint8_t *secret, size_t secret_len, uint64_t expiry,
+              const char *user, char *username, char *password)
 {
 	size_t user_len = user != NULL ? strlen(user) : 0;
 	int n;
@@ -95,7 +85,7 @@ ice_rest_mint(const uint8_t *secret, size_t secret_len, uint64_t expiry, const c
 	             user != NULL ? user : "");
 	if (n < 0 || (size_t)n >= ICE_REST_USERNAME_MAX)
 		return -ENAMETOOLONG;
-	return ice_rest_password(secret, secret_len, username, (size_t)n, password);
+	return ice_rest_password(fmt, secret, secret_len, username, (size_t)n, password);
 }
 
 int
@@ -114,9 +104,16 @@ ice_rest_username_split(const char *username, size_t username_len, uint64_t *exp
 			return -EBADMSG;
 		v = v * 10 + d;
 	}
-	if (i == 0 || i == username_len)
+	if (i == 0)
 		return -EBADMSG;
 	*expiry = v;
+	if (i == username_len) {
+		/* A bare "<expiry>" (turnutils_uclient -W without -u): coturn
+		 * accepts it as an anonymous credential, and so do we. */
+		*user = username + i;
+		*user_len = 0;
+		return 0;
+	}
 	*user = username + i + 1;
 	*user_len = username_len - i - 1;
 	return 0;

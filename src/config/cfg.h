@@ -267,6 +267,11 @@ int cfg_cluster_finish(struct cfg_ctx *ctx);
 /* Free what ice_config_cluster owns (the password wiped). */
 void cfg_cluster_free(struct ice_config_cluster *cl);
 
+/* credential-format: coturn | hex-sha256. */
+int cfg_sp_credential_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);
+/* The YAML name of a credential format. */
+const char *cfg_credential_format_name(enum ice_credential_format f);
+
 /* --- schema walk (cfg_schema.c) --- */
 
 /* Set every default that does not depend on other keys. */

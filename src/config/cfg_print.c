@@ -225,6 +225,11 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	fprintf(fp, "          budget-floor-bps: %llu\n", (unsigned long long)t->budget_floor_bps);
 	fprintf(fp, "          bps-capacity: %llu\n", (unsigned long long)t->bps_capacity);
 	fprintf(fp, "          mobility: %s\n", t->mobility ? "true" : "false");
+	kv_u(fp, 10, "credential-grace", t->credential_grace_s, "s");
+	fprintf(fp, "          credential-format: %s\n",
+	        cfg_credential_format_name(t->credential_format));
+	kv_bool(fp, 10, "userhash", t->userhash);
+	kv_u(fp, 10, "userhash-table-size", t->userhash_table_size, "");
 	if (t->alternate_server.family != 0) {
 		char alt[ICE_ADDR_STRLEN];
 

@@ -489,6 +489,19 @@ static const struct cfg_key turn_keys[] = {
 
 	  .min = 1,
 	  .max = 30 * 86400 },
+	{ .name = "credential-grace",
+	  .type = KT_DUR,
+	  .off = TURN(credential_grace_s),
+	  /* 0: expiry is checked on every request, as before the grace rule. */
+	  .min = 0,
+	  .max = 30 * 86400 },
+	{ .name = "credential-format", .type = KT_SPECIAL, .special = cfg_sp_credential_format },
+	{ .name = "userhash", .type = KT_BOOL, .off = TURN(userhash) },
+	{ .name = "userhash-table-size",
+	  .type = KT_U32,
+	  .off = TURN(userhash_table_size),
+	  .min = 1,
+	  .max = 1000000 },
 	{ .name = "denied-peer-ip",
 	  .type = KT_CIDRLIST,
 	  .off = TURN(denied_peer_ip),
@@ -689,6 +702,9 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.credential_ttl_s = 86400;
 	cfg->turn.challenge_rps = 10;
 	cfg->turn.challenge_burst = 50;
+	cfg->turn.credential_grace_s = 12 * 3600;
+	cfg->turn.credential_format = ICE_CREDENTIAL_COTURN;
+	cfg->turn.userhash_table_size = 4096;
 	cfg->turn.tls.port = 5349;
 	cfg->turn.mobility = true;
 	cfg->turn.tls.max_connections_per_address = 256;

@@ -142,6 +142,37 @@ cfg_sp_log_level(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path
 	return lvl < 0 ? -EINVAL : 0;
 }
 
+static const char *const credential_formats[] = {
+	[ICE_CREDENTIAL_COTURN] = "coturn",
+	[ICE_CREDENTIAL_HEX_SHA256] = "hex-sha256",
+};
+
+const char *
+cfg_credential_format_name(enum ice_credential_format f)
+{
+	return (size_t)f < ICE_ARRAY_SIZE(credential_formats) ? credential_formats[f] : "?";
+}
+
+int
+cfg_sp_credential_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	char *s = cfg_scalar_text(ctx, v, path, false);
+	int rc = -EINVAL;
+
+	if (s == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(credential_formats); i++) {
+		if (strcmp(s, credential_formats[i]) == 0) {
+			ctx->cfg->turn.credential_format = (enum ice_credential_format)i;
+			rc = 0;
+		}
+	}
+	if (rc < 0)
+		cfg_bad_value(ctx, &v->pos, path, "one of coturn, hex-sha256", s, false);
+	free(s);
+	return rc;
+}
+
 int
 cfg_sp_log_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
 {

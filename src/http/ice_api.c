@@ -6,7 +6,9 @@
  * start with placeholders, and a request only copies three pieces around the
  * two minted values. Both values are safe inside a JSON string without
  * escaping: the username is digits, ':' and a user id that passed the DID rule
- * (ALPHA / DIGIT / . - _ : %), the credential is base64.
+ * (ALPHA / DIGIT / . - _ : %), the credential is base64 (credential-format
+ * coturn) or hex (hex-sha256). With userhash on, each minted username is also
+ * recorded in the TURN side's USERHASH table.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+
+#include "icestation/auth_userhash.h"
 
 #include "http_int.h"
 
@@ -403,26 +407,30 @@ reply_servers(struct ice_http *h, struct evhttp_request *req, const char *user, 
 	const struct ice_api_tmpl *t = &h->tmpl;
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	const struct ice_config_turn *turn = &h->cfg->turn;
-	char username[ICE_REST_USERNAME_MAX], password[ICE_REST_PASSWORD_LEN + 1];
+	struct ltc_userhash *uh = h->hooks != NULL ? h->hooks->userhash : NULL;
+	char username[ICE_REST_USERNAME_MAX], password[ICE_REST_PASSWORD_MAX + 1];
 
 	if (t->has_turn) {
 		uint64_t expiry = (uint64_t)time(NULL) + turn->credential_ttl_s;
 		size_t n = username_format(username, expiry, user, user_len);
+		int plen = ice_rest_password((enum ice_rest_format)turn->credential_format,
+		                             (const uint8_t *)turn->auth_secrets[0],
+		                             turn->auth_secret_lens[0], username, n, password);
 
-		if (ice_rest_password((const uint8_t *)turn->auth_secrets[0],
-		                      turn->auth_secret_lens[0], username, n, password) < 0) {
+		if (plen < 0 || (uh != NULL && ltc_userhash_add(uh, username, n, turn->realm,
+		                                                strlen(turn->realm), expiry) < 0)) {
 			http_reply_error(h, req, 500, "Internal Server Error", "internal",
 			                 "credential minting failed");
 			return;
 		}
 		ice_metrics_inc(h->m, ICE_M_HTTP_CREDENTIALS);
-		password[ICE_REST_PASSWORD_LEN] = '\0';
-		/* In a cluster the healthy nodes are listed instead (ice_cluster.c). */
+		/* In a cluster the healthy nodes are listed instead (ice_cluster.c);
+		 * ice_rest_password ended password with a NUL, as that wants. */
 		if (ice_api_cluster_body(h, out, username, password) != 0) {
 			evbuffer_add(out, t->head, t->head_len);
 			evbuffer_add(out, username, n);
 			evbuffer_add(out, t->mid, t->mid_len);
-			evbuffer_add(out, password, ICE_REST_PASSWORD_LEN);
+			evbuffer_add(out, password, (size_t)plen);
 			evbuffer_add(out, t->tail, t->tail_len);
 		}
 	} else {

@@ -279,6 +279,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	if (d.net == NULL || ice_net_attach(d.net, d.base) < 0)
 		goto out_net;
 	ice_metrics_set(d.m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d.net));
+	d.hooks.userhash = ice_net_userhash(d.net);
 	if (hostwatch_start(&d) < 0 || daemon_push(&d) < 0 || apis_start(&d) < 0 ||
 	    daemon_cluster_start(&d) < 0)
 		goto out_apis;

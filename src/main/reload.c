@@ -76,6 +76,10 @@ keep_turn(struct restart_list *r, const struct ice_config_turn *o, struct ice_co
 	KEEP(r, "subserver.turn.transports", o->transports, n->transports);
 	KEEP(r, "subserver.turn.tls (on/off)", o->tls.enabled, n->tls.enabled);
 	KEEP(r, "subserver.turn.tls.port", o->tls.port, n->tls.port);
+	/* The USERHASH table and the nonce cookie's bit are made at start. */
+	KEEP(r, "subserver.turn.userhash", o->userhash, n->userhash);
+	KEEP(r, "subserver.turn.userhash-table-size", o->userhash_table_size,
+	     n->userhash_table_size);
 	keep_listen(r, "subserver.turn.listen", o->listen, o->n_listen, n->listen, &n->n_listen);
 	if (n->n_relay_ip_range != o->n_relay_ip_range ||
 	    memcmp(n->relay_ip_range, o->relay_ip_range,

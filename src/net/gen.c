@@ -132,6 +132,9 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->alternate_server = t->alternate_server;
 	s->mobility = t->mobility;
 	s->revoked = g->revoked;
+	s->credential_format = (uint8_t)t->credential_format;
+	s->credential_grace_s = t->credential_grace_s;
+	s->userhash_table_size = t->userhash ? t->userhash_table_size : 0;
 }
 
 struct net_gen *

@@ -70,6 +70,7 @@ net_turn_shared_init(struct ice_net *net)
 		.max_allocations_per_user = cfg->turn.max_allocations_per_user,
 		.allocations_per_minute_per_user = cfg->turn.allocations_per_minute_per_user,
 		.workers = cfg->workers,
+		.userhash_table_size = cfg->turn.userhash ? cfg->turn.userhash_table_size : 0,
 	};
 	size_t i;
 	int r;
@@ -99,6 +100,12 @@ net_turn_shared_init(struct ice_net *net)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+struct ltc_userhash *
+ice_net_userhash(const struct ice_net *net)
+{
+	return net->turn_shared != NULL ? turn_shared_userhash(net->turn_shared) : NULL;
 }
 
 void

@@ -101,7 +101,8 @@ mint(struct ice_selftest *t)
 		st_step_end(s, ST_FAIL, "no auth secret is loaded");
 		return false;
 	}
-	r = ice_rest_mint((const uint8_t *)tc->auth_secrets[0], tc->auth_secret_lens[0], expiry,
+	r = ice_rest_mint((enum ice_rest_format)tc->credential_format,
+	                  (const uint8_t *)tc->auth_secrets[0], tc->auth_secret_lens[0], expiry,
 	                  ICE_SELFTEST_USER, t->username, t->password);
 	if (r < 0) {
 		st_step_end(s, ST_FAIL, "minting failed: %s", strerror(-r));

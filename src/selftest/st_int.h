@@ -90,7 +90,7 @@ struct ice_selftest {
 	struct st_host host;
 	struct st_plan plan;
 	char username[ICE_REST_USERNAME_MAX];
-	char password[ICE_REST_PASSWORD_LEN + 1];
+	char password[ICE_REST_PASSWORD_MAX + 1];
 	SSL_CTX *tls; /* client context, no verification: cert.c judges the certificate */
 
 	uint8_t protos[ST_MAX_TRANSPORTS]; /* enum turn_proto, in order */

@@ -420,6 +420,26 @@ alloc_publish(struct turn_ctx *c, struct turn_alloc *a)
 		srv->io.link_hold(srv->io.ctx, a->ft.link, +1);
 }
 
+/*
+ * The tag later requests that carry USERHASH are matched by (dispatch.c):
+ * SipHash of the USERHASH the Allocate sent, or of the one its USERNAME has
+ * when userhash is on (one SHA-256, only then). 0 when neither.
+ */
+static uint64_t
+userhash_tag(const struct turn_ctx *c)
+{
+	const struct turn_server *srv = c->srv;
+	uint8_t h[LTC_USERHASH_LEN];
+
+	if (c->auth->userhash != NULL)
+		return turn_userhash_tag(srv, c->auth->userhash);
+	if (srv->ltc.userhash == NULL ||
+	    ltc_userhash_compute((const char *)c->auth->username, c->auth->username_len,
+	                         srv->ltc.realm, srv->ltc.realm_len, h) < 0)
+		return 0;
+	return turn_userhash_tag(srv, h);
+}
+
 void
 turn_handle_allocate(struct turn_ctx *c)
 {
@@ -480,6 +500,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->created = c->now;
 	a->created_unix_s = srv->unix_s;
 	a->username_hash = turn_hash_username(srv, c->auth->username, c->auth->username_len);
+	a->userhash_tag = userhash_tag(c);
 	turn_cred_store(&a->cred, c->auth->cred);
 	a->lifetime_s = x.lifetime_s;
 	a->dont_fragment = x.req.dont_fragment;

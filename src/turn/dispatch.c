@@ -118,10 +118,14 @@ static bool
 authenticate(struct turn_ctx *c, struct ltc_result *res, const struct ltc_cred *cached)
 {
 	struct turn_server *srv = c->srv;
-	int code = ltc_verify(c->ltc, c->msg, &c->ft->client, c->now, srv->unix_s, cached, res);
+	struct ltc_tuple t = turn_ltc_tuple(c->ft);
+	int code = ltc_verify(c->ltc, c->msg, &t, c->now, srv->unix_s, cached, res);
 	const char *why;
 
-	if (code == 0 && srv->set.revoked != NULL &&
+	/* res->user is NULL only for a USERHASH matched against the
+	 * allocation's own: revoking a user ends its allocations, so there is
+	 * nothing left here to refuse. */
+	if (code == 0 && srv->set.revoked != NULL && res->user != NULL &&
 	    turn_revoked(srv->set.revoked, res->user, res->user_len, res->cred->expiry)) {
 		/* Minted before the user was revoked: as good as a wrong key. */
 		turn_count(srv, ICE_M_TURN_AUTH_REVOKED);
@@ -165,10 +169,26 @@ request_allocate(struct turn_ctx *c)
 		turn_handle_allocate(c);
 }
 
+/*
+ * Whether msg names the user that made allocation a: its USERNAME, or its
+ * USERHASH (RFC 8489 §14.4) matched against the allocation's own, so a later
+ * request needs no table lookup.
+ */
+static bool
+same_user(const struct turn_server *srv, const struct stun_msg *msg, const struct turn_alloc *a)
+{
+	const struct stun_attr *un = stun_msg_find(msg, STUN_ATTR_USERNAME);
+	const struct stun_attr *uh;
+
+	if (un != NULL)
+		return turn_hash_username(srv, un->value, un->len) == a->username_hash;
+	uh = stun_msg_find(msg, STUN_ATTR_USERHASH);
+	return uh != NULL && turn_userhash_tag(srv, uh->value) == a->userhash_tag;
+}
+
 static void
 request_on_allocation(struct turn_ctx *c)
 {
-	const struct stun_attr *un = stun_msg_find(c->msg, STUN_ATTR_USERNAME);
 	const struct ltc_cred *cached = NULL;
 	struct ltc_config ltc = c->srv->ltc;
 	struct ltc_result res;
@@ -187,7 +207,7 @@ request_on_allocation(struct turn_ctx *c)
 	ltc.realm = c->a->realm->s;
 	ltc.realm_len = c->a->realm->len;
 	c->ltc = &ltc;
-	if (un != NULL && turn_hash_username(c->srv, un->value, un->len) == c->a->username_hash) {
+	if (same_user(c->srv, c->msg, c->a)) {
 		turn_cred_load(&c->a->cred, &cred);
 		cached = &cred;
 	}

@@ -120,6 +120,7 @@ void
 turn_reply_challenge(struct turn_ctx *c, int code)
 {
 	struct turn_server *srv = c->srv;
+	struct ltc_tuple t = turn_ltc_tuple(c->ft);
 	uint8_t nonce[LTC_NONCE_LEN];
 	struct turn_reply r;
 
@@ -131,7 +132,7 @@ turn_reply_challenge(struct turn_ctx *c, int code)
 		turn_count(srv, ICE_M_TURN_CHALLENGE_SUPPRESSED);
 		return;
 	}
-	ltc_nonce_mint(srv->ltc.nonce_key, &c->ft->client, c->now, nonce);
+	ltc_nonce_mint(srv->ltc.nonce_key, &t, c->now, nonce);
 	turn_reply_begin(c, &r, code);
 	stun_build_attr(&r.b, STUN_ATTR_REALM, c->ltc->realm, c->ltc->realm_len);
 	stun_build_attr(&r.b, STUN_ATTR_NONCE, nonce, sizeof(nonce));

@@ -386,6 +386,8 @@ turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 	srv->ltc.secrets = s->secrets;
 	srv->ltc.secret_lens = s->secret_lens;
 	srv->ltc.n_secrets = s->n_secrets;
+	srv->ltc.format = (enum ice_rest_format)s->credential_format;
+	srv->ltc.grace_s = s->credential_grace_s;
 	turn_policy_init(&srv->policy, s);
 	turn_bw_reconfigure(srv, srv->now);
 }
@@ -408,6 +410,7 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	turn_settings_apply(srv, s);
 	srv->ltc.nonce_key = turn_shared_nonce_key(sh);
 	srv->ltc.nonce_lifetime = LTC_NONCE_LIFETIME_MS;
+	srv->ltc.userhash = turn_shared_userhash(sh);
 
 	timerwheel_init(&srv->alloc_timers, now, alloc_timer_fired, srv);
 	timerwheel_init(&srv->perm_timers, now, turn_perm_timer_fired, srv);

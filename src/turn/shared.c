@@ -78,6 +78,7 @@ struct turn_shared {
 	struct ltc_nonce_key nonce_key;
 	struct ice_ticket_keys ticket_keys; /* mobility tickets: any worker opens any */
 	struct ice_siphash_key hkey;
+	struct ltc_userhash *userhash; /* usernames the ICE API minted (config userhash), or NULL */
 
 	pthread_mutex_t lock;
 	struct htab users;
@@ -124,6 +125,13 @@ turn_shared_new(const struct turn_settings *s)
 	    ice_ticket_keys_init(&sh->ticket_keys) < 0 || ice_siphash_key_random(&sh->hkey) < 0 ||
 	    pthread_mutex_init(&sh->lock, NULL) != 0)
 		goto fail;
+	if (s->userhash_table_size > 0) {
+		/* Advertised in the nonce cookie: RFC 8489 clients then send USERHASH. */
+		sh->userhash = ltc_userhash_new(s->userhash_table_size);
+		if (sh->userhash == NULL)
+			goto fail;
+		sh->nonce_key.features |= LTC_FEATURE_USERNAME_ANONYMITY;
+	}
 	return sh;
 fail:
 	htab_fini(&sh->users);
@@ -188,6 +196,7 @@ turn_shared_free(struct turn_shared *sh)
 	for (int i = 0; i < TURN_USER_CLASSES; i++)
 		ice_pool_free(sh->user_pool[i]);
 	turn_bw_shared_free(sh->bw);
+	ltc_userhash_free(sh->userhash);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
 }
@@ -253,6 +262,12 @@ const struct ltc_nonce_key *
 turn_shared_nonce_key(const struct turn_shared *sh)
 {
 	return &sh->nonce_key;
+}
+
+struct ltc_userhash *
+turn_shared_userhash(const struct turn_shared *sh)
+{
+	return sh->userhash;
 }
 
 static void

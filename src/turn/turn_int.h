@@ -111,6 +111,7 @@ struct turn_alloc {
 	struct turn_wuser *wuser;           /* this worker's entry for the user */
 	struct turn_alloc *wnext, **wpprev; /* the wuser's list */
 	uint64_t username_hash;             /* SipHash of USERNAME (441 check) */
+	uint64_t userhash_tag;              /* SipHash of its USERHASH, 0 when unknown */
 	uint64_t token;                     /* RESERVATION-TOKEN we returned, 0 if none */
 	uint32_t lifetime_s;                /* granted by the last Allocate/Refresh */
 	uint16_t n_perms, n_chans;
@@ -177,6 +178,15 @@ struct turn_ctx {
 	bool moving;                   /* a is another 5-tuple's, named by a mobility ticket */
 };
 
+/* The 5-tuple a nonce is bound to (auth_ltc.h): ft without its link. */
+static inline struct ltc_tuple
+turn_ltc_tuple(const struct turn_5tuple *ft)
+{
+	struct ltc_tuple t = { &ft->client, &ft->server, ft->proto };
+
+	return t;
+}
+
 static inline const char *
 turn_proto_str(uint8_t proto)
 {
@@ -195,6 +205,12 @@ struct turn_relay *turn_relay_find(struct turn_server *srv, int handle);
 /* The (visible) allocation with this id, or NULL. */
 struct turn_alloc *turn_alloc_find_id(struct turn_server *srv, uint64_t id);
 uint64_t turn_hash_username(const struct turn_server *srv, const uint8_t *u, size_t len);
+/* The tag of a USERHASH value (turn_alloc.userhash_tag): never 0. */
+static inline uint64_t
+turn_userhash_tag(const struct turn_server *srv, const uint8_t h[LTC_USERHASH_LEN])
+{
+	return turn_hash_username(srv, h, LTC_USERHASH_LEN) | 1;
+}
 /* Keep the parts of a verified cred an allocation needs (no HMAC pads). */
 void turn_cred_store(struct turn_cred *dst, const struct ltc_cred *src);
 /* Rebuild the ltc_cred of dst from src for ltc_verify; wipe it after use. */

@@ -1,10 +1,12 @@
 /*
  * TURN authentication and quotas on a fake clock: wrong secret, expired and
  * tampered credentials (401), stale nonce (438 with a fresh nonce that then
- * works), forged nonce, 441 for another user's valid credentials, secret
- * rotation, MESSAGE-INTEGRITY-SHA256 and the SHA-256 long-term key; quotas
- * (486: total, per user, per-minute sliding window and its undo on failure)
- * and relay ports exhausted (508).
+ * works), a nonce we never minted or one replayed from another 5-tuple (438
+ * too), 441 for another user's valid credentials, secret rotation,
+ * MESSAGE-INTEGRITY-SHA256 and the SHA-256 long-term key; bare-expiry
+ * usernames; the expiry grace on an allocation's own requests; the
+ * hex-sha256 credential format; quotas (486: total, per user, per-minute
+ * sliding window and its undo on failure) and relay ports exhausted (508).
  */
 #include "turn_harness.h"
 
@@ -67,10 +69,18 @@ test_auth_failures(void)
 	CHECK(h.nonce_len == old_len && memcmp(h.nonce, old_nonce, old_len) != 0);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RESP_438), 1);
 	CHECK_EQ_INT(h_allocate(&h), 0);
-	/* forged nonce: 401 */
+	/* forged nonce: 438 with a fresh nonce (a nonce we never minted), which
+	 * then works */
 	memset(h.nonce + 13, 'A', h.nonce_len - 13);
-	CHECK_EQ_INT(h_refresh(&h, -1), 401);
+	{
+		struct treq r;
+
+		treq_begin(&r, STUN_METHOD_REFRESH, STUN_CLASS_REQUEST);
+		CHECK_EQ_INT(h_send_signed_once(&h, &r), 438);
+	}
+	CHECK(h.resp.integrity < 0 && memcmp(h.nonce, "obMatJos2AAAB", 13) == 0);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_NONCE_BAD), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RESP_438), 2);
 	/* Refresh without integrity on a live allocation: 401 challenge */
 	{
 		struct treq r;
@@ -443,11 +453,229 @@ test_challenge_limit(void)
 	turn_server_set_challenge_limit(h.srv, NULL);
 	h_stop(&h);
 	ice_ratelimit_free(rl);
+/* Send r once, signed with the current nonce, from the 5-tuple ft. */
+static int
+send_from(struct harness *h, const struct turn_5tuple *ft, struct treq *r)
+{
+	struct turn_5tuple keep = h->ft;
+	int code;
+
+	h->ft = *ft;
+	code = h_send_signed_once(h, r);
+	h->ft = keep;
+	return code;
+}
+
+/*
+ * A nonce is bound to the 5-tuple it was given to: the same nonce from
+ * another client port, another client IP, over another transport or to
+ * another server address is answered 438 with a nonce for that 5-tuple,
+ * before any key is derived; the client's retry then works.
+ */
+static void
+test_nonce_5tuple(void)
+{
+	struct harness h;
+	struct turn_5tuple other;
+	struct treq r;
+	const struct {
+		const char *what;
+		const char *ip;
+		uint16_t port;
+		uint8_t proto;
+		const char *server;
+	} moves[] = {
+		{ "client port", "192.0.2.1", 40001, TURN_PROTO_UDP, "203.0.113.10" },
+		{ "client IP", "192.0.2.9", 40000, TURN_PROTO_UDP, "203.0.113.10" },
+		{ "transport TCP", "192.0.2.1", 40000, TURN_PROTO_TCP, "203.0.113.10" },
+		{ "transport TLS", "192.0.2.1", 40000, TURN_PROTO_TLS, "203.0.113.10" },
+		{ "server address", "192.0.2.1", 40000, TURN_PROTO_UDP, "203.0.113.11" },
+	};
+	uint8_t nonce0[STUN_MAX_NONCE_LEN];
+
+	h_config(&h);
+	h.cfg.turn.max_allocations_per_user = 10;
+	h_start(&h);
+	h_get_nonce(&h); /* minted for 192.0.2.1:40000/UDP -> 203.0.113.10:3478 */
+	memcpy(nonce0, h.nonce, h.nonce_len);
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(moves); i++) {
+		other = h.ft;
+		REQUIRE(ice_addr_parse_ip(&other.client, moves[i].ip, moves[i].port) == 0);
+		REQUIRE(ice_addr_parse_ip(&other.server, moves[i].server, 3478) == 0);
+		other.proto = moves[i].proto;
+		memcpy(h.nonce, nonce0, h.nonce_len);
+		treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+		stun_build_requested_transport(&r.b, 17);
+		if (send_from(&h, &other, &r) != 438)
+			fprintf(stderr, "nonce replayed across %s: not 438\n", moves[i].what);
+		CHECK_EQ_INT(tmsg_code(&h.resp), 438);
+		CHECK(h.io->client_ft.proto == moves[i].proto &&
+		      ice_addr_equal(&h.io->client_ft.client, &other.client));
+		CHECK(memcmp(h.nonce, nonce0, h.nonce_len) !=
+		      0); /* a fresh one, for that 5-tuple */
+		/* the retry with it succeeds from there */
+		treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+		stun_build_requested_transport(&r.b, 17);
+		CHECK_EQ_INT(send_from(&h, &other, &r), 0);
+	}
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_NONCE_BAD), ICE_ARRAY_SIZE(moves));
+	CHECK_EQ_INT(h.io->opens, (int)ICE_ARRAY_SIZE(moves));
+	/* and from the original 5-tuple the original nonce still works */
+	memcpy(h.nonce, nonce0, h.nonce_len);
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	stun_build_requested_transport(&r.b, 17);
+	CHECK_EQ_INT(h_send_signed_once(&h, &r), 0);
+	h_stop(&h);
+}
+
+/*
+ * "<expiry>" alone (turnutils_uclient -W without -u) authenticates, and its
+ * quota is the anonymous one: counted per credential, as "<expiry>:" is.
+ */
+static void
+test_bare_expiry(void)
+{
+	struct harness h;
+
+	h_config(&h);
+	h.cfg.turn.max_allocations_per_user = 1;
+	h_start(&h);
+	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 60, NULL, H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_STR(h.cred.username, "1700000060");
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 0);
+	/* one allocation per user: the same credential from another port is 486 */
+	h_set_client(&h, "192.0.2.1", 40001, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_allocate(&h), 486);
+	/* another anonymous credential is another quota, as for "<expiry>:" */
+	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 61, NULL, H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	h_set_client(&h, "192.0.2.1", 40002, TURN_PROTO_UDP);
+	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 62, "", H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	h_set_client(&h, "192.0.2.1", 40003, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_allocate(&h), 486);
+	/* and it expires like any other */
+	tcred_mint(&h.cred, H_SECRET, H_UNIX0 - 1, NULL, H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_EXPIRED), 1);
+	h_stop(&h);
+}
+
+/*
+ * credential-grace: a credential is checked at Allocate; the allocation it
+ * made can be refreshed, and given permissions and channels, up to the grace
+ * past its expiry, and not beyond. A new Allocate with it gets no grace.
+ */
+/* Move both clocks to t seconds after the start. */
+static void
+at_second(struct harness *h, uint64_t t)
+{
+	h_at(h, H_T0 + (ice_ms_t)t * 1000);
+	turn_server_set_unix_time(h->srv, H_UNIX0 + t);
+}
+
+static void
+test_grace(void)
+{
+	struct harness h;
+
+	h_config(&h);
+	h.cfg.turn.credential_grace_s = 7200;
+	h_start(&h);
+	h_mint(&h, H_SECRET, 3600, "did:peers:alice"); /* the seed's 1 h TTL */
+	h.lifetime = 3600;
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	at_second(&h, 3000);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 0);
+	/* the credential expires mid-call: the call goes on */
+	at_second(&h, 3601);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 0);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 0);
+	CHECK_EQ_INT(h_bind(&h, 0x4000, "8.8.8.8", 5000), 0);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_EXPIRED), 0);
+	/* but it makes no new allocation */
+	h_set_client(&h, "192.0.2.1", 40001, TURN_PROTO_UDP);
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_EXPIRED), 1);
+	h_set_client(&h, "192.0.2.1", 40000, TURN_PROTO_UDP);
+	at_second(&h, 7000);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 0);
+	at_second(&h, 10000);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 0);
+	/* the last second of the grace, then none */
+	at_second(&h, 3600 + 7200);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 0);
+	at_second(&h, 3600 + 7200 + 1);
+	CHECK_EQ_INT(h_refresh(&h, 3600), 401);
+	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_EXPIRED), 3);
+	/* a fresh credential of the same user is another username: 441 */
+	h_mint(&h, H_SECRET, 3600 + 7200 + 3600, "did:peers:alice");
+	CHECK_EQ_INT(h_refresh(&h, 3600), 441);
+	h_stop(&h);
+
+	/* credential-grace 0: expiry on every request, as before */
+	h_config(&h);
+	h.cfg.turn.credential_grace_s = 0;
+	h_start(&h);
+	h_mint(&h, H_SECRET, 60, "did:peers:alice");
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	at_second(&h, 60);
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	at_second(&h, 61);
+	CHECK_EQ_INT(h_refresh(&h, -1), 401);
+	h_stop(&h);
+}
+
+/*
+ * credential-format hex-sha256: credentials the ICE API would mint in that
+ * format allocate (previous secrets too); coturn-format ones are refused.
+ */
+static void
+test_hex_sha256(void)
+{
+	struct harness h;
+
+	h_config(&h);
+	h.cfg.turn.credential_format = ICE_CREDENTIAL_HEX_SHA256;
+	h_start(&h);
+	tcred_mint_fmt(&h.cred, ICE_REST_HEX_SHA256, H_SECRET, H_UNIX0 + 3600, "did:peers:alice",
+	               H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_EQ_INT(strlen(h.cred.password), 64);
+	CHECK_EQ_INT(h_allocate(&h), 0);
+	CHECK(h_resp_signed(&h));
+	CHECK_EQ_INT(h_refresh(&h, -1), 0);
+	h_set_client(&h, "192.0.2.1", 40001, TURN_PROTO_UDP);
+	tcred_mint_fmt(&h.cred, ICE_REST_HEX_SHA256, H_OLD_SECRET, H_UNIX0 + 3600, "did:peers:bob",
+	               H_REALM, STUN_PASSWORD_ALG_SHA256);
+	{
+		struct treq r;
+
+		treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+		stun_build_requested_transport(&r.b, 17);
+		stun_build_password_algorithms(&r.b, ltc_password_algorithms, 2);
+		stun_build_password_algorithm(&r.b, STUN_PASSWORD_ALG_SHA256);
+		CHECK_EQ_INT(h_send_signed(&h, &r), 0);
+	}
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_OLD_SECRET), 1);
+	h_set_client(&h, "192.0.2.1", 40002, TURN_PROTO_UDP);
+	h_mint(&h, H_SECRET, 3600, "did:peers:carol"); /* coturn format */
+	CHECK_EQ_INT(h_allocate(&h), 401);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_BAD_INTEGRITY), 1);
+	h_stop(&h);
 }
 
 int
 main(void)
 {
+	test_nonce_5tuple();
+	test_bare_expiry();
+	test_grace();
+	test_hex_sha256();
 	test_auth_failures();
 	test_challenge_limit();
 	test_rotation_and_sha256();

@@ -315,6 +315,9 @@ h_settings(struct harness *h)
 	s->budget_floor_bps = t->budget_floor_bps;
 	s->bps_capacity = t->bps_capacity;
 	s->workers = h->cfg.workers ? h->cfg.workers : 1;
+	s->credential_format = (uint8_t)t->credential_format;
+	s->credential_grace_s = t->credential_grace_s;
+	s->userhash_table_size = t->userhash ? t->userhash_table_size : 0;
 	pub.prefix = pub.family == AF_INET ? 32 : 128;
 	memcpy(pub.ip, t->public_ip.addr.ip, sizeof(pub.ip));
 	h->self[0] = pub;

@@ -25,7 +25,7 @@ struct treq {
 /* A client credential as the HTTP API would mint it. */
 struct tcred {
 	char username[ICE_REST_USERNAME_MAX];
-	char password[ICE_REST_PASSWORD_LEN + 1];
+	char password[ICE_REST_PASSWORD_MAX + 1];
 	uint8_t key[LTC_KEY_MAX];
 	int key_len;
 };
@@ -53,15 +53,35 @@ treq_begin_tid(struct treq *r, uint16_t method, uint8_t cls, const uint8_t tid[S
 	stun_build_init(&r->b, r->buf, sizeof(r->buf), method, cls, r->tid);
 }
 
+/* The long-term key of c's username and password (pw_alg MD5 or SHA-256). */
+static inline void
+tcred_key(struct tcred *c, const char *realm, uint16_t pw_alg)
+{
+	c->key_len = ltc_key_derive(pw_alg, (const uint8_t *)c->username, strlen(c->username),
+	                            realm, strlen(realm), c->password, strlen(c->password), c->key);
+	REQUIRE(c->key_len > 0);
+}
+
+/* A credential in format fmt: "<expiry>:<user>", or a bare "<expiry>" when user is NULL. */
+static inline void
+tcred_mint_fmt(struct tcred *c, enum ice_rest_format fmt, const char *secret, uint64_t expiry,
+               const char *user, const char *realm, uint16_t pw_alg)
+{
+	REQUIRE(ice_rest_mint(fmt, (const uint8_t *)secret, strlen(secret), expiry,
+	                      user != NULL ? user : "", c->username, c->password) > 0);
+	if (user == NULL) {
+		c->username[strlen(c->username) - 1] = '\0'; /* drop the colon */
+		REQUIRE(ice_rest_password(fmt, (const uint8_t *)secret, strlen(secret), c->username,
+		                          strlen(c->username), c->password) > 0);
+	}
+	tcred_key(c, realm, pw_alg);
+}
+
 static inline void
 tcred_mint(struct tcred *c, const char *secret, uint64_t expiry, const char *user,
            const char *realm, uint16_t pw_alg)
 {
-	REQUIRE(ice_rest_mint((const uint8_t *)secret, strlen(secret), expiry, user, c->username,
-	                      c->password) == 0);
-	c->key_len = ltc_key_derive(pw_alg, (const uint8_t *)c->username, strlen(c->username),
-	                            realm, strlen(realm), c->password, strlen(c->password), c->key);
-	REQUIRE(c->key_len > 0);
+	tcred_mint_fmt(c, ICE_REST_COTURN, secret, expiry, user, realm, pw_alg);
 }
 
 /*
