@@ -130,6 +130,11 @@ struct stun_msg {
 	int16_t integrity;        /* MESSAGE-INTEGRITY */
 	int16_t integrity_sha256; /* MESSAGE-INTEGRITY-SHA256 */
 	int16_t fingerprint;      /* FINGERPRINT (already verified by stun_parse) */
+
+	/* The first known comprehension-required attribute whose value has the
+	 * wrong size or layout (not listed in attrs[]), 0 if none: stun_parse
+	 * then returns -EPROTO. */
+	uint16_t bad_attr;
 };
 
 /*
@@ -150,10 +155,18 @@ enum stun_demux stun_demux(const uint8_t *buf, size_t len);
  * Decode one STUN message from buf[0..len). Checks: first two bits zero, magic
  * cookie, body length a multiple of 4 and within len, every attribute inside the
  * body, at most one MESSAGE-INTEGRITY / -SHA256 / FINGERPRINT in the allowed
- * order, FINGERPRINT value correct. Never allocates, never reads past len.
- * Bytes past the STUN length are left to the caller (TCP streams).
- * Returns bytes consumed (> 0), -EMSGSIZE if buf holds less than the message
- * claims (or less than a header), -EBADMSG if malformed.
+ * order and of the right size, FINGERPRINT value correct; then the size of
+ * each known comprehension-required attribute. Never allocates, never reads
+ * past len. Bytes past the STUN length are left to the caller (TCP streams).
+ * Returns bytes consumed (> 0); -EMSGSIZE if buf holds less than the message
+ * claims (or less than a header); -EBADMSG if the framing is broken (drop
+ * it: nothing says it is STUN from who it seems); -EPROTO if the framing is
+ * sound but a known comprehension-required attribute is malformed (a LIFETIME
+ * of 3 bytes, an EVEN-PORT of 4, ...): *msg is then complete (msg->len bytes,
+ * every other attribute listed) with the first offender in msg->bad_attr, and
+ * a request is answered 400 Bad Request (RFC 8489 §7.3.1 leaves which
+ * malformations to the server; see docs/codec.md), anything else dropped. A
+ * caller that treats every negative return as "drop" stays safe.
  */
 int stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len);
 

@@ -94,11 +94,12 @@ addr_len_ok(const uint8_t *v, uint16_t len)
 
 /*
  * Size rules for the comprehension-required attributes and the
- * integrity/fingerprint trio. A message with a malformed one does not parse
- * (-EBADMSG): the daemon drops it and counts it as malformed rather than
- * answering 400, as for any other broken datagram. Comprehension-
- * optional attributes are checked by their decoders when someone uses them:
- * an odd SOFTWARE must not cost a client its Binding response.
+ * integrity/fingerprint trio. A malformed integrity or fingerprint attribute
+ * breaks the framing (-EBADMSG, dropped); any other malformed one leaves a
+ * well-framed message with a bad attribute (-EPROTO, a request gets 400).
+ * Comprehension-optional attributes are checked by their decoders when
+ * someone uses them: an odd SOFTWARE must not cost a client its Binding
+ * response.
  */
 static bool
 attr_len_ok(uint16_t type, const uint8_t *v, uint16_t len)
@@ -243,8 +244,13 @@ take_attr(struct stun_msg *msg, uint16_t type, uint16_t len, const uint8_t *v, s
 			note_unknown(msg, type);
 		return 0;
 	}
-	if (!attr_len_ok(type, v, len))
-		return -EBADMSG;
+	if (!attr_len_ok(type, v, len)) {
+		/* Not listed, so no decoder ever sees it; the framing goes on
+		 * being checked to the end. */
+		if (msg->bad_attr == 0)
+			msg->bad_attr = type;
+		return 0;
+	}
 	idx = push_attr(msg, type, len, v, off);
 	return idx < 0 ? idx : 0;
 }
@@ -283,6 +289,7 @@ stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len)
 	msg->integrity = -1;
 	msg->integrity_sha256 = -1;
 	msg->fingerprint = -1;
+	msg->bad_attr = 0;
 
 	while (body.left > 0) {
 		size_t off = (size_t)(body.p - buf);
@@ -296,7 +303,7 @@ stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len)
 		if (rc < 0)
 			return rc;
 	}
-	return (int)msg->len;
+	return msg->bad_attr != 0 ? -EPROTO : (int)msg->len;
 }
 
 const struct stun_attr *

@@ -29,74 +29,93 @@ struct pcase {
 	int rc;          /* expected stun_parse result */
 	int n_attrs;     /* -1: don't check */
 	int n_unknown;   /* -1: don't check */
+	unsigned bad;    /* -EPROTO: the msg->bad_attr expected */
 };
 
 #define TID "b7e7a701bc34d686fa87dfae"
 
 static const struct pcase cases[] = {
-	{ "empty datagram", true, "", -EMSGSIZE, -1, -1 },
-	{ "truncated header", true, "0001 0000 2112a442 b7e7a701bc34d686fa87df", -EMSGSIZE, -1,
-	  -1 },
-	{ "bad cookie", true, "0001 0000 2112a443" TID, -EBADMSG, -1, -1 },
-	{ "first bit set", true, "8001 0000 2112a442" TID, -EBADMSG, -1, -1 },
-	{ "second bit set", true, "4001 0000 2112a442" TID, -EBADMSG, -1, -1 },
-	{ "length not multiple of 4", true, "0001 0002 2112a442" TID "0000", -EBADMSG, -1, -1 },
-	{ "length overruns datagram", true, "0001 0008 2112a442" TID "8022 0000", -EMSGSIZE, -1,
-	  -1 },
-	{ "header only", false, "", 20, 0, 0 },
-	{ "attribute overruns body", false, "8022 0008 41424344", -EBADMSG, -1, -1 },
-	{ "attribute padding overruns body", false, "8022 0005 41424344", -EBADMSG, -1, -1 },
-	{ "attribute header cut short", false, "8022 0000 0006", -EBADMSG, -1, -1 },
-	{ "attribute after FINGERPRINT", false, "FP 8022 0004 41424344", -EBADMSG, -1, -1 },
-	{ "duplicate FINGERPRINT", false, "FP FP", -EBADMSG, -1, -1 },
-	{ "bad FINGERPRINT", false, "8028 0004 deadbeef", -EBADMSG, -1, -1 },
-	{ "FINGERPRINT bad length", false, "8028 0008 0000000000000000", -EBADMSG, -1, -1 },
-	{ "valid FINGERPRINT", false, "8022 0003 41424300 FP", 0, 2, 0 },
-	{ "duplicate MESSAGE-INTEGRITY", false, "MI MI", -EBADMSG, -1, -1 },
-	{ "duplicate MESSAGE-INTEGRITY-SHA256", false, "MI256 MI256", -EBADMSG, -1, -1 },
+	{ "empty datagram", true, "", -EMSGSIZE, -1, -1, 0 },
+	{ "truncated header", true, "0001 0000 2112a442 b7e7a701bc34d686fa87df", -EMSGSIZE, -1, -1,
+	  0 },
+	{ "bad cookie", true, "0001 0000 2112a443" TID, -EBADMSG, -1, -1, 0 },
+	{ "first bit set", true, "8001 0000 2112a442" TID, -EBADMSG, -1, -1, 0 },
+	{ "second bit set", true, "4001 0000 2112a442" TID, -EBADMSG, -1, -1, 0 },
+	{ "length not multiple of 4", true, "0001 0002 2112a442" TID "0000", -EBADMSG, -1, -1, 0 },
+	{ "length overruns datagram", true, "0001 0008 2112a442" TID "8022 0000", -EMSGSIZE, -1, -1,
+	  0 },
+	{ "header only", false, "", 20, 0, 0, 0 },
+	{ "attribute overruns body", false, "8022 0008 41424344", -EBADMSG, -1, -1, 0 },
+	{ "attribute padding overruns body", false, "8022 0005 41424344", -EBADMSG, -1, -1, 0 },
+	{ "attribute header cut short", false, "8022 0000 0006", -EBADMSG, -1, -1, 0 },
+	{ "attribute after FINGERPRINT", false, "FP 8022 0004 41424344", -EBADMSG, -1, -1, 0 },
+	{ "duplicate FINGERPRINT", false, "FP FP", -EBADMSG, -1, -1, 0 },
+	{ "bad FINGERPRINT", false, "8028 0004 deadbeef", -EBADMSG, -1, -1, 0 },
+	{ "FINGERPRINT bad length", false, "8028 0008 0000000000000000", -EBADMSG, -1, -1, 0 },
+	{ "valid FINGERPRINT", false, "8022 0003 41424300 FP", 0, 2, 0, 0 },
+	{ "duplicate MESSAGE-INTEGRITY", false, "MI MI", -EBADMSG, -1, -1, 0 },
+	{ "duplicate MESSAGE-INTEGRITY-SHA256", false, "MI256 MI256", -EBADMSG, -1, -1, 0 },
 	{ "MESSAGE-INTEGRITY length 16", false, "0008 0010 00000000000000000000000000000000",
-	  -EBADMSG, -1, -1 },
+	  -EBADMSG, -1, -1, 0 },
 	{ "MESSAGE-INTEGRITY-SHA256 length 12", false, "001c 000c 000000000000000000000000",
-	  -EBADMSG, -1, -1 },
+	  -EBADMSG, -1, -1, 0 },
 	{ "MESSAGE-INTEGRITY-SHA256 length 18", false,
-	  "001c 0012 000000000000000000000000000000000000 0000", -EBADMSG, -1, -1 },
+	  "001c 0012 000000000000000000000000000000000000 0000", -EBADMSG, -1, -1, 0 },
 	{ "MESSAGE-INTEGRITY-SHA256 length 36", false,
 	  "001c 0024 000000000000000000000000000000000000000000000000000000000000000000000000",
-	  -EBADMSG, -1, -1 },
-	{ "MI, MI-SHA256, FINGERPRINT", false, "0006 0003 61626300 MI MI256 FP", 0, 4, 0 },
-	{ "truncated MI-SHA256 then FINGERPRINT", false, "0006 0003 61626300 MI256T FP", 0, 3, 0 },
+	  -EBADMSG, -1, -1, 0 },
+	{ "MI, MI-SHA256, FINGERPRINT", false, "0006 0003 61626300 MI MI256 FP", 0, 4, 0, 0 },
+	{ "truncated MI-SHA256 then FINGERPRINT", false, "0006 0003 61626300 MI256T FP", 0, 3, 0,
+	  0 },
 	{ "attributes after MI ignored", false, "MI 0006 0003 61626300 0033 0000 0020 0000", 0, 1,
+	  0, 0 },
+	{ "MI after MI-SHA256 ignored", false, "MI256 MI", 0, 1, 0, 0 },
+	{ "unknown comprehension-required reported", false, "0033 0004 00000000 7fff 0000", 0, 0, 2,
 	  0 },
-	{ "MI after MI-SHA256 ignored", false, "MI256 MI", 0, 1, 0 },
-	{ "unknown comprehension-required reported", false, "0033 0004 00000000 7fff 0000", 0, 0,
-	  2 },
-	{ "unknown comprehension-required reported once", false, "0033 0000 0033 0000", 0, 0, 1 },
-	{ "unknown comprehension-optional skipped", false, "8033 0004 00000000 ffff 0000", 0, 0,
+	{ "unknown comprehension-required reported once", false, "0033 0000 0033 0000", 0, 0, 1,
 	  0 },
-	{ "XOR-MAPPED-ADDRESS family 3", false, "0020 0008 0003 0000 00000000", -EBADMSG, -1, -1 },
-	{ "XOR-PEER-ADDRESS family 2 with 4 bytes", false, "0012 0008 0002 0000 00000000", -EBADMSG,
-	  -1, -1 },
+	{ "unknown comprehension-optional skipped", false, "8033 0004 00000000 ffff 0000", 0, 0, 0,
+	  0 },
+	{ "XOR-MAPPED-ADDRESS family 3", false, "0020 0008 0003 0000 00000000", -EPROTO, 0, 0,
+	  0x0020 },
+	{ "XOR-PEER-ADDRESS family 2 with 4 bytes", false, "0012 0008 0002 0000 00000000", -EPROTO,
+	  0, 0, 0x0012 },
 	{ "XOR-RELAYED-ADDRESS family 1 with 16 bytes", false,
-	  "0016 0014 0001 0000 00000000000000000000000000000000", -EBADMSG, -1, -1 },
-	{ "MAPPED-ADDRESS length 4", false, "0001 0004 00010000", -EBADMSG, -1, -1 },
-	{ "LIFETIME length 3", false, "000d 0003 00000000", -EBADMSG, -1, -1 },
-	{ "LIFETIME length 8", false, "000d 0008 0000000000000000", -EBADMSG, -1, -1 },
-	{ "CHANNEL-NUMBER length 2", false, "000c 0002 40000000", -EBADMSG, -1, -1 },
-	{ "EVEN-PORT length 2", false, "0018 0002 80000000", -EBADMSG, -1, -1 },
-	{ "EVEN-PORT length 1", false, "0018 0001 80000000", 0, 1, 0 },
-	{ "DONT-FRAGMENT length 4", false, "001a 0004 00000000", -EBADMSG, -1, -1 },
-	{ "REQUESTED-TRANSPORT length 1", false, "0019 0001 11000000", -EBADMSG, -1, -1 },
-	{ "REQUESTED-ADDRESS-FAMILY length 8", false, "0017 0008 0100000000000000", -EBADMSG, -1,
-	  -1 },
-	{ "RESERVATION-TOKEN length 4", false, "0022 0004 00000000", -EBADMSG, -1, -1 },
-	{ "USERHASH length 16", false, "001e 0010 00000000000000000000000000000000", -EBADMSG, -1,
-	  -1 },
-	{ "ERROR-CODE length 2", false, "0009 0002 04010000", -EBADMSG, -1, -1 },
-	{ "UNKNOWN-ATTRIBUTES odd length", false, "000a 0003 00330000", -EBADMSG, -1, -1 },
-	{ "PASSWORD-ALGORITHM params overrun", false, "001d 0004 00020004", -EBADMSG, -1, -1 },
-	{ "PRIORITY length 8", false, "0024 0008 0000000000000000", -EBADMSG, -1, -1 },
-	{ "SOFTWARE any length kept", false, "8022 0001 41000000", 0, 1, 0 },
-	{ "DATA empty", false, "0013 0000", 0, 1, 0 },
+	  "0016 0014 0001 0000 00000000000000000000000000000000", -EPROTO, 0, 0, 0x0016 },
+	{ "MAPPED-ADDRESS length 4", false, "0001 0004 00010000", -EPROTO, 0, 0, 0x0001 },
+	{ "LIFETIME length 3", false, "000d 0003 00000000", -EPROTO, 0, 0, 0x000d },
+	{ "LIFETIME length 8", false, "000d 0008 0000000000000000", -EPROTO, 0, 0, 0x000d },
+	{ "CHANNEL-NUMBER length 2", false, "000c 0002 40000000", -EPROTO, 0, 0, 0x000c },
+	{ "EVEN-PORT length 2", false, "0018 0002 80000000", -EPROTO, 0, 0, 0x0018 },
+	{ "EVEN-PORT length 1", false, "0018 0001 80000000", 0, 1, 0, 0 },
+	{ "DONT-FRAGMENT length 4", false, "001a 0004 00000000", -EPROTO, 0, 0, 0x001a },
+	{ "REQUESTED-TRANSPORT length 1", false, "0019 0001 11000000", -EPROTO, 0, 0, 0x0019 },
+	{ "REQUESTED-ADDRESS-FAMILY length 8", false, "0017 0008 0100000000000000", -EPROTO, 0, 0,
+	  0x0017 },
+	{ "RESERVATION-TOKEN length 4", false, "0022 0004 00000000", -EPROTO, 0, 0, 0x0022 },
+	{ "USERHASH length 16", false, "001e 0010 00000000000000000000000000000000", -EPROTO, 0, 0,
+	  0x001e },
+	{ "ERROR-CODE length 2", false, "0009 0002 04010000", -EPROTO, 0, 0, 0x0009 },
+	{ "UNKNOWN-ATTRIBUTES odd length", false, "000a 0003 00330000", -EPROTO, 0, 0, 0x000a },
+	{ "PASSWORD-ALGORITHM params overrun", false, "001d 0004 00020004", -EPROTO, 0, 0, 0x001d },
+	{ "PRIORITY length 8", false, "0024 0008 0000000000000000", -EPROTO, 0, 0, 0x0024 },
+	{ "SOFTWARE any length kept", false, "8022 0001 41000000", 0, 1, 0, 0 },
+	/* A bad attribute leaves the rest of the message parsed and checked. */
+	{ "EVEN-PORT length 4 with RESERVATION-TOKEN", false,
+	  "0019 0004 11000000 0018 0004 80000000 0022 0008 0000000000001234 FP", -EPROTO, 3, 0,
+	  0x0018 },
+	{ "first of two bad attributes reported", false, "000d 0002 00000000 0018 0000", -EPROTO, 0,
+	  0, 0x000d },
+	{ "bad attribute with unknown ones", false,
+	  "0033 0000 000c 0008 4000000000000000 7fff 0000", -EPROTO, 0, 2, 0x000c },
+	{ "bad attribute, then a broken FINGERPRINT: framing wins", false,
+	  "000d 0003 00000000 8028 0004 deadbeef", -EBADMSG, -1, -1, 0 },
+	{ "bad attribute, then one overrunning the body: framing wins", false,
+	  "000d 0003 00000000 8022 0008 41424344", -EBADMSG, -1, -1, 0 },
+	{ "bad attribute after MI: ignored like any there", false, "MI 000d 0003 00000000", 0, 1, 0,
+	  0 },
+
+	{ "DATA empty", false, "0013 0000", 0, 1, 0, 0 },
 };
 
 static int
@@ -212,8 +231,15 @@ run_cases(void)
 		if (rc != want)
 			fprintf(stderr, "case '%s': rc %d, want %d\n", c->name, rc, want);
 		CHECK_EQ_INT(rc, want);
-		if (rc < 0)
+		if (rc == -EPROTO) {
+			/* well framed: the whole message, the offender named */
+			CHECK_EQ_INT(m.len, len);
+			CHECK_EQ_INT(m.bad_attr, c->bad);
+		} else if (rc < 0) {
 			continue;
+		} else {
+			CHECK_EQ_INT(m.bad_attr, 0);
+		}
 		if (c->n_attrs >= 0)
 			CHECK_EQ_INT(m.n_attrs, c->n_attrs);
 		if (c->n_unknown >= 0)
@@ -233,7 +259,9 @@ run_cases(void)
 static void
 test_details(void)
 {
-	struct pcase c = { "", false, "0033 0004 00000000 7fff 0000 8022 0001 41000000", 0, 0, 0 };
+	struct pcase c = {
+		"", false, "0033 0004 00000000 7fff 0000 8022 0001 41000000", 0, 0, 0, 0
+	};
 	uint8_t buf[256];
 	struct stun_msg m;
 	size_t len = assemble(&c, buf, sizeof(buf));
@@ -294,6 +322,22 @@ test_details(void)
 	len = assemble(&c, buf, sizeof(buf));
 	p = guard_put(&g, buf, len);
 	CHECK_EQ_INT(stun_parse(&m, p, len), 24);
+
+	/* -EPROTO keeps everything but the offender: header, the attributes
+	 * around it, the verified FINGERPRINT and integrity. */
+	c.raw = false;
+	c.hex = "0019 0004 11000000 0018 0004 80000000 0006 0003 61626300 MI FP";
+	len = assemble(&c, buf, sizeof(buf));
+	p = guard_put(&g, buf, len);
+	CHECK_EQ_INT(stun_parse(&m, p, len), -EPROTO);
+	CHECK(m.method == STUN_METHOD_BINDING && m.cls == STUN_CLASS_REQUEST);
+	CHECK(memcmp(m.tid, p + 8, STUN_TID_LEN) == 0);
+	CHECK_EQ_INT(m.bad_attr, STUN_ATTR_EVEN_PORT);
+	CHECK(stun_msg_find(&m, STUN_ATTR_EVEN_PORT) == NULL);
+	CHECK(stun_msg_find(&m, STUN_ATTR_REQUESTED_TRANSPORT) != NULL);
+	CHECK(stun_msg_find(&m, STUN_ATTR_USERNAME) != NULL);
+	CHECK(m.fingerprint >= 0 && m.integrity >= 0);
+	CHECK_EQ_INT(stun_msg_check_integrity(&m, key, 3), 0);
 }
 
 /* Exactly STUN_MAX_ATTRS known attributes pass; one more is refused. */
@@ -318,7 +362,7 @@ test_attr_limit(void)
 	}
 }
 
-/* USERNAME at its limit passes, one byte more is refused. */
+/* USERNAME at its limit passes; one byte more is a malformed attribute. */
 static void
 test_long_strings(void)
 {
@@ -338,7 +382,10 @@ test_long_strings(void)
 		put16(buf + 22, (unsigned)ulen);
 		p = guard_put(&g, buf, len);
 		CHECK_EQ_INT(stun_parse(&m, p, len),
-		             ulen == STUN_MAX_USERNAME_LEN ? (int)len : -EBADMSG);
+		             ulen == STUN_MAX_USERNAME_LEN ? (int)len : -EPROTO);
+		CHECK_EQ_INT(m.bad_attr, ulen == STUN_MAX_USERNAME_LEN ? 0 : STUN_ATTR_USERNAME);
+		CHECK((stun_msg_find(&m, STUN_ATTR_USERNAME) != NULL) ==
+		      (ulen == STUN_MAX_USERNAME_LEN));
 	}
 }
 
@@ -366,8 +413,8 @@ test_max_len(void)
 static void
 test_prefixes(void)
 {
-	struct pcase c = { "", false, "0006 0003 61626300 0020 0008 0001 a147 e112a643 MI FP",
-		           0,  0,     0 };
+	struct pcase c = { "", false, "0006 0003 61626300 0020 0008 0001 a147 e112a643 MI FP", 0, 0,
+		           0,  0 };
 	uint8_t buf[256];
 	struct stun_msg m;
 	size_t len = assemble(&c, buf, sizeof(buf));
