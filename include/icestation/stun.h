@@ -361,6 +361,10 @@ enum stun_frame_kind {
 	STUN_FRAME_CHANNELDATA, /* channel, data[0..data_len) */
 	STUN_FRAME_NOT_STUN,    /* neither by its first byte (RFC 7983): DTLS, RTP, junk */
 	STUN_FRAME_MALFORMED,   /* starts like STUN or ChannelData but does not parse */
+	/* A well-framed STUN message with a malformed comprehension-required
+	 * attribute (stun_parse -EPROTO): msg is complete, msg.bad_attr names
+	 * it. Answer a request 400; drop anything else. */
+	STUN_FRAME_BAD_ATTR,
 };
 
 struct stun_frame {

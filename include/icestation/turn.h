@@ -401,7 +401,9 @@ long turn_handle_frame(struct turn_server *srv, const struct stun_frame *f,
 /*
  * Handle one STUN request or indication from the client at ft. msg and the
  * buffer it views are borrowed for the call; answers go out through
- * send_client before this returns. Responses from clients are dropped.
+ * send_client before this returns. Responses from clients are dropped. msg
+ * may come from a stun_parse that returned -EPROTO (msg->bad_attr set): a
+ * request is then answered 400 once authenticated, anything else dropped.
  * Returns 0, or a wait as turn_handle_frame does (a Send indication over a
  * stream client's bandwidth).
  */

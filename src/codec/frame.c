@@ -4,6 +4,8 @@
  * dispatcher, the TURN state machine's tests and the fuzzer all start here,
  * so what the daemon accepts is what they test.
  */
+#include <errno.h>
+
 #include "icestation/stun.h"
 
 void
@@ -28,5 +30,8 @@ stun_frame_decode(struct stun_frame *f, const uint8_t *buf, size_t len, bool str
 	r = stun_parse(&f->msg, buf, len);
 	/* A datagram (or frame) is exactly one message: trailing bytes mean
 	 * it is not the STUN it claims to be. */
-	f->kind = r < 0 || (size_t)r != len ? STUN_FRAME_MALFORMED : STUN_FRAME_STUN;
+	if (r == -EPROTO && f->msg.len == len)
+		f->kind = STUN_FRAME_BAD_ATTR;
+	else
+		f->kind = r < 0 || (size_t)r != len ? STUN_FRAME_MALFORMED : STUN_FRAME_STUN;
 }

@@ -3,7 +3,10 @@
  * here with its 5-tuple. The per-IP request rate limit, decoding
  * (stun_frame_decode: RFC 7983 demultiplexing and the parse), the stateless
  * Binding service (RFC 8489 §6.3), and the hand-off of everything TURN to
- * turn_glue.c. Peer mistakes are counted, never logged.
+ * turn_glue.c. Peer mistakes are counted, never logged. A request that is
+ * well framed but has a malformed attribute (STUN_FRAME_BAD_ATTR) goes on: a
+ * Binding is answered 400 here, a TURN request goes to turn, which
+ * authenticates it before its 400.
  */
 #include <errno.h>
 
@@ -47,30 +50,41 @@ stun_type_class(const uint8_t *buf)
 }
 
 /*
- * Binding success (XOR-MAPPED-ADDRESS of the source as we saw it, SOFTWARE)
- * or 420 (UNKNOWN-ATTRIBUTES). FINGERPRINT only when the request carried one:
- * RFC 8489 §7.3 has the server mirror the client, and a client that did not
- * ask (RFC 3489-era parsers, some embedded stacks) may choke on it.
+ * Binding success (XOR-MAPPED-ADDRESS of the source as we saw it, SOFTWARE),
+ * 400 (a malformed attribute: ERROR-CODE alone, the smallest answer, since
+ * the source may be spoofed) or 420 (UNKNOWN-ATTRIBUTES). FINGERPRINT only
+ * when the request carried one: RFC 8489 §7.3 has the server mirror the
+ * client, and a client that did not ask (RFC 3489-era parsers, some embedded
+ * stacks) may choke on it.
  */
 static void
 binding_answer(struct net_worker *w, const struct net_pkt *pkt, const struct stun_msg *req)
 {
+	enum ice_metric_id result = ICE_M_STUN_BINDING_SUCCESS;
 	struct stun_builder b;
 	uint8_t *buf;
 	size_t cap;
 	int len;
 
 	buf = reply_buf(w, pkt, &cap);
+	if (req->bad_attr != 0) {
+		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_ERROR, req->tid);
+		stun_build_error(&b, 400, NULL);
+		result = ICE_M_STUN_BINDING_400;
+		goto finish;
+	}
 	if (req->n_unknown > 0) {
 		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_ERROR, req->tid);
 		stun_build_error(&b, 420, NULL);
 		stun_build_unknown_attrs(&b, req->unknown, req->n_unknown);
+		result = ICE_M_STUN_BINDING_420;
 	} else {
 		stun_build_init(&b, buf, cap, STUN_METHOD_BINDING, STUN_CLASS_SUCCESS, req->tid);
 		stun_build_xor_addr(&b, STUN_ATTR_XOR_MAPPED_ADDRESS, &pkt->remote);
 	}
 	stun_build_attr(&b, STUN_ATTR_SOFTWARE, ICESTATION_SOFTWARE,
 	                sizeof(ICESTATION_SOFTWARE) - 1);
+finish:
 	if (req->fingerprint >= 0)
 		stun_build_fingerprint(&b);
 	len = stun_build_finish(&b);
@@ -79,8 +93,7 @@ binding_answer(struct net_worker *w, const struct net_pkt *pkt, const struct stu
 		return;
 	}
 	reply_send(w, pkt, buf, (size_t)len);
-	ice_metrics_inc(w->m,
-	                req->n_unknown > 0 ? ICE_M_STUN_BINDING_420 : ICE_M_STUN_BINDING_SUCCESS);
+	ice_metrics_inc(w->m, result);
 }
 
 static void
@@ -151,6 +164,15 @@ net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf
 		return net_turn_dispatch(w, pkt, &f);
 	case STUN_FRAME_STUN:
 		break;
+	case STUN_FRAME_BAD_ATTR:
+		/* Well framed, one attribute malformed: a request is answered 400,
+		 * the rest dropped; counted either way (a 400 is what a spoofed
+		 * source could make us reflect). */
+		ice_metrics_inc(w->m, ICE_M_STUN_MALFORMED_ATTR);
+		if (f.msg.cls == STUN_CLASS_REQUEST)
+			break;
+		ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
+		return 0;
 	default:
 		/* ChannelData that does not frame is TURN's to count. */
 		if (kind == STUN_DEMUX_CHANNELDATA) {

@@ -2,14 +2,21 @@
  * Entry point for STUN messages from clients: class and method dispatch,
  * then the checks every TURN request shares, in this order:
  *   Allocate:       auth (401/400/438) -> live 5-tuple (same transaction:
- *                   resend the success, else 437) -> unknown attributes (420)
+ *                   resend the success, else 437) -> malformed attribute
+ *                   (400) -> unknown attributes (420)
  *   other requests: no allocation on the 5-tuple (437, before any crypto so
  *                   junk costs nothing; a Refresh may name one with a
  *                   mobility ticket, mobility.c) -> auth with the
- *                   allocation's cached key -> another username (441) ->
- *                   unknown attributes (420)
- *   Binding:        unknown attributes (420) -> success, no auth
- *   Send:           see relay.c; other indications and responses are dropped.
+ *                   allocation's cached key (matched by USERNAME or
+ *                   USERHASH) -> another username (441) -> malformed
+ *                   attribute (400) -> unknown attributes (420)
+ *   Binding:        malformed (400) -> unknown attributes (420) -> success,
+ *                   no auth
+ *   Send:           see relay.c; other indications and responses are dropped,
+ *                   as is any indication with a malformed attribute.
+ * A malformed attribute (msg->bad_attr, stun_parse's -EPROTO) is answered
+ * after authentication, like an unknown one, so a stranger learns nothing
+ * and its client gets a signed 400.
  */
 #include <string.h>
 
@@ -58,6 +65,16 @@ check_unknown(struct turn_ctx *c)
 	if (n == 0)
 		return true;
 	turn_reply_unknown(c, types, n);
+	return false;
+}
+
+/* 400 for a malformed attribute (signed once authenticated); true when none. */
+static bool
+check_malformed(struct turn_ctx *c)
+{
+	if (c->msg->bad_attr == 0)
+		return true;
+	turn_reply_error(c, 400);
 	return false;
 }
 
@@ -165,7 +182,7 @@ request_allocate(struct turn_ctx *c)
 			turn_reply_error(c, 437);
 		return;
 	}
-	if (check_unknown(c))
+	if (check_malformed(c) && check_unknown(c))
 		turn_handle_allocate(c);
 }
 
@@ -218,7 +235,7 @@ request_on_allocation(struct turn_ctx *c)
 		turn_reply_error(c, 441);
 		return;
 	}
-	if (!check_unknown(c))
+	if (!check_malformed(c) || !check_unknown(c))
 		goto out;
 	switch (c->msg->method) {
 	case STUN_METHOD_REFRESH:
@@ -243,7 +260,7 @@ request_binding(struct turn_ctx *c)
 {
 	struct turn_reply r;
 
-	if (!check_unknown(c))
+	if (!check_malformed(c) || !check_unknown(c))
 		return;
 	turn_reply_begin(c, &r, 0);
 	stun_build_xor_addr(&r.b, STUN_ATTR_XOR_MAPPED_ADDRESS, &c->ft->client);
@@ -266,6 +283,10 @@ turn_handle_stun_verdict(struct turn_server *srv, const struct stun_msg *msg,
 	};
 
 	srv->now = now;
+	if (msg->bad_attr != 0 && msg->cls != STUN_CLASS_REQUEST) {
+		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);
+		return 0;
+	}
 	if (msg->cls == STUN_CLASS_INDICATION && msg->method == STUN_METHOD_SEND) {
 		long wait = turn_handle_send(srv, msg, ft, now);
 
@@ -314,6 +335,7 @@ turn_handle_frame(struct turn_server *srv, const struct stun_frame *f, const str
 {
 	switch (f->kind) {
 	case STUN_FRAME_STUN:
+	case STUN_FRAME_BAD_ATTR: /* turn_handle_stun answers requests 400, drops the rest */
 		return turn_handle_stun(srv, &f->msg, ft, now);
 	case STUN_FRAME_CHANNELDATA:
 		return turn_handle_channeldata(srv, ft, f->channel, f->data, f->data_len, now);

@@ -447,6 +447,34 @@ test_prefixes(void)
 	}
 }
 
+/* stun_frame_decode: STUN, a well-framed message with a bad attribute, trailing bytes. */
+static void
+test_frame_decode(void)
+{
+	struct pcase c = { "", false, "0024 0004 00000001 FP", 0, 0, 0, 0 };
+	uint8_t buf[256];
+	struct stun_frame f;
+	size_t len = assemble(&c, buf, sizeof(buf));
+
+	stun_frame_decode(&f, guard_put(&g, buf, len), len, false);
+	CHECK_EQ_INT(f.kind, STUN_FRAME_STUN);
+	CHECK_EQ_INT(f.msg.bad_attr, 0);
+	c.hex = "0024 0002 00010000 FP"; /* PRIORITY of 2 bytes */
+	len = assemble(&c, buf, sizeof(buf));
+	stun_frame_decode(&f, guard_put(&g, buf, len), len, false);
+	CHECK_EQ_INT(f.kind, STUN_FRAME_BAD_ATTR);
+	CHECK_EQ_INT(f.msg.bad_attr, STUN_ATTR_PRIORITY);
+	CHECK_EQ_INT(f.msg.len, len);
+	/* one byte more than the message: not the STUN it claims to be */
+	buf[len] = 0;
+	stun_frame_decode(&f, guard_put(&g, buf, len + 1), len + 1, false);
+	CHECK_EQ_INT(f.kind, STUN_FRAME_MALFORMED);
+	c.hex = "0024 0002 00010000 8028 0004 deadbeef"; /* and a broken FINGERPRINT */
+	len = assemble(&c, buf, sizeof(buf));
+	stun_frame_decode(&f, guard_put(&g, buf, len), len, false);
+	CHECK_EQ_INT(f.kind, STUN_FRAME_MALFORMED);
+}
+
 int
 main(void)
 {
@@ -457,6 +485,7 @@ main(void)
 	test_long_strings();
 	test_max_len();
 	test_prefixes();
+	test_frame_decode();
 	guard_fini(&g);
 	TEST_DONE();
 }
