@@ -4,7 +4,9 @@
  * raw-key and precomputed-key integrity checks agree, the stream framer and
  * the parser agree on the length, and the message re-encodes through the
  * builder into something that parses back to the same attributes and
- * verifies with the key it was signed with.
+ * verifies with the key it was signed with. A well-framed message with a
+ * malformed attribute (-EPROTO) obeys all of that too: it names a known
+ * comprehension-required type, and what it lists, re-encoded, is clean.
  */
 #include <sys/socket.h>
 
@@ -187,7 +189,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, data, size);
 
 	rc = stun_parse(&m, buf, size);
-	PROP(rc == -EMSGSIZE || rc == -EBADMSG || (rc >= STUN_HEADER_LEN && (size_t)rc <= size));
+	PROP(rc == -EMSGSIZE || rc == -EBADMSG || rc == -EPROTO ||
+	     (rc >= STUN_HEADER_LEN && (size_t)rc <= size));
+	if (rc == -EPROTO) {
+		/* Well framed: a whole message, one known comprehension-required
+		 * attribute malformed and left out. */
+		PROP(m.len >= STUN_HEADER_LEN && m.len <= size);
+		PROP(m.bad_attr != 0 && m.bad_attr < 0x8000);
+		PROP(m.bad_attr != STUN_ATTR_MESSAGE_INTEGRITY &&
+		     m.bad_attr != STUN_ATTR_MESSAGE_INTEGRITY_SHA256);
+		if (stun_demux(buf, size) == STUN_DEMUX_STUN)
+			PROP(stun_stream_frame_len(buf, size) == (int)m.len);
+		for (size_t i = 0; i < m.n_attrs; i++)
+			PROP(m.attrs[i].offset + 4u + m.attrs[i].len <= m.len);
+		decode_all(&m);
+		check_integrity(&m);
+		reencode(&m);
+	} else if (rc >= 0) {
+		PROP(m.bad_attr == 0);
+	}
 	frame = stun_stream_frame_len(buf, size);
 	/*
 	 * Framer and parser agree on valid messages that RFC 7983 classifies

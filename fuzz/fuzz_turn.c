@@ -5,13 +5,20 @@
  *
  *   0 CLIENT  c                 switch among four client 5-tuples (UDP v4,
  *                               a second UDP v4 IP, TCP v4, UDP v6)
- *   1 RAW     len:u16 bytes     a datagram/frame from the client, dispatched
- *                               as net/ does (RFC 7983 demux, stun_parse or
- *                               channeldata_parse, drop what net drops)
+ *   1 RAW     len:u16 bytes     a datagram/frame from the client, through
+ *                               stun_frame_decode and turn_handle_frame as
+ *                               net/ does (a well-framed message with a
+ *                               malformed attribute too: turn answers a
+ *                               request 400 and drops the rest)
  *   2 SIGNED  m c cred n (type:u16 len:u8 value)*n
  *                               a request the fuzzer signs with a REST
  *                               credential and the last NONCE seen, so the
- *                               mutator reaches code behind the MAC check
+ *                               mutator reaches code behind the MAC check;
+ *                               cred picks the secret, the expiry, a bare
+ *                               "<expiry>" username, USERHASH in place of
+ *                               USERNAME (from the ICE API's table), the
+ *                               SHA-256 password algorithm, and (bit 3)
+ *                               MESSAGE-INTEGRITY-SHA256
  *   3 CHANDATA ch:u16 len:u16 bytes
  *                               a ChannelData frame (padded on TCP)
  *   4 PEER    relay peer len:u16 bytes
@@ -25,6 +32,8 @@
  *
  * In SIGNED, an XOR-PEER-ADDRESS of length 1 is replaced by peer[value] and
  * a RESERVATION-TOKEN of length 0 by the last token the server handed out.
+ * The server runs with userhash on (nonces advertise username anonymity)
+ * and a credential grace of 120 s, so CLOCK reaches both sides of it.
  *
  * Properties beyond "no crash, no leak, no UB": every STUN answer parses
  * byte-exact with a FINGERPRINT and goes to the 5-tuple that asked; relayed
@@ -40,6 +49,8 @@
 #include <sys/stat.h>
 
 #include <stdio.h>
+
+#include "icestation/auth_userhash.h"
 
 #include "fuzz_prop.h"
 #include "turn/turn_harness.h"
@@ -134,6 +145,7 @@ struct fz {
 	bool have_token;
 	struct treq last; /* the last SIGNED request, for REPLAY */
 	bool have_last;
+	uint8_t last_cls; /* class of the last answer */
 };
 
 static struct ice_metrics *metrics;
@@ -183,6 +195,7 @@ check_client_send(struct fz *f, int before, bool answer)
 	}
 	PROP(m.cls == STUN_CLASS_SUCCESS || m.cls == STUN_CLASS_ERROR);
 	PROP(m.fingerprint >= 0);
+	f->last_cls = m.cls;
 	if (trace)
 		fprintf(stderr, "client %d: method 0x%03x -> %d\n", f->cur, m.method,
 		        tmsg_code(&m));
@@ -244,9 +257,13 @@ dispatch(struct fz *f, const uint8_t *buf, size_t len)
 			        fr.channel, f->h.io->n_peer);
 		return;
 	case STUN_FRAME_STUN:
+	case STUN_FRAME_BAD_ATTR:
 		check_client_send(f, before, true);
 		if (fr.msg.cls != STUN_CLASS_REQUEST)
 			PROP(f->h.io->n_client == before);
+		/* a malformed attribute never gets a success */
+		if (fr.kind == STUN_FRAME_BAD_ATTR && f->h.io->n_client != before)
+			PROP(f->last_cls == STUN_CLASS_ERROR);
 		return;
 	default:
 		PROP(f->h.io->n_client == before); /* junk is never answered */
@@ -262,7 +279,7 @@ op_signed(struct fz *f, struct in *in)
 	uint8_t cls = in_u8(in) & 1 ? STUN_CLASS_INDICATION : STUN_CLASS_REQUEST;
 	uint8_t cred = in_u8(in);
 	uint8_t n = in_u8(in) % 8;
-	bool sha256_alg = false;
+	bool sha256_alg = false, by_hash = false;
 
 	switch (cred % 8) {
 	case 1:
@@ -281,6 +298,19 @@ op_signed(struct fz *f, struct in *in)
 		tcred_mint(&f->h.cred, H_SECRET, H_UNIX0 + 3600, "did:peers:alice", H_REALM,
 		           STUN_PASSWORD_ALG_SHA256);
 		sha256_alg = true;
+		break;
+	case 6:
+		/* a bare "<expiry>", short-lived: CLOCK takes it into its grace */
+		tcred_mint(&f->h.cred, H_SECRET, H_UNIX0 + 60, NULL, H_REALM,
+		           STUN_PASSWORD_ALG_MD5);
+		break;
+	case 7:
+		/* minted by the "ICE API" (recorded for USERHASH), sent by hash */
+		h_mint(&f->h, H_SECRET, 90, "did:peers:carol");
+		PROP(ltc_userhash_add(turn_shared_userhash(f->h.sh), f->h.cred.username,
+		                      strlen(f->h.cred.username), H_REALM, strlen(H_REALM),
+		                      H_UNIX0 + 90) == 0);
+		by_hash = true;
 		break;
 	default:
 		h_mint(&f->h, H_SECRET, 3600, "did:peers:alice");
@@ -307,7 +337,22 @@ op_signed(struct fz *f, struct in *in)
 		                               ICE_ARRAY_SIZE(ltc_password_algorithms));
 		stun_build_password_algorithm(&r->b, STUN_PASSWORD_ALG_SHA256);
 	}
-	treq_sign(r, &f->h.cred, H_REALM, f->h.nonce, f->h.nonce_len, cred & 8);
+	if (by_hash) {
+		uint8_t uh[LTC_USERHASH_LEN];
+
+		PROP(ltc_userhash_compute(f->h.cred.username, strlen(f->h.cred.username), H_REALM,
+		                          strlen(H_REALM), uh) == 0);
+		stun_build_attr(&r->b, STUN_ATTR_USERHASH, uh, sizeof(uh));
+		stun_build_attr(&r->b, STUN_ATTR_REALM, H_REALM, strlen(H_REALM));
+		stun_build_attr(&r->b, STUN_ATTR_NONCE, f->h.nonce, f->h.nonce_len);
+		if (cred & 8)
+			stun_build_integrity_sha256(&r->b, f->h.cred.key,
+			                            (size_t)f->h.cred.key_len);
+		else
+			stun_build_integrity(&r->b, f->h.cred.key, (size_t)f->h.cred.key_len);
+	} else {
+		treq_sign(r, &f->h.cred, H_REALM, f->h.nonce, f->h.nonce_len, cred & 8);
+	}
 	stun_build_fingerprint(&r->b);
 	r->len = stun_build_finish(&r->b);
 	f->have_last = r->len > 0;
@@ -455,6 +500,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t_tid_counter = 1; /* transaction ids depend on the input only */
 	h_config(&f.h);
 	h_config_v6(&f.h); /* IPv6 and dual-stack relays too */
+	f.h.cfg.turn.userhash = true;
+	f.h.cfg.turn.userhash_table_size = 8;
+	f.h.cfg.turn.credential_grace_s = 120;
 	f.h.m = metrics;
 	h_start(&f.h);
 	for (int i = 0; i < N_CLIENTS; i++) {
@@ -468,274 +516,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-/* ---- seed corpus: op programs built with the harness's request builders ---- */
-
-struct seed {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void
-s_u8(struct seed *s, uint8_t v)
-{
-	PROP(s->n < sizeof(s->b));
-	s->b[s->n++] = v;
-}
-
-static void
-s_u16(struct seed *s, uint16_t v)
-{
-	s_u8(s, (uint8_t)(v >> 8));
-	s_u8(s, (uint8_t)v);
-}
-
-static void
-s_bytes(struct seed *s, const void *p, size_t n)
-{
-	PROP(s->n + n <= sizeof(s->b));
-	if (n > 0)
-		memcpy(s->b + s->n, p, n);
-	s->n += n;
-}
-
-/* RAW: an unauthenticated request (the first leg, answered 401 + NONCE). */
-static void
-s_raw_unauth(struct seed *s, uint16_t method)
-{
-	struct treq r;
-
-	treq_begin(&r, method, STUN_CLASS_REQUEST);
-	if (method == STUN_METHOD_ALLOCATE)
-		stun_build_requested_transport(&r.b, 17);
-	treq_finish(&r);
-	s_u8(s, OP_RAW);
-	s_u16(s, (uint16_t)r.len);
-	s_bytes(s, r.buf, (size_t)r.len);
-}
-
-/* SIGNED header: method index into methods[], credential, n attributes. */
-static void
-s_signed_cls(struct seed *s, uint8_t method_idx, uint8_t cls, uint8_t cred, uint8_t nattr)
-{
-	s_u8(s, OP_SIGNED);
-	s_u8(s, method_idx);
-	s_u8(s, cls == STUN_CLASS_INDICATION);
-	s_u8(s, cred);
-	s_u8(s, nattr);
-}
-
-static void
-s_signed(struct seed *s, uint8_t method_idx, uint8_t cred, uint8_t nattr)
-{
-	s_signed_cls(s, method_idx, STUN_CLASS_REQUEST, cred, nattr);
-}
-
-static void
-s_attr(struct seed *s, uint16_t type, const void *v, uint8_t len)
-{
-	s_u16(s, type);
-	s_u8(s, len);
-	s_bytes(s, v, len);
-}
-
-static void
-s_transport(struct seed *s)
-{
-	static const uint8_t udp[4] = { 17, 0, 0, 0 };
-
-	s_attr(s, STUN_ATTR_REQUESTED_TRANSPORT, udp, 4);
-}
-
-static void
-s_peer(struct seed *s, uint8_t idx)
-{
-	s_attr(s, STUN_ATTR_XOR_PEER_ADDRESS, &idx, 1);
-}
-
-static void
-s_channel(struct seed *s, uint16_t ch)
-{
-	uint8_t v[4] = { (uint8_t)(ch >> 8), (uint8_t)ch, 0, 0 };
-
-	s_attr(s, STUN_ATTR_CHANNEL_NUMBER, v, 4);
-}
-
-static void
-s_allocate(struct seed *s, uint8_t cred)
-{
-	s_raw_unauth(s, STUN_METHOD_ALLOCATE);
-	s_signed(s, 0, cred, 1);
-	s_transport(s);
-}
-
-static void
-s_chandata(struct seed *s, uint16_t ch, const char *payload)
-{
-	s_u8(s, OP_CHANDATA);
-	s_u16(s, ch);
-	s_u16(s, (uint16_t)strlen(payload));
-	s_bytes(s, payload, strlen(payload));
-}
-
-static void
-s_from_peer(struct seed *s, uint8_t relay, uint8_t peer, const char *payload)
-{
-	s_u8(s, OP_PEER);
-	s_u8(s, relay);
-	s_u8(s, peer);
-	s_u16(s, (uint16_t)strlen(payload));
-	s_bytes(s, payload, strlen(payload));
-}
-
-static void
-s_clock(struct seed *s, uint8_t scale, uint16_t n)
-{
-	s_u8(s, OP_CLOCK);
-	s_u8(s, scale);
-	s_u16(s, n);
-}
-
-static void
-s_write(const char *dir, const char *name, const struct seed *s)
-{
-	char path[512];
-	FILE *fp;
-
-	PROP(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
-	fp = fopen(path, "wb");
-	PROP(fp != NULL);
-	PROP(fwrite(s->b, 1, s->n, fp) == s->n);
-	PROP(fclose(fp) == 0);
-}
-
-static void
-write_seeds(const char *dir)
-{
-	struct seed s;
-
-	(void)mkdir(dir, 0755);
-
-	/* Allocate, permission, Send, Data back, Refresh 0. */
-	memset(&s, 0, sizeof(s));
-	s_allocate(&s, 0);
-	s_signed(&s, 2, 0, 1);
-	s_peer(&s, 0);
-	{
-		static const char data[] = "ping";
-
-		s_signed_cls(&s, 4, STUN_CLASS_INDICATION, 0, 2);
-		s_peer(&s, 0);
-		s_attr(&s, STUN_ATTR_DATA, data, 4);
-	}
-	s_from_peer(&s, 0, 0, "pong");
-	s_signed(&s, 1, 0, 1);
-	{
-		static const uint8_t zero[4] = { 0 };
-
-		s_attr(&s, STUN_ATTR_LIFETIME, zero, 4);
-	}
-	s_write(dir, "alloc_perm_send_refresh0", &s);
-
-	/* Channels at both ends of RFC 5766's range, data both ways, expiry. */
-	memset(&s, 0, sizeof(s));
-	s_allocate(&s, 0);
-	s_signed(&s, 3, 0, 2);
-	s_channel(&s, 0x4000);
-	s_peer(&s, 0);
-	s_signed(&s, 3, 8, 2); /* MESSAGE-INTEGRITY-SHA256 */
-	s_channel(&s, 0x7fff);
-	s_peer(&s, 1);
-	s_chandata(&s, 0x4000, "to peer 0");
-	s_chandata(&s, 0x7fff, "to peer 1");
-	s_from_peer(&s, 0, 1, "from peer 1");
-	s_clock(&s, 2, 11); /* channels expire, quarantine starts */
-	s_chandata(&s, 0x7fff, "late");
-	s_u8(&s, OP_REPLAY);
-	s_write(dir, "channels_expiry", &s);
-
-	/* Over TCP: Allocate, channel 0x5000, padded ChannelData, close. */
-	memset(&s, 0, sizeof(s));
-	s_u8(&s, OP_CLIENT);
-	s_u8(&s, 2);
-	s_allocate(&s, 0);
-	s_signed(&s, 3, 0, 2);
-	s_channel(&s, 0x5000);
-	s_peer(&s, 1);
-	s_chandata(&s, 0x5000, "abc");
-	s_from_peer(&s, 0, 1, "12345");
-	s_u8(&s, OP_CLOSE);
-	s_write(dir, "tcp_channel_close", &s);
-
-	/* EVEN-PORT R, then a second client redeems the token; SHA-256 password. */
-	memset(&s, 0, sizeof(s));
-	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
-	s_signed(&s, 0, 5, 2);
-	s_transport(&s);
-	{
-		static const uint8_t r_bit = 0x80;
-
-		s_attr(&s, STUN_ATTR_EVEN_PORT, &r_bit, 1);
-	}
-	s_u8(&s, OP_CLIENT);
-	s_u8(&s, 1);
-	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
-	s_signed(&s, 0, 0, 2);
-	s_transport(&s);
-	s_attr(&s, STUN_ATTR_RESERVATION_TOKEN, NULL, 0);
-	s_clock(&s, 1, 31); /* an unredeemed reservation would be closed */
-	s_write(dir, "even_port_token", &s);
-
-	/* Refusals: wrong secret, expired, denied peers, quota, stale nonce. */
-	memset(&s, 0, sizeof(s));
-	s_allocate(&s, 1);
-	s_signed(&s, 0, 2, 1);
-	s_transport(&s);
-	s_signed(&s, 0, 4, 1);
-	s_transport(&s);
-	s_signed(&s, 2, 4, 2);
-	s_peer(&s, 4);
-	s_peer(&s, 5);
-	s_signed(&s, 3, 4, 2);
-	s_channel(&s, 0x8000);
-	s_peer(&s, 0);
-	s_u8(&s, OP_CLIENT);
-	s_u8(&s, 3);
-	s_allocate(&s, 3); /* previous secret, from the IPv6 client */
-	s_u8(&s, OP_CLIENT);
-	s_u8(&s, 0);
-	s_clock(&s, 1, 590);
-	s_signed(&s, 1, 4, 0); /* client 3's nonce: 401 with one for client 0 */
-	{
-		static const uint8_t hour[4] = { 0, 0, 0x0e, 0x10 };
-
-		s_signed(&s, 1, 4, 1); /* Refresh for an hour: outlive the nonce */
-		s_attr(&s, STUN_ATTR_LIFETIME, hour, 4);
-	}
-	s_clock(&s, 1, 601);
-	s_signed(&s, 1, 4, 0); /* nonce older than 600 s: 438, fresh nonce */
-	s_u8(&s, OP_REPLAY);   /* the same stale request again: 438 */
-	s_signed(&s, 1, 4, 0);
-	s_write(dir, "refusals", &s);
-
-	/* Dual-stack allocation from the IPv6 client, lifetime, Binding. */
-	memset(&s, 0, sizeof(s));
-	s_u8(&s, OP_CLIENT);
-	s_u8(&s, 3);
-	s_raw_unauth(&s, STUN_METHOD_BINDING);
-	s_raw_unauth(&s, STUN_METHOD_ALLOCATE);
-	s_signed(&s, 0, 0, 3);
-	s_transport(&s);
-	{
-		static const uint8_t v6[4] = { 2, 0, 0, 0 };
-		static const uint8_t life[4] = { 0, 0, 0x0e, 0x10 };
-
-		s_attr(&s, STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY, v6, 4);
-		s_attr(&s, STUN_ATTR_LIFETIME, life, 4);
-	}
-	s_signed(&s, 2, 0, 2);
-	s_peer(&s, 0);
-	s_peer(&s, 2);
-	s_from_peer(&s, 1, 2, "v6 peer");
-	s_clock(&s, 2, 61);
-	s_write(dir, "dual_stack", &s);
-}
+#include "fuzz_turn_seeds.h"
