@@ -389,6 +389,45 @@ test_user_quotas(void)
 	unsetenv("ICE_TEST_PER_MINUTE");
 }
 
+/* credential-format, credential-grace (0 allowed), userhash-table-size: defaults and refusals. */
+static void
+test_credentials(void)
+{
+	struct ice_config *cfg;
+
+	cfg = load_data("credentials.yml");
+	REQUIRE(cfg != NULL);
+	CHECK_EQ_INT(cfg->turn.credential_format, ICE_CREDENTIAL_COTURN);
+	CHECK_EQ_INT(cfg->turn.credential_grace_s, 43200);
+	CHECK(!cfg->turn.userhash);
+	CHECK_EQ_INT(cfg->turn.userhash_table_size, 4096);
+	ice_config_free(cfg);
+
+	setenv("ICE_TEST_FORMAT", "hex-sha256", 1);
+	setenv("ICE_TEST_GRACE", "0", 1);
+	cfg = load_data("credentials.yml");
+	REQUIRE(cfg != NULL);
+	CHECK_EQ_INT(cfg->turn.credential_format, ICE_CREDENTIAL_HEX_SHA256);
+	CHECK_EQ_INT(cfg->turn.credential_grace_s, 0);
+	ice_config_free(cfg);
+
+	setenv("ICE_TEST_FORMAT", "sha256", 1);
+	expect_error("credentials.yml", "credentials.yml",
+	             "8:30: peers.node.server.subserver.turn.credential-format: expected one of "
+	             "coturn, hex-sha256, got \"sha256\"");
+	unsetenv("ICE_TEST_FORMAT");
+	setenv("ICE_TEST_GRACE", "31d", 1);
+	expect_error("credentials.yml", "credentials.yml",
+	             "9:29: peers.node.server.subserver.turn.credential-grace: expected a duration "
+	             "from 0s to 2592000s");
+	unsetenv("ICE_TEST_GRACE");
+	setenv("ICE_TEST_UH_SIZE", "0", 1);
+	expect_error("credentials.yml", "credentials.yml",
+	             "10:32: peers.node.server.subserver.turn.userhash-table-size: \"0\" is out "
+	             "of range: expected an integer from 1 to 1000000");
+	unsetenv("ICE_TEST_UH_SIZE");
+}
+
 static void
 test_ignored_and_includes(void)
 {
@@ -490,6 +529,10 @@ test_full(void)
 	CHECK_EQ_INT(cfg->turn.allocations_per_minute_per_user, 7);
 	CHECK_EQ_INT(cfg->turn.allocation_lifetime_s, 3600);
 	CHECK_EQ_INT(cfg->turn.credential_ttl_s, 7200);
+	CHECK_EQ_INT(cfg->turn.credential_grace_s, 1800);
+	CHECK_EQ_INT(cfg->turn.credential_format, ICE_CREDENTIAL_HEX_SHA256);
+	CHECK(cfg->turn.userhash);
+	CHECK_EQ_INT(cfg->turn.userhash_table_size, 100);
 	CHECK_EQ_INT(cfg->turn.n_denied_peer_ip, 1);
 	CHECK_EQ_INT(cfg->turn.n_allowed_peer_ip, 2);
 	CHECK_EQ_INT(cfg->turn.allowed_peer_ip[1].family, AF_INET6);
@@ -565,6 +608,10 @@ test_print_roundtrip(void)
 	CHECK_EQ_INT(b->turn.challenge_rps, a->turn.challenge_rps);
 	CHECK_EQ_INT(b->turn.challenge_burst, a->turn.challenge_burst);
 	CHECK_EQ_INT(b->http.rate_rps, a->http.rate_rps);
+	CHECK_EQ_INT(b->turn.credential_grace_s, a->turn.credential_grace_s);
+	CHECK_EQ_INT(b->turn.credential_format, a->turn.credential_format);
+	CHECK(b->turn.userhash == a->turn.userhash);
+	CHECK_EQ_INT(b->turn.userhash_table_size, a->turn.userhash_table_size);
 	CHECK_EQ_INT(b->stun.transports, a->stun.transports);
 	CHECK_EQ_INT(b->http.timeout_s, a->http.timeout_s);
 	CHECK_EQ_INT(b->http.max_connections_per_address, a->http.max_connections_per_address);
@@ -709,6 +756,7 @@ main(void)
 	test_public_ip();
 	test_workers();
 	test_user_quotas();
+	test_credentials();
 	test_ignored_and_includes();
 	test_full();
 	test_print_roundtrip();

@@ -144,13 +144,14 @@ class TurnError(Exception):
 class TurnClient:
     """One client 5-tuple (a UDP socket or a TCP connection) to the server."""
 
-    def __init__(self, server, username, password, transport="udp", local="127.0.0.1"):
+    def __init__(self, server, username, password, transport="udp", local="127.0.0.1",
+                 local_port=0):
         self.server = server
         self.username = username.encode()
         self.password = password.encode()
         self.transport = transport
         self.local_host = local
-        self.sock = self._connect()
+        self.sock = self._connect(local_port)
         self.inbuf = b""
         self.realm = None
         self.nonce = None
@@ -159,15 +160,19 @@ class TurnClient:
         self.mapped = None
         self.pending = []  # data/channel frames that arrived while waiting for a response
 
-    def _connect(self):
+    def _connect(self, local_port=0):
         fam = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
         if self.transport == "udp":
             s = socket.socket(fam, socket.SOCK_DGRAM)
-            s.bind((self.local_host, 0))
+            s.bind((self.local_host, local_port))
             s.connect(self.server)
         else:
             s = socket.socket(fam, socket.SOCK_STREAM)
-            s.bind((self.local_host, 0))
+            if local_port:
+                # A fixed port must be free again for the next run: close
+                # with a reset, leaving no TIME_WAIT behind.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.bind((self.local_host, local_port))
             s.settimeout(5)
             s.connect(self.server)
         s.setblocking(False)
