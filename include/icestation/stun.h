@@ -164,9 +164,9 @@ enum stun_demux stun_demux(const uint8_t *buf, size_t len);
  * sound but a known comprehension-required attribute is malformed (a LIFETIME
  * of 3 bytes, an EVEN-PORT of 4, ...): *msg is then complete (msg->len bytes,
  * every other attribute listed) with the first offender in msg->bad_attr, and
- * a request is answered 400 Bad Request (RFC 8489 §7.3.1 leaves which
- * malformations to the server; see docs/codec.md), anything else dropped. A
- * caller that treats every negative return as "drop" stays safe.
+ * a request is answered 400 Bad Request (RFC 8489 §14.8: "the request was
+ * malformed"; see docs/codec.md), anything else dropped. A caller that
+ * treats every negative return as "drop" stays safe.
  */
 int stun_parse(struct stun_msg *msg, const uint8_t *buf, size_t len);
 

@@ -695,6 +695,9 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->http.rate_burst, 100);
 	CHECK_EQ_INT(cfg->turn.allocation_lifetime_s, 600);
 	CHECK_EQ_INT(cfg->turn.credential_ttl_s, 86400);
+	CHECK_EQ_INT(cfg->turn.credential_grace_s, 43200);
+	CHECK_EQ_INT(cfg->turn.credential_format, ICE_CREDENTIAL_COTURN);
+	CHECK(!cfg->turn.userhash);
 	CHECK(cfg->turn.fallback_enabled);
 	CHECK(!cfg->turn.anonymous);
 	CHECK_EQ_INT(cfg->turn.n_fallback_stun_servers, 1);
