@@ -11,9 +11,11 @@
  * anonymity" bit 1, counted from the least significant end as erratum 6290
  * corrects: "AAAB" or "AAAD") + base64url(ts32 || tag64), ts = monotonic
  * seconds when minted, tag = SipHash-2-4 under the nonce key over ts and the
- * client's 5-tuple (client address and port, server address and port,
- * transport). Minting and checking cost one SipHash and keep no state, so a
- * flood of unauthenticated requests creates nothing.
+ * client's side of its 5-tuple (client address, client port, transport).
+ * Not the server address: the nodes of a cluster behind one anycast address
+ * or load balancer each see another local address for the same client.
+ * Minting and checking cost one SipHash and keep no state, so a flood of
+ * unauthenticated requests creates nothing.
  */
 #ifndef ICESTATION_AUTH_LTC_H
 #define ICESTATION_AUTH_LTC_H
@@ -48,12 +50,12 @@ struct ltc_nonce_key {
 };
 
 /*
- * The client's 5-tuple a nonce is bound to. Borrowed views; transport is the
- * caller's own number for UDP, TCP and TLS (turn's enum turn_proto).
+ * What of the client's 5-tuple a nonce is bound to. client is borrowed;
+ * transport is the caller's own number for UDP, TCP and TLS (turn's enum
+ * turn_proto).
  */
 struct ltc_tuple {
 	const struct ice_addr *client; /* address and port, as the server sees them */
-	const struct ice_addr *server; /* the local address and port the client sent to */
 	uint8_t transport;
 };
 
@@ -78,10 +80,11 @@ void ltc_nonce_mint(const struct ltc_nonce_key *k, const struct ltc_tuple *t, ic
                     uint8_t out[LTC_NONCE_LEN]);
 
 /*
- * Check a nonce a client echoed. Returns 0 when we minted it for this 5-tuple
- * less than lifetime ago, -ESTALE when we minted it but it is older, -EBADMSG
- * when it is not ours (wrong format or feature bits, forged, minted for
- * another 5-tuple, or from the future).
+ * Check a nonce a client echoed. Returns 0 when we minted it for this client
+ * address, port and transport less than lifetime ago, -ESTALE when we minted
+ * it but it is older, -EBADMSG when it is not ours (wrong format or feature
+ * bits, forged, minted for another client address, port or transport, or
+ * from the future).
  */
 int ltc_nonce_check(const struct ltc_nonce_key *k, const struct ltc_tuple *t, const uint8_t *nonce,
                     size_t len, ice_ms_t now, ice_ms_t lifetime);
@@ -161,7 +164,7 @@ struct ltc_result {
 /*
  * Authenticate a request (RFC 8489 §9.2.4 order; a nonce we never minted for
  * t is answered 438 before any key is derived, as coturn does). t is the
- * client's 5-tuple (nonces are bound to it); now is monotonic ms (nonce age);
+ * client's side of its 5-tuple (nonces are bound to it); now is monotonic ms (nonce age);
  * unix_s is wall-clock seconds (REST expiry). cached, when not NULL, is the
  * credential of the allocation this request belongs to and the caller has
  * checked that USERNAME (or USERHASH) is the one that made it: its key is

@@ -1,7 +1,7 @@
 /*
  * Stateless nonces for the long-term credential mechanism: the nonce carries
- * its own mint time and a MAC binding it to the client's 5-tuple, so checking
- * it needs no table. SipHash-2-4 is a PRF with a 128-bit key; a 64-bit tag
+ * its own mint time and a MAC binding it to the client's address, port and
+ * transport, so checking it needs no table. SipHash-2-4 is a PRF with a 128-bit key; a 64-bit tag
  * means a forger needs ~2^63 online guesses per accepted nonce, and a nonce
  * alone grants nothing without the credential anyway.
  */
@@ -24,8 +24,8 @@ enum {
 	COOKIE_LEN = PREFIX_LEN + FEATURES_LEN,
 	RAW_LEN = 12, /* ts32 + tag64 */
 	B64_LEN = 16,
-	/* ts, transport, then client and server as family, port, 16 IP bytes */
-	TAG_IN_LEN = 4 + 1 + 2 * (1 + 2 + 16),
+	/* ts, transport, then the client as family, port, 16 IP bytes */
+	TAG_IN_LEN = 4 + 1 + 1 + 2 + 16,
 };
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -84,7 +84,6 @@ tag(const struct ltc_nonce_key *k, uint32_t ts, const struct ltc_tuple *t)
 	n += 4;
 	in[n++] = t->transport;
 	n += put_addr(in + n, t->client);
-	n += put_addr(in + n, t->server);
 	return ice_siphash(&k->k, in, n);
 }
 

@@ -178,11 +178,11 @@ struct turn_ctx {
 	bool moving;                   /* a is another 5-tuple's, named by a mobility ticket */
 };
 
-/* The 5-tuple a nonce is bound to (auth_ltc.h): ft without its link. */
+/* What of ft a nonce is bound to (auth_ltc.h): the client and the transport. */
 static inline struct ltc_tuple
 turn_ltc_tuple(const struct turn_5tuple *ft)
 {
-	struct ltc_tuple t = { &ft->client, &ft->server, ft->proto };
+	struct ltc_tuple t = { &ft->client, ft->proto };
 
 	return t;
 }

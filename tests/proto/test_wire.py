@@ -8,9 +8,10 @@
   400 once authenticated; so does a well-formed EVEN-PORT with the token
   (RFC 8656 §7.2). A Send indication with a malformed attribute is dropped.
   Every such message is counted.
-- A nonce is bound to the client's 5-tuple: replayed from another client
-  port, or over TCP from the same address and port, it gets 438 with a fresh
-  nonce (RFC 8489 §9.2.4, as coturn), and the retry with that one works.
+- A nonce is bound to the client's address, port and transport: replayed
+  from another client port, or over TCP from the same address and port, it
+  gets 438 with a fresh nonce (RFC 8489 §9.2.4, as coturn), and the retry
+  with that one works.
 
 Ports: 18010-18012, relays 18600-18649 (tests/PORTS.md)."""
 
