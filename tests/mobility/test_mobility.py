@@ -25,6 +25,9 @@ MOVED = 'icestation_turn_mobility_total{result="moved"}'
 REPLAYED = 'icestation_turn_mobility_total{result="replayed_ticket"}'
 BAD = 'icestation_turn_mobility_total{result="bad_ticket"}'
 NO_ALLOC = 'icestation_turn_dropped_total{reason="no_allocation"}'
+# Nonces are bound to the 5-tuple: a move's first Refresh, with the old
+# 5-tuple's nonce, gets 438 and the retry moves (docs/turn.md, Mobility).
+BAD_NONCE = 'icestation_turn_auth_failures_total{reason="bad_nonce"}'
 
 
 def ticket_of(resp):
@@ -58,8 +61,10 @@ def udp_move(d):
 
     old = c.rebind()
     assert c.local() != old.getsockname(), "rebind kept the port"
+    bad_nonce = d.metric(BAD_NONCE)
     second = move(c, first)
     assert second != first
+    assert d.metric(BAD_NONCE) == bad_nonce + 1, "the old 5-tuple's nonce was not refused"
     both_ways(c, peer, b"after")
     assert d.metric(MOVED) == 1
     wait_for(lambda: "turn: allocation moved" in d.log(), 5, what="the move's log line")
@@ -103,7 +108,9 @@ def tcp_move(d):
     c.channel_bind(0x4000, peer.getsockname())
     both_ways(c, peer, b"tcp-before")
     old = c.rebind()
+    bad_nonce = d.metric(BAD_NONCE)
     move(c, first)
+    assert d.metric(BAD_NONCE) == bad_nonce + 1, "the old connection's nonce was not refused"
     old.close()  # the old connection's end must not end the allocation
     both_ways(c, peer, b"tcp-after")
     assert d.metric(MOVED) == 2

@@ -72,7 +72,8 @@ test_move(void)
 {
 	struct harness h;
 	struct ticket t0, t1, t2;
-	int relay;
+	struct treq r;
+	int relay, retries;
 
 	start(&h);
 	CHECK_EQ_INT(allocate_mobile(&h, 0), 0);
@@ -86,9 +87,21 @@ test_move(void)
 	REQUIRE(take_ticket(&h, &t1));
 	CHECK(t1.len == t0.len && memcmp(t1.b, t0.b, t0.len) != 0);
 
-	/* The client's port changes: the ticket moves the allocation. */
+	/* The client's port changes. Its nonce is bound to the old 5-tuple: the
+	 * first try gets 438 with a nonce for the new one and moves nothing. */
 	h_set_client(&h, CLIENT, 2000, TURN_PROTO_UDP);
+	treq_begin(&r, STUN_METHOD_REFRESH, STUN_CLASS_REQUEST);
+	stun_build_attr(&r.b, STUN_ATTR_MOBILITY_TICKET, t1.b, t1.len);
+	CHECK_EQ_INT(h_send_signed_once(&h, &r), 438);
+	CHECK(stun_msg_find(&h.resp, STUN_ATTR_NONCE) != NULL);
+	CHECK_EQ_INT(h.io->client_ft.client.port, 2000);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_AUTH_NONCE_BAD), 1);
+	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_MOBILITY_MOVED), 0);
+	CHECK_EQ_INT(h_refresh(&h, 600), 437); /* not moved: still not ours */
+	/* The same ticket with that nonce moves the allocation. */
+	retries = h.stale_retries;
 	CHECK_EQ_INT(refresh_with(&h, &t1), 0);
+	CHECK_EQ_INT(h.stale_retries, retries);
 	CHECK(h_resp_signed(&h));
 	CHECK(stun_msg_find(&h.resp, STUN_ATTR_LIFETIME) != NULL);
 	REQUIRE(take_ticket(&h, &t2));
