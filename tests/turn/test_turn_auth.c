@@ -453,6 +453,8 @@ test_challenge_limit(void)
 	turn_server_set_challenge_limit(h.srv, NULL);
 	h_stop(&h);
 	ice_ratelimit_free(rl);
+}
+
 /* Send r once, signed with the current nonce, from the 5-tuple ft. */
 static int
 send_from(struct harness *h, const struct turn_5tuple *ft, struct treq *r)
