@@ -540,7 +540,7 @@ test_nonce_5tuple(void)
 
 /*
  * "<expiry>" alone (turnutils_uclient -W without -u) authenticates, and its
- * quota is the anonymous one: counted per credential, as "<expiry>:" is.
+ * quota is the anonymous one: counted per client address, as "<expiry>:" is.
  */
 static void
 test_bare_expiry(void)
@@ -556,16 +556,18 @@ test_bare_expiry(void)
 	CHECK(h_resp_signed(&h));
 	CHECK_EQ_INT(h_refresh(&h, -1), 0);
 	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 0);
-	/* one allocation per user: the same credential from another port is 486 */
+	/* one allocation per user, and anonymous credentials, bare or
+	 * "<expiry>:", share one quota per client address (docs/turn.md):
+	 * the same credential from another port, or a new one, is 486 */
 	h_set_client(&h, "192.0.2.1", 40001, TURN_PROTO_UDP);
 	CHECK_EQ_INT(h_allocate(&h), 486);
-	/* another anonymous credential is another quota, as for "<expiry>:" */
 	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 61, NULL, H_REALM, STUN_PASSWORD_ALG_MD5);
+	CHECK_EQ_INT(h_allocate(&h), 486);
+	/* another address is another quota */
+	h_set_client(&h, "192.0.2.2", 40002, TURN_PROTO_UDP);
 	CHECK_EQ_INT(h_allocate(&h), 0);
-	h_set_client(&h, "192.0.2.1", 40002, TURN_PROTO_UDP);
+	h_set_client(&h, "192.0.2.2", 40003, TURN_PROTO_UDP);
 	tcred_mint(&h.cred, H_SECRET, H_UNIX0 + 62, "", H_REALM, STUN_PASSWORD_ALG_MD5);
-	CHECK_EQ_INT(h_allocate(&h), 0);
-	h_set_client(&h, "192.0.2.1", 40003, TURN_PROTO_UDP);
 	CHECK_EQ_INT(h_allocate(&h), 486);
 	/* and it expires like any other */
 	tcred_mint(&h.cred, H_SECRET, H_UNIX0 - 1, NULL, H_REALM, STUN_PASSWORD_ALG_MD5);
