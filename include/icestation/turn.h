@@ -20,6 +20,8 @@
  *   relay rx  turn_handle_peer(srv, handle, &peer, data, len, now), data with
  *             TURN_PEER_HEADROOM writable bytes before it and
  *             TURN_PEER_TAILROOM after it
+ *   relay err turn_handle_icmp(srv, handle, &peer, &icmp, now) for each ICMP
+ *             error a relay socket's error queue holds (IP_RECVERR)
  *   timer     turn_expire(srv, now) from one periodic event (100-1000 ms)
  *   TCP close turn_close_5tuple(srv, &ft, now)
  *   reload    turn_server_reconfigure(srv, &settings, now) between batches
@@ -68,6 +70,10 @@ enum {
 	 * numbers across the old range, and on the server's client socket
 	 * nothing else can start with bytes 0x50-0x7F (RFC 7983). */
 	TURN_CHANNEL_MAX = 0x7FFF,
+	/* ICMP Data indications (RFC 8656 §11) per allocation and second of
+	 * the clock: ICMP is a hint, and anyone who knows a relay address and
+	 * a permitted peer can forge it. */
+	TURN_ICMP_PER_S = 10,
 };
 
 enum turn_proto {
@@ -428,6 +434,27 @@ long turn_handle_channeldata(struct turn_server *srv, const struct turn_5tuple *
  */
 void turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *peer,
                       uint8_t *data, size_t len, ice_ms_t now);
+
+/* An ICMP error for a datagram a relay socket sent, as the kernel reported it. */
+struct turn_icmp {
+	bool v6;      /* ICMPv6, else ICMPv4 */
+	uint8_t type; /* of the ICMP message */
+	uint8_t code;
+	uint32_t info; /* the next-hop MTU for "fragmentation needed" and "packet too big" */
+};
+
+/*
+ * An ICMP error (RFC 8656 §11) reached relay socket handle for a datagram it
+ * sent to peer (the address and port of the offending datagram's
+ * destination). Destination unreachable and time exceeded (ICMPv6: also
+ * packet too big) go to the client as a Data indication with XOR-PEER-ADDRESS
+ * = peer and an ICMP attribute, when a permission for peer's IP is live and
+ * the allocation's TURN_ICMP_PER_S allows; else dropped. Every outcome is
+ * counted (icestation_turn_icmp_total). The indication is built in the
+ * server's scratch buffer (TURN_BUF_SCRATCH).
+ */
+void turn_handle_icmp(struct turn_server *srv, int handle, const struct ice_addr *peer,
+                      const struct turn_icmp *icmp, ice_ms_t now);
 
 /*
  * Advance timers to now: expire allocations (relay_close), permissions and

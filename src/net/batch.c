@@ -148,6 +148,7 @@ net_batch_flush(struct net_batch *b)
 	unsigned sent = 0, n = b->tx_n, k;
 	uint64_t dgrams, gso, v;
 	struct msghdr *mh;
+	bool retried = false;
 	int r;
 
 #ifndef ICE_NET_NO_GSO /* -DICE_NET_NO_GSO: the A/B build of docs/performance.md */
@@ -164,6 +165,7 @@ net_batch_flush(struct net_batch *b)
 					gso += v;
 			}
 			sent += (unsigned)r;
+			retried = false;
 			ice_metrics_add(b->m, ok, dgrams);
 			if (gso > 0)
 				ice_metrics_add(b->m, ICE_M_NET_UDP_GSO_DATAGRAMS, gso);
@@ -171,6 +173,14 @@ net_batch_flush(struct net_batch *b)
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && b->tx_relay && !retried && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != ENOBUFS) {
+			/* A relay socket reports an ICMP error for an earlier
+			 * datagram (IP_RECVERR, relay_icmp.c) by refusing the
+			 * next send, once, without trying it: try it again. */
+			retried = true;
+			continue;
+		}
 		mh = &b->tx_msgs[sent].msg_hdr;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			/* Socket buffer full: UDP gives no promise, drop the rest. */
@@ -188,12 +198,14 @@ net_batch_flush(struct net_batch *b)
 				b->tx_gso_off = true;
 			udp_send_unpacked(b, mh, ok, bad);
 			sent++;
+			retried = false;
 			continue;
 		}
 		/* This one message is undeliverable (no route, bad source,
 		 * EMSGSIZE with DF): skip it and keep the rest of the batch. */
 		ice_metrics_inc(b->m, bad);
 		sent++;
+		retried = false;
 	}
 	b->tx_n = 0;
 	b->tx_fd = -1;

@@ -56,7 +56,8 @@ relay_set_df(int fd, int family, bool on)
  * a direct path wins), and these are two of the six syscalls a fresh relay
  * cost (socket, bind, two setsockopt, epoll_ctl, close). The first
  * datagrams of a relay are ICE checks, small and paced, so the default
- * buffer holds them until the media starts.
+ * buffer holds them until the media starts. ICMP errors (relay_icmp.c) are
+ * asked for here too: only a relay that has sent can get one.
  */
 static void
 relay_size_bufs(struct net_relay *s)
@@ -66,6 +67,7 @@ relay_size_bufs(struct net_relay *s)
 	s->bufs_sized = true;
 	(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 	(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	(void)net_relay_recverr_on(s->fd, s->bound.family);
 }
 
 /* Drain one ready relay socket (at most NET_UDP_MAX_BATCHES recvmmsg). */
@@ -85,10 +87,15 @@ relay_read(struct net_worker *w, struct net_relay *s)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* ICMP port unreachable from a peer we sent to
-			 * surfaces as ECONNREFUSED: not an error of ours. */
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED)
-				ice_metrics_inc(w->m, ICE_M_NET_RELAY_RX_ERRORS);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* An ICMP error queued since the last read
+			 * (ECONNREFUSED, EHOSTUNREACH, ...): read the queue,
+			 * then the datagrams behind it. */
+			if (net_relay_read_errors(w, s) > 0 && net_relay_slot(&w->relays, handle) == s &&
+			    s->fd == fd)
+				continue;
+			ice_metrics_inc(w->m, ICE_M_NET_RELAY_RX_ERRORS);
 			break;
 		}
 		ice_metrics_add(w->m, ICE_M_NET_RELAY_RX, (uint64_t)n);
@@ -126,9 +133,11 @@ relay_read(struct net_worker *w, struct net_relay *s)
 }
 
 /*
- * The relay set is readable: read every relay it reports ready. Level
- * triggered, so a relay left with data (batch cap) or beyond
- * NET_RELAY_EVENTS keeps the set readable and comes back next pass.
+ * The relay set is readable: read every relay it reports ready, its error
+ * queue first (EPOLLERR: ICMP errors, relay_icmp.c), so its datagrams are
+ * not held up by their report. Level triggered, so a relay left with data
+ * or errors (batch caps) or beyond NET_RELAY_EVENTS keeps the set readable
+ * and comes back next pass.
  */
 static void
 relay_ep_on_read(evutil_socket_t fd, short what, void *arg)
@@ -144,7 +153,11 @@ relay_ep_on_read(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < n; i++) {
 		s = net_relay_slot(&w->relays, (int)evs[i].data.u32);
 		/* Closed earlier in this pass: close() left the set already. */
-		if (s != NULL && s->fd >= 0)
+		if (s == NULL || s->fd < 0)
+			continue;
+		if (evs[i].events & EPOLLERR)
+			(void)net_relay_read_errors(w, s);
+		if (evs[i].events & EPOLLIN)
 			relay_read(w, s);
 	}
 }

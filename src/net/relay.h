@@ -48,6 +48,8 @@ enum {
 	 * freed early. */
 	NET_RELAY_QUARANTINE_MAX = 4096,
 	NET_RELAY_ROWS = 8, /* relay addresses per family (NET_MAX_RELAY_ADDRS) */
+	/* Error-queue messages (ICMP errors) read per relay and pass. */
+	NET_RELAY_ERRQ_MAX = 16,
 };
 
 /* One relay socket of a worker; handle = its index in the worker's table. */
@@ -60,7 +62,7 @@ struct net_relay {
 	bool df_on;      /* what the socket does now */
 	bool spare;      /* released, kept bound for reuse (no allocation) */
 	bool spare_busy; /* a datagram reached it as a spare: close, never reuse */
-	bool bufs_sized; /* SO_RCVBUF/SO_SNDBUF set (at its first datagram) */
+	bool bufs_sized; /* SO_RCVBUF/SO_SNDBUF, IP_RECVERR set (at its first datagram) */
 	uint8_t row;     /* bound's index among its family's relay addresses */
 	struct ice_addr bound;
 };
@@ -151,6 +153,15 @@ bool net_spare_close(struct net_worker *w, int family);
 /* Close the spares released NET_RELAY_SPARE_MS before now (their ports
  * quarantined) and free the ports whose quarantine ended. */
 void net_spare_expire(struct net_worker *w, ice_ms_t now);
+
+/* relay_icmp.c ----------------------------------------------------------- */
+
+/* Have the kernel queue ICMP errors for fd's datagrams (IP_RECVERR,
+ * IPV6_RECVERR). 0 or -1 with errno. */
+int net_relay_recverr_on(int fd, int family);
+/* Read up to NET_RELAY_ERRQ_MAX messages of s's error queue, each ICMP
+ * error to turn_handle_icmp; returns how many were read. */
+int net_relay_read_errors(struct net_worker *w, struct net_relay *s);
 
 /* relay_ports.c ---------------------------------------------------------- */
 

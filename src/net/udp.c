@@ -91,8 +91,9 @@ udp_on_read(evutil_socket_t fd, short what, void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* ICMP errors from earlier sends surface here too
-			 * (ECONNREFUSED...); they are not ours to act on. */
+			/* Listeners are unconnected and have no IP_RECVERR:
+			 * Linux tells them of no ICMP error (a client gone
+			 * away), so any errno here is a real failure. */
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				ice_metrics_inc(w->m, ICE_M_NET_UDP_RX_ERRORS);
 			break;

@@ -1,6 +1,7 @@
 /*
  * The data paths (RFC 8656 §11, §12): Send indications and ChannelData from
- * the client to a peer, datagrams from a peer to the client. No allocation,
+ * the client to a peer, datagrams from a peer to the client, and ICMP errors
+ * for datagrams to a peer back to the client. No allocation,
  * no lock, no log: one or two hash lookups and one send per packet. Peer
  * datagrams are framed in place in the caller's buffer (it leaves
  * TURN_PEER_HEADROOM bytes in front), so nothing is copied.
@@ -131,6 +132,17 @@ put_xor_peer(uint8_t *p, const struct ice_addr *peer, const uint8_t tid[STUN_TID
 	return 4 + (size_t)ice_addr_iplen(peer);
 }
 
+/* Indications need unique, not secret, ids: "ICEs" + a counter. */
+static void
+indication_tid(struct turn_server *srv, uint8_t tid[STUN_TID_LEN])
+{
+	uint64_t seq = ++srv->ind_seq;
+
+	memcpy(tid, "ICEs", 4);
+	for (int i = 0; i < 8; i++)
+		tid[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
 /* Frame data as a Data indication in front of it; returns the frame start and *out_len. */
 static uint8_t *
 frame_data_indication(struct turn_server *srv, const struct ice_addr *peer, uint8_t *data,
@@ -141,12 +153,8 @@ frame_data_indication(struct turn_server *srv, const struct ice_addr *peer, uint
 	size_t pad = (4 - (len & 3)) & 3;
 	uint8_t *p = data - hdr;
 	uint8_t tid[STUN_TID_LEN];
-	uint64_t seq = ++srv->ind_seq;
 
-	/* Indications need unique, not secret, ids: "ICEs" + a counter. */
-	memcpy(tid, "ICEs", 4);
-	for (int i = 0; i < 8; i++)
-		tid[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	indication_tid(srv, tid);
 	ice_st_be16(p, stun_msg_type(STUN_METHOD_DATA, STUN_CLASS_INDICATION));
 	ice_st_be16(p + 2, (uint16_t)(hdr - STUN_HEADER_LEN + len + pad));
 	ice_st_be32(p + 4, STUN_MAGIC_COOKIE);
@@ -221,4 +229,84 @@ turn_handle_peer(struct turn_server *srv, int handle, const struct ice_addr *pee
 	a->traffic.to_client_bytes += len;
 	turn_count(srv, ICE_M_TURN_RELAY_PKTS_TO_CLIENT_IND);
 	ice_metrics_add(srv->m, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_IND, len);
+}
+
+/*
+ * The types RFC 8656 §11 relays: ICMPv4 destination unreachable (3) and time
+ * exceeded (11); ICMPv6 destination unreachable (1), packet too big (2) and
+ * time exceeded (3). The Error Data (§18.13) is the next-hop MTU for
+ * "fragmentation needed" and "packet too big", else 0.
+ */
+static bool
+icmp_relayed_type(const struct turn_icmp *icmp, uint32_t *data)
+{
+	*data = 0;
+	if (icmp->v6) {
+		if (icmp->type == 2)
+			*data = icmp->info;
+		return icmp->type >= 1 && icmp->type <= 3;
+	}
+	if (icmp->type == 3 && icmp->code == 4)
+		*data = icmp->info;
+	return icmp->type == 3 || icmp->type == 11;
+}
+
+/* Whether a may send one more ICMP indication in the second of now. */
+static bool
+icmp_admit(struct turn_alloc *a, ice_ms_t now)
+{
+	uint32_t s = (uint32_t)(now / 1000);
+
+	if (a->icmp_s != s) {
+		a->icmp_s = s;
+		a->icmp_n = 0;
+	}
+	if (a->icmp_n >= TURN_ICMP_PER_S)
+		return false;
+	a->icmp_n++;
+	return true;
+}
+
+void
+turn_handle_icmp(struct turn_server *srv, int handle, const struct ice_addr *peer,
+                 const struct turn_icmp *icmp, ice_ms_t now)
+{
+	struct turn_relay *relay = turn_relay_find(srv, handle);
+	struct stun_builder b;
+	struct turn_alloc *a;
+	struct turn_perm *p;
+	uint8_t tid[STUN_TID_LEN];
+	uint32_t data;
+	int len;
+
+	if (relay == NULL || now >= relay->alloc->expires) {
+		turn_count(srv, ICE_M_TURN_ICMP_NO_ALLOCATION);
+		return;
+	}
+	a = relay->alloc;
+	if (!icmp_relayed_type(icmp, &data)) {
+		turn_count(srv, ICE_M_TURN_ICMP_IGNORED_TYPE);
+		return;
+	}
+	/* The permission of the destination's IP, never the ICMP's source (§11). */
+	p = turn_perm_find(srv, a, peer);
+	if (p == NULL || now >= p->expires) {
+		turn_count(srv, ICE_M_TURN_ICMP_NO_PERMISSION);
+		return;
+	}
+	if (!icmp_admit(a, now)) {
+		turn_count(srv, ICE_M_TURN_ICMP_RATE_LIMITED);
+		return;
+	}
+	indication_tid(srv, tid);
+	stun_build_init(&b, srv->tx, sizeof(srv->tx), STUN_METHOD_DATA, STUN_CLASS_INDICATION, tid);
+	stun_build_xor_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, peer);
+	stun_build_icmp(&b, icmp->type, icmp->code, data);
+	len = stun_build_finish(&b);
+	if (len < 0) {
+		turn_count(srv, ICE_M_TURN_DROP_BUILD);
+		return;
+	}
+	srv->io.send_client(srv->io.ctx, &a->ft, srv->tx, (size_t)len, TURN_BUF_SCRATCH);
+	turn_count(srv, ICE_M_TURN_ICMP_RELAYED);
 }

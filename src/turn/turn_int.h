@@ -120,7 +120,9 @@ struct turn_alloc {
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
 	bool dont_fragment;
 	bool mobile;      /* RFC 8016: its responses carry a MOBILITY-TICKET */
+	uint8_t icmp_n;   /* ICMP indications sent in the second icmp_s */
 	uint32_t mob_seq; /* moves so far: tickets of earlier 5-tuples are refused */
+	uint32_t icmp_s;  /* now / 1000 of the last ICMP indication (mod 2^32) */
 	struct turn_cred cred;
 };
 
