@@ -118,9 +118,13 @@ class Msg:
 
 
 def encode(method, cls, attrs, tid=None, key=None, fingerprint=True):
+    """A STUN message; an attribute value may be a function of the
+    transaction id (an IPv6 XOR-PEER-ADDRESS depends on it)."""
     tid = tid or os.urandom(12)
     body = b""
     for t, v in attrs:
+        if callable(v):
+            v = v(tid)
         body += struct.pack("!HH", t, len(v)) + v + b"\0" * (pad4(len(v)) - len(v))
     mt = msg_type(method, cls)
     if key is not None:
@@ -318,17 +322,20 @@ class TurnClient:
     def create_permission(self, *peers):
         return self.transact(CREATE_PERMISSION, self._peer_attrs(peers))
 
+    @staticmethod
+    def _xor_peer(peer):
+        # For IPv6 the value depends on the transaction id encode() draws.
+        return lambda tid: xor_addr(peer[0], peer[1], tid)
+
     def _peer_attrs(self, peers):
-        # XOR-PEER-ADDRESS for IPv6 depends on the transaction id, which
-        # encode() draws; v4 does not. The tests use IPv4 peers here.
-        return [(A_XOR_PEER, xor_addr(h, p, b"\0" * 12)) for h, p in peers]
+        return [(A_XOR_PEER, self._xor_peer(p)) for p in peers]
 
     def channel_bind(self, number, peer):
         return self.transact(CHANNEL_BIND, [(A_CHANNEL_NUMBER, struct.pack("!HH", number, 0)),
-                                            (A_XOR_PEER, xor_addr(peer[0], peer[1], b"\0" * 12))])
+                                            (A_XOR_PEER, self._xor_peer(peer))])
 
     def send_indication(self, peer, data, dont_fragment=False):
-        attrs = [(A_XOR_PEER, xor_addr(peer[0], peer[1], b"\0" * 12)), (A_DATA, data)]
+        attrs = [(A_XOR_PEER, self._xor_peer(peer)), (A_DATA, data)]
         if dont_fragment:
             attrs.append((A_DONT_FRAGMENT, b""))
         msg, _ = encode(SEND, INDICATION, attrs, fingerprint=False)
