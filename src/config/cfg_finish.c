@@ -153,6 +153,7 @@ finish_tls(struct cfg_ctx *ctx)
 	struct ice_config *cfg = ctx->cfg;
 	struct ice_config_tls *tls = &cfg->turn.tls;
 	const struct cfg_pos *tpos;
+	const char *other = NULL;
 	int rc = 0;
 
 	tls->enabled = cfg->turn.transports & ICE_TRANSPORT_TLS;
@@ -173,13 +174,19 @@ finish_tls(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (check_readable(ctx, tls->key, CFG_SEEN_TLS_KEY, "key"))
 		rc = -EINVAL;
-	if (((cfg->turn.transports & ICE_TRANSPORT_TCP) && tls->port == cfg->turn.port) ||
-	    (cfg->stun.enabled && (cfg->stun.transports & ICE_TRANSPORT_TCP) &&
-	     tls->port == cfg->stun.port)) {
+	/* One TCP port cannot be both: the kernel gives a connection to one
+	 * socket (the most specific address), which cannot tell TLS from a
+	 * plain STUN/TURN stream. */
+	if ((cfg->turn.transports & ICE_TRANSPORT_TCP) && tls->port == cfg->turn.port)
+		other = "subserver.turn.port";
+	else if (cfg->stun.enabled && (cfg->stun.transports & ICE_TRANSPORT_TCP) &&
+	         tls->port == cfg->stun.port)
+		other = "subserver.stun.port";
+	if (other != NULL) {
 		cfg_error(ctx, seen(ctx, CFG_SEEN_TLS_PORT, CFG_SEEN_TURN_TRANSPORTS),
-		          "tls.port %u is also a plain TCP port of stun or turn; use another port "
-		          "(5349 is the standard one)",
-		          tls->port);
+		          "subserver.turn.tls.port %u is also %s, a plain TCP port: one port "
+		          "cannot serve both; use another port (5349 is the standard one)",
+		          tls->port, other);
 		rc = -EINVAL;
 	}
 	return rc;

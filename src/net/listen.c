@@ -2,7 +2,9 @@
  * Listening sockets of one worker. Every worker opens its own copy of every
  * (address, port, transport) with SO_REUSEPORT, so the kernel spreads client
  * 5-tuples across workers and each flow stays on one worker. When the STUN
- * and TURN ports and addresses coincide, one socket serves both roles. TURN
+ * and TURN ports and addresses coincide, one socket serves both roles, and
+ * a specific address under a wildcard of the same port serves the
+ * wildcard's roles too (specs_cover). TURN
  * over TLS gets its own TCP sockets on tls.port (transport ICE_TRANSPORT_TLS),
  * served as streams (stream.h) with tls.c's SSL layer. Listen addresses,
  * ports and transports are restart-only: they come from the snapshot the
@@ -82,6 +84,34 @@ specs_add(struct net_worker *w, const struct ice_addr *listen, size_t n, uint16_
 		}
 	}
 	return 0;
+}
+
+/*
+ * The kernel gives a datagram or connection to the most specific socket
+ * bound to its destination: one on 127.0.0.1:3478 takes all of 127.0.0.1's
+ * traffic from one on 0.0.0.0:3478. So a specific address serves every role
+ * a wildcard of its family, port and transport serves too: with stun on
+ * 127.0.0.1 and turn on 0.0.0.0 (the Station's two files), TURN sent to
+ * 127.0.0.1 is served, not dropped as unhandled on a STUN-only socket.
+ * (Plain TCP and TLS on one port are refused by the configuration.)
+ */
+static void
+specs_cover(struct net_worker *w)
+{
+	const struct net_listener *any;
+	struct net_listener *l;
+
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		any = &w->listeners[i];
+		if (!any->wildcard)
+			continue;
+		for (size_t j = 0; j < w->n_listeners; j++) {
+			l = &w->listeners[j];
+			if (!l->wildcard && l->transport == any->transport &&
+			    l->addr.family == any->addr.family && l->addr.port == any->addr.port)
+				l->roles |= any->roles;
+		}
+	}
 }
 
 static const char *
@@ -199,6 +229,7 @@ net_listeners_open(struct net_worker *w, const struct ice_config *cfg)
 		log_errorx("net: too many listeners (max %d)", NET_MAX_LISTENERS);
 		return r;
 	}
+	specs_cover(w);
 	for (i = 0; i < w->n_listeners; i++) {
 		l = &w->listeners[i];
 		l->tcp_frame_max =
