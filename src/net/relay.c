@@ -92,8 +92,8 @@ relay_read(struct net_worker *w, struct net_relay *s)
 			/* An ICMP error queued since the last read
 			 * (ECONNREFUSED, EHOSTUNREACH, ...): read the queue,
 			 * then the datagrams behind it. */
-			if (net_relay_read_errors(w, s) > 0 && net_relay_slot(&w->relays, handle) == s &&
-			    s->fd == fd)
+			if (net_relay_read_errors(w, s) > 0 &&
+			    net_relay_slot(&w->relays, handle) == s && s->fd == fd)
 				continue;
 			ice_metrics_inc(w->m, ICE_M_NET_RELAY_RX_ERRORS);
 			break;

@@ -15,10 +15,10 @@
  */
 #include <sys/socket.h>
 
-#include <linux/errqueue.h>
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <string.h>
 
 #include "net_internal.h"
