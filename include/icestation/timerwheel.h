@@ -3,7 +3,8 @@
  * Pure: time comes in as `now`; nothing here reads a clock or allocates.
  * Nodes are intrusive (STYLE §6): an object embeds a struct timerwheel_node,
  * so arming and disarming never allocate and cost O(1). timerwheel_run fires
- * every node whose deadline is <= now, exactly, in O(expired + ticks/64).
+ * every node whose deadline is <= now, exactly, in O(expired + busy blocks
+ * crossed): an idle stretch costs one step, however long.
  *
  * Four levels of 64 slots cover 2^24 ms (4.66 h) ahead; a deadline further out
  * waits on an overflow list that is re-sorted every 4.66 h.

@@ -5,11 +5,13 @@
  * 64^(L+1) ms span (slot = which 64^L block). When the wheel reaches the start
  * of a block, that block's slot one level up is cascaded: its nodes move down.
  * A node therefore moves at most TIMERWHEEL_LEVELS times in its life, and
- * fires on its exact tick. Empty stretches are skipped with the busy bitmaps,
- * so an idle hour costs about a thousand loop turns, not 3.6 million.
+ * fires on its exact tick. Empty stretches are skipped with the busy bitmaps
+ * of every level at once, so an idle hour costs a loop turn per busy block
+ * crossed, not 3.6 million (nor the 880 of stepping every 4 s block).
  */
 #include "icestation/timerwheel.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define MASK          ((ice_ms_t)TIMERWHEEL_SLOTS - 1)
@@ -138,27 +140,35 @@ next_bit(uint64_t mask, unsigned from)
 }
 
 /*
- * The first tick >= t that has work: a busy level-0 slot in t's block, a busy
- * level-1 block start, or a level-2 boundary (where higher levels cascade).
+ * The first tick >= t (= w->cur) that has work: a busy level-0 slot in t's
+ * block, the start of a busy block at a higher level (where it cascades),
+ * or, with far deadlines waiting, the next overflow boundary. A level-L bit
+ * names a block of the current level-(L+1) span that starts at or after t
+ * (place() puts a deadline in t's own level-L block one level lower), so
+ * the minimum over the levels skips every empty stretch at once. A stale
+ * bit (cleared lazily) only stops the wheel early, never late.
  */
 static ice_ms_t
 next_tick(const struct timerwheel *w, ice_ms_t t)
 {
-	int b;
+	ice_ms_t best = UINT64_MAX;
 
-	if ((t & MASK) != 0 || w->busy[0] != 0) {
-		b = next_bit(w->busy[0], (unsigned)(t & MASK));
-		if (b >= 0)
-			return (t & ~MASK) | (ice_ms_t)b;
-		return (t | MASK) + 1;
+	if (w->overflow != NULL)
+		best = (t & (SPAN(TIMERWHEEL_LEVELS) - 1)) == 0
+		               ? t
+		               : (t | (SPAN(TIMERWHEEL_LEVELS) - 1)) + 1;
+	for (unsigned l = 0; l < TIMERWHEEL_LEVELS; l++) {
+		/* Inside a level-l block its slot has cascaded already. */
+		unsigned from = INDEX(t, l) + ((t & (SPAN(l) - 1)) != 0);
+		int b = next_bit(w->busy[l], from);
+		ice_ms_t start;
+
+		if (b < 0)
+			continue;
+		start = (t & ~(SPAN(l + 1) - 1)) | ((ice_ms_t)b << SHIFT(l));
+		best = ICE_MIN(best, start);
 	}
-	/* t starts an empty level-0 block: only a cascade can make work. */
-	if ((t & (SPAN(2) - 1)) == 0)
-		return t;
-	b = next_bit(w->busy[1], INDEX(t, 1));
-	if (b >= 0)
-		return (t & ~(SPAN(2) - 1)) | ((ice_ms_t)b << SHIFT(1));
-	return (t | (SPAN(2) - 1)) + 1;
+	return best;
 }
 
 size_t

@@ -188,6 +188,65 @@ test_random(void)
 	free(due);
 }
 
+/*
+ * Nodes armed and disarmed between runs, at every scale, while the wheel
+ * moves on in steps from 1 ms to hours: a node armed mid-block, or just
+ * before a boundary the next run jumps across, still fires on its tick.
+ */
+static void
+test_random_interleaved(void)
+{
+	enum {
+		N = 1500
+	};
+	static const ice_ms_t scale[] = { 70, 5000, 300000, 20000000 };
+	struct item *items = calloc(N, sizeof(*items));
+	ice_ms_t *due = calloc(N, sizeof(*due));
+	bool *armed = calloc(N, sizeof(*armed));
+	struct timerwheel w;
+	ice_ms_t now = 987654321;
+	unsigned seed = 777;
+	int early = 0, missing = 0, twice = 0;
+
+	REQUIRE(items != NULL && due != NULL && armed != NULL);
+	timerwheel_init(&w, now, on_fire, NULL);
+	g_w = &w;
+	for (int round = 0; round < 4000; round++) {
+		int i;
+
+		seed = seed * 1103515245u + 12345u;
+		i = (int)((seed >> 8) % N);
+		if (!armed[i] || seed % 7 == 0) { /* arm, or move an armed one */
+			due[i] = now + 1 + (seed >> 4) % scale[(seed >> 2) % 4];
+			items[i].fires = 0;
+			items[i].fired_at = 0;
+			timerwheel_add(&w, &items[i].node, due[i]);
+			armed[i] = true;
+		} else if (seed % 5 == 0) {
+			timerwheel_del(&w, &items[i].node);
+			armed[i] = false;
+		}
+		seed = seed * 1103515245u + 12345u;
+		now += (seed >> 3) % (seed % 3 == 0 ? 5000000 : 300);
+		run_to(&w, now);
+		for (int j = 0; j < N; j++) {
+			if (!armed[j] || items[j].fires == 0) {
+				missing += armed[j] && due[j] <= now;
+				continue;
+			}
+			early += items[j].fired_at < due[j];
+			twice += items[j].fires != 1;
+			armed[j] = false;
+		}
+	}
+	CHECK_EQ_INT(missing, 0);
+	CHECK_EQ_INT(early, 0);
+	CHECK_EQ_INT(twice, 0);
+	free(items);
+	free(due);
+	free(armed);
+}
+
 int
 main(void)
 {
@@ -197,5 +256,6 @@ main(void)
 	test_exact(((ice_ms_t)1 << 40) + 77);
 	test_rearm_and_del();
 	test_random();
+	test_random_interleaved();
 	TEST_DONE();
 }
