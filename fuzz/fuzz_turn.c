@@ -149,6 +149,7 @@ struct fz {
 };
 
 static struct ice_metrics *metrics;
+static struct fake_io *fio; /* one per process, reset per input (h_start) */
 static bool trace; /* FUZZ_TURN_TRACE=1: print every answer (to check seeds) */
 
 static void
@@ -481,8 +482,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	metrics = ice_metrics_block_new(); /* process-lifetime, never freed */
+	fio = calloc(1, sizeof(*fio));     /* likewise */
 	trace = getenv("FUZZ_TURN_TRACE") != NULL;
-	PROP(metrics != NULL);
+	PROP(metrics != NULL && fio != NULL);
 	if (dir != NULL) {
 		write_seeds(dir);
 		exit(0);
@@ -504,6 +506,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.h.cfg.turn.userhash_table_size = 8;
 	f.h.cfg.turn.credential_grace_s = 120;
 	f.h.m = metrics;
+	f.h.io = fio;
 	h_start(&f.h);
 	for (int i = 0; i < N_CLIENTS; i++) {
 		h_set_client(&f.h, clients[i].ip, clients[i].port, clients[i].proto);

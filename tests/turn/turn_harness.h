@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +203,7 @@ struct harness {
 	struct fake_io *io;
 	struct turn_io tio;
 	struct ice_metrics *m;
+	bool io_borrowed; /* h->io was given to h_start (fuzz_turn reuses one) */
 	ice_ms_t now;
 	struct turn_5tuple ft;
 	struct tcred cred;
@@ -327,10 +329,28 @@ h_settings(struct harness *h)
 	s->self = h->self;
 }
 
+/*
+ * Zero a fake_io for a new run. Only the relays the last run handed out
+ * were touched, so a reused one costs what that run used, not the 2 MB of
+ * the whole array (fuzz_turn runs this per input).
+ */
+static inline void
+fio_reset(struct fake_io *io)
+{
+	memset(io->relays, 0, (size_t)io->next_handle * sizeof(io->relays[0]));
+	memset(&io->next_handle, 0, sizeof(*io) - offsetof(struct fake_io, next_handle));
+}
+
+/* Start the server. With h->io already set (a fake_io the caller keeps
+ * across runs), that one is reset and used, and h_stop leaves it. */
 static inline void
 h_start(struct harness *h)
 {
-	h->io = calloc(1, sizeof(*h->io));
+	h->io_borrowed = h->io != NULL;
+	if (h->io_borrowed)
+		fio_reset(h->io);
+	else
+		h->io = calloc(1, sizeof(*h->io));
 	REQUIRE(h->io != NULL);
 	h->io->next_port = 50000;
 	h->tio.relay_open = fio_open;
@@ -365,7 +385,10 @@ h_stop(struct harness *h)
 	CHECK_EQ_INT(h->io->n_open, 0);
 	CHECK_EQ_INT(h->io->holds, 0);
 	turn_shared_free(h->sh);
-	free(h->io);
+	if (!h->io_borrowed) {
+		free(h->io);
+		h->io = NULL; /* a later h_start on this harness makes its own */
+	}
 	h->srv = NULL;
 }
 
