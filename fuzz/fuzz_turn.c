@@ -52,7 +52,9 @@
 
 #include "icestation/auth_userhash.h"
 
+#include "fuzz_pool.h"
 #include "fuzz_prop.h"
+#include "fuzz_random.h"
 #include "turn/turn_harness.h"
 
 enum {
@@ -499,7 +501,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = { data, size };
 
 	memset(&f, 0, sizeof(f));
-	t_tid_counter = 1; /* transaction ids depend on the input only */
+	t_tid_counter = 1; /* transaction ids, keys and IVs depend on the input only */
+	fuzz_random_reset();
 	h_config(&f.h);
 	h_config_v6(&f.h); /* IPv6 and dual-stack relays too */
 	f.h.cfg.turn.userhash = true;
