@@ -7,10 +7,7 @@
  * bad file fails the start with a message naming it) and thin wrappers that
  * turn OpenSSL's return conventions into the -errno style of tcp.c.
  *
- * Policy: TLS 1.2 and 1.3 only; TLS 1.2 restricted to forward-secret AEAD
- * suites (ECDHE/DHE with AES-GCM or ChaCha20-Poly1305), TLS 1.3 with
- * OpenSSL's defaults (all AEAD); no compression, no renegotiation, server
- * cipher preference, one stateless session ticket per handshake. ALPN
+ * Policy: the daemon's one (include/icestation/tls.h, shared with HTTPS). ALPN
  * (RFC 7443): "stun.turn" or "stun.nat-discovery" is selected when offered;
  * a client offering neither still gets served (browsers send no ALPN).
  *
@@ -23,10 +20,11 @@
  * new handshakes use it. A live connection keeps the context it started
  * with (its SSL holds a reference). A bad pair leaves the old one in force.
  */
+#include "icestation/tls.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -34,23 +32,6 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
-
-/* TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all AEAD). */
-#define NET_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
-
-/* The newest OpenSSL error as text (the reason a file was refused). */
-static const char *
-tls_err_str(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (e == 0)
-		snprintf(buf, len, "unknown error");
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
-	return buf;
-}
 
 /* RFC 7443 ALPN: pick a STUN protocol id if the client offers one; an offer
  * without one is not fatal (NOACK), since the server speaks only STUN anyway. */
@@ -68,79 +49,21 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, cons
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-/* Unix time of the certificate's notAfter, or 0 if it cannot be read. */
-static uint64_t
-cert_expiry(SSL_CTX *ctx)
-{
-	X509 *x = SSL_CTX_get0_certificate(ctx);
-	const ASN1_TIME *t = x != NULL ? X509_get0_notAfter(x) : NULL;
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (uint64_t)timegm(&tm);
-}
-
-/*
- * A server context for t's certificate and key, with the policy above, or
- * NULL with the reason (naming the file) in err.
- */
+/* A server context for t's pair (the policy of src/tls), or NULL with the reason. */
 static SSL_CTX *
 ctx_new(const struct ice_config_tls *t, char *err, size_t errlen)
 {
-	static const unsigned char sid_ctx[] = "icestation";
-	char ebuf[256];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = ice_tls_ctx_new(t->cert, t->key, tls_alpn_select, err, errlen);
 
-	ERR_clear_error();
-	ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL) {
-		snprintf(err, errlen, "cannot create the TLS context: %s",
-		         tls_err_str(ebuf, sizeof(ebuf)));
-		return NULL;
-	}
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, NET_TLS12_CIPHERS) != 1) {
-		snprintf(err, errlen, "cannot set the protocol policy: %s",
-		         tls_err_str(ebuf, sizeof(ebuf)));
-		goto fail;
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
-	                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* The stream retries a write from its own output ring, which may have
-	 * moved or grown meanwhile, and sends one record at a time. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Read what the socket holds into OpenSSL's buffer at once, not each
 	 * record's header and then its body: one read() per burst of records
 	 * instead of two per record. The stream reads on while SSL_has_pending()
 	 * (net_tls_pending), which counts these buffered bytes, so none is left
-	 * where epoll cannot see it. */
-	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
-	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-		snprintf(err, errlen, "cannot load the certificate chain from %s: %s", t->cert,
-		         tls_err_str(ebuf, sizeof(ebuf)));
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "cannot load the private key from %s: %s", t->key,
-		         tls_err_str(ebuf, sizeof(ebuf)));
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen,
-		         "the private key in %s does not match the certificate in %s: %s", t->key,
-		         t->cert, tls_err_str(ebuf, sizeof(ebuf)));
-		goto fail;
-	}
+	 * where epoll cannot see it. TURN streams only: the HTTPS side is
+	 * libevent's bufferevent. */
+	if (ctx != NULL)
+		SSL_CTX_set_read_ahead(ctx, 1);
 	return ctx;
-fail:
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
 int
@@ -200,7 +123,7 @@ ice_net_reload_tls(struct ice_net *net, const struct ice_config *cfg, char *err,
 uint64_t
 ice_net_tls_expiry(const struct ice_net *net)
 {
-	return net->tls_ctx != NULL ? cert_expiry(net->tls_ctx) : 0;
+	return ice_tls_ctx_expiry(net->tls_ctx);
 }
 
 SSL *
@@ -267,7 +190,8 @@ tls_outcome(SSL *ssl, int r, bool *want_read, bool *want_write)
 		if (ICE_LOG_DEBUG <= ice_log_level_cur) {
 			char ebuf[256];
 
-			log_debug("tls: %s", tls_err_str(ebuf, sizeof(ebuf)));
+			ERR_error_string_n(ERR_peek_last_error(), ebuf, sizeof(ebuf));
+			log_debug("tls: %s", ebuf);
 		}
 		ERR_clear_error();
 		return -EPROTO;
