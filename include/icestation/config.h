@@ -90,6 +90,11 @@ struct ice_config_http {
 	/* ICE API requests per caller (client IP, or identity with the header). */
 	uint32_t rate_rps;   /* requests-per-second, default 20; 0 = unlimited */
 	uint32_t rate_burst; /* bucket depth, default 100 */
+	/* HTTPS (http.tls): on when cert and key are set; same policy as TURN/TLS. */
+	bool tls_enabled;
+	char *tls_cert;
+	char *tls_key;
+	uint32_t tls_check_interval_s; /* stat the pair this often; 0 = never; default 60 */
 };
 
 /* The admin API (docs/api.md): a unix socket, or TCP with bearer tokens. */
@@ -127,6 +132,10 @@ struct ice_config_tls {
 	char *key;
 	uint32_t max_connections_per_address; /* per source (IPv6 /64), default 256; 0 = none */
 	uint32_t handshake_timeout_s;         /* default 10 (or tcp-idle-timeout if shorter) */
+	/* The host name turns: URLs carry (server-name, else the certificate's first
+	 * DNS SAN); NULL: none, so the ICE API lists no turns: URL. Never an IP. */
+	char *server_name;
+	uint32_t check_interval_s; /* stat cert and key this often; 0 = never; default 60 */
 };
 
 struct ice_config_turn {

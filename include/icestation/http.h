@@ -6,6 +6,8 @@
 #define ICESTATION_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 
@@ -75,6 +77,17 @@ int ice_http_reconfigure(struct ice_http *http, const struct ice_config *cfg);
  */
 int ice_http_set_public_ip(struct ice_http *http, const struct ice_addr *stun_ip,
                            const struct ice_addr *turn_ip);
+
+/*
+ * Certificate reload for HTTPS (loop thread): a new context from cfg's
+ * http.tls pair serves the connections accepted from now on. 0 (also when
+ * HTTPS is off), or -EINVAL with the reason in err, the old pair kept.
+ */
+int ice_http_reload_tls(struct ice_http *http, const struct ice_config *cfg, char *err,
+                        size_t errlen);
+
+/* Unix time the HTTPS certificate in force expires; 0 without HTTPS. */
+uint64_t ice_http_tls_expiry(const struct ice_http *http);
 
 /* Free; accepts NULL. Call on the loop's thread after the loop stopped. */
 void ice_http_free(struct ice_http *http);

@@ -49,6 +49,7 @@ struct ice_http_conns_limits {
 };
 
 struct ice_http_conns;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /*
  * Track every connection evh accepts from now on (sets its bevcb), on
@@ -79,6 +80,13 @@ void ice_http_conns_served(struct ice_http_conns *t, struct evhttp_request *req)
  */
 int ice_http_conns_watch(struct ice_http_conns *t, struct evhttp_connection *evcon,
                          void (*cb)(struct evhttp_connection *, void *), void *arg);
+
+/*
+ * Serve the connections accepted from now on over TLS with ctx (a reference
+ * is taken; NULL: plain HTTP again). Live connections keep the context they
+ * started with. The request deadline covers the handshake.
+ */
+void ice_http_conns_set_tls(struct ice_http_conns *t, struct ssl_ctx_st *ctx);
 
 /* Free; accepts NULL. Call after evhttp_free (which closes the connections). */
 void ice_http_conns_free(struct ice_http_conns *t);

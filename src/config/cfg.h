@@ -88,6 +88,9 @@ enum cfg_seen_id {
 	CFG_SEEN_CLUSTER,
 	CFG_SEEN_CLUSTER_TTL,
 	CFG_SEEN_CLUSTER_PASSWORD,
+	CFG_SEEN_HTTP_TLS_CERT,
+	CFG_SEEN_HTTP_TLS_KEY,
+	CFG_SEEN_TLS_SERVER_NAME,
 	CFG_SEEN_MAX
 };
 
@@ -284,6 +287,8 @@ int cfg_schema_apply(struct cfg_ctx *ctx);
 
 /* Resolve auto values and check rules spanning keys. 0 or -EINVAL. */
 int cfg_finish(struct cfg_ctx *ctx);
+/* cfg_tls.c: http.tls and tls.server-name (after the TURN checks). 0 or -EINVAL. */
+int cfg_finish_tls_names(struct cfg_ctx *ctx);
 
 /*
  * Read a secret file named by key (for messages) at pos: at most 4096 bytes,

@@ -315,6 +315,8 @@ cfg_finish(struct cfg_ctx *ctx)
 		rc = -EINVAL;
 	if (cfg_finish_admin(ctx))
 		rc = -EINVAL;
+	if (cfg_finish_tls_names(ctx))
+		rc = -EINVAL;
 	if (cfg_cluster_finish(ctx))
 		rc = -EINVAL;
 	return rc;

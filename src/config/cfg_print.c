@@ -151,6 +151,12 @@ print_http(FILE *fp, const struct ice_config_http *h)
 	fprintf(fp, "        rate-limit:\n");
 	kv_u(fp, 10, "requests-per-second", h->rate_rps, "");
 	kv_u(fp, 10, "burst", h->rate_burst, "");
+	if (h->tls_enabled) {
+		fprintf(fp, "        tls:\n");
+		kv_str(fp, 10, "cert", h->tls_cert);
+		kv_str(fp, 10, "key", h->tls_key);
+		kv_u(fp, 10, "check-interval", h->tls_check_interval_s, "s");
+	}
 }
 
 static void
@@ -247,6 +253,8 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	kv_str(fp, 12, "key", t->tls.key);
 	kv_u(fp, 12, "max-connections-per-address", t->tls.max_connections_per_address, "");
 	kv_u(fp, 12, "handshake-timeout", t->tls.handshake_timeout_s, "s");
+	kv_str(fp, 12, "server-name", t->tls.server_name);
+	kv_u(fp, 12, "check-interval", t->tls.check_interval_s, "s");
 	fprintf(fp, "          ice-api:\n");
 	kv_bool(fp, 12, "anonymous", t->anonymous);
 	fprintf(fp, "            public-fallback:\n");

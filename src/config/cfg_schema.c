@@ -287,6 +287,16 @@ static const struct cfg_key http_rate_keys[] = {
 	{ .name = NULL },
 };
 
+static const struct cfg_key http_tls_keys[] = {
+	{ .name = "cert", .type = KT_STR, .off = HTTP(tls_cert), .seen = CFG_SEEN_HTTP_TLS_CERT },
+	{ .name = "key", .type = KT_STR, .off = HTTP(tls_key), .seen = CFG_SEEN_HTTP_TLS_KEY },
+	{ .name = "check-interval",
+	  .type = KT_DUR,
+	  .off = HTTP(tls_check_interval_s),
+	  .max = 86400 },
+	{ .name = NULL },
+};
+
 static const struct cfg_key http_keys[] = {
 	{ .name = "enabled", .type = KT_BOOL, .off = HTTP(enabled) },
 	{ .name = "listen", .type = KT_HOSTPORT, .off = HTTP(listen) },
@@ -331,6 +341,7 @@ static const struct cfg_key http_keys[] = {
 	  .off = HTTP(max_connections_per_address),
 	  .max = 1000000 },
 	{ .name = "rate-limit", .type = KT_MAP, .off = 0, .sub = http_rate_keys },
+	{ .name = "tls", .type = KT_MAP, .off = 0, .sub = http_tls_keys },
 	{ .name = NULL },
 };
 
@@ -394,6 +405,14 @@ static const struct cfg_key tls_keys[] = {
 	  .off = TURN(tls.handshake_timeout_s),
 	  .min = 1,
 	  .max = 3600 },
+	{ .name = "server-name",
+	  .type = KT_STR,
+	  .off = TURN(tls.server_name),
+	  .seen = CFG_SEEN_TLS_SERVER_NAME },
+	{ .name = "check-interval",
+	  .type = KT_DUR,
+	  .off = TURN(tls.check_interval_s),
+	  .max = 86400 },
 	{ .name = NULL },
 };
 
@@ -682,6 +701,7 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->http.max_connections_per_address = 128;
 	cfg->http.rate_rps = 20;
 	cfg->http.rate_burst = 100;
+	cfg->http.tls_check_interval_s = 60;
 
 	cfg->stun.port = 3478;
 	cfg->stun.rate_rps = 100;
@@ -709,6 +729,7 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.mobility = true;
 	cfg->turn.tls.max_connections_per_address = 256;
 	cfg->turn.tls.handshake_timeout_s = 10;
+	cfg->turn.tls.check_interval_s = 60;
 
 	cfg->admin.enabled = true;
 	cfg->admin.max_connections = 64;

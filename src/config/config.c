@@ -212,6 +212,9 @@ ice_config_unref(struct ice_config *cfg)
 	free(t->auth_secret_file);
 	free(t->tls.cert);
 	free(t->tls.key);
+	free(t->tls.server_name);
+	free(cfg->http.tls_cert);
+	free(cfg->http.tls_key);
 	free_list(t->fallback_stun_servers, t->n_fallback_stun_servers, false);
 	cfg_cluster_free(&cfg->cluster);
 	explicit_bzero(cfg, sizeof(*cfg));

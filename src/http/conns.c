@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "icestation/http_conns.h"
 #include "icestation/log.h"
@@ -38,6 +41,7 @@ struct ice_http_conns {
 	size_t table_mask;
 	uint32_t n_open, max;
 	uint32_t timeout_ms;
+	SSL_CTX *tls_ctx; /* HTTPS: one reference; NULL for plain HTTP */
 };
 
 /* Count in the ICE API's own metrics, when the tracker has them. */
@@ -253,6 +257,35 @@ on_adopt(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * A bufferevent for a new connection: plain, or TLS in accept state (evhttp
+ * sets the fd next; the handshake starts then). A peer that closes without
+ * close_notify has sent a whole request or nothing: a clean close for us.
+ */
+static struct bufferevent *
+bev_new(struct ice_http_conns *t, struct event_base *base)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (t->tls_ctx == NULL)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ssl = SSL_new(t->tls_ctx);
+	if (ssl == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	/* CLOSE_ON_FREE: the bufferevent frees ssl and closes the fd. */
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 /* evhttp asks for the bufferevent of each accepted connection. */
 static struct bufferevent *
 on_new_conn(struct event_base *base, void *arg)
@@ -261,7 +294,7 @@ on_new_conn(struct event_base *base, void *arg)
 	struct hc_conn *c;
 	struct bufferevent *bev;
 
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bev = bev_new(t, base);
 	if (bev == NULL)
 		return NULL;
 	c = calloc(1, sizeof(*c));
@@ -353,6 +386,15 @@ ice_http_conns_watch(struct ice_http_conns *t, struct evhttp_connection *evcon,
 }
 
 void
+ice_http_conns_set_tls(struct ice_http_conns *t, SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(t->tls_ctx);
+	t->tls_ctx = ctx;
+}
+
+void
 ice_http_conns_free(struct ice_http_conns *t)
 {
 	struct hc_conn *c;
@@ -367,6 +409,7 @@ ice_http_conns_free(struct ice_http_conns *t)
 	if (t->adopt_ev != NULL)
 		event_free(t->adopt_ev);
 	ice_conncap_free(t->cap);
+	SSL_CTX_free(t->tls_ctx);
 	free(t->table);
 	free(t);
 }

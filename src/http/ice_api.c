@@ -62,8 +62,8 @@ build_turn(const struct ice_config_turn *t, const struct ice_addr *pub, cJSON *s
 	int rc = 0;
 
 	*has_turn = false;
-	if (!t->enabled ||
-	    (!(t->transports & (ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP)) && !t->tls.enabled))
+	if (!t->enabled || (!(t->transports & (ICE_TRANSPORT_UDP | ICE_TRANSPORT_TCP)) &&
+	                    (!t->tls.enabled || t->tls.server_name == NULL)))
 		return 0;
 	if ((e = add_entry(servers, &urls)) == NULL)
 		return -ENOMEM;
@@ -71,8 +71,15 @@ build_turn(const struct ice_config_turn *t, const struct ice_addr *pub, cJSON *s
 		rc |= add_url(urls, "turn", pub, t->port, "?transport=udp");
 	if (t->transports & ICE_TRANSPORT_TCP)
 		rc |= add_url(urls, "turn", pub, t->port, "?transport=tcp");
-	if (t->tls.enabled)
-		rc |= add_url(urls, "turns", pub, t->tls.port, "?transport=tcp");
+	/* turns: carries the host name, never the IP: Firefox ignores a turns:
+	 * URL whose host is an IP literal (docs/api.md); none without a name. */
+	if (t->tls.enabled && t->tls.server_name != NULL) {
+		char url[300];
+
+		snprintf(url, sizeof(url), "turns:%.253s:%u?transport=tcp", t->tls.server_name,
+		         t->tls.port);
+		rc |= cJSON_AddItemToArray(urls, cJSON_CreateString(url)) ? 0 : -ENOMEM;
+	}
 	if (rc != 0 || !cJSON_AddStringToObject(e, "username", PH_USERNAME) ||
 	    !cJSON_AddStringToObject(e, "credential", PH_CREDENTIAL))
 		return -ENOMEM;

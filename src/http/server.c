@@ -283,6 +283,8 @@ ice_http_new(struct event_base *base, const struct ice_config *cfg,
 		log_errorx("http: out of memory");
 		goto fail;
 	}
+	if (http_tls_init(h) < 0)
+		goto fail;
 	if (ice_api_init(h) < 0 || ops_init(h) < 0 || http_guard_init(h, NULL) < 0) {
 		log_errorx("http: cannot build the response templates");
 		goto fail;

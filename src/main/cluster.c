@@ -121,6 +121,9 @@ record_set(struct daemon *d)
 
 	if (ice_cluster_local_from_config(&self, d->cfg, d->cfg->generation) < 0)
 		return;
+	if (d->cfg->turn.tls.enabled && d->cfg->turn.tls.server_name != NULL)
+		snprintf(self.turns_host, sizeof(self.turns_host), "%s",
+		         d->cfg->turn.tls.server_name);
 	/* The addresses in force: public-ip: auto follows the host (hostwatch.c). */
 	for (size_t i = 0; i < self.n_ep; i++) {
 		const struct ice_addr *pub = self.ep[i].service == ICE_CLUSTER_TURN

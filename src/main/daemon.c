@@ -91,6 +91,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	daemon_control_tick(d);
+	certwatch_tick(d);
 	notify_watchdog(d);
 }
 
@@ -278,11 +279,11 @@ daemon_run(struct ice_config *cfg, const char *path)
 	d.net = ice_net_new(cfg, d.passed, d.n_passed);
 	if (d.net == NULL || ice_net_attach(d.net, d.base) < 0)
 		goto out_net;
-	ice_metrics_set(d.m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d.net));
 	d.hooks.userhash = ice_net_userhash(d.net);
 	if (hostwatch_start(&d) < 0 || daemon_push(&d) < 0 || apis_start(&d) < 0 ||
 	    daemon_cluster_start(&d) < 0)
 		goto out_apis;
+	certwatch_rearm(&d);
 	notify_close_unused(&d);
 	if (ice_net_start(d.net) < 0) {
 		log_errorx("cannot start the worker threads");

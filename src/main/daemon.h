@@ -28,6 +28,7 @@
 #include "icestation/metrics.h"
 #include "icestation/net.h"
 #include "icestation/selftest.h"
+#include "icestation/tls.h"
 
 #include "revocations.h"
 
@@ -61,6 +62,26 @@ struct hostwatch {
 	struct ice_addr stun_public, turn_public; /* in force (port 0) */
 };
 
+/* certwatch.c: the TLS pairs on disk, and their expiry. */
+enum {
+	CERTWATCH_TURN,
+	CERTWATCH_HTTP,
+	CERTWATCH_N
+};
+
+struct certwatch_one {
+	bool on;                          /* this listener serves TLS */
+	struct ice_tls_files_stamp stamp; /* the files as last loaded or tried */
+	uint64_t next_ms;                 /* next stat (monotonic ms) */
+	uint64_t warned_ms;               /* last expiry warning; 0 = none yet */
+	bool retry;                       /* the changed pair failed once: try again */
+};
+
+struct certwatch {
+	struct certwatch_one l[CERTWATCH_N];
+	uint64_t gauges_ms; /* last update of the seconds-left gauges */
+};
+
 /* A unix socket systemd passed in (the admin API's). */
 struct passed_unix {
 	int fd;
@@ -80,6 +101,7 @@ struct daemon {
 	struct ice_admin_ops admin_ops;
 
 	struct hostwatch host;
+	struct certwatch certwatch;
 
 	struct revlist revs;
 	struct turn_revocations *rev_set; /* the workers' copy of revs (one reference) */
@@ -167,6 +189,15 @@ void hostwatch_reconfigure(struct daemon *d);
 void hostwatch_view(const struct daemon *d, struct ice_net_host *out);
 /* Stop following; accepts a watch never started (fd -1). */
 void hostwatch_stop(struct daemon *d);
+
+/* certwatch.c */
+/* Stamp the files of d->cfg's pairs, set the expiry gauges (start, reload). */
+void certwatch_rearm(struct daemon *d);
+/* From the tick: reload a pair whose files changed; refresh the gauges. */
+void certwatch_tick(struct daemon *d);
+/* Load listener i's pair (CERTWATCH_*) from cfg: 0, or -EINVAL logged and
+ * counted with the old pair kept. The TURN pair needs daemon_push after. */
+int certwatch_reload_one(struct daemon *d, const struct ice_config *cfg, int i);
 
 /* selftest.c: realtime minus monotonic now, in ms. */
 int64_t daemon_clock_offset_ms(void);

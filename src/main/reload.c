@@ -147,6 +147,7 @@ keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice
 	KEEP(r, "workers", o->workers, n->workers);
 	KEEP(r, "http.enabled", o->http.enabled, n->http.enabled);
 	KEEP(r, "http.max-connections", o->http.max_connections, n->http.max_connections);
+	KEEP(r, "http.tls (on/off)", o->http.tls_enabled, n->http.tls_enabled);
 	if (!ice_addr_equal(&o->http.listen, &n->http.listen)) {
 		restart_add(r, "http.listen");
 		n->http.listen = o->http.listen;
@@ -169,20 +170,6 @@ keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice
 	            &n->stun.n_listen);
 	keep_turn(r, &o->turn, &n->turn);
 	return keep_cluster(r, &o->cluster, &n->cluster);
-}
-
-/* The TURN certificate: a new pair that fails keeps the old one (counted). */
-static void
-reload_tls(struct daemon *d, const struct ice_config *cfg)
-{
-	char err[512];
-
-	if (ice_net_reload_tls(d->net, cfg, err, sizeof(err)) < 0) {
-		ice_metrics_inc(d->m, ICE_M_TLS_CERT_RELOAD_ERRORS);
-		log_errorx("reload: tls: %s; keeping the certificate in force", err);
-		return;
-	}
-	ice_metrics_set(d->m, ICE_M_TLS_CERT_EXPIRY_TURN, ice_net_tls_expiry(d->net));
 }
 
 int
@@ -213,8 +200,11 @@ daemon_reload(struct daemon *d, char *err, size_t errlen, uint64_t *generation)
 	if (restart.used > 0)
 		log_warnx("reload: changed but needs a restart (the running value stays): %s",
 		          restart.text);
-	reload_tls(d, cfg);
+	/* The certificates: a new pair that fails keeps the old one (counted). */
+	(void)certwatch_reload_one(d, cfg, CERTWATCH_TURN);
+	(void)certwatch_reload_one(d, cfg, CERTWATCH_HTTP);
 	d->cfg = cfg;
+	certwatch_rearm(d);
 	hostwatch_reconfigure(d);
 	if (daemon_push(d) < 0)
 		log_errorx("reload: out of memory: the workers keep the previous generation");

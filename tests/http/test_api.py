@@ -196,20 +196,37 @@ def test_transports_and_fallback_off():
 
 
 def test_tls_url():
-    # A throwaway self-signed certificate: the URL list is what is under test.
+    # Throwaway self-signed certificates: the URL list is what is under test.
+    # turns: carries a host name, never an IP literal (Firefox ignores those):
+    # tls.server-name, else the certificate's first DNS SAN, else no turns:.
     tmp = tempfile.mkdtemp(prefix="icetest-tls-")
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
-                    "-days", "2", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    try:
+
+    def cert_with(tag, *ext):
+        cert, key = os.path.join(tmp, tag + ".pem"), os.path.join(tmp, tag + ".key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                        "-days", "2", "-keyout", key, "-out", cert, *ext],
+                       check=True, capture_output=True)
+        return cert, key
+
+    def urls(tls):
         with Daemon(http_port=20070, stun_port=20071,
-                    turn_extra={"transports": ["udp", "tls"],
-                                "tls": {"port": 20072, "cert": cert, "key": key}}) as d:
-            doc = d.ice_servers("did:peers:alice")
-            assert turn_entry(doc)["urls"] == ["turn:127.0.0.1:20071?transport=udp",
-                                               "turns:127.0.0.1:20072?transport=tcp"], doc
+                    turn_extra={"transports": ["udp", "tls"], "tls": tls}) as d:
+            return turn_entry(d.ice_servers("did:peers:alice"))["urls"]
+
+    try:
+        cert, key = cert_with("san", "-addext",
+                              "subjectAltName=IP:127.0.0.1,DNS:*.wild.test,"
+                              "DNS:turn.icestation.test,DNS:other.test")
+        got = urls({"port": 20072, "cert": cert, "key": key})
+        assert got == ["turn:127.0.0.1:20071?transport=udp",
+                       "turns:turn.icestation.test:20072?transport=tcp"], got
+        got = urls({"port": 20072, "cert": cert, "key": key, "server-name": "turn.example.org"})
+        assert got == ["turn:127.0.0.1:20071?transport=udp",
+                       "turns:turn.example.org:20072?transport=tcp"], got
+        cert, key = cert_with("cn")  # no SAN: no host name to give browsers
+        got = urls({"port": 20072, "cert": cert, "key": key})
+        assert got == ["turn:127.0.0.1:20071?transport=udp"], got
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
