@@ -20,12 +20,16 @@
 
 /*
  * A server context with the policy above for the PEM chain in cert and the
- * key in key (both borrowed for the call), selecting ALPN with alpn (NULL:
- * no ALPN answer). Returns owned (SSL_CTX_free), or NULL with the reason,
- * naming the file, in err. Empties the thread's OpenSSL error queue.
+ * key in key (both borrowed for the call). alpn lists the protocols the
+ * server selects, in its order of preference, in ALPN wire format
+ * (length-prefixed, NUL-terminated as a C string; a static the context
+ * borrows for its life), or NULL: no ALPN answer. A client offering none of
+ * them is still served (no ALPN agreed). Returns owned (SSL_CTX_free), or
+ * NULL with the reason, naming the file, in err. Empties the thread's
+ * OpenSSL error queue.
  */
-SSL_CTX *ice_tls_ctx_new(const char *cert, const char *key, SSL_CTX_alpn_select_cb_func alpn,
-                         char *err, size_t errlen);
+SSL_CTX *ice_tls_ctx_new(const char *cert, const char *key, const char *alpn, char *err,
+                         size_t errlen);
 
 /* Unix time of the notAfter of ctx's certificate, or 0 if it has none. */
 uint64_t ice_tls_ctx_expiry(const SSL_CTX *ctx);

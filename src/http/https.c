@@ -15,26 +15,12 @@
 
 #include "http_int.h"
 
-/* ALPN: http/1.1 when offered (curl also offers h2, which evhttp lacks);
- * a client offering neither is served HTTP/1.1 anyway. */
-static int
-https_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                  const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char ours[] = "\x08http/1.1";
-
-	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto((unsigned char **)out, outlen, ours, sizeof(ours) - 1, in,
-	                          inlen) == OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_OK;
-	return SSL_TLSEXT_ERR_NOACK;
-}
-
 static SSL_CTX *
 https_ctx_new(const struct ice_config_http *hc, char *err, size_t errlen)
 {
-	return ice_tls_ctx_new(hc->tls_cert, hc->tls_key, https_alpn_select, err, errlen);
+	/* ALPN http/1.1 when offered (curl also offers h2, which evhttp lacks);
+	 * a client offering neither is served HTTP/1.1 anyway. */
+	return ice_tls_ctx_new(hc->tls_cert, hc->tls_key, "\x08http/1.1", err, errlen);
 }
 
 int

@@ -33,27 +33,14 @@
 
 #include "net_internal.h"
 
-/* RFC 7443 ALPN: pick a STUN protocol id if the client offers one; an offer
- * without one is not fatal (NOACK), since the server speaks only STUN anyway. */
-static int
-tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
-                unsigned int inlen, void *arg)
-{
-	static const unsigned char ours[] = "\x09stun.turn\x12stun.nat-discovery";
-
-	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto((unsigned char **)out, outlen, ours, sizeof(ours) - 1, in,
-	                          inlen) == OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_OK;
-	return SSL_TLSEXT_ERR_NOACK;
-}
-
 /* A server context for t's pair (the policy of src/tls), or NULL with the reason. */
 static SSL_CTX *
 ctx_new(const struct ice_config_tls *t, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = ice_tls_ctx_new(t->cert, t->key, tls_alpn_select, err, errlen);
+	/* RFC 7443: a STUN protocol id when offered; a client offering neither
+	 * is still served (browsers send no ALPN), since this speaks only STUN. */
+	SSL_CTX *ctx = ice_tls_ctx_new(t->cert, t->key, "\x09stun.turn\x12stun.nat-discovery",
+	                               err, errlen);
 
 	/* Read what the socket holds into OpenSSL's buffer at once, not each
 	 * record's header and then its body: one read() per burst of records

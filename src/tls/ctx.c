@@ -33,9 +33,24 @@ tls_err_str(char *buf, size_t len)
 	return buf;
 }
 
+/* ALPN (RFC 7301): the first of ours the client offers; an offer without
+ * any is not fatal (NOACK): browsers send none for TURN, say. */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+            unsigned int inlen, void *arg)
+{
+	const unsigned char *ours = arg;
+
+	(void)ssl;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, ours,
+	                          (unsigned int)strlen((const char *)ours), in,
+	                          inlen) == OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_OK;
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
 SSL_CTX *
-ice_tls_ctx_new(const char *cert, const char *key, SSL_CTX_alpn_select_cb_func alpn, char *err,
-                size_t errlen)
+ice_tls_ctx_new(const char *cert, const char *key, const char *alpn, char *err, size_t errlen)
 {
 	static const unsigned char sid_ctx[] = "icestation";
 	char ebuf[256];
@@ -64,7 +79,7 @@ ice_tls_ctx_new(const char *cert, const char *key, SSL_CTX_alpn_select_cb_func a
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	if (alpn != NULL)
-		SSL_CTX_set_alpn_select_cb(ctx, alpn, NULL);
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)alpn);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "cannot load the certificate chain from %s: %s", cert,
 		         tls_err_str(ebuf, sizeof(ebuf)));
