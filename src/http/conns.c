@@ -24,6 +24,7 @@ struct hc_conn {
 	struct hc_conn *next_pending;
 	ice_ms_t due; /* close unless a request completes before this */
 	uint32_t answered;
+	bool refuse; /* HTTPS without the memory for TLS: closed at adoption */
 	void (*watch)(struct evhttp_connection *, void *); /* ice_http_conns_watch */
 	void *watch_arg;
 	struct ice_conncap_node node;
@@ -219,7 +220,7 @@ adopt_one(struct ice_http_conns *t, struct hc_conn *c)
 		goto out_free;
 	c->evcon = cbarg;
 	c->deadline = evtimer_new(t->base, on_deadline, c);
-	if (c->deadline == NULL || !admit(t, c)) {
+	if (c->refuse || c->deadline == NULL || !admit(t, c)) {
 		evhttp_connection_free(c->evcon);
 		goto out_free;
 	}
@@ -294,7 +295,15 @@ on_new_conn(struct event_base *base, void *arg)
 	struct hc_conn *c;
 	struct bufferevent *bev;
 
+	bool refuse = false;
+
 	bev = bev_new(t, base);
+	if (bev == NULL && t->tls_ctx != NULL) {
+		/* NULL would make evhttp serve the connection in clear text; a
+		 * plain bufferevent closed at adoption refuses it instead. */
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+		refuse = true;
+	}
 	if (bev == NULL)
 		return NULL;
 	c = calloc(1, sizeof(*c));
@@ -306,12 +315,17 @@ on_new_conn(struct event_base *base, void *arg)
 		 */
 		struct timeval tv = { (time_t)(t->timeout_ms / 1000), 0 };
 
+		/* Not TLS and not tracked: a timeout at once closes it before
+		 * evhttp reads a request (a request already there may be read). */
+		if (refuse)
+			tv = (struct timeval){ 0, 1 };
 		bufferevent_set_timeouts(bev, &tv, &tv);
 		return bev;
 	}
 	COUNT(t, accepted, 1);
 	c->t = t;
 	c->bev = bev;
+	c->refuse = refuse;
 	/* Keeps bev readable in on_adopt even if evhttp gave up on it. */
 	bufferevent_incref(bev);
 	c->next_pending = t->pending;
