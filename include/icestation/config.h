@@ -69,6 +69,9 @@ enum ice_public_ip_problem {
 struct ice_public_ip {
 	enum ice_public_ip_source source;
 	struct ice_addr addr; /* port 0; family 0 if auto found nothing (not ready) */
+	/* Dual stack: the IPv6 address when both families are public (addr is
+	 * then the IPv4 one, so IPv4 comes first everywhere); family 0 else. */
+	struct ice_addr second;
 	/* behind-nat: the operator says addr is a NAT's, forwarded to this host
 	 * (the self-test then expects it not to be a local address). */
 	bool behind_nat;
@@ -163,9 +166,9 @@ struct ice_config_turn {
 	uint32_t allocation_lifetime_s;           /* default 600, max 3600 */
 	uint32_t credential_ttl_s;                /* default 86400 */
 	/* 401/438 challenges sent per source address over UDP (reflection). */
-	uint32_t challenge_rps;   /* responses-per-second, default 10; 0 = unlimited */
-	uint32_t challenge_burst; /* bucket depth, default 50 */
-	uint32_t credential_grace_s;              /* past expiry, on its own allocation; 43200 */
+	uint32_t challenge_rps;      /* responses-per-second, default 10; 0 = unlimited */
+	uint32_t challenge_burst;    /* bucket depth, default 50 */
+	uint32_t credential_grace_s; /* past expiry, on its own allocation; 43200 */
 	enum ice_credential_format credential_format; /* default coturn */
 	bool userhash;                /* USERHASH of API-minted usernames; default off */
 	uint32_t userhash_table_size; /* usernames kept for it; default 4096 */
@@ -298,6 +301,42 @@ enum ice_public_ip_problem ice_public_ip_check(enum ice_public_ip_source source,
  */
 bool ice_config_public_unusable(const struct ice_config *cfg, const char *section,
                                 const struct ice_addr *addr, char *buf, size_t len);
+
+/* Which public addresses of a subserver clients cannot use (a bit mask). */
+enum {
+	ICE_PUBLIC_FAULT_V4 = 1u << 0,   /* its IPv4 address */
+	ICE_PUBLIC_FAULT_V6 = 1u << 1,   /* its IPv6 address */
+	ICE_PUBLIC_FAULT_NONE = 1u << 2, /* it has none at all (auto found nothing) */
+};
+
+/*
+ * ice_config_public_unusable for each family section advertises (dual
+ * stack): followed in place of public-ip's first address, and its second
+ * (ice_public_ip_pair). Returns the ICE_PUBLIC_FAULT_* bits, 0 when every
+ * advertised family is usable; the reason (for the IPv4 one when both
+ * fail) in buf, "" when none.
+ */
+unsigned ice_config_public_faults(const struct ice_config *cfg, const char *section,
+                                  const struct ice_addr *followed, char *buf, size_t len);
+
+/*
+ * The outward address of one family (AF_INET or AF_INET6): the source the
+ * kernel would pick toward a documentation address of that family. No
+ * packet leaves. Returns 0, or -errno when that family routes nowhere.
+ */
+int ice_config_outward_of(int family, struct ice_addr *out);
+
+/* The public address of family in p (addr or second), or NULL. Borrows p. */
+const struct ice_addr *ice_public_ip_of(const struct ice_public_ip *p, int family);
+
+/*
+ * The public IPs in force by family into out[0] (IPv4) and out[1] (IPv6),
+ * family 0 where none: followed (the daemon's answer to public-ip: auto,
+ * family 0 = none) in place of p->addr, and p->second, the other family of
+ * a dual-stack host. Where both name one family, followed wins.
+ */
+void ice_public_ip_pair(const struct ice_addr *followed, const struct ice_public_ip *p,
+                        struct ice_addr out[2]);
 
 /*
  * Print the effective configuration as YAML to fp, secrets and bearer tokens

@@ -36,6 +36,9 @@ struct ltc_userhash;
 struct ice_http_hooks {
 	/* true once every configured STUN/TURN listener is bound (net layer). */
 	bool (*listeners_ready)(void *ctx);
+	/* true when TURN can open a relay of family: /readyz reports each
+	 * advertised family (dual stack). May be NULL (then: yes). */
+	bool (*relay_family)(void *ctx, int family);
 	/* true while the daemon drains: /readyz answers 503 "draining". May be NULL. */
 	bool (*draining)(void *ctx);
 	/* true when the ICE API must not mint for user (revoked). May be NULL. */

@@ -51,6 +51,10 @@ int ice_net_start(struct ice_net *net);
 /* true once every configured listener of every worker is bound and its loop runs. Any thread. */
 bool ice_net_ready(const struct ice_net *net);
 
+/* true when net has a relay address of family (AF_INET, AF_INET6). Any
+ * thread: the relay addresses are fixed once ice_net_new returns. */
+bool ice_net_relay_family(const struct ice_net *net, int family);
+
 /*
  * Move every worker to a new generation: cfg (live keys; a reference is
  * taken), revoked (the revocation set, NULL for none; a reference is taken),

@@ -39,24 +39,29 @@ ice_cluster_settings_from_config(struct ice_cluster_settings *s, const struct ic
 	return 0;
 }
 
-/* One endpoint per transport bit of mask at addr:port. */
+/* One endpoint per transport bit of mask at each public address (IPv4
+ * first, dual stack). TLS only once, at the first: its URL names a host,
+ * whose A and AAAA records give both families. */
 static void
 add_endpoints(struct ice_cluster_node *n, uint8_t service, unsigned mask,
               const struct ice_public_ip *pub, uint16_t port, uint16_t tls_port)
 {
 	static const uint8_t bits[] = { ICE_TRANSPORT_UDP, ICE_TRANSPORT_TCP, ICE_TRANSPORT_TLS };
+	const struct ice_addr *addrs[2] = { &pub->addr, &pub->second };
 	size_t i;
 
-	if (pub->addr.family == 0)
-		return;
-	for (i = 0; i < ICE_ARRAY_SIZE(bits) && n->n_ep < ICE_CLUSTER_MAX_ENDPOINTS; i++) {
-		if (!(mask & bits[i]))
+	for (int f = 0; f < 2; f++) {
+		if (addrs[f]->family == 0)
 			continue;
-		n->ep[n->n_ep].service = service;
-		n->ep[n->n_ep].transport = bits[i];
-		n->ep[n->n_ep].addr = pub->addr;
-		n->ep[n->n_ep].addr.port = bits[i] == ICE_TRANSPORT_TLS ? tls_port : port;
-		n->n_ep++;
+		for (i = 0; i < ICE_ARRAY_SIZE(bits) && n->n_ep < ICE_CLUSTER_MAX_ENDPOINTS; i++) {
+			if (!(mask & bits[i]) || (f == 1 && bits[i] == ICE_TRANSPORT_TLS))
+				continue;
+			n->ep[n->n_ep].service = service;
+			n->ep[n->n_ep].transport = bits[i];
+			n->ep[n->n_ep].addr = *addrs[f];
+			n->ep[n->n_ep].addr.port = bits[i] == ICE_TRANSPORT_TLS ? tls_port : port;
+			n->n_ep++;
+		}
 	}
 }
 

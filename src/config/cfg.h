@@ -134,6 +134,9 @@ struct cfg_ctx {
 	bool outward_done;
 	struct ice_addr outward;
 	bool outward_is_fallback;
+	/* The same per family ([0] IPv4, [1] IPv6; family 0: none routes). */
+	bool outward_fam_done;
+	struct ice_addr outward_fam[2];
 };
 
 /* --- errors (config.c) --- */
@@ -303,6 +306,28 @@ int cfg_read_secret_file(struct cfg_ctx *ctx, const char *key, const char *path,
 int cfg_secrets_resolve(struct cfg_ctx *ctx);
 
 /* --- public address (cfg_pubip.c): ice_config_outward_addr, config.h --- */
+
+/*
+ * Resolve one sub-server's public-ip: the env variable envname wins, then
+ * the YAML value (raw), then auto. A value is "auto" or a comma list of at
+ * most one specified address per family; out->addr gets IPv4 first. listen
+ * and ranges (NULL for STUN) are the sub-server's listen addresses and
+ * relay-ip-range: a family given explicitly needs both (an error names
+ * it); auto keeps only the families served. 0 or -EINVAL, errors reported.
+ */
+int cfg_pubip_resolve(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_raw *raw,
+                      const struct ice_addr *listen, size_t n_listen,
+                      const struct ice_cidr *ranges, size_t n_ranges, struct ice_public_ip *out);
+
+/* The single outward address (ctx->outward), looked up once per load, with
+ * a warning when only the 127.0.0.1 fallback is left (cfg_finish.c). */
+void cfg_outward(struct cfg_ctx *ctx);
+
+/* Whether listen[0..n) has an address of family. */
+bool cfg_listens_on(const struct ice_addr *listen, size_t n, int family);
+
+/* The outward addresses of each family, looked up once per load. */
+void cfg_outward_families(struct cfg_ctx *ctx);
 
 /* Free everything the context owns (wiping secrets). Does not free ctx->cfg. */
 void cfg_ctx_fini(struct cfg_ctx *ctx);

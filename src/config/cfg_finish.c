@@ -23,8 +23,8 @@ seen(struct cfg_ctx *ctx, enum cfg_seen_id id, enum cfg_seen_id alt)
 	return NULL;
 }
 
-static void
-outward(struct cfg_ctx *ctx)
+void
+cfg_outward(struct cfg_ctx *ctx)
 {
 	char ip[ICE_ADDR_STRLEN];
 
@@ -50,79 +50,27 @@ default_listen(struct ice_addr *listen, size_t *n)
 /*
  * A written public address that no listen address receives: the operator's
  * word about the network (a NAT or a forwarder may deliver it), so only a
- * warning. For auto the same is a fault, judged where the address in force
- * is used (ice_public_ip_check), since auto follows the host.
+ * warning, for each family written. For auto the same is a fault, judged
+ * where the address in force is used (ice_public_ip_check), since auto
+ * follows the host.
  */
 static void
 warn_unlistened(const struct ice_public_ip *p, const struct ice_addr *listen, size_t n,
                 const char *section)
 {
+	const struct ice_addr *fam[2] = { &p->addr, &p->second };
 	char ip[ICE_ADDR_STRLEN];
 
-	if (p->source == ICE_PUBLIC_IP_AUTO || p->addr.family == 0 ||
-	    ice_public_ip_check(ICE_PUBLIC_IP_AUTO, &p->addr, listen, n) == ICE_PUBLIC_IP_USABLE)
+	if (p->source == ICE_PUBLIC_IP_AUTO)
 		return;
-	log_warnx("config: subserver.%s.public-ip %s is not an address any %s.listen address "
-	          "receives: clients reach it only if something forwards it here",
-	          section, ice_addr_ip_str(&p->addr, ip, sizeof(ip)), section);
-}
-
-/* auto: nothing found leaves the address unset (not ready, main says what to
- * set); a private address is what a cloud VM behind 1:1 NAT finds. */
-static void
-auto_pubip(struct cfg_ctx *ctx, const char *envname, struct ice_public_ip *out)
-{
-	char ip[ICE_ADDR_STRLEN];
-
-	outward(ctx);
-	if (ctx->outward_is_fallback) {
-		memset(&out->addr, 0, sizeof(out->addr));
-		return;
+	for (int i = 0; i < 2; i++) {
+		if (fam[i]->family == 0 || ice_public_ip_check(ICE_PUBLIC_IP_AUTO, fam[i], listen,
+		                                               n) == ICE_PUBLIC_IP_USABLE)
+			continue;
+		log_warnx("config: subserver.%s.public-ip %s is not an address any %s.listen "
+		          "address receives: clients reach it only if something forwards it here",
+		          section, ice_addr_ip_str(fam[i], ip, sizeof(ip)), section);
 	}
-	out->addr = ctx->outward;
-	if (ice_addr_is_private(&out->addr))
-		log_warnx("config: public-ip auto found %s, a private address: clients outside "
-		          "this network cannot reach it. On a cloud VM behind 1:1 NAT set %s to "
-		          "the public address (or write this one in public-ip to keep it)",
-		          ice_addr_ip_str(&out->addr, ip, sizeof(ip)), envname);
-}
-
-/* The env override wins, then a YAML literal, then auto. */
-static int
-resolve_pubip(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_raw *raw,
-              struct ice_public_ip *out)
-{
-	const char *env = getenv(envname);
-	char qb[64];
-	int rc = 0;
-
-	out->source = ICE_PUBLIC_IP_AUTO;
-	if (raw->value != NULL && raw->value[0] != '\0' && strcmp(raw->value, "auto") != 0) {
-		if (ice_addr_parse_ip(&out->addr, raw->value, 0) ||
-		    ice_addr_is_unspecified(&out->addr)) {
-			cfg_error(
-				ctx, &raw->pos,
-				"public-ip: expected \"auto\" or a literal, specified IP address, "
-				"got \"%s\"",
-				cfg_quote(raw->value, qb, sizeof(qb)));
-			rc = -EINVAL;
-		}
-		out->source = ICE_PUBLIC_IP_LITERAL;
-	}
-	if (env != NULL && env[0] != '\0') {
-		if (ice_addr_parse_ip(&out->addr, env, 0) || ice_addr_is_unspecified(&out->addr)) {
-			cfg_error(ctx, NULL,
-			          "environment variable %s: expected a literal, specified IP "
-			          "address, got \"%s\"",
-			          envname, cfg_quote(env, qb, sizeof(qb)));
-			return -EINVAL;
-		}
-		out->source = ICE_PUBLIC_IP_ENV;
-		return rc;
-	}
-	if (out->source == ICE_PUBLIC_IP_AUTO)
-		auto_pubip(ctx, envname, out);
-	return rc;
 }
 
 static int
@@ -199,20 +147,34 @@ finish_relay(struct cfg_ctx *ctx)
 	struct ice_cidr *c;
 
 	if (ctx->relay_auto) {
-		outward(ctx);
-		if (ctx->outward_is_fallback)
-			log_warnx(
-				"config: relay-ip-range auto: no interface routes outward; relays "
-				"bind 127.0.0.1 (set relay-ip-range)");
-		if (t->n_relay_ip_range >= ICE_CONFIG_MAX_CIDRS) {
+		/* Each family TURN listens on and routes outward (dual stack);
+		 * else the single outward guess, as a host with no route has. */
+		struct ice_addr pick[2];
+		size_t n = 0;
+
+		cfg_outward_families(ctx);
+		for (int i = 0; i < 2; i++)
+			if (ctx->outward_fam[i].family != 0 &&
+			    cfg_listens_on(t->listen, t->n_listen, ctx->outward_fam[i].family))
+				pick[n++] = ctx->outward_fam[i];
+		if (n == 0) {
+			cfg_outward(ctx);
+			pick[n++] = ctx->outward;
+			if (ctx->outward_is_fallback)
+				log_warnx("config: relay-ip-range auto: no interface routes "
+				          "outward; relays bind 127.0.0.1 (set relay-ip-range)");
+		}
+		if (t->n_relay_ip_range + n > ICE_CONFIG_MAX_CIDRS) {
 			cfg_error(ctx, &ctx->relay_pos, "relay-ip-range: too many entries");
 			return -EINVAL;
 		}
-		c = &t->relay_ip_range[t->n_relay_ip_range++];
-		memset(c, 0, sizeof(*c));
-		c->family = ctx->outward.family;
-		c->prefix = ctx->outward.family == AF_INET ? 32 : 128;
-		memcpy(c->ip, ctx->outward.ip, sizeof(c->ip));
+		for (size_t k = 0; k < n; k++) {
+			c = &t->relay_ip_range[t->n_relay_ip_range++];
+			memset(c, 0, sizeof(*c));
+			c->family = pick[k].family;
+			c->prefix = pick[k].family == AF_INET ? 32 : 128;
+			memcpy(c->ip, pick[k].ip, sizeof(c->ip));
+		}
 	}
 	if (t->n_relay_ip_range == 0) {
 		cfg_error(ctx, &ctx->relay_pos,
@@ -255,11 +217,12 @@ finish_turn(struct cfg_ctx *ctx)
 	}
 	if (finish_tls(ctx))
 		rc = -EINVAL;
-	if (resolve_pubip(ctx, "PEERS_TURN_PUBLIC_IP", &ctx->turn_pubip, &t->public_ip))
-		rc = -EINVAL;
-	warn_unlistened(&t->public_ip, t->listen, t->n_listen, "turn");
 	if (finish_relay(ctx))
 		rc = -EINVAL;
+	if (cfg_pubip_resolve(ctx, "PEERS_TURN_PUBLIC_IP", &ctx->turn_pubip, t->listen, t->n_listen,
+	                      t->relay_ip_range, t->n_relay_ip_range, &t->public_ip))
+		rc = -EINVAL;
+	warn_unlistened(&t->public_ip, t->listen, t->n_listen, "turn");
 	if (cfg_secrets_resolve(ctx))
 		rc = -EINVAL;
 	return rc;
@@ -274,7 +237,8 @@ finish_stun(struct cfg_ctx *ctx)
 	default_listen(s->listen, &s->n_listen);
 	if (check_transports(ctx, s->transports, CFG_SEEN_STUN_TRANSPORTS, "stun"))
 		rc = -EINVAL;
-	if (resolve_pubip(ctx, "PEERS_STUN_PUBLIC_IP", &ctx->stun_pubip, &s->public_ip))
+	if (cfg_pubip_resolve(ctx, "PEERS_STUN_PUBLIC_IP", &ctx->stun_pubip, s->listen, s->n_listen,
+	                      NULL, 0, &s->public_ip))
 		rc = -EINVAL;
 	warn_unlistened(&s->public_ip, s->listen, s->n_listen, "stun");
 	return rc;

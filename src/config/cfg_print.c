@@ -109,6 +109,19 @@ kv_transports(FILE *fp, int ind, unsigned mask)
 	fputs("]\n", fp);
 }
 
+/* The note for a public address (one family) no listen address receives. */
+static const char *
+unlistened(const struct ice_public_ip *p, const struct ice_addr *a, const struct ice_addr *listen,
+           size_t n)
+{
+	if (ice_public_ip_check(p->source, a, listen, n) != ICE_PUBLIC_IP_NOT_LISTENED)
+		return "";
+	if (p->second.family == 0)
+		return "; no listen address receives it: not ready";
+	return a->family == AF_INET ? "; no listen address receives the IPv4 one: not ready"
+	                            : "; no listen address receives the IPv6 one: not ready";
+}
+
 static void
 kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p, const struct ice_addr *listen, size_t n)
 {
@@ -117,18 +130,20 @@ kv_pubip(FILE *fp, int ind, const struct ice_public_ip *p, const struct ice_addr
 		[ICE_PUBLIC_IP_ENV] = "from the environment",
 		[ICE_PUBLIC_IP_AUTO] = "auto: the outward interface",
 	};
-	char ip[ICE_ADDR_STRLEN];
+	char ip[ICE_ADDR_STRLEN], ip6[ICE_ADDR_STRLEN];
+	const char *why = (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?";
 
 	if (p->addr.family == 0)
 		fprintf(fp, "%*spublic-ip: auto # found nothing: not ready\n", ind, "");
-	else
+	else if (p->second.family == 0)
 		fprintf(fp, "%*spublic-ip: \"%s\" # %s%s\n", ind, "",
+		        ice_addr_ip_str(&p->addr, ip, sizeof(ip)), why,
+		        unlistened(p, &p->addr, listen, n));
+	else
+		fprintf(fp, "%*spublic-ip: [\"%s\", \"%s\"] # %s%s%s\n", ind, "",
 		        ice_addr_ip_str(&p->addr, ip, sizeof(ip)),
-		        (unsigned)p->source < ICE_ARRAY_SIZE(src) ? src[p->source] : "?",
-		        ice_public_ip_check(p->source, &p->addr, listen, n) ==
-		                        ICE_PUBLIC_IP_NOT_LISTENED
-		                ? "; no listen address receives it: not ready"
-		                : "");
+		        ice_addr_ip_str(&p->second, ip6, sizeof(ip6)), why,
+		        unlistened(p, &p->addr, listen, n), unlistened(p, &p->second, listen, n));
 	kv_bool(fp, ind, "behind-nat", p->behind_nat);
 }
 

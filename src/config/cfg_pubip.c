@@ -146,13 +146,48 @@ ice_config_public_unusable(const struct ice_config *cfg, const char *section,
 	}
 }
 
+unsigned
+ice_config_public_faults(const struct ice_config *cfg, const char *section,
+                         const struct ice_addr *followed, char *buf, size_t len)
+{
+	const struct ice_public_ip *p =
+		strcmp(section, "stun") == 0 ? &cfg->stun.public_ip : &cfg->turn.public_ip;
+	struct ice_addr pair[2];
+	unsigned faults = 0;
+	char why[ICE_CONFIG_ERRLEN];
+
+	/* The first address unset (auto found nothing, or no longer) is not
+	 * ready whatever the second family has, as with one family. */
+	if (followed->family == 0) {
+		ice_config_public_unusable(cfg, section, followed, buf, len);
+		return ICE_PUBLIC_FAULT_NONE;
+	}
+	ice_public_ip_pair(followed, p, pair);
+	if (len > 0)
+		buf[0] = '\0';
+	/* IPv6 first so that buf ends with the IPv4 reason when both fail. */
+	for (int i = 1; i >= 0; i--)
+		if (pair[i].family != 0 &&
+		    ice_config_public_unusable(cfg, section, &pair[i], why, sizeof(why))) {
+			faults |= i == 0 ? ICE_PUBLIC_FAULT_V4 : ICE_PUBLIC_FAULT_V6;
+			snprintf(buf, len, "%s", why);
+		}
+	return faults;
+}
+
+int
+ice_config_outward_of(int family, struct ice_addr *out)
+{
+	return route_source(family, family == AF_INET ? "203.0.113.1" : "2001:db8::1", out);
+}
+
 void
 ice_config_outward_addr(struct ice_addr *out, bool *fallback)
 {
 	*fallback = false;
-	if (route_source(AF_INET, "203.0.113.1", out) == 0)
+	if (ice_config_outward_of(AF_INET, out) == 0)
 		return;
-	if (route_source(AF_INET6, "2001:db8::1", out) == 0)
+	if (ice_config_outward_of(AF_INET6, out) == 0)
 		return;
 	if (first_if_addr(out) == 0)
 		return;

@@ -212,10 +212,44 @@ cfg_sp_workers(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
 	return rc ? -EINVAL : 0;
 }
 
+/* A list of addresses (one per family) becomes the comma text the env
+ * override takes too; cfg_pubip_resolve parses both. */
+static char *
+pubip_list_text(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path)
+{
+	char *out, *s;
+
+	if (v->kind != CFG_SEQ || v->n == 0 || v->n > 2) {
+		cfg_error(ctx, &v->pos,
+		          "%s: expected \"auto\", an IP address, or a list of at most two "
+		          "(one IPv4, one IPv6)",
+		          path);
+		return NULL;
+	}
+	if ((out = cfg_scalar_text(ctx, v->items[0], path, false)) == NULL)
+		return NULL;
+	if (v->n == 2) {
+		char *b = cfg_scalar_text(ctx, v->items[1], path, false);
+		size_t len = strlen(out) + (b ? strlen(b) : 0) + 2;
+
+		if (b == NULL || (s = malloc(len)) == NULL) {
+			free(b);
+			free(out);
+			return NULL;
+		}
+		snprintf(s, len, "%s,%s", out, b);
+		free(b);
+		free(out);
+		out = s;
+	}
+	return out;
+}
+
 static int
 pubip(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path, struct cfg_pubip_raw *raw)
 {
-	char *s = cfg_scalar_text(ctx, v, path, false);
+	char *s = v->kind == CFG_SCALAR ? cfg_scalar_text(ctx, v, path, false)
+	                                : pubip_list_text(ctx, v, path);
 
 	if (s == NULL)
 		return -EINVAL;

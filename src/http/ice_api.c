@@ -54,8 +54,11 @@ add_entry(cJSON *servers, cJSON **urls)
 	return *urls ? e : NULL;
 }
 
+/* turn: URLs for each public family, IPv4 first; turns: one host-name URL
+ * (a TLS client checks a name, whose A and AAAA records give both
+ * families). */
 static int
-build_turn(const struct ice_config_turn *t, const struct ice_addr *pub, cJSON *servers,
+build_turn(const struct ice_config_turn *t, const struct ice_addr pub[2], cJSON *servers,
            bool *has_turn)
 {
 	cJSON *e, *urls;
@@ -67,12 +70,17 @@ build_turn(const struct ice_config_turn *t, const struct ice_addr *pub, cJSON *s
 		return 0;
 	if ((e = add_entry(servers, &urls)) == NULL)
 		return -ENOMEM;
-	if (t->transports & ICE_TRANSPORT_UDP)
-		rc |= add_url(urls, "turn", pub, t->port, "?transport=udp");
-	if (t->transports & ICE_TRANSPORT_TCP)
-		rc |= add_url(urls, "turn", pub, t->port, "?transport=tcp");
+	for (int i = 0; i < 2; i++) {
+		if (pub[i].family == 0)
+			continue;
+		if (t->transports & ICE_TRANSPORT_UDP)
+			rc |= add_url(urls, "turn", &pub[i], t->port, "?transport=udp");
+		if (t->transports & ICE_TRANSPORT_TCP)
+			rc |= add_url(urls, "turn", &pub[i], t->port, "?transport=tcp");
+	}
 	/* turns: carries the host name, never the IP: Firefox ignores a turns:
-	 * URL whose host is an IP literal (docs/api.md); none without a name. */
+	 * URL whose host is an IP literal (docs/api.md); none without a name.
+	 * Once, whatever the families: the name's A and AAAA records serve both. */
 	if (t->tls.enabled && t->tls.server_name != NULL) {
 		char url[300];
 
@@ -93,16 +101,22 @@ render(const struct ice_http *h, bool *has_turn)
 {
 	const struct ice_config *cfg = h->cfg;
 	cJSON *root = cJSON_CreateObject(), *servers, *urls;
+	struct ice_addr stun[2], turn[2];
 	char *text = NULL;
 
+	ice_public_ip_pair(&h->public_stun, &cfg->stun.public_ip, stun);
+	ice_public_ip_pair(&h->public_turn, &cfg->turn.public_ip, turn);
 	if (root == NULL || (servers = cJSON_AddArrayToObject(root, "ice_servers")) == NULL)
 		goto out;
 	if (cfg->stun.enabled) {
-		if (add_entry(servers, &urls) == NULL ||
-		    add_url(urls, "stun", &h->public_stun, cfg->stun.port, "") < 0)
+		if (add_entry(servers, &urls) == NULL)
 			goto out;
+		for (int i = 0; i < 2; i++)
+			if (stun[i].family != 0 &&
+			    add_url(urls, "stun", &stun[i], cfg->stun.port, "") < 0)
+				goto out;
 	}
-	if (build_turn(&cfg->turn, &h->public_turn, servers, has_turn) < 0)
+	if (build_turn(&cfg->turn, turn, servers, has_turn) < 0)
 		goto out;
 	if (cfg->turn.fallback_enabled && cfg->turn.n_fallback_stun_servers > 0) {
 		if (add_entry(servers, &urls) == NULL)
@@ -165,9 +179,11 @@ unready_reason(struct ice_http *h)
 	char *buf = h->tmpl.unready_text;
 	size_t len = sizeof(h->tmpl.unready_text);
 
-	if (cfg->stun.enabled && ice_config_public_unusable(cfg, "stun", &h->public_stun, buf, len))
+	if (cfg->stun.enabled &&
+	    ice_config_public_faults(cfg, "stun", &h->public_stun, buf, len) != 0)
 		return buf;
-	if (cfg->turn.enabled && ice_config_public_unusable(cfg, "turn", &h->public_turn, buf, len))
+	if (cfg->turn.enabled &&
+	    ice_config_public_faults(cfg, "turn", &h->public_turn, buf, len) != 0)
 		return buf;
 	if (cfg->turn.enabled && cfg->turn.n_auth_secrets == 0)
 		return "no TURN auth secret";

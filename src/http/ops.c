@@ -67,12 +67,83 @@ ops_healthz(struct ice_http *h, struct evhttp_request *req)
 	reply_json(h, req, 200, "OK", "{\"status\":\"ok\"}\n");
 }
 
+static const char *const fam_name[2] = { "ipv4", "ipv6" };
+
+/* "name":["ipv4","ipv6"]: the families of pub[] that are advertised. */
+static void
+add_families(struct evbuffer *out, const char *name, const struct ice_addr pub[2])
+{
+	const char *sep = "";
+
+	evbuffer_add_printf(out, ",\"%s\":[", name);
+	for (int i = 0; i < 2; i++)
+		if (pub[i].family != 0) {
+			evbuffer_add_printf(out, "%s\"%s\"", sep, fam_name[i]);
+			sep = ",";
+		}
+	evbuffer_add_printf(out, "]");
+}
+
+/* Each advertised TURN family needs a relay address of its own. */
+static size_t
+relay_missing(const struct ice_http *h, const struct ice_addr turn[2], const char **missing)
+{
+	static const char *const what[2] = { "turn ipv4 relay address", "turn ipv6 relay address" };
+	size_t n = 0;
+
+	if (h->hooks == NULL || h->hooks->relay_family == NULL)
+		return 0;
+	for (int i = 0; i < 2; i++)
+		if (turn[i].family != 0 && !h->hooks->relay_family(h->hooks->ctx, turn[i].family))
+			missing[n++] = what[i];
+	return n;
+}
+
+/*
+ * The public addresses of section clients cannot use (ice_config_public_faults)
+ * into missing: "<section> public address" with one family advertised (or
+ * none found), else one entry per family that fails.
+ */
+static size_t
+public_missing(const struct ice_config *cfg, const char *section, const struct ice_addr *followed,
+               const char **missing)
+{
+	static const char *const names[2][3] = {
+		{ "stun public address", "stun ipv4 public address", "stun ipv6 public address" },
+		{ "turn public address", "turn ipv4 public address", "turn ipv6 public address" },
+	};
+	const struct ice_public_ip *p;
+	const char *const *nm;
+	char why[512];
+	unsigned f = ice_config_public_faults(cfg, section, followed, why, sizeof(why));
+	size_t n = 0;
+
+	if (strcmp(section, "stun") == 0) {
+		p = &cfg->stun.public_ip;
+		nm = names[0];
+	} else {
+		p = &cfg->turn.public_ip;
+		nm = names[1];
+	}
+	if (f == 0)
+		return 0;
+	if ((f & ICE_PUBLIC_FAULT_NONE) || p->second.family == 0) {
+		missing[n++] = nm[0];
+		return n;
+	}
+	if (f & ICE_PUBLIC_FAULT_V4)
+		missing[n++] = nm[1];
+	if (f & ICE_PUBLIC_FAULT_V6)
+		missing[n++] = nm[2];
+	return n;
+}
+
 void
 ops_readyz(struct ice_http *h, struct evhttp_request *req)
 {
 	const struct ice_config *cfg = h->cfg;
-	const char *missing[3];
-	char why[512];
+	const char *missing[7];
+	struct ice_addr stun[2], turn[2];
 	size_t n = 0;
 	struct evbuffer *out;
 
@@ -83,17 +154,26 @@ ops_readyz(struct ice_http *h, struct evhttp_request *req)
 	if (h->hooks == NULL || h->hooks->listeners_ready == NULL ||
 	    !h->hooks->listeners_ready(h->hooks->ctx))
 		missing[n++] = "listeners";
-	if (cfg->stun.enabled &&
-	    ice_config_public_unusable(cfg, "stun", &h->public_stun, why, sizeof(why)))
-		missing[n++] = "stun public address";
-	if (cfg->turn.enabled &&
-	    ice_config_public_unusable(cfg, "turn", &h->public_turn, why, sizeof(why)))
-		missing[n++] = "turn public address";
+	if (cfg->stun.enabled)
+		n += public_missing(cfg, "stun", &h->public_stun, missing + n);
+	if (cfg->turn.enabled)
+		n += public_missing(cfg, "turn", &h->public_turn, missing + n);
+	ice_public_ip_pair(&h->public_stun, &cfg->stun.public_ip, stun);
+	ice_public_ip_pair(&h->public_turn, &cfg->turn.public_ip, turn);
+	if (cfg->turn.enabled)
+		n += relay_missing(h, turn, missing + n);
+	out = evhttp_request_get_output_buffer(req);
 	if (n == 0) {
-		reply_json(h, req, 200, "OK", "{\"status\":\"ready\"}\n");
+		/* Ready, with the families each sub-server advertises. */
+		evbuffer_add_printf(out, "{\"status\":\"ready\"");
+		if (cfg->stun.enabled)
+			add_families(out, "stun", stun);
+		if (cfg->turn.enabled)
+			add_families(out, "turn", turn);
+		evbuffer_add_printf(out, "}\n");
+		reply_json(h, req, 200, "OK", "");
 		return;
 	}
-	out = evhttp_request_get_output_buffer(req);
 	evbuffer_add_printf(out, "{\"status\":\"not_ready\",\"missing\":[");
 	for (size_t i = 0; i < n; i++)
 		evbuffer_add_printf(out, "%s\"%s\"", i ? "," : "", missing[i]);

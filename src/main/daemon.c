@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -104,6 +105,14 @@ hook_ready(void *ctx)
 }
 
 static bool
+hook_relay_family(void *ctx, int family)
+{
+	const struct daemon *d = ctx;
+
+	return ice_net_relay_family(d->net, family);
+}
+
+static bool
 hook_draining(void *ctx)
 {
 	return ((const struct daemon *)ctx)->draining;
@@ -136,34 +145,63 @@ public_ip_source(const struct ice_public_ip *p)
 	}
 }
 
-/* An unusable public address keeps /readyz at 503: say why and what to set. */
+/* An unusable public address keeps /readyz at 503: say why and what to set,
+ * for each family public-ip advertises (dual stack). */
+static void
+log_unusable_of(const struct ice_config *cfg, const char *section, const struct ice_public_ip *p)
+{
+	struct ice_addr pair[2];
+	char why[512];
+
+	if (p->addr.family == 0) {
+		if (ice_config_public_unusable(cfg, section, &p->addr, why, sizeof(why)))
+			log_errorx("%s: not ready: %s", section, why);
+		return;
+	}
+	ice_public_ip_pair(&p->addr, p, pair);
+	for (int i = 0; i < 2; i++)
+		if (pair[i].family != 0 &&
+		    ice_config_public_unusable(cfg, section, &pair[i], why, sizeof(why)))
+			log_errorx("%s: not ready: %s", section, why);
+}
+
 static void
 log_unusable(const struct ice_config *cfg)
 {
-	char why[512];
+	if (cfg->stun.enabled)
+		log_unusable_of(cfg, "stun", &cfg->stun.public_ip);
+	if (cfg->turn.enabled)
+		log_unusable_of(cfg, "turn", &cfg->turn.public_ip);
+}
 
-	if (cfg->stun.enabled &&
-	    ice_config_public_unusable(cfg, "stun", &cfg->stun.public_ip.addr, why, sizeof(why)))
-		log_errorx("stun: not ready: %s", why);
-	if (cfg->turn.enabled &&
-	    ice_config_public_unusable(cfg, "turn", &cfg->turn.public_ip.addr, why, sizeof(why)))
-		log_errorx("turn: not ready: %s", why);
+/* " and 2001:db8::7" for a dual-stack public-ip, else "". */
+static const char *
+second_ip(const struct ice_public_ip *p, char *buf, size_t len)
+{
+	char ip[ICE_ADDR_STRLEN];
+
+	buf[0] = '\0';
+	if (p->second.family != 0)
+		snprintf(buf, len, " and %s", ice_addr_ip_str(&p->second, ip, sizeof(ip)));
+	return buf;
 }
 
 static void
 log_summary(const struct daemon *d)
 {
 	const struct ice_config *cfg = d->cfg;
-	char buf[ICE_ADDR_STRLEN];
+	char buf[ICE_ADDR_STRLEN], b2[ICE_ADDR_STRLEN + 8];
 
 	if (cfg->stun.enabled)
-		log_info("stun: port %u, public address %s (%s)", cfg->stun.port,
+		log_info("stun: port %u, public address %s%s (%s)", cfg->stun.port,
 		         ice_addr_ip_str(&d->host.stun_public, buf, sizeof(buf)),
+		         second_ip(&cfg->stun.public_ip, b2, sizeof(b2)),
 		         public_ip_source(&cfg->stun.public_ip));
 	if (cfg->turn.enabled)
-		log_info("turn: port %u, realm %s, public address %s (%s), max %u allocations",
+		log_info("turn: port %u, realm %s, public address %s%s (%s), max %u allocations",
 		         cfg->turn.port, cfg->turn.realm,
 		         ice_addr_ip_str(&d->host.turn_public, buf, sizeof(buf)),
+		         second_ip(&cfg->turn.public_ip, b2, sizeof(b2)),
 		         public_ip_source(&cfg->turn.public_ip), cfg->turn.max_allocations);
 	if (cfg->http.enabled)
 		log_info("http: listening on %s",
@@ -258,6 +296,7 @@ daemon_run(struct ice_config *cfg, const char *path)
 	int rc = 1;
 
 	d.hooks = (struct ice_http_hooks){ .listeners_ready = hook_ready,
+		                           .relay_family = hook_relay_family,
 		                           .draining = hook_draining,
 		                           .user_revoked = hook_revoked,
 		                           .nodes = hook_nodes,

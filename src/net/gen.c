@@ -54,23 +54,20 @@ self_add_listen(struct net_gen *g, const struct ice_addr *v, size_t n)
 		self_add(g, &v[i]);
 }
 
-/* The public IP in force: the main thread's (public-ip: auto followed), or
- * the configuration's. */
-static const struct ice_addr *
-public_ip(const struct ice_addr *host, const struct ice_public_ip *cfg)
-{
-	return host->family != 0 ? host : &cfg->addr;
-}
-
 /* The server's own addresses for the peer policy: public IPs, listen and
  * relay addresses, and the relay-ip-range prefixes. */
 static void
 self_build(struct net_gen *g, const struct ice_net *net, const struct ice_config *cfg)
 {
 	const struct ice_config *boot = net->cfg;
+	struct ice_addr turn[2], stun[2];
 
-	self_add(g, public_ip(&net->public_turn, &cfg->turn.public_ip));
-	self_add(g, public_ip(&net->public_stun, &cfg->stun.public_ip));
+	ice_public_ip_pair(&net->public_turn, &cfg->turn.public_ip, turn);
+	ice_public_ip_pair(&net->public_stun, &cfg->stun.public_ip, stun);
+	for (int i = 0; i < 2; i++) {
+		self_add(g, &turn[i]);
+		self_add(g, &stun[i]);
+	}
 	if (boot->stun.enabled)
 		self_add_listen(g, boot->stun.listen, boot->stun.n_listen);
 	if (boot->turn.enabled)
@@ -88,7 +85,7 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 {
 	const struct ice_config_turn *t = &cfg->turn;
 	struct turn_settings *s = &g->turn;
-	const struct ice_addr *pub = public_ip(&net->public_turn, &t->public_ip);
+	struct ice_addr pub[2];
 
 	memset(s, 0, sizeof(*s));
 	s->realm = t->realm;
@@ -108,10 +105,9 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	/* The cluster section is restart-only: the net's first snapshot says. */
 	s->cluster_quota = net->cfg->cluster.enabled && (t->max_allocations_per_user != 0 ||
 	                                                 t->allocations_per_minute_per_user != 0);
-	if (pub->family == AF_INET)
-		s->public_v4 = *pub;
-	else if (pub->family == AF_INET6)
-		s->public_v6 = *pub;
+	ice_public_ip_pair(&net->public_turn, &t->public_ip, pub);
+	s->public_v4 = pub[0];
+	s->public_v6 = pub[1];
 	s->relay_ip_range = net->cfg->turn.relay_ip_range;
 	s->n_relay_ip_range = net->cfg->turn.n_relay_ip_range;
 	for (size_t k = 0; k < net->n_relay_addrs; k++) {

@@ -85,12 +85,12 @@ relay_host_add(struct ice_net *net, const struct ice_cidr *c)
  * A public IP outside relay-ip-range is a NAT in front of the relays: every
  * relay of that family is advertised on it (turn/alloc.c), so two relay
  * addresses could hand out the same advertised port. Keep the first address
- * of that family only, as one public IP maps to one private one.
+ * of that family only, as one public IP maps to one private one. Called once
+ * per public family (dual stack).
  */
 static void
-relay_addrs_behind_nat(struct ice_net *net)
+relay_addrs_behind_nat(struct ice_net *net, const struct ice_addr *pub)
 {
-	const struct ice_addr *pub = &net->cfg->turn.public_ip.addr;
 	char buf[ICE_ADDR_STRLEN], pbuf[ICE_ADDR_STRLEN];
 	size_t k, n = 0;
 	bool seen = false;
@@ -154,7 +154,8 @@ net_relay_addrs_init(struct ice_net *net)
 		}
 		freeifaddrs(ifa);
 	}
-	relay_addrs_behind_nat(net);
+	relay_addrs_behind_nat(net, &net->cfg->turn.public_ip.addr);
+	relay_addrs_behind_nat(net, &net->cfg->turn.public_ip.second);
 	if (net->n_relay_addrs == 0) {
 		log_errorx("turn: no local interface address inside relay-ip-range%s%s: relay "
 		           "sockets could not bind; set relay-ip-range to an address of this host",
@@ -180,4 +181,13 @@ net_if_addrs_load(struct ice_net *net)
 	if (r < 0)
 		log_errorx("net: cannot read the interface addresses: %s", strerror(-r));
 	return r;
+}
+
+bool
+ice_net_relay_family(const struct ice_net *net, int family)
+{
+	for (size_t k = 0; net != NULL && k < net->n_relay_addrs; k++)
+		if (net->relay_addrs[k].family == family)
+			return true;
+	return false;
 }

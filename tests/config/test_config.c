@@ -4,6 +4,7 @@
  * Data files live in tests/config/data (CFG_DATA), the shipped tree in conf/
  * (CFG_CONF).
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -31,6 +32,16 @@ data(const char *name)
 	i = (i + 1) % 4;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", CFG_DATA, name);
 	return buf[i];
+}
+
+/* Families that route outward here: relay-ip-range: auto takes each. */
+static int
+outward_families(void)
+{
+	struct ice_addr a;
+
+	return (ice_config_outward_of(AF_INET, &a) == 0) +
+	       (ice_config_outward_of(AF_INET6, &a) == 0);
 }
 
 static struct ice_config *
@@ -682,7 +693,8 @@ test_shipped_conf(void)
 	CHECK_EQ_INT(cfg->turn.n_auth_secrets, 1);
 	CHECK_STR(cfg->turn.auth_secrets[0], "0123456789abcdef0123456789abcdef");
 	CHECK_STR(cfg->turn.auth_secret_file, path);
-	CHECK_EQ_INT(cfg->turn.n_relay_ip_range, 1);
+	/* auto: one relay prefix per family that routes outward (dual stack). */
+	CHECK_EQ_INT(cfg->turn.n_relay_ip_range, outward_families());
 	CHECK(ice_cidr_contains(&cfg->turn.relay_ip_range[0], &cfg->turn.public_ip.addr));
 	CHECK_EQ_INT(cfg->turn.relay_port_min, 49152);
 	CHECK_EQ_INT(cfg->turn.relay_port_max, 65535);

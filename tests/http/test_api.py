@@ -232,9 +232,13 @@ def test_tls_url():
 
 
 def test_ipv6_public_address():
-    # The v6 public address is data only: the daemon listens on 127.0.0.1.
+    # The v6 public address is data only (a NAT's): the daemon listens on
+    # loopback. An advertised family needs a listener and a relay range of
+    # its own (issue 22), so both are there for IPv6.
     with Daemon(http_port=20040, stun_port=20041, public_ip="2001:db8::1",
-                turn_extra={"ice-api": {"public-fallback": {"enabled": False,
+                listen=("127.0.0.1", "::1"),
+                turn_extra={"relay-ip-range": ["127.0.0.1/32", "::1/128"],
+                            "ice-api": {"public-fallback": {"enabled": False,
                                                             "stun-servers": []}}}) as d:
         doc = d.ice_servers("did:peers:alice")
         assert doc["ice_servers"][0] == {"urls": ["stun:[2001:db8::1]:20041"]}, doc
@@ -255,7 +259,8 @@ def test_ops_endpoints():
         hdrs, doc = get_json(d, "/healthz")
         assert doc == {"status": "ok"}
         hdrs, doc = get_json(d, "/readyz")
-        assert doc == {"status": "ready"}
+        # Ready, with the families each sub-server advertises (issue 22).
+        assert doc == {"status": "ready", "stun": ["ipv4"], "turn": ["ipv4"]}, doc
         d.ice_servers("did:peers:alice")
         status, hdrs, body = d.http("/metrics")
         assert status == 200
