@@ -109,6 +109,9 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 	int rc, fam;
 
 	memset(x, 0, sizeof(*x));
+	/* A dual allocation as coturn's clients ask for it: the draft number. */
+	if (aaf == NULL)
+		aaf = stun_msg_find(m, STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT);
 	/* No REQUESTED-ADDRESS-FAMILY (every browser): the family the client
 	 * came over, as coturn and pion do, when relays of it exist; else
 	 * IPv4, RFC 8656's default. */

@@ -190,10 +190,10 @@ class Capture:
         return out
 
 
-def run_browser(page_url, ice_url, workdir):
+def run_browser(page_url, ice_url, workdir, transports="udp,tcp"):
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=workdir)
     argv = ["node", os.path.join(HERE, "chromium.mjs"), "--page", page_url, "--ice-url", ice_url,
-            "--user", USER, "--transports", "udp,tcp", "--profile", profile,
+            "--user", USER, "--transports", transports, "--profile", profile,
             "--blob", str(BLOB), "--text", str(TEXT)]
     t0 = time.monotonic()
     try:
