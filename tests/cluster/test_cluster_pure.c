@@ -370,6 +370,49 @@ test_local_from_config(void)
 	ice_config_free(cfg);
 }
 
+/* A dual-stack node's record: both families' endpoints, IPv4 first. */
+static void
+test_local_from_config_dual(void)
+{
+	static const char yaml[] =
+		"peers:\n"
+		"  node:\n"
+		"    server:\n"
+		"      subserver:\n"
+		"        stun: {public-ip: [192.0.2.1, \"2001:db8::1\"], port: 3478, transports: [udp]}\n"
+		"        turn: {public-ip: [\"2001:db8::1\", 192.0.2.1], port: 3479, realm: r,\n"
+		"               auth-secret: 0123456789abcdef0123,\n"
+		"               relay-ip-range: [127.0.0.1/32, \"::1/128\"]}\n"
+		"      cluster: {redis: \"unix:/tmp/r.sock\", node-id: n8}\n";
+	static const struct {
+		uint8_t service, transport;
+		const char *addr;
+	} want[] = {
+		{ ICE_CLUSTER_STUN, ICE_TRANSPORT_UDP, "192.0.2.1:3478" },
+		{ ICE_CLUSTER_STUN, ICE_TRANSPORT_UDP, "[2001:db8::1]:3478" },
+		{ ICE_CLUSTER_TURN, ICE_TRANSPORT_UDP, "192.0.2.1:3479" },
+		{ ICE_CLUSTER_TURN, ICE_TRANSPORT_TCP, "192.0.2.1:3479" },
+		{ ICE_CLUSTER_TURN, ICE_TRANSPORT_UDP, "[2001:db8::1]:3479" },
+		{ ICE_CLUSTER_TURN, ICE_TRANSPORT_TCP, "[2001:db8::1]:3479" },
+	};
+	char err[1024], buf[ICE_ADDR_STRLEN];
+	struct ice_config *cfg =
+		ice_config_load_buffer("mem.yml", yaml, strlen(yaml), err, sizeof(err));
+	struct ice_cluster_node self;
+
+	if (cfg == NULL)
+		fprintf(stderr, "%s\n", err);
+	REQUIRE(cfg != NULL);
+	REQUIRE(ice_cluster_local_from_config(&self, cfg, 1) == 0);
+	REQUIRE(self.n_ep == ICE_ARRAY_SIZE(want));
+	for (size_t i = 0; i < ICE_ARRAY_SIZE(want); i++) {
+		CHECK_EQ_INT(self.ep[i].service, want[i].service);
+		CHECK_EQ_INT(self.ep[i].transport, want[i].transport);
+		CHECK_STR(ice_addr_str(&self.ep[i].addr, buf, sizeof(buf)), want[i].addr);
+	}
+	ice_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -382,5 +425,6 @@ main(void)
 	test_bound();
 	test_nonce_key();
 	test_local_from_config();
+	test_local_from_config_dual();
 	TEST_DONE();
 }
