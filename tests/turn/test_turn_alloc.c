@@ -537,6 +537,16 @@ test_families(void)
 	CHECK_EQ_INT(h_refresh(&h, 0), 0);
 	CHECK_EQ_INT(h.io->n_open, 1); /* both halves closed, the first allocation remains */
 
+	/* The draft number coturn's clients send (uclient -Z): both halves too. */
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	add_udp(&r.b);
+	stun_build_address_family(&r.b, STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT, AF_INET6);
+	CHECK_EQ_INT(h_send_signed(&h, &r), 0);
+	CHECK_EQ_INT(h_relayed(&h, 0).family, AF_INET);
+	CHECK_EQ_INT(h_relayed(&h, 1).family, AF_INET6);
+	CHECK_EQ_INT(h_refresh(&h, 0), 0);
+	CHECK_EQ_INT(h.io->n_open, 1);
+
 	/* the v6 half fails alone: success with ADDRESS-ERROR-CODE */
 	h.io->fail_v6 = -EADDRINUSE;
 	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
