@@ -132,6 +132,47 @@ test_errors(void)
 	             "has no IPv6 prefix, so no relay of that family can be opened");
 }
 
+/*
+ * Readiness per family (ice_config_public_faults): an auto address that no
+ * listen address receives is a fault of its own family only; a written one
+ * is the operator's word; auto finding nothing is a fault of no family.
+ */
+static void
+test_faults(void)
+{
+	struct ice_config *cfg = load_data("dualstack_list.yml");
+	struct ice_config_stun *s;
+	struct ice_addr none;
+	char why[512];
+
+	REQUIRE(cfg != NULL);
+	s = &cfg->stun;
+	memset(&none, 0, sizeof(none));
+	CHECK_EQ_INT(ice_config_public_faults(cfg, "stun", &s->public_ip.addr, why, sizeof(why)),
+	             0);
+	CHECK_STR(why, "");
+	s->public_ip.source = ICE_PUBLIC_IP_AUTO;
+	ice_addr_parse_ip(&s->listen[0], "127.0.0.1", 0);
+	ice_addr_parse_ip(&s->listen[1], "::", 0);
+	s->n_listen = 2;
+	CHECK_EQ_INT(ice_config_public_faults(cfg, "stun", &s->public_ip.addr, why, sizeof(why)),
+	             ICE_PUBLIC_FAULT_V4);
+	CHECK(strstr(why, "198.51.100.7 is not received") != NULL);
+	ice_addr_parse_ip(&s->listen[0], "0.0.0.0", 0);
+	ice_addr_parse_ip(&s->listen[1], "::1", 0);
+	CHECK_EQ_INT(ice_config_public_faults(cfg, "stun", &s->public_ip.addr, why, sizeof(why)),
+	             ICE_PUBLIC_FAULT_V6);
+	CHECK(strstr(why, "2001:db8::7 is not received") != NULL);
+	ice_addr_parse_ip(&s->listen[0], "127.0.0.1", 0);
+	CHECK_EQ_INT(ice_config_public_faults(cfg, "stun", &s->public_ip.addr, why, sizeof(why)),
+	             ICE_PUBLIC_FAULT_V4 | ICE_PUBLIC_FAULT_V6);
+	/* The daemon's followed address unset: auto found nothing. */
+	CHECK_EQ_INT(ice_config_public_faults(cfg, "stun", &none, why, sizeof(why)),
+	             ICE_PUBLIC_FAULT_NONE);
+	CHECK(strstr(why, "found no interface") != NULL);
+	ice_config_free(cfg);
+}
+
 /* In the namespace of CMakeLists.txt: auto finds each family. */
 static void
 test_auto_netns(void)
@@ -175,5 +216,6 @@ main(int argc, char **argv)
 	test_list();
 	test_env();
 	test_errors();
+	test_faults();
 	TEST_DONE();
 }
