@@ -41,6 +41,8 @@ enum {
 	ICE_CONFIG_MAX_ORIGINS = 16,
 	ICE_CONFIG_MAX_FALLBACK = 8,
 	ICE_CONFIG_MAX_WORKERS = 64,
+	/* max-tcp-connections-per-allocation when unset (RFC 6062 relays) */
+	ICE_CONFIG_TCP_CONNECTIONS_DEFAULT = 16,
 	ICE_CONFIG_ERRLEN = 512,
 };
 
@@ -191,6 +193,10 @@ struct ice_config_turn {
 	struct ice_addr alternate_server;
 
 	bool mobility; /* RFC 8016 mobility tickets for clients that ask; default true */
+	/* RFC 6062 TCP relays (docs/turn.md): allowed (default true), and the
+	 * peer data connections an allocation may hold (default 16). */
+	bool tcp_relay;
+	uint32_t max_tcp_connections;
 
 	/* ice-api.anonymous: mint for a request with no user (default false: 400). */
 	bool anonymous;

@@ -24,6 +24,8 @@
  *             error a relay socket's error queue holds (IP_RECVERR)
  *   timer     turn_expire(srv, now) from one periodic event (100-1000 ms)
  *   TCP close turn_close_5tuple(srv, &ft, now)
+ *   RFC 6062  turn_tcp_accepted / _connected / _relayed / _closed for the
+ *             TCP relays' connections (see "TCP relays" below)
  *   reload    turn_server_reconfigure(srv, &settings, now) between batches
  *   control   turn_server_close_user / _close_alloc / turn_server_list
  *   shutdown  turn_server_free(srv) before the worker's sockets go away
@@ -74,6 +76,12 @@ enum {
 	 * the clock: ICMP is a hint, and anyone who knows a relay address and
 	 * a permitted peer can forge it. */
 	TURN_ICMP_PER_S = 10,
+	/* RFC 6062 §5.2 and §5.3: a Connect waits at least 30 s for the peer,
+	 * and a peer data connection 30 s for its ConnectionBind. */
+	TURN_TCP_CONNECT_TIMEOUT_S = 30,
+	TURN_TCP_BIND_TIMEOUT_S = 30,
+	/* Per allocation, when the settings say 0. */
+	TURN_TCP_DEFAULT_CONNECTIONS = ICE_CONFIG_TCP_CONNECTIONS_DEFAULT,
 };
 
 enum turn_proto {
@@ -161,6 +169,11 @@ struct turn_settings {
 	/* USERHASH (auth_userhash.h): entries of the table of minted usernames,
 	 * 0 = off. Read by turn_shared_new only (a restart changes it). */
 	uint32_t userhash_table_size;
+	/* RFC 6062: TCP allocations allowed (else 442), and the peer data
+	 * connections one may hold at once (0 = TURN_TCP_DEFAULT_CONNECTIONS;
+	 * more: Connect answers 508, inbound ones are closed). */
+	bool tcp_relay;
+	uint32_t max_tcp_connections;
 };
 
 /* What relay_open must create. */
@@ -280,6 +293,39 @@ struct turn_io {
 	 */
 	int (*quota_ask)(void *ctx, const char *user, size_t len, uint64_t cookie);
 	void (*quota_release)(void *ctx, const char *user, size_t len);
+	/*
+	 * RFC 6062 TCP relays. All NULL when net has none: a TCP Allocate is
+	 * then answered 442. Handles of both kinds below are net's; turn only
+	 * stores them.
+	 *
+	 * tcp_relay_open: a TCP socket listening on a relay address and port
+	 * of req->family (the other fields of req are unset), from which
+	 * tcp_connect can connect out too. Peer connections it accepts go to
+	 * turn_tcp_accepted. res->handle must differ from every relay_open
+	 * handle. Returns as relay_open does. tcp_relay_close closes it (the
+	 * connections it accepted stay until tcp_close).
+	 *
+	 * tcp_connect: start a TCP connection from the address of relay
+	 * handle to peer; how it ends comes through turn_tcp_connected(id),
+	 * never before this returns. Returns the peer data connection's
+	 * handle (>= 0), or -errno when nothing was started (answered 447).
+	 *
+	 * tcp_bind: the ConnectionBind on the client's data connection
+	 * ft->link succeeded (its response already went to send_client):
+	 * from now on that connection carries raw bytes to and from peer
+	 * connection handle, counted through turn_tcp_relayed, and is no
+	 * longer a STUN stream.
+	 *
+	 * tcp_close: close peer connection handle (connecting, waiting for its
+	 * bind, or bound) and the client data connection bound to it. turn
+	 * has forgotten it: net must not report it through turn_tcp_closed.
+	 */
+	int (*tcp_relay_open)(void *ctx, const struct turn_relay_req *req,
+	                      struct turn_relay_res *res);
+	void (*tcp_relay_close)(void *ctx, int handle);
+	int (*tcp_connect)(void *ctx, int relay_handle, const struct ice_addr *peer, uint32_t id);
+	void (*tcp_bind)(void *ctx, int handle, const struct turn_5tuple *ft);
+	void (*tcp_close)(void *ctx, int handle);
 	void *ctx;
 	/* Relay sockets can set DF (IP_PMTUDISC_DO / IPV6_DONTFRAG). When false,
 	 * DONT-FRAGMENT in an Allocate is answered 420, as RFC 8656 §7.2 says. */
@@ -498,5 +544,61 @@ size_t turn_server_allocations(const struct turn_server *srv);
 
 /* Bytes this worker holds for allocations, permissions, channels and their indexes. */
 size_t turn_server_memory(const struct turn_server *srv);
+
+/*
+ * TCP relays (RFC 6062). An allocation made with REQUESTED-TRANSPORT TCP
+ * over a TCP or TLS client connection relays through TCP connections to
+ * peers, each one a "peer data connection" that turn names with a
+ * CONNECTION-ID. Connect opens one (tcp_connect); a permitted peer
+ * connecting to the relayed address opens one too (turn_tcp_accepted, and
+ * a ConnectionAttempt to the client). The client then opens a new
+ * connection to the server and sends ConnectionBind with the id on it;
+ * from then on net relays that connection's bytes raw (tcp_bind). A
+ * CONNECTION-ID carries its worker in its top 8 bits, so net can hand a
+ * data connection that arrived on another worker to the one that holds the
+ * allocation (turn_tcp_conn_worker).
+ */
+
+/*
+ * Net accepted a connection from peer on TCP relay relay_handle and calls
+ * it handle. Returns 0 with *id set (turn keeps it: a ConnectionAttempt
+ * went to the client, and a ConnectionBind must come within
+ * TURN_TCP_BIND_TIMEOUT_S or tcp_close ends it), or -errno when net must
+ * close it (turn forgets it at once): -ENOENT no such relay, -EPERM no
+ * permission for peer, -ENOSPC the allocation's connection limit.
+ */
+int turn_tcp_accepted(struct turn_server *srv, int relay_handle, const struct ice_addr *peer,
+                      int handle, ice_ms_t now, uint32_t *id);
+
+/*
+ * The connection tcp_connect started for id is up (err 0) or failed (a
+ * negative errno). turn answers the Connect now: success with the
+ * CONNECTION-ID, or 447 and tcp_close. An id turn no longer knows is
+ * ignored.
+ */
+void turn_tcp_connected(struct turn_server *srv, uint32_t id, int err, ice_ms_t now);
+
+/*
+ * Net closed peer data connection id and its client data connection (one
+ * side closed or failed): turn forgets it. An unknown id is ignored.
+ */
+void turn_tcp_closed(struct turn_server *srv, uint32_t id, ice_ms_t now);
+
+/*
+ * Net moved len bytes on data connection id, to the peer (to_peer) or to
+ * the client: counted for the allocation's traffic, the metrics and the
+ * bandwidth limits. Returns 0, or the ms net should stop reading that
+ * side (over a bandwidth limit; the bytes are counted anyway), or -ENOENT
+ * for an unknown id.
+ */
+long turn_tcp_relayed(struct turn_server *srv, uint32_t id, bool to_peer, size_t len,
+                      ice_ms_t now);
+
+/*
+ * The worker a client message is meant for: for a ConnectionBind request
+ * with a well-formed CONNECTION-ID, the worker id in its top 8 bits; -1
+ * for anything else. Pure; any thread.
+ */
+int turn_tcp_conn_worker(const struct stun_msg *msg);
 
 #endif

@@ -229,6 +229,10 @@ stun_error_reason(int code)
 		return "Unsupported Transport Protocol";
 	case 443:
 		return "Peer Address Family Mismatch";
+	case 446:
+		return "Connection Already Exists";
+	case 447:
+		return "Connection Timeout or Failure";
 	case 486:
 		return "Allocation Quota Reached";
 	case 500:

@@ -251,6 +251,8 @@ print_turn(FILE *fp, const struct ice_config_turn *t)
 	        cfg_credential_format_name(t->credential_format));
 	kv_bool(fp, 10, "userhash", t->userhash);
 	kv_u(fp, 10, "userhash-table-size", t->userhash_table_size, "");
+	kv_bool(fp, 10, "tcp-relay", t->tcp_relay);
+	kv_u(fp, 10, "max-tcp-connections-per-allocation", t->max_tcp_connections, "");
 	if (t->alternate_server.family != 0) {
 		char alt[ICE_ADDR_STRLEN];
 

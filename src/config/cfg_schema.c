@@ -541,6 +541,12 @@ static const struct cfg_key turn_keys[] = {
 	  .type = KT_SI,
 	  .off = TURN(max_bytes_per_user_per_day) },
 	{ .name = "budget-floor-bps", .type = KT_SI, .off = TURN(budget_floor_bps) },
+	{ .name = "tcp-relay", .type = KT_BOOL, .off = TURN(tcp_relay) },
+	{ .name = "max-tcp-connections-per-allocation",
+	  .type = KT_U32,
+	  .off = TURN(max_tcp_connections),
+	  .min = 1,
+	  .max = 1024 },
 	{ .name = "bps-capacity", .type = KT_SI, .off = TURN(bps_capacity) },
 	{ .name = "mobility", .type = KT_BOOL, .off = TURN(mobility) },
 	{ .name = NULL },
@@ -730,6 +736,8 @@ cfg_defaults(struct ice_config *cfg)
 	cfg->turn.tls.max_connections_per_address = 256;
 	cfg->turn.tls.handshake_timeout_s = 10;
 	cfg->turn.tls.check_interval_s = 60;
+	cfg->turn.tcp_relay = true;
+	cfg->turn.max_tcp_connections = ICE_CONFIG_TCP_CONNECTIONS_DEFAULT;
 
 	cfg->admin.enabled = true;
 	cfg->admin.max_connections = 64;

@@ -101,6 +101,8 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	s->max_bytes_per_user_per_day = t->max_bytes_per_user_per_day;
 	s->budget_floor_bps = t->budget_floor_bps;
 	s->bps_capacity = t->bps_capacity;
+	s->tcp_relay = t->tcp_relay;
+	s->max_tcp_connections = t->max_tcp_connections;
 	s->workers = net->cfg->workers;
 	/* The cluster section is restart-only: the net's first snapshot says. */
 	s->cluster_quota = net->cfg->cluster.enabled && (t->max_allocations_per_user != 0 ||

@@ -92,6 +92,7 @@ struct alloc_args {
 	uint64_t token; /* RESERVATION-TOKEN, or 0 */
 	uint32_t lifetime_s;
 	bool mobile; /* asked for a MOBILITY-TICKET */
+	bool tcp;    /* REQUESTED-TRANSPORT TCP: RFC 6062 relays */
 };
 
 /* RFC 8656 §7.2 steps 3-9. Returns 0, or the error code to answer. */
@@ -120,8 +121,14 @@ parse_allocate(struct turn_ctx *c, struct alloc_args *x)
 	x->req.adopt = -1;
 	if (rt == NULL || stun_attr_requested_transport(rt, &proto) < 0)
 		return 400;
-	if (proto != 17)
-		return 442; /* UDP relaying only (no RFC 6062 TCP relays) */
+	if (proto == 6) {
+		rc = turn_tcp_allocate_check(c); /* RFC 6062 */
+		if (rc != 0)
+			return rc;
+		x->tcp = true;
+	} else if (proto != 17) {
+		return 442;
+	}
 	x->req.dont_fragment = stun_msg_find(m, STUN_ATTR_DONT_FRAGMENT) != NULL;
 	if (tok != NULL) {
 		if (even != NULL || raf != NULL || aaf != NULL)
@@ -288,6 +295,16 @@ refuse_draining(struct turn_ctx *c)
 	return true;
 }
 
+/* One relay socket: UDP, or a TCP listener for an RFC 6062 allocation. */
+static int
+open_one(struct turn_server *srv, const struct alloc_args *x, const struct turn_relay_req *req,
+         struct turn_relay_res *res)
+{
+	if (x->tcp)
+		return srv->io.tcp_relay_open(srv->io.ctx, req, res);
+	return srv->io.relay_open(srv->io.ctx, req, res);
+}
+
 /* Open the relay socket(s) of a; 0 or the code to answer (a is then aborted by the caller). */
 static int
 open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
@@ -298,7 +315,7 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	struct ice_addr next;
 	int rc;
 
-	rc = srv->io.relay_open(srv->io.ctx, &x->req, &res);
+	rc = open_one(srv, x, &x->req, &res);
 	if (rc < 0) {
 		if (x->req.adopt >= 0)
 			srv->io.relay_close(srv->io.ctx, x->req.adopt);
@@ -330,7 +347,7 @@ open_relays(struct turn_ctx *c, struct turn_alloc *a, struct alloc_args *x)
 	req2.adopt = -1;
 	res.handle = -1;
 	res.reserved_handle = -1;
-	rc = srv->io.relay_open(srv->io.ctx, &req2, &res);
+	rc = open_one(srv, x, &req2, &res);
 	if (rc < 0) {
 		a->addr_err_code = (uint16_t)open_error(srv, rc);
 		return 0;
@@ -511,6 +528,7 @@ turn_handle_allocate(struct turn_ctx *c)
 	a->mob_seq = 0;
 	if (a->mobile)
 		turn_count(srv, ICE_M_TURN_MOBILITY_GRANTED);
+	a->tcp = x.tcp;
 	memcpy(a->alloc_tid, c->msg->tid, STUN_TID_LEN);
 	turn_bw_alloc_init(srv, a, c->now);
 

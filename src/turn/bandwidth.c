@@ -156,7 +156,9 @@ turn_bw_admit(struct turn_server *srv, struct turn_alloc *a, enum turn_dir dir, 
 {
 	struct turn_wuser *u = a->wuser;
 	struct turn_bucket *ab = &a->bw[dir], *ub = &u->bw[dir];
-	bool stream = dir == TURN_DIR_TO_PEER && a->ft.proto != TURN_PROTO_UDP;
+	/* A stream waits rather than drops: the client's to-peer frames, and
+	 * both ways of an RFC 6062 TCP allocation. */
+	bool stream = (dir == TURN_DIR_TO_PEER || a->tcp) && a->ft.proto != TURN_PROTO_UDP;
 	int why = -1;
 
 	if (!u->bw_active) {
@@ -184,6 +186,18 @@ turn_bw_admit(struct turn_server *srv, struct turn_alloc *a, enum turn_dir dir, 
 	turn_bucket_take(ub, len);
 	u->bw_relayed += len;
 	return 0;
+}
+
+/* After a wait answer (the offer taken back): the bytes count after all. */
+void
+turn_bw_charge(struct turn_alloc *a, enum turn_dir dir, size_t len)
+{
+	struct turn_wuser *u = a->wuser;
+
+	turn_bucket_take(&a->bw[dir], len);
+	turn_bucket_take(&u->bw[dir], len);
+	u->bw_offered[dir] += len;
+	u->bw_relayed += len;
 }
 
 /* The user is over budget from now on (or no longer): its allocations' rates. */

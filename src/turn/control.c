@@ -43,10 +43,23 @@ static void
 recheck_alloc(struct turn_server *srv, struct turn_alloc *a, void *arg)
 {
 	size_t *removed = arg;
+	struct turn_tconn *t, *tnext;
 	struct turn_chan *c, *cnext;
 	struct turn_perm *p, *pnext;
 	struct ice_addr ip;
 	bool self, armed;
+
+	/* RFC 6062 data connections to a peer now denied are closed (a
+	 * Connect still under way is answered 403). */
+	for (t = a->tconns; t != NULL; t = tnext) {
+		tnext = t->next;
+		if (peer_allowed(srv, &t->peer, &self))
+			continue;
+		if (t->state == TURN_TC_CONNECTING)
+			turn_tconn_answer(srv, t, 403, srv->now);
+		turn_tconn_free(srv, t, true);
+		(*removed)++;
+	}
 
 	for (c = a->chans; c != NULL; c = cnext) {
 		cnext = c->next;

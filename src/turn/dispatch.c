@@ -10,6 +10,8 @@
  *                   allocation's cached key (matched by USERNAME or
  *                   USERHASH) -> another username (441) -> malformed
  *                   attribute (400) -> unknown attributes (420)
+ *   ConnectionBind: see tcp_relay.c: the allocation is the one its
+ *                   CONNECTION-ID names, then as other requests
  *   Binding:        malformed (400) -> unknown attributes (420) -> success,
  *                   no auth
  *   Send:           see relay.c; other indications and responses are dropped,
@@ -203,29 +205,21 @@ same_user(const struct turn_server *srv, const struct stun_msg *msg, const struc
 	return uh != NULL && turn_userhash_tag(srv, uh->value) == a->userhash_tag;
 }
 
-static void
-request_on_allocation(struct turn_ctx *c)
+void
+turn_on_allocation(struct turn_ctx *c, struct turn_alloc *a, void (*fn)(struct turn_ctx *c))
 {
 	const struct ltc_cred *cached = NULL;
 	struct ltc_config ltc = c->srv->ltc;
 	struct ltc_result res;
 	struct ltc_cred cred;
 
-	c->a = turn_alloc_find(c->srv, c->ft, c->now);
-	if (c->a == NULL) {
-		int code = c->msg->method == STUN_METHOD_REFRESH ? turn_mobility_lookup(c) : 437;
-
-		if (code != 0) {
-			turn_reply_error(c, code);
-			return;
-		}
-	}
+	c->a = a;
 	/* Its own realm: a reload may have changed the server's since. */
-	ltc.realm = c->a->realm->s;
-	ltc.realm_len = c->a->realm->len;
+	ltc.realm = a->realm->s;
+	ltc.realm_len = a->realm->len;
 	c->ltc = &ltc;
-	if (same_user(c->srv, c->msg, c->a)) {
-		turn_cred_load(&c->a->cred, &cred);
+	if (same_user(c->srv, c->msg, a)) {
+		turn_cred_load(&a->cred, &cred);
 		cached = &cred;
 	}
 	if (!authenticate(c, &res, cached))
@@ -235,8 +229,16 @@ request_on_allocation(struct turn_ctx *c)
 		turn_reply_error(c, 441);
 		return;
 	}
-	if (!check_malformed(c) || !check_unknown(c))
-		goto out;
+	if (check_malformed(c) && check_unknown(c))
+		fn(c);
+out:
+	if (cached != NULL)
+		explicit_bzero(&cred, sizeof(cred));
+}
+
+static void
+method_on_allocation(struct turn_ctx *c)
+{
 	switch (c->msg->method) {
 	case STUN_METHOD_REFRESH:
 		if (c->moving)
@@ -247,12 +249,34 @@ request_on_allocation(struct turn_ctx *c)
 		turn_handle_create_permission(c);
 		break;
 	case STUN_METHOD_CHANNEL_BIND:
-		turn_handle_channel_bind(c);
+		/* No channels on an RFC 6062 allocation: its data is TCP. */
+		if (c->a->tcp)
+			turn_reply_error(c, 400);
+		else
+			turn_handle_channel_bind(c);
+		break;
+	case STUN_METHOD_CONNECT:
+		turn_handle_connect(c);
 		break;
 	}
-out:
-	if (cached != NULL)
-		explicit_bzero(&cred, sizeof(cred));
+}
+
+static void
+request_on_allocation(struct turn_ctx *c)
+{
+	struct turn_alloc *a = turn_alloc_find(c->srv, c->ft, c->now);
+
+	if (a == NULL) {
+		/* A Refresh may name another 5-tuple's with a mobility ticket. */
+		int code = c->msg->method == STUN_METHOD_REFRESH ? turn_mobility_lookup(c) : 437;
+
+		if (code != 0) {
+			turn_reply_error(c, code);
+			return;
+		}
+		a = c->a;
+	}
+	turn_on_allocation(c, a, method_on_allocation);
 }
 
 static void
@@ -320,6 +344,14 @@ turn_handle_stun_verdict(struct turn_server *srv, const struct stun_msg *msg,
 	case STUN_METHOD_CHANNEL_BIND:
 		turn_count(srv, ICE_M_TURN_REQ_CHANNEL_BIND);
 		request_on_allocation(&c);
+		break;
+	case STUN_METHOD_CONNECT:
+		turn_count(srv, ICE_M_TURN_REQ_CONNECT);
+		request_on_allocation(&c);
+		break;
+	case STUN_METHOD_CONNECTION_BIND:
+		turn_count(srv, ICE_M_TURN_REQ_CONNECTION_BIND);
+		turn_handle_connection_bind(&c);
 		break;
 	default:
 		turn_count(srv, ICE_M_TURN_REQ_OTHER);

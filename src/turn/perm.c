@@ -187,12 +187,8 @@ turn_chan_timer_fired(void *ctx, struct timerwheel_node *n)
 
 /* ---- shared checks ---- */
 
-/*
- * Decode one XOR-PEER-ADDRESS and judge it. Returns 0, or the error code to
- * answer: 400 malformed, 403 policy, 443 no relay of its family.
- */
-static int
-check_peer(struct turn_ctx *c, const struct stun_attr *at, struct ice_addr *peer, bool *self)
+int
+turn_check_peer(struct turn_ctx *c, const struct stun_attr *at, struct ice_addr *peer, bool *self)
 {
 	enum turn_deny why;
 
@@ -238,7 +234,7 @@ turn_handle_create_permission(struct turn_ctx *c)
 
 		if (at->type != STUN_ATTR_XOR_PEER_ADDRESS)
 			continue;
-		code = check_peer(c, at, &peers[n], &selfs[n]);
+		code = turn_check_peer(c, at, &peers[n], &selfs[n]);
 		if (code != 0) {
 			turn_reply_error(c, code);
 			return;
@@ -297,7 +293,7 @@ bind_args(struct turn_ctx *c, uint16_t *number, struct ice_addr *peer, bool *sel
 		return 400;
 	if (*number < CHANNEL_MIN || *number > TURN_CHANNEL_MAX)
 		return 400;
-	code = check_peer(c, pa, peer, self);
+	code = turn_check_peer(c, pa, peer, self);
 	if (code != 0)
 		return code;
 	if (peer->port == 0)

@@ -30,6 +30,11 @@ turn_handle_send(struct turn_server *srv, const struct stun_msg *msg, const stru
 		turn_count(srv, ICE_M_TURN_DROP_NO_ALLOCATION);
 		return 0;
 	}
+	if (a->tcp) {
+		/* RFC 6062 allocations relay over their data connections only. */
+		turn_count(srv, ICE_M_TURN_DROP_UNEXPECTED);
+		return 0;
+	}
 	/* Indications are never answered: anything odd is dropped (RFC 8489 §6.3.2). */
 	if (msg->n_unknown > 0) {
 		turn_count(srv, ICE_M_TURN_DROP_MALFORMED);

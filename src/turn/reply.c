@@ -37,6 +37,10 @@ code_metric(int code)
 		return ICE_M_TURN_RESP_442;
 	case 443:
 		return ICE_M_TURN_RESP_443;
+	case 446:
+		return ICE_M_TURN_RESP_446;
+	case 447:
+		return ICE_M_TURN_RESP_447;
 	case 486:
 		return ICE_M_TURN_RESP_486;
 	case 508:

@@ -294,6 +294,8 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 
 	if (visible)
 		alloc_end_event(srv, a, why);
+	while (a->tconns != NULL)
+		turn_tconn_free(srv, a->tconns, true);
 	while (a->chans != NULL)
 		turn_chan_free(srv, a->chans);
 	while (a->perms != NULL)
@@ -305,7 +307,10 @@ turn_alloc_free(struct turn_server *srv, struct turn_alloc *a, enum turn_end why
 			continue;
 		if (visible)
 			htab_remove(&srv->by_handle, &r->node);
-		srv->io.relay_close(srv->io.ctx, r->handle);
+		if (a->tcp)
+			srv->io.tcp_relay_close(srv->io.ctx, r->handle);
+		else
+			srv->io.relay_close(srv->io.ctx, r->handle);
 		r->handle = -1;
 	}
 	timerwheel_del(&srv->alloc_timers, &a->timer);
@@ -415,17 +420,20 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	timerwheel_init(&srv->alloc_timers, now, alloc_timer_fired, srv);
 	timerwheel_init(&srv->perm_timers, now, turn_perm_timer_fired, srv);
 	timerwheel_init(&srv->chan_timers, now, turn_chan_timer_fired, srv);
+	timerwheel_init(&srv->tconn_timers, now, turn_tconn_timer_fired, srv);
 	srv->alloc_pool = ice_pool_new(sizeof(struct turn_alloc), s->max_allocations);
 	srv->perm_pool = ice_pool_new(sizeof(struct turn_perm), 0);
 	srv->chan_pool = ice_pool_new(sizeof(struct turn_chan), 0);
+	srv->tconn_pool = ice_pool_new(sizeof(struct turn_tconn), 0);
 	if (srv->realm == NULL || ice_siphash_key_random(&srv->hkey) < 0 ||
 	    srv->alloc_pool == NULL || srv->perm_pool == NULL || srv->chan_pool == NULL ||
+	    srv->tconn_pool == NULL ||
 	    htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_handle, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_id, MIN_BUCKETS) < 0 || htab_init(&srv->perms, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->chan_num, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->chan_peer, MIN_BUCKETS) < 0 ||
-	    htab_init(&srv->wusers, MIN_BUCKETS) < 0) {
+	    htab_init(&srv->wusers, MIN_BUCKETS) < 0 || htab_init(&srv->tconns, MIN_BUCKETS) < 0) {
 		turn_server_free(srv);
 		return NULL;
 	}
@@ -456,12 +464,14 @@ turn_server_free(struct turn_server *srv)
 	htab_fini(&srv->perms);
 	htab_fini(&srv->chan_num);
 	htab_fini(&srv->chan_peer);
+	htab_fini(&srv->tconns);
 	turn_wusers_fini(srv);
 	turn_pending_fini(srv);
 	turn_realm_unref(srv->realm);
 	ice_pool_free(srv->alloc_pool);
 	ice_pool_free(srv->perm_pool);
 	ice_pool_free(srv->chan_pool);
+	ice_pool_free(srv->tconn_pool);
 	free(srv);
 }
 
@@ -488,6 +498,7 @@ turn_expire(struct turn_server *srv, ice_ms_t now)
 {
 	srv->now = now;
 	/* Channels first: they pin permissions, which pin nothing. */
+	timerwheel_run(&srv->tconn_timers, now);
 	timerwheel_run(&srv->chan_timers, now);
 	timerwheel_run(&srv->perm_timers, now);
 	timerwheel_run(&srv->alloc_timers, now);
@@ -520,7 +531,8 @@ size_t
 turn_server_memory(const struct turn_server *srv)
 {
 	return sizeof(*srv) + ice_pool_mapped(srv->alloc_pool) + ice_pool_mapped(srv->perm_pool) +
-	       ice_pool_mapped(srv->chan_pool) + htab_bytes(&srv->by_ft) +
+	       ice_pool_mapped(srv->chan_pool) + ice_pool_mapped(srv->tconn_pool) +
+	       htab_bytes(&srv->tconns) + htab_bytes(&srv->by_ft) +
 	       htab_bytes(&srv->by_handle) + htab_bytes(&srv->perms) + htab_bytes(&srv->chan_num) +
 	       htab_bytes(&srv->chan_peer);
 }

@@ -12,6 +12,8 @@
  *   users.c     this worker's users: each one's allocations (revocation, listing)
  *   revoke.c    the immutable set of revoked users
  *   control.c   reconfigure, close by user or id, listing (the mailbox's side)
+ *   tcp_conn.c  RFC 6062 data connections: objects, ids, timers, net's reports
+ *   tcp_relay.c RFC 6062 Connect, ConnectionBind, ConnectionAttempt
  */
 #ifndef ICESTATION_TURN_INT_H
 #define ICESTATION_TURN_INT_H
@@ -35,6 +37,7 @@
 struct turn_alloc;
 struct turn_user;
 struct turn_wuser;
+struct turn_tconn;
 
 /*
  * A realm as an allocation was made in: reference counted, so a reload that
@@ -123,6 +126,9 @@ struct turn_alloc {
 	uint8_t icmp_n;   /* ICMP indications sent in the second icmp_s */
 	uint32_t mob_seq; /* moves so far: tickets of earlier 5-tuples are refused */
 	uint32_t icmp_s;  /* now / 1000 of the last ICMP indication (mod 2^32) */
+	bool tcp;                  /* RFC 6062: its relays are TCP listeners */
+	uint16_t n_tconns;         /* data connections held (tcp_conn.c) */
+	struct turn_tconn *tconns; /* their list */
 	struct turn_cred cred;
 };
 
@@ -161,6 +167,11 @@ struct turn_server {
 	size_t n_pending;
 	uint64_t pending_seq;
 	struct timerwheel alloc_timers, perm_timers, chan_timers;
+	/* RFC 6062 data connections (tcp_conn.c), by CONNECTION-ID. */
+	struct ice_pool *tconn_pool;
+	struct htab tconns;
+	struct timerwheel tconn_timers;
+	uint32_t tconn_seq;
 	size_t n_allocs;
 	uint64_t ind_seq; /* transaction ids of Data indications */
 
@@ -239,6 +250,13 @@ void turn_perm_free(struct turn_server *srv, struct turn_perm *p);
 void turn_chan_free(struct turn_server *srv, struct turn_chan *c);
 void turn_perm_timer_fired(void *ctx, struct timerwheel_node *n);
 void turn_chan_timer_fired(void *ctx, struct timerwheel_node *n);
+/*
+ * Decode one XOR-PEER-ADDRESS and judge it (a denial is counted and
+ * reported). Returns 0, or the error code to answer: 400 malformed, 403
+ * policy, 443 no relay of its family.
+ */
+int turn_check_peer(struct turn_ctx *c, const struct stun_attr *at, struct ice_addr *peer,
+                    bool *self);
 void turn_handle_create_permission(struct turn_ctx *c);
 void turn_handle_channel_bind(struct turn_ctx *c);
 /* The relay of a that serves peers of family, or NULL (443). */
@@ -249,6 +267,48 @@ void turn_handle_allocate(struct turn_ctx *c);
 /* The Allocate success response for a (also for a retransmitted Allocate). */
 void turn_reply_allocate_success(struct turn_ctx *c, struct turn_alloc *a);
 void turn_handle_refresh(struct turn_ctx *c);
+
+/* tcp_conn.c: a data connection (RFC 6062) and what it is waiting for. */
+enum turn_tconn_state {
+	TURN_TC_CONNECTING, /* Connect sent to the peer: the request is answered when it ends */
+	TURN_TC_PENDING,    /* the peer is connected: waiting for the ConnectionBind */
+	TURN_TC_BOUND,      /* relaying: net holds both ends */
+};
+
+struct turn_tconn {
+	struct htab_node node; /* srv->tconns, keyed by id */
+	struct timerwheel_node timer;
+	struct turn_alloc *alloc;
+	struct turn_tconn *next, **pprev; /* the allocation's list */
+	struct ice_addr peer;
+	uint32_t id;
+	int handle; /* net's peer data connection */
+	uint8_t state;
+	bool mi, mi256; /* the Connect's integrity attributes, for its late answer */
+	uint8_t tid[STUN_TID_LEN];
+};
+
+/* A new data connection of a to peer (state, handle set by the caller),
+ * with its id indexed; NULL on ENOMEM. */
+struct turn_tconn *turn_tconn_new(struct turn_server *srv, struct turn_alloc *a,
+                                  const struct ice_addr *peer, uint8_t state);
+struct turn_tconn *turn_tconn_find(struct turn_server *srv, uint32_t id);
+/* Arm t's timer for now + s seconds; its state says what the timeout means. */
+void turn_tconn_arm(struct turn_server *srv, struct turn_tconn *t, ice_ms_t now, unsigned s);
+/* Forget t; close_net: tell net (tcp_close) to close its connections too. */
+void turn_tconn_free(struct turn_server *srv, struct turn_tconn *t, bool close_net);
+/* The allocation's connection limit (settings), and whether a holds it. */
+bool turn_tconn_full(const struct turn_server *srv, const struct turn_alloc *a);
+void turn_tconn_timer_fired(void *ctx, struct timerwheel_node *n);
+/* Answer t's Connect (0 success with CONNECTION-ID, else the code), signed
+ * like the request. */
+void turn_tconn_answer(struct turn_server *srv, struct turn_tconn *t, int code, ice_ms_t now);
+
+/* tcp_relay.c: RFC 6062 requests. */
+/* Allocate: the TCP-specific checks (0 or the code to answer). */
+int turn_tcp_allocate_check(const struct turn_ctx *c);
+void turn_handle_connect(struct turn_ctx *c);
+void turn_handle_connection_bind(struct turn_ctx *c);
 
 /* relay.c */
 long turn_handle_send(struct turn_server *srv, const struct stun_msg *msg,
@@ -337,6 +397,12 @@ void turn_pending_close(struct turn_server *srv, const struct turn_5tuple *ft);
 /* Requests whose answer never came: decided locally. */
 void turn_pending_expire(struct turn_server *srv, ice_ms_t now);
 void turn_pending_fini(struct turn_server *srv);
+/*
+ * dispatch.c: authenticate c with allocation a's credential (its realm and
+ * cached key; another user's valid credentials get 441), check for unknown
+ * attributes (420), then run fn with c->a = a. Failures are answered here.
+ */
+void turn_on_allocation(struct turn_ctx *c, struct turn_alloc *a, void (*fn)(struct turn_ctx *c));
 /* dispatch.c: turn_handle_stun with the cluster's verdict in hand. */
 long turn_handle_stun_verdict(struct turn_server *srv, const struct stun_msg *msg,
                               const struct turn_5tuple *ft, ice_ms_t now, int verdict);
@@ -354,6 +420,8 @@ void turn_bw_user_detach(struct turn_server *srv, struct turn_wuser *u);
  */
 long turn_bw_admit(struct turn_server *srv, struct turn_alloc *a, enum turn_dir dir, size_t len,
                    ice_ms_t now);
+/* Charge len bytes that went dir on a anyway (an RFC 6062 stream already read). */
+void turn_bw_charge(struct turn_alloc *a, enum turn_dir dir, size_t len);
 /* New settings: every allocation's bucket follows the new limit. */
 void turn_bw_reconfigure(struct turn_server *srv, ice_ms_t now);
 /* Allocate-time: 0 or the reason phrase of a 486 (budget spent, capacity full). */

@@ -136,6 +136,12 @@ add_tcp(struct stun_builder *b)
 }
 
 static void
+add_sctp(struct stun_builder *b)
+{
+	stun_build_requested_transport(b, 132);
+}
+
+static void
 add_udp(struct stun_builder *b)
 {
 	stun_build_requested_transport(b, 17);
@@ -221,7 +227,10 @@ static const struct {
 	uint16_t unknown; /* expected in UNKNOWN-ATTRIBUTES for 420 */
 } alloc_errors[] = {
 	{ "no REQUESTED-TRANSPORT", add_none, 400, 0 },
-	{ "TCP relay", add_tcp, 442, 0 },
+	/* RFC 6062 §5.1: a TCP relay over a UDP client connection (these run
+	 * over UDP); over TCP it works (test_turn_tcp.c). */
+	{ "TCP relay over UDP", add_tcp, 400, 0 },
+	{ "SCTP relay", add_sctp, 442, 0 },
 	{ "RESERVATION-TOKEN with EVEN-PORT", add_token_and_even, 400, 0 },
 	{ "RESERVATION-TOKEN with REQUESTED-ADDRESS-FAMILY", add_token_and_family, 400, 0 },
 	{ "unknown RESERVATION-TOKEN", add_unknown_token, 508, 0 },

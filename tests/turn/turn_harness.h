@@ -35,7 +35,7 @@ static const char H_SECRET[] = "s3cret";
 static const char H_OLD_SECRET[] = "old-s3cret";
 
 struct h_relay {
-	bool open, dormant;
+	bool open, dormant, tcp;
 	struct ice_addr addr;
 	struct turn_relay_req req;
 };
@@ -66,6 +66,16 @@ struct fake_io {
 	uint8_t peer_buf[H_SLOT];
 	size_t peer_len;
 	unsigned peer_flags;
+
+	/* RFC 6062: peer data connections. tcp_live counts those turn holds
+	 * (connects started and accepts kept, minus tcp_close and what a test
+	 * reported closed through turn_tcp_closed). */
+	int tcp_fail; /* tcp_connect returns this once when non-zero */
+	int tcp_next, tcp_live, n_tcp_connects, n_tcp_binds, n_tcp_closes;
+	int last_tcp_relay, last_bind_handle, last_close;
+	struct ice_addr last_tcp_peer;
+	uint32_t last_tcp_id;
+	struct turn_5tuple last_bind_ft;
 };
 
 static inline int
@@ -167,6 +177,71 @@ fio_send_peer(void *ctx, int handle, const struct ice_addr *peer, const uint8_t 
 	io->peer_flags = flags;
 }
 
+static inline int
+fio_tcp_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res)
+{
+	struct fake_io *io = ctx;
+	int rc;
+
+	CHECK(!req->even_port && !req->reserve_next && !req->dont_fragment && req->adopt < 0);
+	rc = fio_open(ctx, req, res);
+	if (rc == 0)
+		io->relays[res->handle].tcp = true;
+	return rc;
+}
+
+static inline void
+fio_tcp_relay_close(void *ctx, int handle)
+{
+	struct fake_io *io = ctx;
+
+	REQUIRE(handle >= 0 && handle < H_MAX_HANDLES);
+	CHECK(io->relays[handle].tcp);
+	fio_close(ctx, handle);
+}
+
+static inline int
+fio_tcp_connect(void *ctx, int relay_handle, const struct ice_addr *peer, uint32_t id)
+{
+	struct fake_io *io = ctx;
+
+	REQUIRE(relay_handle >= 0 && relay_handle < H_MAX_HANDLES);
+	CHECK(io->relays[relay_handle].open && io->relays[relay_handle].tcp);
+	io->n_tcp_connects++;
+	io->last_tcp_relay = relay_handle;
+	io->last_tcp_peer = *peer;
+	io->last_tcp_id = id;
+	if (io->tcp_fail) {
+		int rc = io->tcp_fail;
+
+		io->tcp_fail = 0;
+		return rc;
+	}
+	io->tcp_live++;
+	return 1000 + io->tcp_next++;
+}
+
+static inline void
+fio_tcp_bind(void *ctx, int handle, const struct turn_5tuple *ft)
+{
+	struct fake_io *io = ctx;
+
+	io->n_tcp_binds++;
+	io->last_bind_handle = handle;
+	io->last_bind_ft = *ft;
+}
+
+static inline void
+fio_tcp_close(void *ctx, int handle)
+{
+	struct fake_io *io = ctx;
+
+	io->n_tcp_closes++;
+	io->last_close = handle;
+	io->tcp_live--;
+	CHECK(io->tcp_live >= 0);
+}
+
 static inline void
 fio_link_hold(void *ctx, void *link, int delta)
 {
@@ -213,6 +288,7 @@ struct harness {
 	bool sha256;          /* sign with MESSAGE-INTEGRITY-SHA256 */
 	uint32_t lifetime;    /* LIFETIME for h_allocate, 0 = none */
 	int stale_retries;    /* 438s that h_send_signed answered by retrying */
+	bool no_tcp_io;       /* set before h_start: net without RFC 6062 relays */
 };
 
 static inline void
@@ -247,6 +323,7 @@ h_config(struct harness *h)
 	t->max_allocations_per_user = 5;
 	t->allocations_per_minute_per_user = 10;
 	t->allocation_lifetime_s = 600;
+	t->tcp_relay = true;
 }
 
 /* Also offer IPv6 relays. */
@@ -316,6 +393,8 @@ h_settings(struct harness *h)
 	s->max_bytes_per_user_per_day = t->max_bytes_per_user_per_day;
 	s->budget_floor_bps = t->budget_floor_bps;
 	s->bps_capacity = t->bps_capacity;
+	s->tcp_relay = t->tcp_relay;
+	s->max_tcp_connections = t->max_tcp_connections;
 	s->workers = h->cfg.workers ? h->cfg.workers : 1;
 	s->credential_format = (uint8_t)t->credential_format;
 	s->credential_grace_s = t->credential_grace_s;
@@ -358,6 +437,12 @@ h_start(struct harness *h)
 	h->tio.send_client = fio_send_client;
 	h->tio.send_peer = fio_send_peer;
 	h->tio.link_hold = fio_link_hold;
+	if (!h->no_tcp_io)
+		h->tio.tcp_relay_open = fio_tcp_relay_open;
+	h->tio.tcp_relay_close = fio_tcp_relay_close;
+	h->tio.tcp_connect = fio_tcp_connect;
+	h->tio.tcp_bind = fio_tcp_bind;
+	h->tio.tcp_close = fio_tcp_close;
 	h->tio.event = fio_event;
 	h->tio.ctx = h->io;
 	h->tio.dont_fragment = true;
@@ -384,6 +469,7 @@ h_stop(struct harness *h)
 	 * every stream's hold given back. */
 	CHECK_EQ_INT(h->io->n_open, 0);
 	CHECK_EQ_INT(h->io->holds, 0);
+	CHECK_EQ_INT(h->io->tcp_live, 0);
 	turn_shared_free(h->sh);
 	if (!h->io_borrowed) {
 		free(h->io);
