@@ -34,13 +34,17 @@ enum net_cmd_kind {
 	NET_CMD_LIST,        /* copy allocations into q */
 	NET_CMD_QUOTA,       /* the cluster's answer for cookie */
 	NET_CMD_SYNC,        /* answer q: what was posted before is applied */
+	NET_CMD_ADOPT,       /* another worker hands over an RFC 6062 data connection */
 };
+
+struct net_detached;
 
 struct net_cmd {
 	enum net_cmd_kind kind;
 	struct net_query *q; /* where the answer goes (CLOSE_ALLOC, LIST), else NULL */
-	uint64_t alloc_id;   /* CLOSE_ALLOC; QUOTA: the cookie */
-	int verdict;         /* QUOTA: enum turn_cluster_verdict */
+	uint64_t alloc_id; /* CLOSE_ALLOC; QUOTA: the cookie */
+	int verdict;       /* QUOTA: enum turn_cluster_verdict */
+	struct net_detached *detached; /* ADOPT: the stream, owned by the command */
 	size_t user_len;
 	char user[TURN_USER_INFO_MAX];
 };

@@ -33,6 +33,7 @@
 #include "mailbox.h"
 #include "relay.h"
 #include "stream.h"
+#include "tcp_relay.h"
 
 struct event;
 struct event_base;
@@ -104,6 +105,7 @@ struct net_worker {
 	 * no evmap entry per relay. -1 without TURN. */
 	int relay_ep;
 	struct event *ev_relay_ep;
+	struct net_tcp_relays tcp; /* RFC 6062 listeners and data connections */
 };
 
 /* A query in flight from the main thread to every worker (net.c). */
@@ -195,6 +197,18 @@ int net_tls_handshake(struct ssl_st *ssl, bool *want_write);
 ssize_t net_tls_read(struct ssl_st *ssl, void *buf, size_t len, bool *want_write);
 ssize_t net_tls_write(struct ssl_st *ssl, const void *buf, size_t len, bool *want_read);
 bool net_tls_pending(const struct ssl_st *ssl);
+
+/*
+ * sockio.c: one read into buf[0..len) (len > 0) of a TCP connection, through
+ * ssl when not NULL: bytes, 0 at the peer's close, -EAGAIN (*want_write:
+ * TLS needs the socket writable), or -errno (-EPROTO: TLS failure). One
+ * write: bytes taken, -EAGAIN (*want_read: TLS needs it readable), or
+ * -errno; TLS takes one record per call and, after -EAGAIN, must be offered
+ * the same bytes again.
+ */
+ssize_t net_sock_read(int fd, struct ssl_st *ssl, uint8_t *buf, size_t len, bool *want_write);
+ssize_t net_sock_write(int fd, struct ssl_st *ssl, const uint8_t *buf, size_t len,
+                       bool *want_read);
 
 /*
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the

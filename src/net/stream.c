@@ -17,6 +17,7 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
+#include "tcp_relay.h"
 
 static ice_ms_t
 conn_idle_ms(const struct net_conn *c)
@@ -77,24 +78,21 @@ stream_deadline(const struct net_conn *c)
 	return at;
 }
 
-void
-stream_close(struct net_conn *c, enum ice_metric_id reason)
+/* Unlink c from its worker and free it and its events; its fd, SSL and
+ * buffers are the caller's by now. */
+static void
+stream_release(struct net_conn *c, bool tls)
 {
 	struct net_worker *w = c->w;
 
-	net_turn_stream_closed(w, c);
+	/* Closed or detached: out of the per-address pool either way. */
 	ice_conncap_remove(w->cap, &c->capn);
 	if (c->n_holds > 0)
 		ice_metrics_dec(w->m, ICE_M_NET_TCP_TURN_HELD);
-	ice_metrics_inc(w->m, reason);
 	ice_metrics_dec(w->m, ICE_M_NET_TCP_ACTIVE);
 	ice_metrics_add(w->m, ICE_M_NET_TCP_OUT_QUEUED, (uint64_t)0 - c->out_len);
-	if (c->ssl != NULL) {
+	if (tls)
 		ice_metrics_dec(w->m, ICE_M_NET_TLS_ACTIVE);
-		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
-		                             reason != ICE_M_NET_TCP_CLOSED_TLS &&
-		                             reason != ICE_M_NET_TCP_CLOSED_PEER);
-	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -107,10 +105,64 @@ stream_close(struct net_conn *c, enum ice_metric_id reason)
 	event_free(c->ev_timer);
 	if (c->ev_resume != NULL)
 		event_free(c->ev_resume);
+	free(c);
+}
+
+void
+stream_close(struct net_conn *c, enum ice_metric_id reason)
+{
+	struct net_worker *w = c->w;
+	bool tls = c->ssl != NULL;
+
+	net_turn_stream_closed(w, c);
+	ice_metrics_inc(w->m, reason);
+	if (tls)
+		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
+		                             reason != ICE_M_NET_TCP_CLOSED_TLS &&
+		                             reason != ICE_M_NET_TCP_CLOSED_PEER);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c);
+	stream_release(c, tls);
+}
+
+int
+net_stream_detach(struct net_conn *c, size_t off, struct net_detached *d)
+{
+	size_t first;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	if (c->out_len > 0) {
+		/* The ring's pending bytes, in order, as one run. */
+		d->out = malloc(c->out_len);
+		if (d->out == NULL) {
+			stream_close(c, ICE_M_NET_TCP_CLOSED_ERROR);
+			return -ENOMEM;
+		}
+		first = ICE_MIN(c->out_len, c->out_cap - c->out_head);
+		memcpy(d->out, c->out + c->out_head, first);
+		memcpy(d->out + first, c->out, c->out_len - first);
+		d->out_len = c->out_len;
+	}
+	/* Whatever turn kept for this 5-tuple (an Allocate waiting for the
+	 * cluster) ends with the stream. */
+	net_turn_stream_closed(c->w, c);
+	d->fd = c->fd;
+	d->ssl = c->ssl;
+	d->tls_want_write = c->tls_want_write;
+	d->tls_write_wait_read = c->tls_write_wait_read;
+	d->transport = c->l->transport;
+	d->local = c->local;
+	d->remote = c->remote;
+	d->listen_addr = c->l->addr;
+	d->in = c->in;
+	d->in_off = off;
+	d->in_len = c->in_len;
+	d->in_cap = c->in_cap;
+	free(c->out);
+	stream_release(c, c->ssl != NULL);
+	return 0;
 }
 
 /* Close from a context that may still hold c (a handler mid-dispatch): the
@@ -212,6 +264,54 @@ stream_of_node(struct ice_conncap_node *n)
 	return (struct net_conn *)((char *)n - offsetof(struct net_conn, capn));
 }
 
+/* Give c (fields set) its events, link it into its worker and its
+ * per-address pool (pending). 0 or -ENOMEM. */
+static int
+stream_attach(struct net_conn *c)
+{
+	struct net_worker *w = c->w;
+
+	c->ev_read = event_new(w->base, c->fd, EV_READ | EV_PERSIST, stream_on_read, c);
+	c->ev_write = event_new(w->base, c->fd, EV_WRITE | EV_PERSIST, stream_on_write, c);
+	c->ev_timer = event_new(w->base, -1, 0, stream_on_timer, c);
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_timer == NULL ||
+	    event_add(c->ev_read, NULL) < 0)
+		return -ENOMEM;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	ice_conncap_add(w->cap, &c->capn,
+	                c->l->transport == ICE_TRANSPORT_TLS ? ICE_CONNCAP_TLS : ICE_CONNCAP_TCP,
+	                &c->remote);
+	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACTIVE);
+	if (c->ssl != NULL)
+		ice_metrics_inc(w->m, ICE_M_NET_TLS_ACTIVE);
+	if (stream_deadline(c) != 0)
+		stream_arm(c, stream_deadline(c));
+	else
+		c->timer_at = UINT64_MAX;
+	return 0;
+}
+
+/* Free a c that never got linked (its events, if made, included). */
+static void
+stream_discard(struct net_conn *c)
+{
+	if (c->ev_read != NULL)
+		event_free(c->ev_read);
+	if (c->ev_write != NULL)
+		event_free(c->ev_write);
+	if (c->ev_timer != NULL)
+		event_free(c->ev_timer);
+	if (c->ev_resume != NULL)
+		event_free(c->ev_resume);
+	net_tls_free(c->ssl, false);
+	free(c->in);
+	free(c);
+}
+
 void
 net_stream_new(struct net_listener *l, int fd, const struct ice_addr *remote)
 {
@@ -241,43 +341,60 @@ net_stream_new(struct net_listener *l, int fd, const struct ice_addr *remote)
 	}
 	c->in = malloc(NET_TCP_IN_INIT);
 	c->in_cap = NET_TCP_IN_INIT;
-	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST, stream_on_read, c);
-	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST, stream_on_write, c);
-	c->ev_timer = event_new(w->base, -1, 0, stream_on_timer, c);
-	if (c->in == NULL || c->ev_read == NULL || c->ev_write == NULL || c->ev_timer == NULL ||
-	    event_add(c->ev_read, NULL) < 0)
+	if (c->in == NULL || stream_attach(c) < 0)
 		goto fail;
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
-	ice_conncap_add(w->cap, &c->capn,
-	                l->transport == ICE_TRANSPORT_TLS ? ICE_CONNCAP_TLS : ICE_CONNCAP_TCP,
-	                remote);
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPTED);
-	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACTIVE);
-	if (c->ssl != NULL)
-		ice_metrics_inc(w->m, ICE_M_NET_TLS_ACTIVE);
-	if (stream_deadline(c) != 0)
-		stream_arm(c, stream_deadline(c));
-	else
-		c->timer_at = UINT64_MAX;
 	return;
 fail:
 	ice_metrics_inc(w->m, ICE_M_NET_TCP_ACCEPT_ERRORS);
-	if (c != NULL) {
-		if (c->ev_read != NULL)
-			event_free(c->ev_read);
-		if (c->ev_write != NULL)
-			event_free(c->ev_write);
-		if (c->ev_timer != NULL)
-			event_free(c->ev_timer);
-		net_tls_free(c->ssl, false);
-		free(c->in);
-		free(c);
-	}
+	if (c != NULL)
+		stream_discard(c);
 	close(fd);
+}
+
+int
+net_stream_adopt(struct net_listener *l, struct net_detached *d)
+{
+	struct net_worker *w = l->w;
+	struct net_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->w = w;
+	c->l = l;
+	c->fd = d->fd;
+	c->ssl = d->ssl;
+	c->tls_ready = d->ssl != NULL;
+	c->tls_want_write = d->tls_want_write;
+	c->tls_write_wait_read = d->tls_write_wait_read;
+	c->local = d->local;
+	c->remote = d->remote;
+	c->last_rx = w->now;
+	c->accepted_at = w->now;
+	memmove(d->in, d->in + d->in_off, d->in_len - d->in_off);
+	c->in = d->in;
+	c->in_len = d->in_len - d->in_off;
+	c->in_cap = d->in_cap;
+	/* Paused, with the resume due at once: the frames already in are
+	 * dispatched first, then reading goes on (stream_on_resume). */
+	c->paused = true;
+	c->ev_resume = event_new(w->base, -1, 0, stream_on_resume, c);
+	if (c->ev_resume == NULL || stream_attach(c) < 0) {
+		c->ssl = NULL; /* still d's */
+		c->in = NULL;
+		stream_discard(c);
+		return -ENOMEM;
+	}
+	/* It brought a whole frame (its ConnectionBind): served, as conn_frames
+	 * would have marked it on its first worker. */
+	ice_conncap_served(w->cap, &c->capn);
+	event_del(c->ev_read);
+	d->fd = -1;
+	d->ssl = NULL;
+	d->in = NULL;
+	net_stream_send(c, d->out, d->out_len);
+	event_active(c->ev_resume, EV_TIMEOUT, 1);
+	return 0;
 }
 
 void

@@ -85,7 +85,20 @@ struct net_conn {
 	struct event *ev_resume; /* made at the first pause */
 	bool dead;               /* close at the next safe point, counted as dead_reason */
 	enum ice_metric_id dead_reason;
+	/* RFC 6062 (tcp_takeover.c): after the frame being dispatched the
+	 * stream stops being one: bound to a peer data connection (arg: its
+	 * handle) or handed to another worker (arg: the worker's id). */
+	uint8_t takeover; /* enum net_takeover */
+	int takeover_arg;
 };
+
+enum net_takeover {
+	NET_TAKE_NONE,
+	NET_TAKE_BIND,
+	NET_TAKE_HANDOVER,
+};
+
+struct net_detached;
 
 /* The rest of net --------------------------------------------------------- */
 
@@ -110,6 +123,19 @@ const struct ice_addr *net_stream_local(const struct net_conn *c);
 const struct ice_addr *net_stream_remote(const struct net_conn *c);
 /* ICE_TRANSPORT_TCP or ICE_TRANSPORT_TLS: what the connection's listener serves. */
 enum ice_transport net_stream_transport(const struct net_conn *c);
+/*
+ * Stop c being a stream (RFC 6062 takeover): d gets its fd, SSL, the input
+ * from off on and the output not yet written (all owned by d now), and c is
+ * freed without closing them; turn hears the stream's end. 0, or -ENOMEM
+ * (c closed).
+ */
+int net_stream_detach(struct net_conn *c, size_t off, struct net_detached *d);
+/*
+ * A stream again, on w's listener l, from d (what it owns is taken over,
+ * d left empty): its input is dispatched before anything more is read. 0,
+ * or -ENOMEM (closed).
+ */
+int net_stream_adopt(struct net_listener *l, struct net_detached *d);
 
 /* Shared by the stream files only ----------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
+#include "tcp_relay.h"
 
 /*
  * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
@@ -102,11 +103,22 @@ conn_frames(struct net_conn *c)
 		wait = net_dispatch(c->w, &pkt, c->in + off, (size_t)n);
 		if (wait > 0)
 			break;
+		if (c->takeover != NET_TAKE_NONE) {
+			/* RFC 6062: no more frames here. A handover leaves the
+			 * ConnectionBind in for the worker that takes it. */
+			if (c->takeover == NET_TAKE_BIND)
+				off += (size_t)n;
+			break;
+		}
 		off += (size_t)n;
 		completed = true;
 	}
 	/* Datagrams to peers point into c->in: out before it moves. */
 	net_batch_flush(&c->w->batch);
+	if (c->takeover != NET_TAKE_NONE) {
+		net_stream_takeover(c, off); /* c is gone */
+		return false;
+	}
 	if (c->dead)
 		return false;
 	/* A whole frame came: a client, not a flood's half-open connection. */
@@ -146,21 +158,11 @@ conn_grow(struct net_conn *c)
 	return true;
 }
 
-/* One read into buf[0..len) (len > 0): bytes, 0 at the peer's close,
- * -EAGAIN, or -errno (-EPROTO: TLS failure). */
+/* One read into buf[0..len) (len > 0): see net_sock_read. */
 static ssize_t
 conn_read(struct net_conn *c, uint8_t *buf, size_t len)
 {
-	ssize_t r;
-
-	if (c->ssl != NULL)
-		return net_tls_read(c->ssl, buf, len, &c->tls_want_write);
-	do
-		r = recv(c->fd, buf, len, MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return r;
+	return net_sock_read(c->fd, c->ssl, buf, len, &c->tls_want_write);
 }
 
 /* Dispatch the frames in c->in, then make room for the rest of a partial

@@ -29,16 +29,7 @@
 static ssize_t
 conn_write(struct net_conn *c, const uint8_t *buf, size_t len)
 {
-	ssize_t r;
-
-	if (c->ssl != NULL)
-		return net_tls_write(c->ssl, buf, len, &c->tls_write_wait_read);
-	do
-		r = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return r;
+	return net_sock_write(c->fd, c->ssl, buf, len, &c->tls_write_wait_read);
 }
 
 /* Close reason for a failed read or write. */

@@ -21,6 +21,9 @@
  *  - link_hold: turn counts the allocations made over a stream; while one
  *    holds it the stream has no idle timeout. turn is the one owner of that
  *    count.
+ *  - tcp_*: RFC 6062 relays (tcp_relay.h): listeners, data connections, and
+ *    a ConnectionBind for another worker's connection handed over there
+ *    before turn sees it.
  *  - event: what the operator should hear of, logged by events.c.
  *  - Settings: from the worker's generation (gen.h); a new generation
  *    reconfigures turn between loop passes.
@@ -185,6 +188,11 @@ net_turn_worker_init(struct net_worker *w)
 		.event = net_turn_event,
 		.quota_ask = glue_quota_ask,
 		.quota_release = glue_quota_release,
+		.tcp_relay_open = net_tcp_relay_open,
+		.tcp_relay_close = net_tcp_relay_close,
+		.tcp_connect = net_tcp_connect,
+		.tcp_bind = net_tcp_bind,
+		.tcp_close = net_tcp_close,
 		.ctx = w,
 		.dont_fragment = net_relay_can_df(),
 	};
@@ -193,7 +201,7 @@ net_turn_worker_init(struct net_worker *w)
 	w->relay_ep = -1;
 	if (w->net->turn_shared == NULL)
 		return 0;
-	if (net_relay_worker_init(w) < 0)
+	if (net_relay_worker_init(w) < 0 || net_tcp_relay_worker_init(w) < 0)
 		return -ENOMEM;
 	w->turn = turn_server_new(&w->gen->turn, w->net->turn_shared, &io, w->id, net_clock_ms(),
 	                          unix_seconds());
@@ -286,6 +294,7 @@ net_turn_worker_fini(struct net_worker *w)
 	/* Ends every allocation: relay_close for each relay socket. */
 	turn_server_free(w->turn);
 	w->turn = NULL;
+	net_tcp_relay_worker_fini(w);
 	net_relay_worker_fini(w);
 }
 
@@ -305,6 +314,8 @@ net_turn_dispatch(struct net_worker *w, const struct net_pkt *pkt, const struct 
 	if (pkt->transport == ICE_TRANSPORT_UDP) {
 		ft.proto = TURN_PROTO_UDP;
 		ft.link = pkt->l;
+	} else if (f->kind == STUN_FRAME_STUN && net_tcp_want_handover(w, pkt->conn, &f->msg)) {
+		return 0; /* an RFC 6062 data connection for another worker */
 	} else {
 		ft.proto = pkt->transport == ICE_TRANSPORT_TLS ? TURN_PROTO_TLS : TURN_PROTO_TCP;
 		ft.link = pkt->conn;

@@ -96,11 +96,31 @@ challenge_limit_apply(struct net_worker *w)
 		turn_server_set_challenge_limit(w->turn, w->challenge_rl);
 }
 
+/* Mail nobody will run (the worker is gone): what it owns is freed. */
+static void
+worker_drop_mail(struct net_worker *w)
+{
+	struct net_cmd cmds[NET_CMDS_PER_PASS];
+	struct net_gen *g;
+	size_t n;
+
+	if (w->mailbox.efd < 0)
+		return;
+	do {
+		n = net_mailbox_take(&w->mailbox, &g, cmds, NET_CMDS_PER_PASS);
+		net_gen_unref(g);
+		for (size_t i = 0; i < n; i++)
+			if (cmds[i].kind == NET_CMD_ADOPT)
+				net_detached_free(cmds[i].detached);
+	} while (n > 0);
+}
+
 void
 net_worker_free(struct net_worker *w)
 {
 	if (w == NULL)
 		return;
+	worker_drop_mail(w);
 	net_stream_close_all(w);
 	net_turn_worker_fini(w);
 	net_listeners_close(w);
@@ -233,6 +253,9 @@ worker_run_cmd(struct net_worker *w, const struct net_cmd *c)
 		 * commands of its pass: everything posted before is applied. */
 		assert(part != NULL);
 		part->rc = 0;
+		break;
+	case NET_CMD_ADOPT:
+		net_tcp_adopt(w, c->detached);
 		break;
 	case NET_CMD_LIST:
 		assert(part != NULL);

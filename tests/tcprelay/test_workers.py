@@ -1,0 +1,92 @@
+"""RFC 6062 over TLS and across workers, on the real daemon with four
+workers: control and data connections over TLS (turns:) and over TCP.
+SO_REUSEPORT spreads a client's data connections over the workers, so
+most ConnectionBinds arrive on a worker that does not hold their peer
+connection: the stream (its SSL state and the ConnectionBind not yet read)
+is handed to the right worker through its mailbox, and relaying works the
+same. Checks the handover counters, bytes both ways on every connection,
+and the close of each side. Ports 5100-5119, relay and peers 5500-5599."""
+
+import os
+import socket
+import tempfile
+
+from icetest import Daemon, wait_for
+from tcpclient import closed_within, control, read_exact, tcp_peer
+from turnclient import client_ctx, make_cert
+
+HTTP, PORT, TLS_PORT = 5100, 5101, 5102
+PEER_PORTS = range(5591, 5600)  # a Connect per peer address (446 otherwise)
+CONNS = 12  # per transport: the chance all land on the right worker is 4^-12
+
+
+def relay_many(d, ctx, label):
+    user, pw = d.turn_credentials("did:peers:workers")
+    c = control(("127.0.0.1", TLS_PORT if ctx else PORT), user, pw, tls_ctx=ctx)
+    peers = [tcp_peer(port) for port in PEER_PORTS[:CONNS // 2]]
+    pairs = []
+    try:
+        c.allocate_tcp()
+        c.create_permission(("127.0.0.1", 0))
+        for i in range(CONNS):
+            if i % 2:
+                # the client connects out (Connect) ...
+                peer = peers[i // 2]
+                cid = c.connect(peer.getsockname())
+                p, _ = peer.accept()
+            else:
+                # ... or the peer connects in (ConnectionAttempt)
+                p = socket.create_connection(c.relayed, timeout=5)
+                got = c.connection_attempt(5)
+                assert got is not None, f"{label}: no ConnectionAttempt"
+                cid = got[0]
+            pairs.append((p, c.data_connection(cid)))
+        for p, data in pairs:
+            msg = os.urandom(30000)
+            data.sendall(msg)
+            assert read_exact(p, len(msg), 10) == msg, f"{label}: bytes to the peer differ"
+            msg = os.urandom(30000)
+            p.sendall(msg)
+            assert read_exact(data, len(msg), 10) == msg, f"{label}: bytes to the client differ"
+        # close one side of each, alternately: the other follows
+        for i, (p, data) in enumerate(pairs):
+            first, second = (p, data) if i % 2 else (data, p)
+            first.close()
+            assert closed_within(second, 5), f"{label}: connection {i} outlived its other side"
+        wait_for(lambda: d.metric("icestation_net_tcp_relay_connections") == 0, 5,
+                 what="every pair closed")
+        print(f"ok: {label}: {CONNS} data connections bound and relayed")
+    finally:
+        for p, data in pairs:
+            p.close()
+            data.close()
+        for peer in peers:
+            peer.close()
+        c.close()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="tcprelay-")
+    cert, key = make_cert(tmp)
+    ctx = client_ctx(cert)
+    turn = {"transports": ["udp", "tcp", "tls"],
+            "tls": {"port": TLS_PORT, "cert": cert, "key": key},
+            "allowed-peer-ip": ["127.0.0.1/32"], "relay-port-range": "5500-5590",
+            "max-tcp-connections-per-allocation": CONNS}
+    with Daemon(http_port=HTTP, stun_port=PORT, workers=4, turn_extra=turn) as d:
+        relay_many(d, ctx, "TLS")
+        tls_handovers = d.metric('icestation_net_tcp_handovers_total{result="adopted"}')
+        relay_many(d, None, "TCP")
+        sent = d.metric('icestation_net_tcp_handovers_total{result="sent"}')
+        adopted = d.metric('icestation_net_tcp_handovers_total{result="adopted"}')
+        assert tls_handovers > 0, "no TLS data connection changed workers"
+        assert adopted > tls_handovers, "no TCP data connection changed workers"
+        assert sent == adopted, f"{sent} handed over, {adopted} taken"
+        assert d.metric('icestation_net_tcp_handovers_total{result="failed"}') == 0
+        assert d.metric('icestation_turn_tcp_connections_total{result="bound"}') == 2 * CONNS
+        print(f"ok: {int(adopted)} of {2 * CONNS} data connections changed workers")
+    print("PASS test_workers")
+
+
+if __name__ == "__main__":
+    main()
