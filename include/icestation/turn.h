@@ -591,8 +591,7 @@ void turn_tcp_closed(struct turn_server *srv, uint32_t id, ice_ms_t now);
  * side (over a bandwidth limit; the bytes are counted anyway), or -ENOENT
  * for an unknown id.
  */
-long turn_tcp_relayed(struct turn_server *srv, uint32_t id, bool to_peer, size_t len,
-                      ice_ms_t now);
+long turn_tcp_relayed(struct turn_server *srv, uint32_t id, bool to_peer, size_t len, ice_ms_t now);
 
 /*
  * The worker a client message is meant for: for a ConnectionBind request
@@ -600,5 +599,12 @@ long turn_tcp_relayed(struct turn_server *srv, uint32_t id, bool to_peer, size_t
  * for anything else. Pure; any thread.
  */
 int turn_tcp_conn_worker(const struct stun_msg *msg);
+
+/*
+ * Where a client stream's frame msg belongs, on worker self of n_workers:
+ * the worker turn_tcp_conn_worker names when that is another one that
+ * exists (net hands the stream over, frame unread), else -1 (here). Pure.
+ */
+int turn_tcp_route(const struct stun_msg *msg, unsigned self, unsigned n_workers);
 
 #endif

@@ -207,8 +207,7 @@ bool net_tls_pending(const struct ssl_st *ssl);
  * the same bytes again.
  */
 ssize_t net_sock_read(int fd, struct ssl_st *ssl, uint8_t *buf, size_t len, bool *want_write);
-ssize_t net_sock_write(int fd, struct ssl_st *ssl, const uint8_t *buf, size_t len,
-                       bool *want_read);
+ssize_t net_sock_write(int fd, struct ssl_st *ssl, const uint8_t *buf, size_t len, bool *want_read);
 
 /*
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the

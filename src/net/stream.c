@@ -17,7 +17,6 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
-#include "tcp_relay.h"
 
 static ice_ms_t
 conn_idle_ms(const struct net_conn *c)

@@ -18,7 +18,6 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
-#include "tcp_relay.h"
 
 /*
  * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length

@@ -24,7 +24,6 @@
 #include <event2/event.h>
 
 #include "net_internal.h"
-#include "tcp_relay.h"
 
 /* Bytes buffered one way: a power-of-two ring. */
 struct net_ring {
@@ -97,8 +96,7 @@ ring_init(struct net_ring *r, const uint8_t *a, size_t a_len, const uint8_t *b, 
 
 /* The bytes of r in order, as at most two runs. */
 static void
-ring_runs(const struct net_ring *r, const uint8_t **p1, size_t *n1, const uint8_t **p2,
-          size_t *n2)
+ring_runs(const struct net_ring *r, const uint8_t **p1, size_t *n1, const uint8_t **p2, size_t *n2)
 {
 	*p1 = r->p + r->head;
 	*n1 = ICE_MIN(r->len, r->cap - r->head);
@@ -438,8 +436,7 @@ pair_on_timer(evutil_socket_t fd, short what, void *arg)
 /* ---- life ---- */
 
 static int
-side_init(struct net_pair *p, struct net_side *s, int fd, struct net_ring *in,
-          struct net_ring *out)
+side_init(struct net_pair *p, struct net_side *s, int fd, struct net_ring *in, struct net_ring *out)
 {
 	struct event_base *base = p->w->base;
 

@@ -21,7 +21,6 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
-#include "tcp_relay.h"
 
 struct net_tcp_listener {
 	struct net_worker *w;

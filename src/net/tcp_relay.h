@@ -116,8 +116,7 @@ void net_pair_close(struct net_pair *p, bool report);
  * for a connection another worker holds, mark conn for handover and return
  * true (the frame is left in its input for that worker).
  */
-bool net_tcp_want_handover(struct net_worker *w, struct net_conn *conn,
-                           const struct stun_msg *msg);
+bool net_tcp_want_handover(struct net_worker *w, struct net_conn *conn, const struct stun_msg *msg);
 /* conn_frames saw conn's takeover mark: do it (off = bytes consumed). */
 void net_stream_takeover(struct net_conn *c, size_t off);
 /* A handed-over stream arrived in w's mailbox. */

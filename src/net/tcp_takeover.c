@@ -19,15 +19,13 @@
 #include <unistd.h>
 
 #include "net_internal.h"
-#include "tcp_relay.h"
 
 bool
 net_tcp_want_handover(struct net_worker *w, struct net_conn *conn, const struct stun_msg *msg)
 {
-	int target = turn_tcp_conn_worker(msg);
+	int target = turn_tcp_route(msg, w->id, w->net->n_workers);
 
-	if (target < 0 || (unsigned)target == w->id || (unsigned)target >= w->net->n_workers ||
-	    net_stream_holds(conn) > 0)
+	if (target < 0 || net_stream_holds(conn) > 0)
 		return false;
 	conn->takeover = NET_TAKE_HANDOVER;
 	conn->takeover_arg = target;

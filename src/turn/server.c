@@ -427,8 +427,7 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	srv->tconn_pool = ice_pool_new(sizeof(struct turn_tconn), 0);
 	if (srv->realm == NULL || ice_siphash_key_random(&srv->hkey) < 0 ||
 	    srv->alloc_pool == NULL || srv->perm_pool == NULL || srv->chan_pool == NULL ||
-	    srv->tconn_pool == NULL ||
-	    htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
+	    srv->tconn_pool == NULL || htab_init(&srv->by_ft, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_handle, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->by_id, MIN_BUCKETS) < 0 || htab_init(&srv->perms, MIN_BUCKETS) < 0 ||
 	    htab_init(&srv->chan_num, MIN_BUCKETS) < 0 ||
@@ -532,7 +531,6 @@ turn_server_memory(const struct turn_server *srv)
 {
 	return sizeof(*srv) + ice_pool_mapped(srv->alloc_pool) + ice_pool_mapped(srv->perm_pool) +
 	       ice_pool_mapped(srv->chan_pool) + ice_pool_mapped(srv->tconn_pool) +
-	       htab_bytes(&srv->tconns) + htab_bytes(&srv->by_ft) +
-	       htab_bytes(&srv->by_handle) + htab_bytes(&srv->perms) + htab_bytes(&srv->chan_num) +
-	       htab_bytes(&srv->chan_peer);
+	       htab_bytes(&srv->tconns) + htab_bytes(&srv->by_ft) + htab_bytes(&srv->by_handle) +
+	       htab_bytes(&srv->perms) + htab_bytes(&srv->chan_num) + htab_bytes(&srv->chan_peer);
 }

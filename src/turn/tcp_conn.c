@@ -119,9 +119,13 @@ turn_tconn_answer(struct turn_server *srv, struct turn_tconn *t, int code, ice_m
 	struct stun_msg m = { .method = STUN_METHOD_CONNECT, .cls = STUN_CLASS_REQUEST };
 	struct ltc_cred cred;
 	struct ltc_result res = { .mi = t->mi, .mi256 = t->mi256, .cred = &cred };
-	struct turn_ctx c = {
-		.srv = srv, .ltc = &srv->ltc, .msg = &m, .ft = &a->ft, .now = now, .auth = &res, .a = a
-	};
+	struct turn_ctx c = { .srv = srv,
+		              .ltc = &srv->ltc,
+		              .msg = &m,
+		              .ft = &a->ft,
+		              .now = now,
+		              .auth = &res,
+		              .a = a };
 	struct turn_reply r;
 
 	/* The request is long gone: its answer is signed as it would have
@@ -232,4 +236,12 @@ turn_tcp_conn_worker(const struct stun_msg *msg)
 	if (at == NULL || stun_attr_u32(at, &id) < 0)
 		return -1;
 	return (int)(id >> CONN_SEQ_BITS);
+}
+
+int
+turn_tcp_route(const struct stun_msg *msg, unsigned self, unsigned n_workers)
+{
+	int w = turn_tcp_conn_worker(msg);
+
+	return w >= 0 && (unsigned)w != self && (unsigned)w < n_workers ? w : -1;
 }

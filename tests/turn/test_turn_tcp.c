@@ -212,7 +212,7 @@ test_connect(void)
 	/* 447: the connection failed */
 	CHECK_EQ_INT(connect_done(&h, "8.8.4.4", 443, -ECONNREFUSED), 447);
 	CHECK(h_resp_signed(&h));
-	CHECK_EQ_INT(h.io->last_close, 1000 + h.io->tcp_next - 1);
+	CHECK_EQ_INT(h.io->last_close, H_TCP_BASE + h.io->tcp_next - 1);
 	/* ... or could not start */
 	h.io->tcp_fail = -EADDRNOTAVAIL;
 	CHECK_EQ_INT(h_connect(&h, "8.8.4.4", 443), 447);
@@ -246,8 +246,7 @@ test_connect_limit(void)
 	CHECK_EQ_INT(h_connect(&h, "8.8.8.8", 3), 508);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_REFUSED_LIMIT), 1);
 	/* one ends: room again */
-	turn_tcp_closed(h.srv, h.io->last_tcp_id, h.now);
-	h.io->tcp_live--;
+	h_tcp_closed(&h, H_TCP_BASE + 1);
 	CHECK_EQ_INT(h_connect(&h, "8.8.8.8", 3), -1);
 	h_stop(&h);
 }
@@ -297,7 +296,7 @@ test_bind(void)
 	CHECK_EQ_INT(bind_from(&h, 41005, id, true), 0);
 	CHECK(h_resp_signed(&h));
 	CHECK_EQ_INT(h.io->n_tcp_binds, 1);
-	CHECK_EQ_INT(h.io->last_bind_handle, 1000);
+	CHECK_EQ_INT(h.io->last_bind_handle, H_TCP_BASE);
 	CHECK(h.io->last_bind_ft.client.port == 41005);
 	CHECK(h.io->last_bind_ft.link == h.ft.link);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_BOUND), 1);
@@ -315,8 +314,7 @@ test_bind(void)
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_RELAY_BYTES_TO_CLIENT_TCP), 300);
 
 	/* net closes it (a side hung up): forgotten, not closed again */
-	turn_tcp_closed(h.srv, id, h.now);
-	h.io->tcp_live--;
+	h_tcp_closed(&h, H_TCP_BASE);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_CONNECTIONS), 0);
 	CHECK_EQ_INT(turn_tcp_relayed(h.srv, id, true, 1, h.now), -ENOENT);
 
@@ -342,7 +340,7 @@ test_bind_timeout(void)
 	CHECK_EQ_INT(h.io->n_tcp_closes, 0);
 	h_at(&h, h.now + 1);
 	CHECK_EQ_INT(h.io->n_tcp_closes, 1);
-	CHECK_EQ_INT(h.io->last_close, 1000);
+	CHECK_EQ_INT(h.io->last_close, H_TCP_BASE);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_BIND_TIMEOUT), 1);
 	CHECK_EQ_INT(bind_from(&h, 41000, id, true), 400);
 	h_stop(&h);
@@ -355,23 +353,22 @@ test_accepted(void)
 	struct ice_addr peer, got;
 	struct stun_msg m;
 	const struct stun_attr *at;
-	int relay = tcp_setup(&h, 2), before;
+	int relay = tcp_setup(&h, 2), before, first, second, third;
 	uint32_t id = 0, id2 = 0;
 
 	REQUIRE(ice_addr_parse_ip(&peer, "8.8.8.8", 5555) == 0);
 	/* no permission: refused, nothing told */
 	before = h.io->n_client;
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 7, h.now, &id), -EPERM);
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &first, &id), -EPERM);
 	CHECK_EQ_INT(h.io->n_client, before);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_REFUSED_PERMISSION), 1);
 	/* unknown relay */
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, 999, &peer, 7, h.now, &id), -ENOENT);
+	CHECK_EQ_INT(h_tcp_accept(&h, 999, &peer, &first, &id), -ENOENT);
 
 	/* permitted: a ConnectionAttempt on the control connection */
 	CHECK_EQ_INT(h_permission(&h, "8.8.8.8", 0), 0);
 	before = h.io->n_client;
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 7, h.now, &id), 0);
-	h.io->tcp_live++;
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &first, &id), 0);
 	CHECK_EQ_INT(h.io->n_client, before + 1);
 	last_msg(&h, &m);
 	CHECK(m.cls == STUN_CLASS_INDICATION && m.method == STUN_METHOD_CONNECTION_ATTEMPT);
@@ -384,24 +381,23 @@ test_accepted(void)
 
 	/* the limit (2) */
 	peer.port++;
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 8, h.now, &id2), 0);
-	h.io->tcp_live++;
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &second, &id2), 0);
 	peer.port++;
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 9, h.now, &id2), -ENOSPC);
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &third, &id2), -ENOSPC);
 	CHECK_EQ_INT(h_metric(&h, ICE_M_TURN_TCP_REFUSED_LIMIT), 1);
 
 	/* the client binds the first one */
 	CHECK_EQ_INT(bind_from(&h, 41000, id, true), 0);
-	CHECK_EQ_INT(h.io->last_bind_handle, 7);
+	CHECK_EQ_INT(h.io->last_bind_handle, first);
 
 	/* the permission's expiry does not cut a bound connection, but the
 	 * allocation's end closes both */
 	h_at(&h, h.now + 400 * 1000);
 	CHECK_EQ_INT(h.io->n_tcp_closes, 1); /* the unbound one, at 30 s */
-	CHECK_EQ_INT(h.io->last_close, 8);
+	CHECK_EQ_INT(h.io->last_close, second);
 	h_at(&h, h.now + 600 * 1000);
 	CHECK_EQ_INT(h.io->n_tcp_closes, 2);
-	CHECK_EQ_INT(h.io->last_close, 7);
+	CHECK_EQ_INT(h.io->last_close, first);
 	CHECK_EQ_INT(h.io->n_open, 0);
 	h_stop(&h);
 }
@@ -412,15 +408,14 @@ test_self_peer(void)
 {
 	struct harness h;
 	struct ice_addr peer;
-	int relay = tcp_setup(&h, 0);
+	int relay = tcp_setup(&h, 0), handle;
 	uint32_t id;
 
 	CHECK_EQ_INT(h_permission(&h, "198.51.100.1", 50001), 0);
 	REQUIRE(ice_addr_parse_ip(&peer, "198.51.100.1", 22) == 0);
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 7, h.now, &id), -EPERM);
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &handle, &id), -EPERM);
 	peer.port = 50001;
-	CHECK_EQ_INT(turn_tcp_accepted(h.srv, relay, &peer, 7, h.now, &id), 0);
-	h.io->tcp_live++;
+	CHECK_EQ_INT(h_tcp_accept(&h, relay, &peer, &handle, &id), 0);
 	CHECK_EQ_INT(h_connect(&h, "198.51.100.1", 22), 403);
 	CHECK_EQ_INT(h_connect(&h, "198.51.100.1", 50003), -1);
 	h_stop(&h);
@@ -442,7 +437,7 @@ test_reload_denies(void)
 	h_settings(&h);
 	CHECK_EQ_INT(turn_server_reconfigure(h.srv, &h.set, h.now), 1);
 	CHECK_EQ_INT(h.io->n_tcp_closes, 1);
-	CHECK_EQ_INT(h.io->last_close, 1000);
+	CHECK_EQ_INT(h.io->last_close, H_TCP_BASE);
 	CHECK_EQ_INT(bind_from(&h, 41000, id, true), 400);
 	h_stop(&h);
 }
@@ -456,6 +451,9 @@ test_conn_worker(void)
 	stun_build_u32(&r.b, STUN_ATTR_CONNECTION_ID, 0x07000123);
 	treq_finish(&r);
 	CHECK_EQ_INT(turn_tcp_conn_worker(&r.msg), 7);
+	CHECK_EQ_INT(turn_tcp_route(&r.msg, 0, 8), 7);  /* another worker's */
+	CHECK_EQ_INT(turn_tcp_route(&r.msg, 7, 8), -1); /* this one's */
+	CHECK_EQ_INT(turn_tcp_route(&r.msg, 0, 7), -1); /* no such worker: answered here */
 	treq_begin(&r, STUN_METHOD_CONNECTION_BIND, STUN_CLASS_REQUEST);
 	treq_finish(&r);
 	CHECK_EQ_INT(turn_tcp_conn_worker(&r.msg), -1);

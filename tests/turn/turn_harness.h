@@ -28,6 +28,9 @@ enum {
 	H_T0 = 10 * 1000 * 1000, /* monotonic ms at start */
 	H_UNIX0 = 1700000000,    /* wall clock at start */
 	H_SLOT = 2048 + TURN_PEER_HEADROOM + TURN_PEER_TAILROOM,
+	/* RFC 6062 peer data connections: handles H_TCP_BASE + index. */
+	H_TCP_BASE = 1000,
+	H_TCP_MAX = 512,
 };
 
 static const char H_REALM[] = "example.org";
@@ -67,9 +70,11 @@ struct fake_io {
 	size_t peer_len;
 	unsigned peer_flags;
 
-	/* RFC 6062: peer data connections. tcp_live counts those turn holds
-	 * (connects started and accepts kept, minus tcp_close and what a test
-	 * reported closed through turn_tcp_closed). */
+	/* RFC 6062: peer data connections (connects started, accepts kept),
+	 * open until turn's tcp_close or a test's h_tcp_closed; tcp_live
+	 * counts the open ones. */
+	bool tcp_open[H_TCP_MAX];
+	uint32_t tcp_ids[H_TCP_MAX];
 	int tcp_fail; /* tcp_connect returns this once when non-zero */
 	int tcp_next, tcp_live, n_tcp_connects, n_tcp_binds, n_tcp_closes;
 	int last_tcp_relay, last_bind_handle, last_close;
@@ -217,8 +222,23 @@ fio_tcp_connect(void *ctx, int relay_handle, const struct ice_addr *peer, uint32
 		io->tcp_fail = 0;
 		return rc;
 	}
+	if (io->tcp_next >= H_TCP_MAX)
+		return -EMFILE;
+	io->tcp_open[io->tcp_next] = true;
+	io->tcp_ids[io->tcp_next] = id;
 	io->tcp_live++;
-	return 1000 + io->tcp_next++;
+	return H_TCP_BASE + io->tcp_next++;
+}
+
+/* The index of an open peer data connection handle (CHECKs it is one). */
+static inline int
+fio_tcp_index(const struct fake_io *io, int handle)
+{
+	int i = handle - H_TCP_BASE;
+
+	REQUIRE(i >= 0 && i < H_TCP_MAX);
+	CHECK(io->tcp_open[i]);
+	return i;
 }
 
 static inline void
@@ -226,6 +246,7 @@ fio_tcp_bind(void *ctx, int handle, const struct turn_5tuple *ft)
 {
 	struct fake_io *io = ctx;
 
+	(void)fio_tcp_index(io, handle);
 	io->n_tcp_binds++;
 	io->last_bind_handle = handle;
 	io->last_bind_ft = *ft;
@@ -236,10 +257,10 @@ fio_tcp_close(void *ctx, int handle)
 {
 	struct fake_io *io = ctx;
 
+	io->tcp_open[fio_tcp_index(io, handle)] = false;
 	io->n_tcp_closes++;
 	io->last_close = handle;
 	io->tcp_live--;
-	CHECK(io->tcp_live >= 0);
 }
 
 static inline void
@@ -289,6 +310,10 @@ struct harness {
 	uint32_t lifetime;    /* LIFETIME for h_allocate, 0 = none */
 	int stale_retries;    /* 438s that h_send_signed answered by retrying */
 	bool no_tcp_io;       /* set before h_start: net without RFC 6062 relays */
+	/* Set before h_start: the worker id, and another harness's shared
+	 * state to join (a second worker; h_stop leaves it to its owner). */
+	unsigned wid;
+	struct turn_shared *join;
 };
 
 static inline void
@@ -448,9 +473,9 @@ h_start(struct harness *h)
 	h->tio.dont_fragment = true;
 	h->now = H_T0;
 	h_settings(h);
-	h->sh = turn_shared_new(&h->set);
+	h->sh = h->join != NULL ? h->join : turn_shared_new(&h->set);
 	REQUIRE(h->sh != NULL);
-	h->srv = turn_server_new(&h->set, h->sh, &h->tio, 0, h->now, H_UNIX0);
+	h->srv = turn_server_new(&h->set, h->sh, &h->tio, h->wid, h->now, H_UNIX0);
 	REQUIRE(h->srv != NULL);
 	if (h->m == NULL)
 		h->m = ice_metrics_block_new();
@@ -470,7 +495,8 @@ h_stop(struct harness *h)
 	CHECK_EQ_INT(h->io->n_open, 0);
 	CHECK_EQ_INT(h->io->holds, 0);
 	CHECK_EQ_INT(h->io->tcp_live, 0);
-	turn_shared_free(h->sh);
+	if (h->join == NULL)
+		turn_shared_free(h->sh);
 	if (!h->io_borrowed) {
 		free(h->io);
 		h->io = NULL; /* a later h_start on this harness makes its own */
@@ -482,6 +508,39 @@ static inline uint64_t
 h_metric(const struct harness *h, enum ice_metric_id id)
 {
 	return atomic_load(&h->m->v[id]);
+}
+
+/* A peer connects to TCP relay relay_handle from peer (as net's accept):
+ * turn_tcp_accepted's result; kept ones get *handle and *id. */
+static inline int
+h_tcp_accept(struct harness *h, int relay_handle, const struct ice_addr *peer, int *handle,
+             uint32_t *id)
+{
+	struct fake_io *io = h->io;
+	int rc, i = io->tcp_next;
+
+	if (i >= H_TCP_MAX)
+		return -EMFILE;
+	rc = turn_tcp_accepted(h->srv, relay_handle, peer, H_TCP_BASE + i, h->now, id);
+	if (rc < 0)
+		return rc;
+	io->tcp_next++;
+	io->tcp_open[i] = true;
+	io->tcp_ids[i] = *id;
+	io->tcp_live++;
+	*handle = H_TCP_BASE + i;
+	return 0;
+}
+
+/* Net closed peer data connection handle (a side hung up): turn is told. */
+static inline void
+h_tcp_closed(struct harness *h, int handle)
+{
+	int i = fio_tcp_index(h->io, handle);
+
+	h->io->tcp_open[i] = false;
+	h->io->tcp_live--;
+	turn_tcp_closed(h->srv, h->io->tcp_ids[i], h->now);
 }
 
 /* Advance the fake clock and run the timers. */
