@@ -3,8 +3,10 @@
  * clock and fake turn_io of tests/turn/turn_harness.h. A fresh server per
  * input; the input is a program of operations:
  *
- *   0 CLIENT  c                 switch among four client 5-tuples (UDP v4,
- *                               a second UDP v4 IP, TCP v4, UDP v6)
+ *   0 CLIENT  c                 switch among six client 5-tuples (UDP v4,
+ *                               a second UDP v4 IP, TCP v4, UDP v6, and two
+ *                               streams for RFC 6062 data connections: TCP
+ *                               from the first IP, TLS from a third)
  *   1 RAW     len:u16 bytes     a datagram/frame from the client, through
  *                               stun_frame_decode and turn_handle_frame as
  *                               net/ does (a well-framed message with a
@@ -29,9 +31,15 @@
  *                               REST expiry and reservations all time out
  *   6 CLOSE                     the client's TCP connection closes
  *   7 REPLAY                    retransmit the last SIGNED request (same tid)
+ *   8 TCP     what k ...        what net reports of RFC 6062 connections:
+ *                               0 a peer (peer) connects to the k-th TCP relay;
+ *                               1 the k-th open connection's connect ended
+ *                               (ok or refused); 2 it closed; 3 len:u16 bytes
+ *                               moved on it (dir)
  *
- * In SIGNED, an XOR-PEER-ADDRESS of length 1 is replaced by peer[value] and
- * a RESERVATION-TOKEN of length 0 by the last token the server handed out.
+ * In SIGNED, an XOR-PEER-ADDRESS of length 1 is replaced by peer[value], a
+ * RESERVATION-TOKEN of length 0 by the last token the server handed out, and
+ * a CONNECTION-ID of length 0 by the last connection id it named.
  * The server runs with userhash on (nonces advertise username anonymity)
  * and a credential grace of 120 s, so CLOCK reaches both sides of it.
  *
@@ -41,7 +49,10 @@
  * frame for its transport; the fake I/O never sees a send on a closed or
  * dormant relay, a double close, or a socket left open after
  * turn_server_free; this worker's allocation count equals the shared one and
- * never exceeds max-allocations.
+ * never exceeds max-allocations. RFC 6062: a late Connect answer or a
+ * ConnectionAttempt goes to a stream 5-tuple, parses and names a connection;
+ * turn binds and closes only peer connections net holds open, counts bytes
+ * on every one of them, and holds exactly as many as net (the gauge).
  *
  * Seeds: FUZZ_TURN_WRITE_SEEDS=<dir> ./fuzz_turn writes fuzz/corpus/turn/
  * from the harness's own request builders and exits.
@@ -66,8 +77,9 @@ enum {
 	OP_CLOCK,
 	OP_CLOSE,
 	OP_REPLAY,
+	OP_TCP,
 	N_OPS,
-	N_CLIENTS = 4,
+	N_CLIENTS = 6,
 	MAX_FRAME = 1600, /* fits the harness's send slots with any framing */
 	MAX_OPS = 64,
 };
@@ -77,10 +89,9 @@ static const struct {
 	uint16_t port;
 	uint8_t proto;
 } clients[N_CLIENTS] = {
-	{ "192.0.2.1", 40000, TURN_PROTO_UDP },
-	{ "192.0.2.2", 40001, TURN_PROTO_UDP },
-	{ "192.0.2.1", 40002, TURN_PROTO_TCP },
-	{ "2001:db8:9::1", 40003, TURN_PROTO_UDP },
+	{ "192.0.2.1", 40000, TURN_PROTO_UDP }, { "192.0.2.2", 40001, TURN_PROTO_UDP },
+	{ "192.0.2.1", 40002, TURN_PROTO_TCP }, { "2001:db8:9::1", 40003, TURN_PROTO_UDP },
+	{ "192.0.2.1", 40004, TURN_PROTO_TCP }, { "192.0.2.3", 40005, TURN_PROTO_TLS },
 };
 
 /* Allowed public peers, then ones the policy denies. */
@@ -95,14 +106,9 @@ static const struct {
 };
 
 static const uint16_t methods[] = {
-	STUN_METHOD_ALLOCATE,
-	STUN_METHOD_REFRESH,
-	STUN_METHOD_CREATE_PERMISSION,
-	STUN_METHOD_CHANNEL_BIND,
-	STUN_METHOD_SEND,
-	STUN_METHOD_DATA,
-	STUN_METHOD_BINDING,
-	0x00a, /* Connect (RFC 6062), not offered */
+	STUN_METHOD_ALLOCATE,     STUN_METHOD_REFRESH, STUN_METHOD_CREATE_PERMISSION,
+	STUN_METHOD_CHANNEL_BIND, STUN_METHOD_SEND,    STUN_METHOD_DATA,
+	STUN_METHOD_BINDING,      STUN_METHOD_CONNECT, STUN_METHOD_CONNECTION_BIND,
 };
 
 struct in {
@@ -148,6 +154,9 @@ struct fz {
 	struct treq last; /* the last SIGNED request, for REPLAY */
 	bool have_last;
 	uint8_t last_cls; /* class of the last answer */
+	uint32_t conn_id; /* the last CONNECTION-ID the server named (RFC 6062) */
+	bool have_conn_id;
+	bool bound[N_CLIENTS]; /* a data connection now: net relays it raw */
 };
 
 static struct ice_metrics *metrics;
@@ -159,6 +168,46 @@ peer_addr(struct ice_addr *a, uint8_t i)
 {
 	i %= ICE_ARRAY_SIZE(peers);
 	PROP(ice_addr_parse_ip(a, peers[i].ip, peers[i].port) == 0);
+}
+
+/* A CONNECTION-ID the server named (Connect success, ConnectionAttempt). */
+static void
+learn_conn_id(struct fz *f, const struct stun_msg *m)
+{
+	const struct stun_attr *a = stun_msg_find(m, STUN_ATTR_CONNECTION_ID);
+
+	if (a != NULL && stun_attr_u32(a, &f->conn_id) == 0)
+		f->have_conn_id = true;
+}
+
+/*
+ * What turn sent on its own (RFC 6062): a late Connect answer or a
+ * ConnectionAttempt, to a stream client, well-formed, naming a connection
+ * when it succeeds.
+ */
+static void
+check_async_send(struct fz *f, int before)
+{
+	struct fake_io *io = f->h.io;
+	struct stun_msg m;
+
+	if (io->n_client == before)
+		return;
+	PROP(io->n_client == before + 1);
+	PROP(io->client_where == TURN_BUF_SCRATCH);
+	PROP(io->client_ft.proto != TURN_PROTO_UDP);
+	PROP(stun_parse(&m, io->client_buf, io->client_len) == (int)io->client_len);
+	PROP(m.fingerprint >= 0);
+	if (m.method == STUN_METHOD_CONNECTION_ATTEMPT) {
+		PROP(m.cls == STUN_CLASS_INDICATION);
+		PROP(stun_msg_find(&m, STUN_ATTR_XOR_PEER_ADDRESS) != NULL);
+	} else {
+		PROP(m.method == STUN_METHOD_CONNECT);
+		PROP(m.cls == STUN_CLASS_ERROR || m.cls == STUN_CLASS_SUCCESS);
+	}
+	if (m.cls != STUN_CLASS_ERROR)
+		PROP(stun_msg_find(&m, STUN_ATTR_CONNECTION_ID) != NULL);
+	learn_conn_id(f, &m);
 }
 
 /* Check what the server just sent the client, and learn NONCE and tokens. */
@@ -191,6 +240,7 @@ check_client_send(struct fz *f, int before, bool answer)
 		return;
 	}
 	PROP(stun_parse(&m, io->client_buf, io->client_len) == (int)io->client_len);
+	learn_conn_id(f, &m);
 	if (!answer) {
 		PROP(m.method == STUN_METHOD_DATA && m.cls == STUN_CLASS_INDICATION);
 		PROP(stun_msg_find(&m, STUN_ATTR_DATA) != NULL);
@@ -231,6 +281,8 @@ check_counts(struct fz *f)
 	PROP(mine == turn_shared_allocations(f->h.sh));
 	PROP(mine <= f->h.cfg.turn.max_allocations);
 	PROP(f->h.io->n_open >= 0 && (size_t)f->h.io->n_open >= mine);
+	/* turn holds exactly the peer connections net keeps open */
+	PROP(h_metric(&f->h, ICE_M_TURN_TCP_CONNECTIONS) == (uint64_t)f->h.io->tcp_live);
 	/* The harness's CHECKs in the fake I/O (sends on closed relays, double
 	 * closes) count failures instead of aborting. */
 	PROP(t_failures == 0);
@@ -247,10 +299,23 @@ dispatch(struct fz *f, const uint8_t *buf, size_t len)
 {
 	const struct turn_5tuple *ft = &f->ft[f->cur];
 	struct stun_frame fr;
-	int before = f->h.io->n_client;
+	int before = f->h.io->n_client, binds = f->h.io->n_tcp_binds;
 
+	if (f->bound[f->cur])
+		return; /* bytes for its peer: net never frames them */
 	stun_frame_decode(&fr, buf, len, ft->proto != TURN_PROTO_UDP);
 	turn_handle_frame(f->h.srv, &fr, ft, f->h.now);
+	if (f->h.io->n_tcp_binds != binds) {
+		/* RFC 6062: bound only by a ConnectionBind on this stream, after
+		 * its success answer went out on it. */
+		PROP(f->h.io->n_tcp_binds == binds + 1);
+		PROP(fr.kind == STUN_FRAME_STUN && fr.msg.method == STUN_METHOD_CONNECTION_BIND);
+		PROP(f->h.io->last_bind_ft.link == ft->link && ft->proto != TURN_PROTO_UDP);
+		PROP(f->h.io->n_client == before + 1);
+		PROP((f->h.io->client_buf[0] << 8 | f->h.io->client_buf[1]) ==
+		     stun_msg_type(STUN_METHOD_CONNECTION_BIND, STUN_CLASS_SUCCESS));
+		f->bound[f->cur] = true;
+	}
 	switch (fr.kind) {
 	case STUN_FRAME_CHANNELDATA:
 		PROP(fr.channel >= CHANNEL_MIN && fr.channel <= CHANNEL_MAX);
@@ -331,6 +396,8 @@ op_signed(struct fz *f, struct in *in)
 			stun_build_xor_addr(&r->b, type, &a);
 		} else if (type == STUN_ATTR_RESERVATION_TOKEN && len == 0 && f->have_token) {
 			stun_build_attr(&r->b, type, f->token, sizeof(f->token));
+		} else if (type == STUN_ATTR_CONNECTION_ID && len == 0 && f->have_conn_id) {
+			stun_build_u32(&r->b, type, f->conn_id);
 		} else {
 			stun_build_attr(&r->b, type, v, len);
 		}
@@ -415,6 +482,71 @@ op_clock(struct fz *f, struct in *in)
 	turn_server_set_unix_time(f->h.srv, H_UNIX0 + (uint64_t)(f->h.now - H_T0) / 1000);
 }
 
+/* The k-th open one of the fake I/O's peer connections, or -1. */
+static int
+tcp_pick(const struct fake_io *io, uint8_t k)
+{
+	int found = -1, seen = 0;
+
+	for (int i = 0; i < io->tcp_next; i++) {
+		if (io->tcp_open[i]) {
+			found = i;
+			if (seen++ == k)
+				break;
+		}
+	}
+	return found;
+}
+
+static void
+op_tcp(struct fz *f, struct in *in)
+{
+	struct fake_io *io = f->h.io;
+	uint8_t what = in_u8(in) % 4, k = in_u8(in);
+	int before = io->n_client, i, handle;
+	struct ice_addr a;
+	uint32_t id;
+
+	if (what == 0) {
+		/* A peer connects to the k-th open TCP relay. */
+		int relay = -1, seen = 0;
+
+		for (int r = 0; r < io->next_handle; r++) {
+			if (io->relays[r].open && io->relays[r].tcp) {
+				relay = r;
+				if (seen++ == k)
+					break;
+			}
+		}
+		peer_addr(&a, in_u8(in));
+		if (relay >= 0 && h_tcp_accept(&f->h, relay, &a, &handle, &id) == 0)
+			PROP(io->n_client == before + 1); /* its ConnectionAttempt */
+		check_async_send(f, before);
+		return;
+	}
+	i = tcp_pick(io, k);
+	if (i < 0)
+		return;
+	switch (what) {
+	case 1:
+		turn_tcp_connected(f->h.srv, io->tcp_ids[i], in_u8(in) & 1 ? -ECONNREFUSED : 0,
+		                   f->h.now);
+		break;
+	case 2:
+		h_tcp_closed(&f->h, H_TCP_BASE + i);
+		break;
+	default: {
+		bool to_peer = in_u8(in) & 1;
+
+		/* Every connection net holds is one turn knows. */
+		PROP(turn_tcp_relayed(f->h.srv, io->tcp_ids[i], to_peer, in_u16(in), f->h.now) >=
+		     0);
+		break;
+	}
+	}
+	check_async_send(f, before);
+}
+
 static void
 run(struct fz *f, struct in *in)
 {
@@ -456,15 +588,22 @@ run(struct fz *f, struct in *in)
 			op_clock(f, in);
 			break;
 		case OP_CLOSE:
-			if (f->ft[f->cur].proto != TURN_PROTO_UDP) {
+			if (f->ft[f->cur].proto != TURN_PROTO_UDP && !f->bound[f->cur]) {
+				size_t mine = turn_server_allocations(f->h.srv);
+				int holds = f->h.io->holds;
+
 				turn_close_5tuple(f->h.srv, &f->ft[f->cur], f->h.now);
-				/* The one stream client held its allocation: given back. */
-				PROP(f->h.io->holds == 0);
+				/* The allocation it held (if any) gave its hold back. */
+				PROP(holds - f->h.io->holds ==
+				     (int)(mine - turn_server_allocations(f->h.srv)));
 			}
 			break;
 		case OP_REPLAY:
 			if (f->have_last)
 				dispatch(f, f->last.buf, (size_t)f->last.len);
+			break;
+		case OP_TCP:
+			op_tcp(f, in);
 			break;
 		}
 		check_counts(f);

@@ -132,6 +132,53 @@ s_clock(struct seed *s, uint8_t scale, uint16_t n)
 	s_u16(s, n);
 }
 
+/* RFC 6062 seeds: indexes into methods[], and the TCP op. */
+enum {
+	S_M_CREATE_PERMISSION = 2,
+	S_M_CONNECT = 7,
+	S_M_CONNECTION_BIND = 8,
+};
+
+static void
+s_tcp_allocate(struct seed *s, uint8_t cred, bool even_port)
+{
+	static const uint8_t tcp[4] = { 6, 0, 0, 0 };
+	static const uint8_t even = 0;
+
+	s_raw_unauth(s, STUN_METHOD_ALLOCATE);
+	s_signed(s, 0, cred, even_port ? 2 : 1);
+	s_attr(s, STUN_ATTR_REQUESTED_TRANSPORT, tcp, 4);
+	if (even_port)
+		s_attr(s, STUN_ATTR_EVEN_PORT, &even, 1);
+}
+
+/* ConnectionBind naming the last CONNECTION-ID (the empty placeholder). */
+static void
+s_bind_last(struct seed *s)
+{
+	s_signed(s, S_M_CONNECTION_BIND, 0, 1);
+	s_attr(s, STUN_ATTR_CONNECTION_ID, NULL, 0);
+}
+
+static void
+s_tcp(struct seed *s, uint8_t what, uint8_t k, uint8_t arg)
+{
+	s_u8(s, OP_TCP);
+	s_u8(s, what);
+	s_u8(s, k);
+	if (what != 2) /* a close takes no argument */
+		s_u8(s, arg);
+	if (what == 3)
+		s_u16(s, 1000);
+}
+
+static void
+s_client(struct seed *s, uint8_t c)
+{
+	s_u8(s, OP_CLIENT);
+	s_u8(s, c);
+}
+
 static void
 s_write(const char *dir, const char *name, const struct seed *s)
 {
@@ -333,6 +380,66 @@ write_seeds(const char *dir)
 	s_signed(&s, 0, 0, 1);
 	s_transport(&s);
 	s_write(dir, "nonce_other_5tuple", &s);
-}
 
-#endif
+	/* RFC 6062: a TCP allocation, Connect, its connect done, ConnectionBind
+	 * from a data connection, bytes, an inbound peer bound over TLS, a
+	 * close, Refresh 0. */
+	memset(&s, 0, sizeof(s));
+	s_client(&s, 2);
+	s_tcp_allocate(&s, 0, false);
+	s_signed(&s, S_M_CREATE_PERMISSION, 0, 2);
+	s_peer(&s, 0);
+	s_peer(&s, 1);
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 0);
+	s_tcp(&s, 1, 0, 0); /* connected */
+	s_client(&s, 4);
+	s_bind_last(&s);
+	s_tcp(&s, 3, 0, 1); /* bytes to the peer */
+	s_tcp(&s, 3, 0, 0); /* and back */
+	s_tcp(&s, 0, 0, 1); /* peer 1 connects in: ConnectionAttempt */
+	s_client(&s, 5);
+	s_bind_last(&s); /* another IP: 401 with its nonce */
+	s_bind_last(&s);
+	s_tcp(&s, 2, 0, 0); /* the first closes */
+	s_client(&s, 2);
+	for (int i = 0; i < 2; i++) { /* client 5's nonce first: 401, then done */
+		static const uint8_t zero[4] = { 0 };
+
+		s_signed(&s, 1, 0, 1);
+		s_attr(&s, STUN_ATTR_LIFETIME, zero, 4);
+	}
+	s_write(dir, "tcp_relay", &s);
+
+	/* RFC 6062 refusals: over UDP, with EVEN-PORT, Connect on a UDP
+	 * allocation, to a denied peer, twice (446), refused (447), the bind
+	 * timeout, a ConnectionBind on the control connection. */
+	memset(&s, 0, sizeof(s));
+	s_tcp_allocate(&s, 0, false); /* client 0 is UDP: 400 */
+	s_allocate(&s, 0);
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 0);
+	s_client(&s, 2);
+	s_tcp_allocate(&s, 0, true);
+	s_signed(&s, 0, 0, 1);
+	{
+		static const uint8_t tcp[4] = { 6, 0, 0, 0 };
+
+		s_attr(&s, STUN_ATTR_REQUESTED_TRANSPORT, tcp, 4);
+	}
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 4);
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 0);
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 0);
+	s_signed(&s, S_M_CONNECT, 0, 1);
+	s_peer(&s, 1);
+	s_tcp(&s, 1, 1, 1); /* refused */
+	s_tcp(&s, 1, 0, 0);
+	s_bind_last(&s);
+	s_clock(&s, 1, 31);
+	s_client(&s, 4);
+	s_bind_last(&s);
+	s_write(dir, "tcp_relay_refusals", &s);
+}
