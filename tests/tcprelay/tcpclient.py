@@ -4,6 +4,7 @@ connection (TCP or TLS), Connect, ConnectionAttempt, and data connections
 bound with ConnectionBind that then carry raw bytes. Every wait has a
 deadline."""
 
+import os
 import socket
 import ssl
 import struct
@@ -177,3 +178,45 @@ def tcp_peer(port):
     s.listen(16)
     s.settimeout(10)
     return s
+
+
+FILL_MAX = 64 * 1024 * 1024  # a sender that never blocks is stopped here
+
+
+def fill(sock, chunk, limit_s):
+    """Send chunk into sock again and again until a send blocks for limit_s
+    (or FILL_MAX went in); the bytes sent. Over TLS a chunk is one record (at most 16 KiB), so a
+    send that times out has delivered none of its plaintext; the record
+    waits in OpenSSL until the same chunk is sent again."""
+    sock.settimeout(limit_s)
+    total = 0
+    try:
+        while total < FILL_MAX:
+            total += sock.send(chunk)
+        return total
+    except (socket.timeout, TimeoutError, BlockingIOError, ssl.SSLWantWriteError):
+        return total
+
+
+def stalls(sender, receiver, d, label, ring):
+    """sender writes while receiver does not read: the sender blocks, the
+    daemon holds at most its rings (ring bytes each way), and once receiver
+    reads, every byte arrives in order. TCP or TLS sockets."""
+    chunk = os.urandom(16 * 1024)
+    sent = fill(sender, chunk, 1.0)
+    buffered = d.metric("icestation_net_tcp_relay_buffered_bytes")
+    # kernel buffers on both hops hold the rest; the daemon no more than a ring
+    assert buffered <= 2 * ring, f"{label}: daemon buffers {buffered} bytes"
+    assert sent < FILL_MAX, f"{label}: {sent} bytes went in without a reader"
+    more = fill(sender, chunk, 0.5)
+    assert more <= 64 * 1024, f"{label}: sender not stalled ({more} more bytes taken)"
+    sent += more
+    got = read_exact(receiver, sent, 30)
+    # the send that blocked, finished now that the receiver read (over TLS
+    # it must be the same chunk), and its bytes after the others
+    sender.settimeout(10)
+    sender.sendall(chunk)
+    got += read_exact(receiver, len(chunk), 10)
+    for off in range(0, len(got), len(chunk)):
+        assert got[off:off + len(chunk)] == chunk, f"{label}: bytes differ at {off}"
+    print(f"ok: {label}: stalled after {sent} bytes, daemon held <= {int(buffered)}, all arrived")

@@ -17,7 +17,7 @@ import struct
 import time
 
 from icetest import Daemon, wait_for
-from tcpclient import TcpTurnClient, closed_within, read_exact, tcp_peer
+from tcpclient import TcpTurnClient, closed_within, read_exact, stalls, tcp_peer
 from turnclient import TurnClient, TurnError
 
 HTTP, PORT = 5000, 5001
@@ -176,37 +176,6 @@ def limit_and_teardown(d):
         c.close()
 
 
-def fill(sock, chunk, limit_s):
-    """Write into non-blocking-ish sock until it blocks for limit_s; bytes written."""
-    sock.settimeout(limit_s)
-    total = 0
-    try:
-        while True:
-            total += sock.send(chunk)
-    except (socket.timeout, TimeoutError, BlockingIOError):
-        return total
-
-
-def stalls(sender, receiver, d, label):
-    """sender writes while receiver does not read: the sender blocks, the
-    daemon holds at most its rings, and once receiver reads, every byte
-    arrives in order."""
-    chunk = os.urandom(64 * 1024)
-    sent = fill(sender, chunk, 1.0)
-    buffered = d.metric("icestation_net_tcp_relay_buffered_bytes")
-    # kernel buffers on both hops hold the rest; the daemon no more than a ring
-    assert buffered <= 2 * RING, f"{label}: daemon buffers {buffered} bytes"
-    assert sent < 64 * 1024 * 1024, f"{label}: {sent} bytes went in without a reader"
-    more = fill(sender, chunk, 0.5)
-    assert more <= 64 * 1024, f"{label}: sender not stalled ({more} more bytes taken)"
-    sent += more
-    got = read_exact(receiver, sent, 30)
-    for off in range(0, sent, len(chunk)):
-        n = min(len(chunk), sent - off)
-        assert got[off:off + n] == chunk[:n], f"{label}: bytes differ at {off}"
-    print(f"ok: {label}: stalled after {sent} bytes, daemon held <= {int(buffered)}, all arrived")
-
-
 def backpressure(d):
     c = client(d)
     peer = tcp_peer(next(PEER_PORTS))
@@ -214,8 +183,8 @@ def backpressure(d):
         cid = c.connect(peer.getsockname())
         p, _ = peer.accept()
         data = c.data_connection(cid)
-        stalls(p, data, d, "peer to a client that does not read")
-        stalls(data, p, d, "client to a peer that does not read")
+        stalls(p, data, d, "peer to a client that does not read", RING)
+        stalls(data, p, d, "client to a peer that does not read", RING)
         echo_both_ways(data, p, 1000)
         data.close()
         p.close()
