@@ -189,6 +189,19 @@ void net_relay_port_release(struct net_worker *w, const struct ice_addr *bound, 
  */
 int net_relay_pick(struct net_worker *w, const struct turn_relay_req *req, struct net_relay **sp,
                    int *fd2);
+/*
+ * A port for a relay socket that is not a UDP relay (an RFC 6062 TCP relay
+ * listener): the relay address and port drawn as net_relay_pick draws them,
+ * from the same map and quarantine, so TCP and UDP relays get the same
+ * unpredictable ports and never share a port number. bind_fn(a, port)
+ * returns a socket bound there or -errno (-EADDRINUSE: another process has
+ * it, try another). Returns bind_fn's fd with *bound and *row (give the
+ * port back with net_relay_port_release once the socket is closed),
+ * -EAFNOSUPPORT, -EADDRINUSE (no free port) or bind_fn's other -errno.
+ */
+int net_relay_pick_port(struct net_worker *w, int family,
+                        int (*bind_fn)(const struct ice_addr *a, uint16_t port),
+                        struct ice_addr *bound, unsigned *row);
 
 /* relay_dormant.c -------------------------------------------------------- */
 

@@ -349,3 +349,51 @@ net_relay_pick(struct net_worker *w, const struct turn_relay_req *req, struct ne
 		return r;
 	}
 }
+
+int
+net_relay_pick_port(struct net_worker *w, int family,
+                    int (*bind_fn)(const struct ice_addr *a, uint16_t port),
+                    struct ice_addr *bound, unsigned *row_out)
+{
+	unsigned fi = net_relay_fi(family), n, tries, k, row;
+	struct net_relay_fam *fam = &w->net->relay_fam[fi];
+	struct ice_portwant want = {
+		.lo = (uint16_t)w->cfg->turn.relay_port_min,
+		.hi = (uint16_t)w->cfg->turn.relay_port_max,
+	};
+	bool room_made = false;
+	uint16_t port;
+	int fd;
+
+	n = fam->n_rows;
+	if (n == 0)
+		return -EAFNOSUPPORT;
+	(void)ice_portq_expire(&w->pick.q[fi], &fam->map, w->now);
+	for (;;) { /* at most two passes */
+		tries = 0;
+		for (k = 0; k < n && tries < NET_RELAY_BIND_TRIES; k++) {
+			row = round_row(w, fi, k);
+			while (tries < NET_RELAY_BIND_TRIES &&
+			       ice_portmap_take(&fam->map, &w->pick.rng, row, &want, &port) == 0) {
+				tries++;
+				fd = bind_fn(fam->addr[row], port);
+				if (fd >= 0) {
+					w->pick.pos[fi] += k + 1;
+					*bound = *fam->addr[row];
+					bound->port = port;
+					*row_out = row;
+					return fd;
+				}
+				if (fd != -EADDRINUSE) {
+					ice_portmap_put(&fam->map, row, port);
+					return fd;
+				}
+				/* Another process holds it: not drawn again for a while. */
+				port_quarantine(w, fi, row, port);
+			}
+		}
+		if (room_made || !make_room(w, fi))
+			return -EADDRINUSE;
+		room_made = true;
+	}
+}

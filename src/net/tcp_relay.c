@@ -26,6 +26,7 @@ struct net_tcp_listener {
 	struct net_worker *w;
 	int fd, handle;
 	struct ice_addr bound;
+	unsigned row; /* of bound's address in the port map (relay_ports.c) */
 	struct event *ev, *ev_pause;
 };
 
@@ -156,13 +157,16 @@ listener_free(struct net_tcp_listener *l)
 		event_free(l->ev);
 	if (l->ev_pause != NULL)
 		event_free(l->ev_pause);
-	if (l->fd >= 0)
+	if (l->fd >= 0) {
 		close(l->fd);
+		/* Its port rests in quarantine, as a UDP relay's does. */
+		net_relay_port_release(l->w, &l->bound, l->row, true);
+	}
 	free(l);
 }
 
 /*
- * A TCP socket bound alone on a:port with SO_REUSEADDR (a port whose last
+ * A TCP socket bound alone on a:port (drawn by net_relay_pick_port) with SO_REUSEADDR (a port whose last
  * connections linger in TIME_WAIT is free again), then marked SO_REUSEPORT
  * for the Connect sockets (see tcp_relay.h), listening. fd or -errno
  * (-EADDRINUSE: try another port).
@@ -193,42 +197,6 @@ listener_bind(const struct ice_addr *a, uint16_t port)
 	return fd;
 }
 
-/*
- * Bind a listener of family on a relay address (from a random one, each
- * tried in turn) and a port of the range (from a random one, at most
- * NET_RELAY_BIND_TRIES probed each). fd with *bound, or -EAFNOSUPPORT (no
- * relay address of family), -EADDRINUSE (no free port), another -errno.
- */
-static int
-listener_open(struct net_worker *w, int family, struct ice_addr *bound)
-{
-	const struct ice_net *net = w->net;
-	uint32_t lo = w->cfg->turn.relay_port_min, hi = w->cfg->turn.relay_port_max;
-	uint32_t span = hi >= lo ? hi - lo + 1 : 0;
-	uint32_t tries = ICE_MIN(span, (uint32_t)NET_RELAY_BIND_TRIES);
-	size_t n = net->n_relay_addrs, first = n ? arc4random_uniform((uint32_t)n) : 0;
-	int r = -EAFNOSUPPORT;
-
-	for (size_t k = 0; k < n; k++) {
-		const struct ice_addr *a = &net->relay_addrs[(first + k) % n];
-		uint32_t start = span ? arc4random_uniform(span) : 0, i;
-
-		if (a->family != family)
-			continue;
-		r = -EADDRINUSE;
-		for (i = 0; i < tries && r == -EADDRINUSE; i++)
-			r = listener_bind(a, (uint16_t)(lo + (start + i) % span));
-		if (r >= 0) {
-			*bound = *a;
-			bound->port = (uint16_t)(lo + (start + i - 1) % span);
-			return r;
-		}
-		if (r != -EADDRINUSE)
-			return r;
-	}
-	return r;
-}
-
 int
 net_tcp_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_relay_res *res)
 {
@@ -239,7 +207,7 @@ net_tcp_relay_open(void *ctx, const struct turn_relay_req *req, struct turn_rela
 	if (l == NULL)
 		return -ENOMEM;
 	l->w = w;
-	l->fd = listener_open(w, req->family, &l->bound);
+	l->fd = net_relay_pick_port(w, req->family, listener_bind, &l->bound, &l->row);
 	if (l->fd < 0) {
 		int r = l->fd;
 

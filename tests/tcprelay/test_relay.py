@@ -8,7 +8,8 @@ limit (508, inbound closed), backpressure both ways (a side that does not
 read stalls the other, the daemon buffers no more than its rings and its
 memory does not grow, not a byte is lost or reordered), and the 30 s
 ConnectionBind timeout (a peer connection never bound is closed then, not
-before). Metrics follow.
+before), relay ports drawn at random with the UDP relays' quarantine.
+Metrics follow.
 Ports 5000-5019, relay and peers 5400-5499."""
 
 import os
@@ -24,9 +25,12 @@ HTTP, PORT = 5000, 5001
 RELAYS = "5400-5449"
 PEER_PORTS = iter(range(5450, 5500))
 RING = 16 * 1024  # NET_TCP_PAIR_BUF
+CYCLES = 200  # port draws: without the quarantine, P(no repeat) = (49/50)^199 < 2 %
 
 TURN = {"allowed-peer-ip": ["127.0.0.1/32"], "relay-port-range": RELAYS,
-        "transports": ["udp", "tcp"], "max-tcp-connections-per-allocation": 3}
+        "transports": ["udp", "tcp"], "max-tcp-connections-per-allocation": 3,
+        # port_draws makes CYCLES allocations in a few seconds
+        "max-allocations-per-user": 0, "allocations-per-minute-per-user": 0}
 
 
 def client(d):
@@ -70,6 +74,31 @@ def allocate_refusals(d):
     finally:
         c.close()
     print("ok: TCP Allocate refused over UDP and with EVEN-PORT (400)")
+
+
+def port_draws(d):
+    """Relay ports drawn as UDP relays' are (util/portpick): TCP allocations
+    made and ended one after another get spread ports, never the port just
+    freed (its quarantine), always inside the range. Before: a random start
+    then the next free port, the port just freed again in 1 of 50."""
+    user, pw = d.turn_credentials("did:peers:tcp")
+    ports, again = [], 0
+    for _ in range(CYCLES):
+        c = TcpTurnClient(("127.0.0.1", PORT), user, pw)
+        try:
+            c.allocate_tcp()
+        finally:
+            c.close()
+        assert 5400 <= c.relayed[1] <= 5449, c.relayed
+        again += bool(ports) and c.relayed[1] == ports[-1]
+        ports.append(c.relayed[1])
+        # the allocation ends with its control connection: wait for it
+        wait_for(lambda: d.metric("icestation_net_tcp_relay_listeners") == 1, 5,
+                 what="the listener closed")
+    assert again == 0, f"the port just freed came back {again} times in {CYCLES}"
+    assert len(set(ports)) > 30, f"only {len(set(ports))} distinct ports in {CYCLES}"
+    print(f"ok: {CYCLES} TCP allocations: {len(set(ports))} distinct ports, none the one "
+          "just freed")
 
 
 def connect_and_relay(d):
@@ -219,6 +248,7 @@ def main():
     with Daemon(http_port=HTTP, stun_port=PORT, turn_extra=TURN) as d:
         pending = unbound_start(d)
         allocate_refusals(d)
+        port_draws(d)
         connect_and_relay(d)
         inbound(d)
         limit_and_teardown(d)
