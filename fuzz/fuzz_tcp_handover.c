@@ -38,6 +38,7 @@
 
 #include <stdio.h>
 
+#include "fuzz_in.h"
 #include "fuzz_prop.h"
 #include "turn/turn_harness.h"
 
@@ -65,20 +66,6 @@ struct fz {
 
 static struct ice_metrics *metrics_a, *metrics_b;
 static bool trace; /* FUZZ_HANDOVER_TRACE=1: print each frame's fate (to check seeds) */
-
-struct in {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t
-in_u8(struct in *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 static void
 append(struct fz *f, const void *p, size_t n)

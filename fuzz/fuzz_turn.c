@@ -64,6 +64,7 @@
 #include "icestation/auth_userhash.h"
 
 #include "fuzz_pool.h"
+#include "fuzz_in.h"
 #include "fuzz_prop.h"
 #include "fuzz_random.h"
 #include "turn/turn_harness.h"
@@ -110,40 +111,6 @@ static const uint16_t methods[] = {
 	STUN_METHOD_CHANNEL_BIND, STUN_METHOD_SEND,    STUN_METHOD_DATA,
 	STUN_METHOD_BINDING,      STUN_METHOD_CONNECT, STUN_METHOD_CONNECTION_BIND,
 };
-
-struct in {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t
-in_u8(struct in *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint16_t
-in_u16(struct in *in)
-{
-	uint16_t hi = in_u8(in);
-
-	return (uint16_t)(hi << 8 | in_u8(in));
-}
-
-/* Up to want bytes (fewer at the end of the input). */
-static const uint8_t *
-in_bytes(struct in *in, size_t want, size_t *got)
-{
-	const uint8_t *p = in->p;
-
-	*got = want < in->left ? want : in->left;
-	in->p += *got;
-	in->left -= *got;
-	return p;
-}
 
 struct fz {
 	struct harness h;
