@@ -443,3 +443,5 @@ write_seeds(const char *dir)
 	s_bind_last(&s);
 	s_write(dir, "tcp_relay_refusals", &s);
 }
+
+#endif
