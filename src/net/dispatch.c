@@ -123,19 +123,35 @@ dispatch_binding(struct net_worker *w, const struct net_pkt *pkt, const struct s
  * Indications and ChannelData are exempt: TURN media of an existing
  * allocation must never be throttled by a per-IP Binding limiter, and the TURN
  * layer checks their 5-tuple against its allocations before relaying.
+ *
+ * Over TCP and TLS a request over the limit is held, not dropped: a stream
+ * client never retransmits (RFC 8489 §6.2.2), so a drop would leave it
+ * waiting 39.5 s for an answer that cannot come. The source is real (the
+ * handshake proved it) and there is nothing to reflect, so the connection's
+ * reading pauses until a token is due and the request is served then: TCP's
+ * flow control slows the client, as it does for bandwidth limits.
+ * Returns 0 to go on, -1 to drop, or the ms to hold the frame.
  */
-static bool
-dispatch_rate_ok(struct net_worker *w, const struct net_pkt *pkt)
+static long
+dispatch_rate(struct net_worker *w, const struct net_pkt *pkt)
 {
+	uint32_t rps;
+
 	switch (ice_ratelimit_take(w->rl, &pkt->remote, w->now)) {
 	case ICE_RL_DENY:
-		ice_metrics_inc(w->m, ICE_M_STUN_DROP_RATE_LIMITED);
-		return false;
+		if (pkt->transport == ICE_TRANSPORT_UDP) {
+			ice_metrics_inc(w->m, ICE_M_STUN_DROP_RATE_LIMITED);
+			return -1;
+		}
+		ice_metrics_inc(w->m, ICE_M_STUN_RATE_LIMITED_HELD);
+		rps = w->cfg->stun.rate_rps;
+		/* One token's refill time (the limiter only exists when rps > 0). */
+		return rps == 0 || rps >= 1000 ? 1 : (long)((1000 + rps - 1) / rps);
 	case ICE_RL_ALLOW_EVICTED:
 		ice_metrics_inc(w->m, ICE_M_NET_RATELIMIT_EVICTIONS);
-		return true;
+		return 0;
 	default:
-		return true;
+		return 0;
 	}
 }
 
@@ -154,9 +170,12 @@ net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf
 			ice_metrics_inc(w->m, ICE_M_STUN_DROP_MALFORMED);
 			return 0;
 		}
-		if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST &&
-		    !dispatch_rate_ok(w, pkt))
-			return 0;
+		if (w->rl != NULL && stun_type_class(buf) == STUN_CLASS_REQUEST) {
+			long held = dispatch_rate(w, pkt);
+
+			if (held != 0)
+				return held < 0 ? 0 : held;
+		}
 	}
 	stun_frame_decode(&f, buf, len, pkt->transport != ICE_TRANSPORT_UDP);
 	switch (f.kind) {

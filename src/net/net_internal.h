@@ -213,7 +213,8 @@ ssize_t net_sock_write(int fd, struct ssl_st *ssl, const uint8_t *buf, size_t le
  * dispatch.c: one packet from pkt's 5-tuple, buf[0..len) borrowed for the
  * call. Demultiplexes, rate-limits requests, answers Binding, hands the
  * rest to turn (turn_glue.c). Never logs per packet. Returns 0, or (a stream
- * over its bandwidth) the ms to wait before offering the same frame again.
+ * over its bandwidth, or a stream request over the per-IP rate limit) the ms
+ * to wait before offering the same frame again.
  */
 long net_dispatch(struct net_worker *w, const struct net_pkt *pkt, const uint8_t *buf, size_t len);
 

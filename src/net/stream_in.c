@@ -44,7 +44,8 @@ frame_claim(const uint8_t *p, size_t len)
 }
 
 /*
- * Over its bandwidth (turn said wait): the frame at the head stays in c->in
+ * Over its bandwidth (turn said wait) or a request over the per-IP rate
+ * limit (dispatch said wait): the frame at the head stays in c->in
  * and nothing more is read until the wait is over, so TCP's flow control
  * slows the client down instead of us dropping its data. The frame
  * deadline does not run meanwhile: the hold is ours, not the client's.

@@ -1,17 +1,24 @@
 """Per-source-IP rate limit on the real daemon: burst + N Binding requests
 from one IP in a tight loop get exactly `burst` answers, the over-limit ones
 are counted as rate_limited, another source IP (127.0.0.2) is unaffected,
-and Binding indications (not requests) never pay. Ports 21060-21079."""
+and Binding indications (not requests) never pay. Over TCP the over-limit
+requests are held, not dropped: all answered, in order, at the refill rate,
+counted as held, none as rate_limited (a stream client never retransmits).
+Ports 21060-21079."""
 
+import socket
 import sys
+import time
 
 from icetest import Daemon, wait_for
-from stunlib import INDICATION, build, drain, drop_key, parse, recv_until, udp_binding, udp_socket
+from stunlib import (INDICATION, build, drain, drop_key, parse, recv_until, tcp_read_msg,
+                     udp_binding, udp_socket)
 
 HTTP, PORT = 21060, 21061
 # 1 token per second: the loop below takes milliseconds, so at most one
 # token can be refilled if the machine stalls for a whole second.
 RPS, BURST, EXTRA = 1, 20, 15
+TCP_EXTRA = 3  # requests past the burst over TCP: held ~1 s each
 
 
 def flood(d, sock, server, n):
@@ -36,6 +43,41 @@ def flood(d, sock, server, n):
     return answered
 
 
+def tcp_held(d, server):
+    """BURST + TCP_EXTRA requests pipelined on one TCP connection from a fresh
+    source IP: the burst answered at once, the rest held and answered as
+    tokens come (1/s), none dropped. Without the hold the last TCP_EXTRA
+    never get an answer."""
+    key_rl, key_held = drop_key("rate_limited"), "icestation_stun_rate_limited_held_total"
+    rl0, held0 = d.metric(key_rl), d.metric(key_held)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.3", 0))
+    s.settimeout(5)
+    s.connect(server)
+    try:
+        tids = []
+        for _ in range(BURST + TCP_EXTRA):
+            req, tid = build()
+            tids.append(tid)
+            s.sendall(req)
+        t0 = time.monotonic()
+        got = []
+        for _ in tids:
+            msg = tcp_read_msg(s, timeout=TCP_EXTRA + 5)
+            assert msg is not None, f"TCP: only {len(got)} of {len(tids)} answered"
+            got.append(msg["tid"])
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+    assert got == tids, "TCP answers out of order"
+    held = d.metric(key_held) - held0
+    print(f"127.0.0.3 over TCP: {len(tids)} answered in {took:.1f} s, held {held}")
+    assert d.metric(key_rl) == rl0, "a TCP request was dropped"
+    assert held >= TCP_EXTRA, held
+    # TCP_EXTRA tokens at RPS per second; 1 s of slack for the burst's own refill
+    assert took >= TCP_EXTRA / RPS - 1, f"held requests answered in {took:.1f} s"
+
+
 def main():
     with Daemon(http_port=HTTP, stun_port=PORT,
                 stun_extra={"rate-limit": {"requests-per-second": RPS, "burst": BURST}}) as d:
@@ -50,6 +92,8 @@ def main():
         print("127.0.0.1: sent", BURST + EXTRA, "answered", len(answered), "rate_limited", limited)
         assert BURST <= len(answered) <= BURST + 1, len(answered)
         assert len(answered) + limited == BURST + EXTRA
+
+        tcp_held(d, server)
 
         # Another IP has its own bucket.
         answered_b = flood(d, b, server, BURST)
