@@ -170,9 +170,11 @@ conn_read(struct net_conn *c, uint8_t *buf, size_t len)
 static bool
 conn_take(struct net_conn *c)
 {
+	struct net_worker *w = c->w; /* c may be gone (a takeover frees it) */
+
 	if (!conn_frames(c)) {
 		/* frames before the bad one may have queued sends */
-		net_batch_flush(&c->w->batch);
+		net_batch_flush(&w->batch);
 		return false; /* conn_kill scheduled the close */
 	}
 	if (!conn_grow(c)) {
