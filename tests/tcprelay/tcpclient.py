@@ -69,13 +69,14 @@ class Rfc6062:
         assert m.check_fingerprint(), "ConnectionAttempt with a bad FINGERPRINT"
         return struct.unpack("!I", v)[0], m.addr(A_XOR_PEER)
 
-    def data_connection(self, cid, timeout=10.0, expect_error=None):
-        """Open a new connection to the server (TLS if the control one is),
-        bind it to cid, and return the raw socket (blocking, with a
-        timeout) once bound; with expect_error, return that error's code."""
+    def data_connection(self, cid, timeout=10.0, expect_error=None, source=None):
+        """Open a new connection to the server (TLS if the control one is)
+        from source (default: the control connection's address), bind it to
+        cid, and return the raw socket (blocking, with a timeout) once bound;
+        with expect_error, return that error's code."""
         fam = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
-        s.bind((self.local()[0], 0))
+        s.bind((source or self.local()[0], 0))
         s.settimeout(5)
         s.connect(self.server)
         if self.tls_ctx is not None:

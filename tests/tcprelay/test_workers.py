@@ -1,15 +1,18 @@
 """RFC 6062 over TLS and across workers, on the real daemon with four
 workers: control and data connections over TLS (turns:) and over TCP.
-SO_REUSEPORT spreads a client's data connections over the workers, so
-most ConnectionBinds arrive on a worker that does not hold their peer
-connection: the stream (its SSL state and the ConnectionBind not yet read)
+The daemon steers every connection of one source address to one worker, so
+the data connections come from other source addresses than their control
+connection (127.0.50.1-12, as a client's would from another interface or
+behind another NAT address): most ConnectionBinds then arrive on a worker
+that does not hold their peer connection, and the stream (its SSL state and the ConnectionBind not yet read)
 is handed to the right worker through its mailbox, and relaying works the
 same. Checks the handover counters, bytes both ways on every connection,
 and the close of each side. Over TLS too, backpressure both ways (a side
 that does not read stalls the other, the daemon buffers no more than its
 rings and its memory does not grow, every byte arrives in order) and
 either side's close closing the other.
-Ports 5100-5119, relay and peers 5500-5599."""
+Ports 5100-5119, relay and peers 5500-5599; data connections from
+127.0.50.1-12 (ephemeral ports)."""
 
 import os
 import socket
@@ -23,6 +26,9 @@ HTTP, PORT, TLS_PORT = 5100, 5101, 5102
 PEER_PORTS = range(5591, 5598)  # a Connect per peer address (446 otherwise)
 STALL_PEER = 5599
 CONNS = 12  # per transport: the chance all land on the right worker is 4^-12
+# a source address per data connection: steering puts each address on the
+# worker its hash picks, whatever the control connection's
+DATA_SOURCES = [f"127.0.50.{i + 1}" for i in range(CONNS)]
 RING = 16 * 1024  # NET_TCP_PAIR_BUF
 
 
@@ -46,7 +52,7 @@ def relay_many(d, ctx, label):
                 got = c.connection_attempt(5)
                 assert got is not None, f"{label}: no ConnectionAttempt"
                 cid = got[0]
-            pairs.append((p, c.data_connection(cid)))
+            pairs.append((p, c.data_connection(cid, source=DATA_SOURCES[i])))
         for p, data in pairs:
             msg = os.urandom(30000)
             data.sendall(msg)
