@@ -137,7 +137,7 @@ static bool
 authenticate(struct turn_ctx *c, struct ltc_result *res, const struct ltc_cred *cached)
 {
 	struct turn_server *srv = c->srv;
-	struct ltc_tuple t = turn_ltc_tuple(c->ft);
+	struct ltc_tuple t = turn_nonce_tuple(c);
 	int code = ltc_verify(c->ltc, c->msg, &t, c->now, srv->unix_s, cached, res);
 	const char *why;
 

@@ -124,7 +124,7 @@ void
 turn_reply_challenge(struct turn_ctx *c, int code)
 {
 	struct turn_server *srv = c->srv;
-	struct ltc_tuple t = turn_ltc_tuple(c->ft);
+	struct ltc_tuple t = turn_nonce_tuple(c);
 	uint8_t nonce[LTC_NONCE_LEN];
 	struct turn_reply r;
 

@@ -200,6 +200,22 @@ turn_ltc_tuple(const struct turn_5tuple *ft)
 	return t;
 }
 
+/*
+ * The 5-tuple c's nonce is checked against and minted for. RFC 6062's
+ * ConnectionBind comes on a new data connection with the control
+ * connection's credentials, nonce included (coturn's client sends it so and
+ * mostly reads no answer), so it is the allocation's 5-tuple (the control
+ * connection the nonce was given to) there; c->a is that allocation. Any
+ * other request: its own.
+ */
+static inline struct ltc_tuple
+turn_nonce_tuple(const struct turn_ctx *c)
+{
+	if (c->msg->method == STUN_METHOD_CONNECTION_BIND && c->a != NULL)
+		return turn_ltc_tuple(&c->a->ft);
+	return turn_ltc_tuple(c->ft);
+}
+
 static inline const char *
 turn_proto_str(uint8_t proto)
 {

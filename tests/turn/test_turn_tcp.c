@@ -257,10 +257,15 @@ test_bind(void)
 	struct harness h;
 	struct turn_5tuple control;
 	struct tcred alice;
+	uint8_t control_nonce[STUN_MAX_NONCE_LEN];
+	size_t control_nonce_len;
+	int retries;
 	uint32_t id;
 
 	tcp_setup(&h, 0);
 	control = h.ft;
+	memcpy(control_nonce, h.nonce, h.nonce_len);
+	control_nonce_len = h.nonce_len;
 	CHECK_EQ_INT(connect_done(&h, "8.8.8.8", 443, 0), 0);
 	id = conn_id(&h.resp);
 
@@ -292,8 +297,27 @@ test_bind(void)
 	h.cred = alice;
 	CHECK_EQ_INT(h.io->n_tcp_binds, 0);
 
-	/* the allocation's user, on a new connection: bound */
+	/* a nonce minted for another 5-tuple than the allocation's: 438 */
+	h_set_client(&h, CLIENT_IP, 41007, TURN_PROTO_TCP);
+	h_get_nonce(&h);
+	h_set_client(&h, CLIENT_IP, 41008, TURN_PROTO_TCP);
+	{
+		struct treq r;
+
+		treq_begin(&r, STUN_METHOD_CONNECTION_BIND, STUN_CLASS_REQUEST);
+		stun_build_u32(&r.b, STUN_ATTR_CONNECTION_ID, id);
+		CHECK_EQ_INT(h_send_signed_once(&h, &r), 438);
+	}
+	CHECK_EQ_INT(h.io->n_tcp_binds, 0);
+
+	/* the allocation's user, on a new connection, with the nonce its
+	 * control connection was given (as coturn's client sends it, mostly
+	 * reading no answer): bound at once, no 438 round */
+	memcpy(h.nonce, control_nonce, control_nonce_len);
+	h.nonce_len = control_nonce_len;
+	retries = h.stale_retries;
 	CHECK_EQ_INT(bind_from(&h, 41005, id, true), 0);
+	CHECK_EQ_INT(h.stale_retries, retries);
 	CHECK(h_resp_signed(&h));
 	CHECK_EQ_INT(h.io->n_tcp_binds, 1);
 	CHECK_EQ_INT(h.io->last_bind_handle, H_TCP_BASE);
