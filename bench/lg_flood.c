@@ -4,7 +4,8 @@
  * never shares a rate-limit bucket or a nonce with another. Every kind is
  * built to land on exactly one server counter (lg_soak.h), so the driver can
  * check that the server counted each datagram under its reason. Requests are
- * answered (401): the answers are counted per kind, so a lost answer shows.
+ * answered (401; 438 for a nonce the server never minted): the answers are
+ * counted per kind, so a lost answer shows.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -169,7 +170,7 @@ lg_flood_read(struct lg_soak *s, int k)
 			}
 			continue;
 		}
-		if (r.error == 401)
+		if (r.error == (k == FL_BAD_NONCE ? 438 : 401))
 			s->flood_401[k]++;
 		else
 			s->flood_other[k]++;

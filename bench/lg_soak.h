@@ -20,7 +20,7 @@ enum lg_flood_kind {
 	FL_NO_CREDS,      /* Allocate without MESSAGE-INTEGRITY: 401 */
 	FL_BAD_INTEGRITY, /* right user and nonce, wrong key: 401 */
 	FL_EXPIRED,       /* REST username expired (right key): 401 */
-	FL_BAD_NONCE,     /* a nonce the server never minted: 401 */
+	FL_BAD_NONCE,     /* a nonce the server never minted: 438 (RFC 8489 §9.2.4) */
 	FL_KINDS,
 };
 

@@ -348,6 +348,8 @@ RULES = [
     (r"GET /api/v1/turn/ice-servers\?user_did=did:peers:alice",
      (NOT_A_COMMAND, "an HTTP request line (the curl examples below send it)")),
     (r"true false yes no on off", (NOT_A_COMMAND, "the spellings of a YAML boolean")),
+    (r"turnutils_uclient -T", (SKIP, "coturn's client naming a mode; tests/tcprelay "
+                                       "(tcprelay_uclient) runs it against the daemon")),
     (r"make test", (SKIP, "the whole suite, this test included: it would run itself")),
     (r"make fuzz", (SKIP, "libFuzzer campaigns of FUZZ_TIME (300 s) per target; make test "
                           "runs their bounded smoke")),

@@ -127,7 +127,10 @@ def dead_peer(d):
         cd = metrics_of(d, 'icestation_turn_relayed_packets_total{direction="to_peer",'
                            'framing="channeldata"}')[0] - to_peer0
         assert cd == N, f"{cd} ChannelData counted relayed, {N} sent"
-        assert icmp_in_dest_unreach() - icmp0 >= N, "the kernel sent too few port unreachables"
+        # One port unreachable per message the kernel refused, and a relay
+        # sends equal-sized datagrams of a pass as one GSO message: some.
+        k0 = icmp_in_dest_unreach() - icmp0
+        assert 0 < k0 <= 2 * N, f"the kernel sent {k0} port unreachables for {2 * N} datagrams"
         # Every port unreachable the kernel sent reached the relay's error
         # queue (nothing else in this namespace sends one now), and turn
         # decided on each: a permitted peer, so relayed or over the rate.
@@ -219,7 +222,11 @@ def vanished_client(d):
     wait_for(lambda: metrics_of(
         d, 'icestation_net_udp_datagrams_total{direction="tx"}')[0] - udp_tx0 >= N, 5,
         what="Data indications counted as sent to the gone client")
-    assert icmp_in_dest_unreach() - icmp0 >= N, "the kernel sent too few port unreachables"
+    # One port unreachable per message the kernel refused: datagrams of one
+    # size to one client that a loop pass sends together go as one GSO
+    # message, so a loaded run sees fewer than N.
+    unreach = icmp_in_dest_unreach() - icmp0
+    assert 0 < unreach <= N, f"the kernel sent {unreach} port unreachables for {N} datagrams"
     peer.close()
     # The client comes back on the same 5-tuple and releases its allocation.
     c.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
