@@ -35,7 +35,7 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   `--user-data-dir=${profile}`,
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter',
   '--remote-debugging-pipe', '--no-startup-window',
   ...(process.env.INTEROP_CHROMIUM_LOG ? ['--enable-logging=stderr', '--v=0', '--vmodule=*turn_port*=4,*p2p_socket*=4,*tcp_port*=4,*port.cc=3'] : []),
 ];

@@ -41,7 +41,7 @@ const args = [
   `--user-data-dir=${profile}`,
   `--host-resolver-rules=MAP ${name} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1`,
   `--ignore-certificate-errors-spki-list=${spki}`,
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter',
   '--remote-debugging-pipe', '--no-startup-window',
 ];
 
