@@ -85,20 +85,24 @@ def port_draws(d):
     freed (its quarantine), always inside the range. Before: a random start
     then the next free port, the port just freed again in 1 of 50."""
     user, pw = d.turn_credentials("did:peers:tcp")
-    ports, again = [], 0
+    ports, again, freed = [], 0, None
     for _ in range(CYCLES):
         c = TcpTurnClient(("127.0.0.1", PORT), user, pw)
+        t0 = time.monotonic()
         try:
             c.allocate_tcp()
         finally:
             c.close()
         assert 5400 <= c.relayed[1] <= 5449, c.relayed
-        again += bool(ports) and c.relayed[1] == ports[-1]
+        # The quarantine is 250 ms: on a loaded machine a cycle can take
+        # longer, and then the port just freed is a fair draw again.
+        again += bool(ports) and c.relayed[1] == ports[-1] and t0 - freed < 0.25
         ports.append(c.relayed[1])
         # the allocation ends with its control connection: wait for it
         wait_for(lambda: d.metric("icestation_net_tcp_relay_listeners") == 1, 5,
                  what="the listener closed")
-    assert again == 0, f"the port just freed came back {again} times in {CYCLES}"
+        freed = time.monotonic()
+    assert again == 0, f"the port just freed came back within its quarantine {again} times"
     assert len(set(ports)) > 30, f"only {len(set(ports))} distinct ports in {CYCLES}"
     print(f"ok: {CYCLES} TCP allocations: {len(set(ports))} distinct ports, none the one "
           "just freed")
