@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "icestation/auth_ticket.h"
+
 #include "fuzz_prop.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -63,8 +63,8 @@
 
 #include "icestation/auth_userhash.h"
 
-#include "fuzz_pool.h"
 #include "fuzz_in.h"
+#include "fuzz_pool.h"
 #include "fuzz_prop.h"
 #include "fuzz_random.h"
 #include "turn/turn_harness.h"
@@ -128,7 +128,7 @@ struct fz {
 
 static struct ice_metrics *metrics;
 static struct fake_io *fio; /* one per process, reset per input (h_start) */
-static bool trace; /* FUZZ_TURN_TRACE=1: print every answer (to check seeds) */
+static bool trace;          /* FUZZ_TURN_TRACE=1: print every answer (to check seeds) */
 
 static void
 peer_addr(struct ice_addr *a, uint8_t i)

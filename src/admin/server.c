@@ -274,7 +274,7 @@ ice_admin_reconfigure(struct ice_admin *a, const struct ice_config *cfg)
 static bool
 fd_is_unix(int fd)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 
 	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX;

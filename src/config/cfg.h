@@ -316,8 +316,8 @@ int cfg_secrets_resolve(struct cfg_ctx *ctx);
  * it); auto keeps only the families served. 0 or -EINVAL, errors reported.
  */
 int cfg_pubip_resolve(struct cfg_ctx *ctx, const char *envname, const struct cfg_pubip_raw *raw,
-                      const struct ice_addr *listen, size_t n_listen,
-                      const struct ice_cidr *ranges, size_t n_ranges, struct ice_public_ip *out);
+                      const struct ice_addr *listen, size_t n_listen, const struct ice_cidr *ranges,
+                      size_t n_ranges, struct ice_public_ip *out);
 
 /* The single outward address (ctx->outward), looked up once per load, with
  * a warning when only the 127.0.0.1 fallback is left (cfg_finish.c). */

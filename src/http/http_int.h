@@ -58,11 +58,11 @@ struct ice_http {
 	struct ice_metrics *m;
 
 	struct ice_http_conns *conns; /* limits and deadlines (http_conns.h) */
-	struct evconnlistener *lev; /* evhttp's listener; paused on accept errors */
-	struct event *resume_ev;    /* re-enables lev after the pause */
-	struct ice_http *next;      /* server.c's list of live servers */
-	bool tls_on;                /* HTTPS (http.tls): conns wraps new connections */
-	uint64_t tls_expiry;        /* notAfter of the pair in force (unix s) */
+	struct evconnlistener *lev;   /* evhttp's listener; paused on accept errors */
+	struct event *resume_ev;      /* re-enables lev after the pause */
+	struct ice_http *next;        /* server.c's list of live servers */
+	bool tls_on;                  /* HTTPS (http.tls): conns wraps new connections */
+	uint64_t tls_expiry;          /* notAfter of the pair in force (unix s) */
 
 	/* The Date header value and the second it was formatted for. */
 	char date[40];

@@ -15,6 +15,8 @@
  * The cluster section is restart-only: a reload changes nothing here but
  * the record's generation.
  */
+#include "icestation/cluster.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,6 @@
 
 #include <event2/event.h>
 
-#include "icestation/cluster.h"
 #include "icestation/log.h"
 
 #include "daemon.h"
@@ -145,9 +146,9 @@ daemon_cluster_start(struct daemon *d)
 	const struct ice_cluster_callbacks cb = {
 		.load = on_load, .revoked = on_revoked, .state = on_state, .arg = d
 	};
-	const struct ice_net_quota_hooks hooks = {
-		.ask = hook_ask, .release = hook_release, .ctx = d
-	};
+	const struct ice_net_quota_hooks hooks = { .ask = hook_ask,
+		                                   .release = hook_release,
+		                                   .ctx = d };
 	struct ice_cluster_settings s;
 	int err = 0;
 
@@ -301,9 +302,10 @@ daemon_cluster_json(struct daemon *d)
 		cJSON_AddStringToObject(e, "id", nd->id);
 		cJSON_AddStringToObject(e, "version", nd->version);
 		cJSON_AddBoolToObject(e, "self", strcmp(nd->id, d->cfg->cluster.node_id) == 0);
-		cJSON_AddStringToObject(e, "state", nd->draining                        ? "draining"
-		                                    : ice_cluster_node_is_healthy(nd, now) ? "healthy"
-		                                                                          : "full");
+		cJSON_AddStringToObject(e, "state",
+		                        nd->draining                           ? "draining"
+		                        : ice_cluster_node_is_healthy(nd, now) ? "healthy"
+		                                                               : "full");
 		cJSON_AddNumberToObject(e, "allocations", nd->allocations);
 		cJSON_AddNumberToObject(e, "max_allocations", nd->max_allocations);
 		cJSON_AddNumberToObject(e, "to_peer_bps", (double)nd->rx_bps * 8);

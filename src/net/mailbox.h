@@ -41,9 +41,9 @@ struct net_detached;
 
 struct net_cmd {
 	enum net_cmd_kind kind;
-	struct net_query *q; /* where the answer goes (CLOSE_ALLOC, LIST), else NULL */
-	uint64_t alloc_id; /* CLOSE_ALLOC; QUOTA: the cookie */
-	int verdict;       /* QUOTA: enum turn_cluster_verdict */
+	struct net_query *q;           /* where the answer goes (CLOSE_ALLOC, LIST), else NULL */
+	uint64_t alloc_id;             /* CLOSE_ALLOC; QUOTA: the cookie */
+	int verdict;                   /* QUOTA: enum turn_cluster_verdict */
 	struct net_detached *detached; /* ADOPT: the stream, owned by the command */
 	size_t user_len;
 	char user[TURN_USER_INFO_MAX];

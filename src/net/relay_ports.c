@@ -352,8 +352,8 @@ net_relay_pick(struct net_worker *w, const struct turn_relay_req *req, struct ne
 
 int
 net_relay_pick_port(struct net_worker *w, int family,
-                    int (*bind_fn)(const struct ice_addr *a, uint16_t port),
-                    struct ice_addr *bound, unsigned *row_out)
+                    int (*bind_fn)(const struct ice_addr *a, uint16_t port), struct ice_addr *bound,
+                    unsigned *row_out)
 {
 	unsigned fi = net_relay_fi(family), n, tries, k, row;
 	struct net_relay_fam *fam = &w->net->relay_fam[fi];

@@ -166,9 +166,9 @@ listener_free(struct net_tcp_listener *l)
 }
 
 /*
- * A TCP socket bound alone on a:port (drawn by net_relay_pick_port) with SO_REUSEADDR (a port whose last
- * connections linger in TIME_WAIT is free again), then marked SO_REUSEPORT
- * for the Connect sockets (see tcp_relay.h), listening. fd or -errno
+ * A TCP socket bound alone on a:port (drawn by net_relay_pick_port) with SO_REUSEADDR (a port whose
+ * last connections linger in TIME_WAIT is free again), then marked SO_REUSEPORT for the Connect
+ * sockets (see tcp_relay.h), listening. fd or -errno
  * (-EADDRINUSE: try another port).
  */
 static int

@@ -39,8 +39,8 @@ ctx_new(const struct ice_config_tls *t, char *err, size_t errlen)
 {
 	/* RFC 7443: a STUN protocol id when offered; a client offering neither
 	 * is still served (browsers send no ALPN), since this speaks only STUN. */
-	SSL_CTX *ctx = ice_tls_ctx_new(t->cert, t->key, "\x09stun.turn\x12stun.nat-discovery",
-	                               err, errlen);
+	SSL_CTX *ctx = ice_tls_ctx_new(t->cert, t->key, "\x09stun.turn\x12stun.nat-discovery", err,
+	                               errlen);
 
 	/* Read what the socket holds into OpenSSL's buffer at once, not each
 	 * record's header and then its body: one read() per burst of records

@@ -122,10 +122,10 @@ struct turn_alloc {
 	bool cluster_held;               /* the cluster counts it: quota_release at the end */
 	uint8_t alloc_tid[STUN_TID_LEN]; /* for Allocate retransmissions */
 	bool dont_fragment;
-	bool mobile;      /* RFC 8016: its responses carry a MOBILITY-TICKET */
-	uint8_t icmp_n;   /* ICMP indications sent in the second icmp_s */
-	uint32_t mob_seq; /* moves so far: tickets of earlier 5-tuples are refused */
-	uint32_t icmp_s;  /* now / 1000 of the last ICMP indication (mod 2^32) */
+	bool mobile;               /* RFC 8016: its responses carry a MOBILITY-TICKET */
+	uint8_t icmp_n;            /* ICMP indications sent in the second icmp_s */
+	uint32_t mob_seq;          /* moves so far: tickets of earlier 5-tuples are refused */
+	uint32_t icmp_s;           /* now / 1000 of the last ICMP indication (mod 2^32) */
 	bool tcp;                  /* RFC 6062: its relays are TCP listeners */
 	uint16_t n_tconns;         /* data connections held (tcp_conn.c) */
 	struct turn_tconn *tconns; /* their list */
