@@ -112,6 +112,7 @@ stream_close(struct net_conn *c, enum ice_metric_id reason)
 {
 	struct net_worker *w = c->w;
 	bool tls = c->ssl != NULL;
+	int fd;
 
 	net_turn_stream_closed(w, c);
 	ice_metrics_inc(w->m, reason);
@@ -119,10 +120,14 @@ stream_close(struct net_conn *c, enum ice_metric_id reason)
 		net_tls_free(c->ssl, reason != ICE_M_NET_TCP_CLOSED_ERROR &&
 		                             reason != ICE_M_NET_TCP_CLOSED_TLS &&
 		                             reason != ICE_M_NET_TCP_CLOSED_PEER);
-	close(c->fd);
 	free(c->in);
 	free(c->out);
+	/* Events leave the epoll set before the fd number is free: closed
+	 * first, another worker could accept the same number and our
+	 * EPOLL_CTL_DEL would name its socket. */
+	fd = c->fd;
 	stream_release(c, tls);
+	close(fd);
 }
 
 int
