@@ -120,8 +120,15 @@ def main():
 
             # A renewal seen half done (new certificate, old key) by one check
             # is retried quietly at the next: no error once the key follows.
+            # The key follows once both listeners' checks have seen the new
+            # certificate alone (their log line), well before the retry one
+            # interval later; a fixed sleep could let the retry see it too.
+            seen = [d.log().count(f"the {lst} certificate or key changed on disk")
+                    for lst in ("turn", "http")]
             install(third[:1], live[:1])
-            time.sleep(INTERVAL + TICK)  # let a check see the half-installed pair
+            wait_for(lambda: all(d.log().count(f"the {lst} certificate or key changed on disk") > n
+                                 for lst, n in zip(("turn", "http"), seen)),
+                     INTERVAL + TICK + 3, interval=0.02, what="both checks to see the new certificate")
             install(third[1:], live[1:])
             renewed_within_interval(d, third)
             assert d.metric(ERRORS) == 2, d.metric(ERRORS)
