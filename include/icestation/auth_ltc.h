@@ -109,12 +109,25 @@ struct ltc_config {
 	enum ice_rest_format format; /* how a password derives from a username */
 	const struct ltc_nonce_key *nonce_key;
 	ice_ms_t nonce_lifetime;
+	/* Nonce ages read on the wall clock (unix time) rather than the
+	 * monotonic one: with a key several nodes share, a nonce minted on one
+	 * node is checked on another, whose monotonic clock means nothing to
+	 * it. A clock step then only costs the client one 438. */
+	bool nonce_unix_clock;
 	/* Seconds a credential may be past its expiry on requests of an
 	 * allocation it made (Refresh, CreatePermission, ChannelBind): browsers do
 	 * not fetch a new one mid-call. An Allocate gets no grace. */
 	uint32_t grace_s;
 	struct ltc_userhash *userhash; /* usernames the ICE API minted, or NULL */
 };
+
+/* The time a nonce is minted and checked at: now (monotonic ms) or, with
+ * c->nonce_unix_clock, unix_s in ms. */
+static inline ice_ms_t
+ltc_nonce_now(const struct ltc_config *c, ice_ms_t now, uint64_t unix_s)
+{
+	return c->nonce_unix_clock ? (ice_ms_t)unix_s * 1000 : now;
+}
 
 /*
  * A verified credential, cached in a TURN allocation so its later requests

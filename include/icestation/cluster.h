@@ -44,7 +44,6 @@ enum {
 	ICE_CLUSTER_MAX_ENDPOINTS = 16, /* addresses in one node record */
 	ICE_CLUSTER_MAX_NODES = 256,    /* nodes read per heartbeat */
 	ICE_CLUSTER_USER_MAX = 256,     /* user bytes (= ICE_REST_USER_MAX) */
-	ICE_CLUSTER_NONCE_KEY_LEN = 16, /* a SipHash-2-4 key */
 	ICE_CLUSTER_RECORD_MAX = 4096,  /* encoded node record bytes */
 	ICE_CLUSTER_DEFAULT_PENDING = 256,
 	ICE_CLUSTER_DEFAULT_USERS = 65536, /* users with quota state on this node */
@@ -299,14 +298,5 @@ size_t ice_cluster_select(const struct ice_cluster_node *nodes, size_t n, size_t
  * limit is 0 (no limit: nothing to bound) or nodes is 0.
  */
 uint64_t ice_cluster_quota_bound(uint32_t limit, uint32_t nodes, uint32_t degraded);
-
-/*
- * The nonce key every node of a cluster shares, so a nonce minted on one
- * node is accepted by another: HMAC-SHA256(secret, "icestation cluster
- * nonce key v1"), first 16 bytes. Derived, never stored: nodes agree
- * without Redis and a new secret gives a new key. Returns 0 or -EIO.
- */
-int ice_cluster_nonce_key(const uint8_t *secret, size_t secret_len,
-                          uint8_t out[ICE_CLUSTER_NONCE_KEY_LEN]);
 
 #endif

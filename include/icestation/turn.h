@@ -42,6 +42,7 @@
 #include "icestation/config.h"
 #include "icestation/metrics.h"
 #include "icestation/ratelimit.h"
+#include "icestation/siphash.h"
 #include "icestation/stun.h"
 
 struct turn_revocations;
@@ -134,6 +135,13 @@ struct turn_settings {
 	/* Per-user quotas are cluster-wide too (turn_io.quota_ask): an Allocate
 	 * that passed the local count waits for the cluster's answer. */
 	bool cluster_quota;
+	/* The nonce key every node of a cluster derives from the auth secret
+	 * (ltc_nonce_key_from_bytes), so a client challenged by one node may
+	 * authenticate on another (anycast, DNS round robin); nonce ages are
+	 * then read on the wall clock. Off: a random key per process and the
+	 * monotonic clock. */
+	bool nonce_key_shared;
+	struct ice_siphash_key shared_nonce_key;
 	/* Advertised addresses: XOR-RELAYED-ADDRESS shows the public IP of the
 	 * relay's family when that IP lies outside relay_ip_range (a NAT). */
 	struct ice_addr public_v4, public_v6; /* family 0 = none */

@@ -225,7 +225,8 @@ ltc_verify(const struct ltc_config *c, const struct stun_msg *msg, const struct 
 	/* A nonce we never minted for this 5-tuple (forged, replayed from
 	 * another one, from before a restart): 438 and a fresh one, as coturn
 	 * answers, before any key is derived, so junk costs one SipHash. */
-	nrc = ltc_nonce_check(c->nonce_key, t, nonce->value, nonce->len, now, c->nonce_lifetime);
+	nrc = ltc_nonce_check(c->nonce_key, t, nonce->value, nonce->len,
+	                      ltc_nonce_now(c, now, unix_s), c->nonce_lifetime);
 	if (nrc == -EBADMSG)
 		return fail(r, 438, LTC_BAD_NONCE);
 	if (negotiate(msg, &alg) < 0)

@@ -11,7 +11,7 @@
  *   registry.c  this node's record, the node list, ICE node selection
  *   quota.c     per-user cluster quotas and this node's contributions
  *   revoke.c    revocations: store and publish, subscribe, load, outbox
- *   select.c, record.c, nonce.c, settings.c: pure parts
+ *   select.c, record.c, settings.c: pure parts
  *
  * Redis keys (P = key-prefix): P node:<id> (record, PX node-ttl), P nodes
  * (zset id -> expiry), P live (zset instance -> expiry), P qa:<user> (hash

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "icestation/auth_ltc.h"
 #include "icestation/turn_revoke.h"
 
 #include "net_internal.h"
@@ -107,6 +108,18 @@ settings_build(struct net_gen *g, const struct ice_net *net, const struct ice_co
 	/* The cluster section is restart-only: the net's first snapshot says. */
 	s->cluster_quota = net->cfg->cluster.enabled && (t->max_allocations_per_user != 0 ||
 	                                                 t->allocations_per_minute_per_user != 0);
+	/* One nonce key for every node, from the secret they share; a new
+	 * secret gives a new key (outstanding nonces then cost one 438). */
+	if (net->cfg->cluster.enabled && s->n_secrets > 0) {
+		struct ltc_nonce_key k;
+
+		if (ltc_nonce_key_from_bytes(&k, (const uint8_t *)s->secrets[0],
+		                             s->secret_lens[0]) == 0) {
+			s->nonce_key_shared = true;
+			s->shared_nonce_key = k.k;
+		}
+		explicit_bzero(&k, sizeof(k));
+	}
 	ice_public_ip_pair(&net->public_turn, &t->public_ip, pub);
 	s->public_v4 = pub[0];
 	s->public_v6 = pub[1];

@@ -136,7 +136,8 @@ turn_reply_challenge(struct turn_ctx *c, int code)
 		turn_count(srv, ICE_M_TURN_CHALLENGE_SUPPRESSED);
 		return;
 	}
-	ltc_nonce_mint(srv->ltc.nonce_key, &t, c->now, nonce);
+	ltc_nonce_mint(srv->ltc.nonce_key, &t, ltc_nonce_now(&srv->ltc, c->now, srv->unix_s),
+	               nonce);
 	turn_reply_begin(c, &r, code);
 	stun_build_attr(&r.b, STUN_ATTR_REALM, c->ltc->realm, c->ltc->realm_len);
 	stun_build_attr(&r.b, STUN_ATTR_NONCE, nonce, sizeof(nonce));

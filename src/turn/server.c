@@ -393,6 +393,13 @@ turn_settings_apply(struct turn_server *srv, const struct turn_settings *s)
 	srv->ltc.n_secrets = s->n_secrets;
 	srv->ltc.format = (enum ice_rest_format)s->credential_format;
 	srv->ltc.grace_s = s->credential_grace_s;
+	/* A copy per server: the feature bits are the process's (userhash is
+	 * restart-only), the key may come with a reload of the secret. */
+	srv->nonce_key = *turn_shared_nonce_key(srv->sh);
+	if (s->nonce_key_shared)
+		srv->nonce_key.k = s->shared_nonce_key;
+	srv->ltc.nonce_key = &srv->nonce_key;
+	srv->ltc.nonce_unix_clock = s->nonce_key_shared;
 	turn_policy_init(&srv->policy, s);
 	turn_bw_reconfigure(srv, srv->now);
 }
@@ -413,7 +420,6 @@ turn_server_new(const struct turn_settings *s, struct turn_shared *sh, const str
 	srv->wid = id;
 	srv->bw_tick_last = now;
 	turn_settings_apply(srv, s);
-	srv->ltc.nonce_key = turn_shared_nonce_key(sh);
 	srv->ltc.nonce_lifetime = LTC_NONCE_LIFETIME_MS;
 	srv->ltc.userhash = turn_shared_userhash(sh);
 

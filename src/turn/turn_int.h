@@ -145,8 +145,9 @@ struct turn_server {
 	uint64_t alloc_seq;
 
 	struct turn_policy policy;
-	struct ltc_config ltc;    /* realm: that of realm below */
-	struct turn_realm *realm; /* the realm new allocations get (a reference) */
+	struct ltc_config ltc;          /* realm: that of realm below */
+	struct ltc_nonce_key nonce_key; /* ltc.nonce_key: the shared one, or the cluster's */
+	struct turn_realm *realm;       /* the realm new allocations get (a reference) */
 	struct ice_siphash_key hkey;
 	uint32_t default_lifetime_s;
 	uint32_t max_lifetime_s;

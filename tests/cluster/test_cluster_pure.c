@@ -311,23 +311,6 @@ test_bound(void)
 }
 
 static void
-test_nonce_key(void)
-{
-	static const uint8_t want[ICE_CLUSTER_NONCE_KEY_LEN] = {
-		0x3b, 0x68, 0x90, 0x73, 0x76, 0x5d, 0x86, 0x94,
-		0x78, 0x39, 0x2c, 0x00, 0x7a, 0x81, 0x27, 0xf3,
-	};
-	static const char secret[] = "correct horse battery staple";
-	uint8_t a[ICE_CLUSTER_NONCE_KEY_LEN], b[ICE_CLUSTER_NONCE_KEY_LEN];
-
-	/* The vector: python3 hmac.new(secret, label, sha256).digest()[:16]. */
-	REQUIRE(ice_cluster_nonce_key((const uint8_t *)secret, strlen(secret), a) == 0);
-	CHECK(memcmp(a, want, sizeof(a)) == 0);
-	REQUIRE(ice_cluster_nonce_key((const uint8_t *)"other", 5, b) == 0);
-	CHECK(memcmp(a, b, sizeof(a)) != 0);
-}
-
-static void
 test_local_from_config(void)
 {
 	static const char yaml[] =
@@ -423,7 +406,6 @@ main(void)
 	test_names();
 	test_revocation_parse();
 	test_bound();
-	test_nonce_key();
 	test_local_from_config();
 	test_local_from_config_dual();
 	TEST_DONE();

@@ -6,6 +6,8 @@
   gets 486; after one allocation ends anywhere it succeeds.
 - A revocation made on one node closes the user's allocation on another
   and makes every ICE API refuse the user (403).
+- A client challenged by one node authenticates on another with the first
+  node's nonce (anycast): the nodes share the nonce key, so no 438.
 - icestationctl cluster lists the nodes and their state.
 - A draining node leaves the other nodes' answers; a node killed with
   SIGKILL leaves them within node-ttl.
@@ -19,12 +21,17 @@ Ports: Redis 19496; nodes' HTTP 19200/19210/19220, STUN/TURN
 19201/19211/19221 (tests/PORTS.md: tests/cluster listen 19000-19499), relay
 19500-19599."""
 
+import hashlib
+import socket
+import struct
 import sys
 import time
 
 from clusterlib import Redis
 from icetest import Daemon, wait_for
-from turnclient import TurnClient, TurnError, udp_peer
+from turnclient import (ALLOCATE, A_NONCE, A_REALM, A_REQUESTED_TRANSPORT, A_USERNAME,
+                        ERROR, REFRESH, A_LIFETIME, REQUEST, SUCCESS, Msg, TurnClient,
+                        TurnError, encode, udp_peer)
 
 REDIS_PORT = 19496
 NODES = {"a": (19200, 19201), "b": (19210, 19211), "c": (19220, 19221)}
@@ -122,6 +129,37 @@ def revocation_everywhere(ds):
     on_b.close()
 
 
+def nonce_across_nodes(ds):
+    """401 from node a, the signed Allocate with a's nonce to node b, from
+    the same client address and port: b accepts it at once."""
+    user, pw = ds["a"].turn_credentials("did:peers:anycast")
+    udp = [(A_REQUESTED_TRANSPORT, struct.pack("!B3x", 17))]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+
+    def ask(name, method, attrs, key=None):
+        req, tid = encode(method, REQUEST, attrs, key=key)
+        s.sendto(req, ("127.0.0.1", NODES[name][1]))
+        while True:
+            m = Msg(s.recv(4096))
+            if m.tid == tid:
+                return m
+
+    try:
+        r = ask("a", ALLOCATE, udp)
+        assert r.cls == ERROR and r.error() == 401, r.error()
+        realm, nonce = r.get(A_REALM), r.get(A_NONCE)
+        key = hashlib.md5(user.encode() + b":" + realm + b":" + pw.encode()).digest()
+        signed = [(A_USERNAME, user.encode()), (A_REALM, realm), (A_NONCE, nonce)]
+        r = ask("b", ALLOCATE, udp + signed, key)
+        assert r.cls == SUCCESS, f"node b refused node a's nonce: {r.error()}"
+        r = ask("b", REFRESH, [(A_LIFETIME, b"\0\0\0\0")] + signed, key)
+        assert r.cls == SUCCESS, r.error()
+    finally:
+        s.close()
+
+
 def ctl_cluster(d):
     rc, out, err = d.ctl("cluster")
     assert rc == 0, (rc, out, err)
@@ -180,6 +218,7 @@ def main():
         ctl_cluster(ds["a"])
         quota_across_nodes(ds)
         revocation_everywhere(ds)
+        nonce_across_nodes(ds)
 
         # A draining node with an allocation stays up (and listed as
         # draining by the others) until the allocation ends.

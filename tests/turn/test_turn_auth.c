@@ -539,6 +539,79 @@ test_nonce_5tuple(void)
 }
 
 /*
+ * Two nodes of a cluster: their own shared state, monotonic clocks a week
+ * apart, one wall clock. With shared, both derive the nonce key from the
+ * secret; with rotated, b's current secret is a's previous one (a's
+ * credentials still pass on b, by rotation, but b's nonce key differs).
+ */
+static void
+cluster_pair(struct harness *a, struct harness *b, bool shared, bool rotated)
+{
+	h_config(a);
+	h_config(b);
+	a->cluster_nonce = b->cluster_nonce = shared;
+	if (rotated) {
+		b->cfg.turn.auth_secrets[0] = (char *)H_OLD_SECRET;
+		b->cfg.turn.auth_secret_lens[0] = strlen(H_OLD_SECRET);
+		b->cfg.turn.auth_secrets[1] = (char *)H_SECRET;
+		b->cfg.turn.auth_secret_lens[1] = strlen(H_SECRET);
+	}
+	h_start(a);
+	h_start(b);
+	h_at(b, H_T0 + 7ull * 86400 * 1000);
+}
+
+/* A challenges client port, B gets the signed Allocate with A's nonce. */
+static int
+across(struct harness *a, struct harness *b, uint16_t port)
+{
+	struct treq r;
+
+	h_set_client(a, "192.0.2.1", port, TURN_PROTO_UDP);
+	h_set_client(b, "192.0.2.1", port, TURN_PROTO_UDP);
+	h_get_nonce(a);
+	memcpy(b->nonce, a->nonce, a->nonce_len);
+	b->nonce_len = a->nonce_len;
+	treq_begin(&r, STUN_METHOD_ALLOCATE, STUN_CLASS_REQUEST);
+	add_udp(&r.b);
+	return h_send_signed_once(b, &r);
+}
+
+/*
+ * A client challenged by one node of a cluster may authenticate on another
+ * (anycast): the nodes share the nonce key and date nonces on the wall
+ * clock, so it ages there as on its own node (600 s). Nodes outside a
+ * cluster, or with another current secret, answer each other's nonces 438.
+ */
+static void
+test_cluster_nonce(void)
+{
+	struct harness a, b;
+
+	cluster_pair(&a, &b, true, false);
+	CHECK_EQ_INT(across(&a, &b, 40000), 0);
+	turn_server_set_unix_time(b.srv, H_UNIX0 + 599);
+	CHECK_EQ_INT(across(&a, &b, 40001), 0);
+	turn_server_set_unix_time(b.srv, H_UNIX0 + 600);
+	CHECK_EQ_INT(across(&a, &b, 40002), 438);
+	CHECK_EQ_INT(h_metric(&b, ICE_M_TURN_AUTH_NONCE_BAD), 0);
+	CHECK_EQ_INT(b.io->opens, 2);
+	h_stop(&a);
+	h_stop(&b);
+
+	cluster_pair(&a, &b, false, false);
+	CHECK_EQ_INT(across(&a, &b, 40000), 438);
+	h_stop(&a);
+	h_stop(&b);
+
+	cluster_pair(&a, &b, true, true);
+	CHECK_EQ_INT(across(&a, &b, 40000), 438);
+	CHECK_EQ_INT(h_metric(&b, ICE_M_TURN_AUTH_NONCE_BAD), 1);
+	h_stop(&a);
+	h_stop(&b);
+}
+
+/*
  * "<expiry>" alone (turnutils_uclient -W without -u) authenticates, and its
  * quota is the anonymous one: counted per client address, as "<expiry>:" is.
  */
@@ -685,6 +758,7 @@ int
 main(void)
 {
 	test_nonce_5tuple();
+	test_cluster_nonce();
 	test_bare_expiry();
 	test_grace();
 	test_hex_sha256();

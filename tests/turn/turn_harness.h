@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "icestation/auth_ltc.h"
 #include "icestation/metrics.h"
 #include "icestation/turn.h"
 
@@ -314,6 +315,7 @@ struct harness {
 	 * state to join (a second worker; h_stop leaves it to its owner). */
 	unsigned wid;
 	struct turn_shared *join;
+	bool cluster_nonce; /* set before h_start: the nonce key from the secret, as a cluster's */
 };
 
 static inline void
@@ -424,6 +426,14 @@ h_settings(struct harness *h)
 	s->credential_format = (uint8_t)t->credential_format;
 	s->credential_grace_s = t->credential_grace_s;
 	s->userhash_table_size = t->userhash ? t->userhash_table_size : 0;
+	if (h->cluster_nonce) { /* as net's gen.c does with cluster.enabled */
+		struct ltc_nonce_key k;
+
+		REQUIRE(ltc_nonce_key_from_bytes(&k, (const uint8_t *)s->secrets[0],
+		                                 s->secret_lens[0]) == 0);
+		s->nonce_key_shared = true;
+		s->shared_nonce_key = k.k;
+	}
 	pub.prefix = pub.family == AF_INET ? 32 : 128;
 	memcpy(pub.ip, t->public_ip.addr.ip, sizeof(pub.ip));
 	h->self[0] = pub;
