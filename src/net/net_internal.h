@@ -178,7 +178,8 @@ int net_if_addrs_load(struct ice_net *net);
  * net_tls_new: an SSL in accept state on fd, owned by the caller (NULL: no
  * memory); net_tls_free frees it, first trying a close_notify if notify.
  * net_tls_handshake: 1 done, 0 in progress (*want_write: wait for writable,
- * else readable), or -errno / -EPROTO (failed). net_tls_read: bytes > 0, 0
+ * else readable), or -errno / -EPROTO (failed) / -EBADRQC (the client sent a
+ * plain HTTP request instead of a ClientHello). net_tls_read: bytes > 0, 0
  * when the peer closed, -EAGAIN (*want_write: the read needs the socket
  * writable), -EPROTO or -errno. net_tls_write: bytes > 0 (one record at a
  * time), -EAGAIN (*want_read: wait for readable), -EPROTO or -errno; after

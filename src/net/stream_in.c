@@ -238,6 +238,24 @@ conn_input(struct net_conn *c)
 	return true;
 }
 
+#define PLAIN_HTTP_BODY "This port speaks TLS only: use https:// or turns:.\n"
+
+/* A browser or curl pointed at http:// on the TLS port: a 400 saying so,
+ * as nginx answers, rather than a bare reset. One try, never queued. */
+static void
+tls_refuse_plain_http(struct net_conn *c)
+{
+	static const char reply[] = "HTTP/1.1 400 Bad Request\r\n"
+				    "Content-Type: text/plain\r\n"
+				    "Content-Length: 51\r\n"
+				    "Connection: close\r\n\r\n" PLAIN_HTTP_BODY;
+	_Static_assert(sizeof(PLAIN_HTTP_BODY) - 1 == 51, "Content-Length");
+
+	(void)send(c->fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ice_metrics_inc(c->w->m, ICE_M_NET_TLS_HS_PLAIN_HTTP);
+	stream_close(c, ICE_M_NET_TCP_CLOSED_TLS);
+}
+
 /* TLS: one handshake step. Returns true once it is done (then the caller
  * reads: application data may already wait), false while it goes on or if c
  * was closed. */
@@ -249,6 +267,10 @@ conn_tls_accept(struct net_conn *c)
 
 	c->last_rx = w->now;
 	r = net_tls_handshake(c->ssl, &c->tls_want_write);
+	if (r == -EBADRQC) {
+		tls_refuse_plain_http(c);
+		return false;
+	}
 	if (r < 0) {
 		/* Scanners and plain-TCP clients on the TLS port: counted, not
 		 * logged (one line each would let anyone fill the log). */

@@ -173,6 +173,12 @@ tls_outcome(SSL *ssl, int r, bool *want_read, bool *want_write)
 		}
 		return err != 0 ? -err : 0;
 	default:
+		/* OpenSSL recognises "GET ", "POST " and the like in place of a
+		 * ClientHello, and sends no alert: the client can read a reply. */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST) {
+			ERR_clear_error();
+			return -EBADRQC;
+		}
 		/* Per connection, so debug only: a scanner must not fill the log. */
 		if (ICE_LOG_DEBUG <= ice_log_level_cur) {
 			char ebuf[256];

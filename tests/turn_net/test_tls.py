@@ -5,7 +5,8 @@ padded ChannelData both ways), the connection close ending the allocation,
 a slow reader served in order and a stuck one closed for backpressure,
 the TLS policy (no TLS 1.1, no non-AEAD TLS 1.2 suites, ALPN stun.turn), a
 stalled handshake closed by the frame deadline while others are served,
-garbage instead of a ClientHello closed and counted, startup refused on a
+garbage instead of a ClientHello closed and counted, plain HTTP on
+the TLS port answered 400 and closed, startup refused on a
 missing, unparsable or mismatched certificate/key, and coturn's
 turnutils_uclient relaying over TLS (-t -S) with no loss.
 Ports 26500-26599, relay 44000-44499."""
@@ -266,14 +267,29 @@ def stalled_and_garbage(tmp, cert, key):
         assert d.metric('icestation_net_tcp_connections_total{result="closed_slow_frame"}') >= 2
 
         # Garbage instead of a ClientHello: closed at once, counted, not logged.
-        for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", encode(BINDING, REQUEST, [])[0],
+        for junk in (encode(BINDING, REQUEST, [])[0],
                      b"\x16\x03\x01\x00\x05\x00\x00\x00\x00\x00" + b"\xff" * 64):
             s = socket.create_connection(("127.0.0.1", 26522), timeout=5)
             s.sendall(junk)
             assert closed_within(s, 3), f"garbage {junk[:8]!r} not closed"
             s.close()
-        wait_for(lambda: d.metric('icestation_net_tls_handshakes_total{result="failed"}') == 3,
+        wait_for(lambda: d.metric('icestation_net_tls_handshakes_total{result="failed"}') == 2,
                  5, what="failed handshakes counted")
+        # Plain HTTP on the TLS port: a 400 that says why, then the close.
+        s = socket.create_connection(("127.0.0.1", 26522), timeout=5)
+        s.sendall(b"GET /api/v1/turn/ice-servers HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        s.close()
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), reply
+        assert b"Content-Length: %d" % len(body) in head and b"https://" in body, reply
+        assert d.metric('icestation_net_tls_handshakes_total{result="plain_http"}') == 1
+        assert d.metric('icestation_net_tls_handshakes_total{result="failed"}') == 2
         assert d.metric('icestation_net_tcp_connections_total{result="closed_tls_error"}') == 3
 
         # Policy: TLS 1.1 and a TLS 1.2 suite without forward secrecy or AEAD
@@ -300,7 +316,7 @@ def stalled_and_garbage(tmp, cert, key):
                 raise AssertionError(f"{name} handshake accepted")
             finally:
                 raw.close()
-        wait_for(lambda: d.metric('icestation_net_tls_handshakes_total{result="failed"}') == 5,
+        wait_for(lambda: d.metric('icestation_net_tls_handshakes_total{result="failed"}') == 4,
                  5, what="policy refusals counted")
         log = d.log()
         assert "wrong version" not in log and "no shared cipher" not in log, log
