@@ -5,16 +5,7 @@
 //
 // Usage: node chromium.mjs --page URL --ice-url URL --user DID
 //            --transports udp,tcp --profile DIR [--blob BYTES] [--text N]
-import { chromium } from 'playwright-core';
-
-function arg(name, def) {
-  const i = process.argv.indexOf('--' + name);
-  if (i < 0) {
-    if (def === undefined) throw new Error(`missing --${name}`);
-    return def;
-  }
-  return process.argv[i + 1];
-}
+import { arg, launchChromium } from './launch.mjs';
 
 const page = arg('page');
 const iceUrl = arg('ice-url');
@@ -24,28 +15,10 @@ const profile = arg('profile');
 const blobBytes = Number(arg('blob', String(1 << 20)));
 const textMessages = Number(arg('text', '100'));
 
-// Exactly these switches, plus the two playwright itself needs to talk to
-// the browser (ignoreDefaultArgs drops all of playwright's own defaults).
-// The resolver rules also EXCLUDE 127.0.0.1: Chromium's network service
-// passes even IP literals through the mapped resolver for page loads and
-// for WebRTC's TCP sockets (TURN/TCP to 127.0.0.1 fails with -105
-// ERR_NAME_NOT_RESOLVED otherwise), while every name still maps to NOTFOUND.
-const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  `--user-data-dir=${profile}`,
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-  '--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter',
-  '--remote-debugging-pipe', '--no-startup-window',
-  ...(process.env.INTEROP_CHROMIUM_LOG ? ['--enable-logging=stderr', '--v=0', '--vmodule=*turn_port*=4,*p2p_socket*=4,*tcp_port*=4,*port.cc=3'] : []),
-];
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  ignoreDefaultArgs: true,
-  args,
-  timeout: 60000,
-});
+const logging = ['--enable-logging=stderr', '--v=0',
+                 '--vmodule=*turn_port*=4,*p2p_socket*=4,*tcp_port*=4,*port.cc=3'];
+const browser = await launchChromium({ profile,
+                                       extra: process.env.INTEROP_CHROMIUM_LOG ? logging : [] });
 let failed = false;
 try {
   const ctx = await browser.newContext();

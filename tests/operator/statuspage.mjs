@@ -15,31 +15,14 @@
 // screenshot saved, and the layout checked at a phone's width.
 //
 // Usage: node statuspage.mjs --base URL --base2 URL --token T --profile DIR
-//            --go FILE --shot PNG --modules DIR(tests/interop)
-import { createRequire } from 'module';
+//            --go FILE --shot PNG
 import { existsSync } from 'fs';
 
-function arg(name) {
-  const i = process.argv.indexOf('--' + name);
-  if (i < 0) throw new Error(`missing --${name}`);
-  return process.argv[i + 1];
-}
+import { arg, launchChromium } from '../interop/launch.mjs';
 
 const base = arg('base');
 const token = arg('token');
 const goFile = arg('go');
-const require = createRequire(arg('modules') + '/package.json');
-const { chromium } = require('playwright-core');
-
-// The switches of tests/interop/chromium.mjs: nothing leaves the machine
-// (every name resolves to NOTFOUND; localhost and 127.0.0.1 are exempt).
-const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  `--user-data-dir=${arg('profile')}`,
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-  '--remote-debugging-pipe', '--no-startup-window',
-];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,9 +56,7 @@ function readPage() {
 }
 
 const out = { requests: [], errors: [] };
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium', ignoreDefaultArgs: true, args, timeout: 60000,
-});
+const browser = await launchChromium({ profile: arg('profile') });
 try {
   const watch = (ctx) => {
     ctx.on('request', (r) => out.requests.push(r.url()));

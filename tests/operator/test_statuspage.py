@@ -215,7 +215,7 @@ def main():
                               "--base", f"http://127.0.0.1:{ADMIN}",
                               "--base2", f"http://127.0.0.1:{ADMIN2}", "--token", TOKEN,
                               "--profile", os.path.join(work, "profile"), "--go", go,
-                              "--shot", shot, "--modules", INTEROP],
+                              "--shot", shot],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             line = p.stdout.readline()  # the driver's bounded waits end it on their own

@@ -9,19 +9,8 @@
 // Usage: node browser.mjs --origin https://NAME:PORT --name NAME --spki B64
 //            --user DID --profile DIR [--blob BYTES] [--text N]
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
-const require = createRequire(new URL('../interop/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-
-function arg(name, def) {
-  const i = process.argv.indexOf('--' + name);
-  if (i < 0) {
-    if (def === undefined) throw new Error(`missing --${name}`);
-    return def;
-  }
-  return process.argv[i + 1];
-}
+import { arg, launchChromium } from '../interop/launch.mjs';
 
 const origin = arg('origin');
 const name = arg('name');
@@ -31,28 +20,14 @@ const profile = arg('profile');
 const blobBytes = Number(arg('blob', String(1 << 20)));
 const textMessages = Number(arg('text', '100'));
 
-// tests/interop/chromium.mjs's switches, with two changes: the resolver maps
-// the test name to loopback (before everything else goes to NOTFOUND), and
-// the test CA's server key is trusted by its SPKI hash (honoured with
-// --user-data-dir), so no system trust store is touched.
-const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  `--user-data-dir=${profile}`,
-  `--host-resolver-rules=MAP ${name} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1`,
-  `--ignore-certificate-errors-spki-list=${spki}`,
-  '--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter',
-  '--remote-debugging-pipe', '--no-startup-window',
-];
-
+// The test name resolves to loopback, and the test CA's server key is
+// trusted by its SPKI hash (honoured with --user-data-dir), so no system
+// trust store is touched.
 const html = readFileSync(new URL('../interop/web/turn.html', import.meta.url), 'utf8');
 const script = /<script>([\s\S]*)<\/script>/.exec(html)[1];
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  ignoreDefaultArgs: true,
-  args,
-  timeout: 60000,
+const browser = await launchChromium({
+  profile, names: [[name, '127.0.0.1']], extra: [`--ignore-certificate-errors-spki-list=${spki}`],
 });
 let failed = false;
 try {
