@@ -142,6 +142,7 @@ net_replies_fini(struct net_replies *r)
 int
 net_replies_post_quota(struct net_replies *r, const struct net_quota_msg *m)
 {
+	bool wake_now;
 	int rc = 0;
 
 	pthread_mutex_lock(&r->lock);
@@ -149,8 +150,12 @@ net_replies_post_quota(struct net_replies *r, const struct net_quota_msg *m)
 		rc = -ENOBUFS;
 	else
 		r->quota[(r->qhead + r->qn++) % NET_QUOTA_CAP] = *m;
+	/* A release waits for the next ask or the flush timer, unless the
+	 * ring fills: under churn every release would otherwise cost the main
+	 * thread a wake-up of its own, and a Redis round trip of its own. */
+	wake_now = rc == 0 && (!m->release || r->qn >= NET_QUOTA_CAP / 4);
 	pthread_mutex_unlock(&r->lock);
-	if (rc == 0)
+	if (wake_now)
 		wake(r->efd);
 	return rc;
 }

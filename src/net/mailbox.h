@@ -26,6 +26,9 @@ enum {
 	/* Cluster quota asks and releases waiting for the main thread: an
 	 * Allocate waits for at most TURN_PENDING_MAX per worker. */
 	NET_QUOTA_CAP = 8192,
+	/* A release reaches Redis at most this late: it wakes nobody but
+	 * rides with the next ask or this flush (docs/cluster.md). */
+	NET_QUOTA_RELEASE_DELAY_MS = 100,
 };
 
 enum net_cmd_kind {
@@ -102,7 +105,10 @@ void net_replies_fini(struct net_replies *r);
 void net_replies_post(struct net_replies *r, struct net_query *q);
 /* Main thread: up to max answered parts. */
 size_t net_replies_take(struct net_replies *r, struct net_query **out, size_t max);
-/* A worker's quota message (copied). 0, or -ENOBUFS when the ring is full. */
+/* A worker's quota message (copied). 0, or -ENOBUFS when the ring is full.
+ * An ask wakes the main thread; a release does not (until a quarter of the
+ * ring waits): the main thread's flush timer takes it within
+ * NET_QUOTA_RELEASE_DELAY_MS, or the next ask before. */
 int net_replies_post_quota(struct net_replies *r, const struct net_quota_msg *m);
 /* Main thread: up to max quota messages. */
 size_t net_replies_take_quota(struct net_replies *r, struct net_quota_msg *out, size_t max);

@@ -74,12 +74,40 @@ query_free(struct net_query *q, unsigned n_workers)
 
 static void query_unlink(struct ice_net *net, struct net_query *q);
 
+static void on_quota(struct ice_net *net);
+
+/* Releases wait in the ring for this timer (or the next ask): see
+ * net_replies_post_quota. */
+static void
+quota_flush_arm(struct ice_net *net)
+{
+	const struct timeval every = { 0, NET_QUOTA_RELEASE_DELAY_MS * 1000 };
+
+	if (net->ev_quota_flush == NULL)
+		return;
+	if (net->quota_hooks.release != NULL)
+		event_add(net->ev_quota_flush, &every);
+	else
+		event_del(net->ev_quota_flush);
+}
+
+static void
+on_quota_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	on_quota(arg);
+}
+
 void
 ice_net_set_quota_hooks(struct ice_net *net, const struct ice_net_quota_hooks *h)
 {
+	/* What waits is the old hooks' to hear, not lost with them. */
+	on_quota(net);
 	memset(&net->quota_hooks, 0, sizeof(net->quota_hooks));
 	if (h != NULL)
 		net->quota_hooks = *h;
+	quota_flush_arm(net);
 }
 
 int
@@ -166,8 +194,11 @@ int
 ice_net_attach(struct ice_net *net, struct event_base *base)
 {
 	net->ev_replies = event_new(base, net->replies.efd, EV_READ | EV_PERSIST, on_replies, net);
-	if (net->ev_replies == NULL || event_add(net->ev_replies, NULL) < 0)
+	net->ev_quota_flush = event_new(base, -1, EV_PERSIST, on_quota_flush, net);
+	if (net->ev_replies == NULL || net->ev_quota_flush == NULL ||
+	    event_add(net->ev_replies, NULL) < 0)
 		return -ENOMEM;
+	quota_flush_arm(net);
 	return 0;
 }
 
@@ -499,6 +530,8 @@ ice_net_free(struct ice_net *net)
 	free(net->seen_passes);
 	if (net->ev_replies != NULL)
 		event_free(net->ev_replies);
+	if (net->ev_quota_flush != NULL)
+		event_free(net->ev_quota_flush);
 	net_replies_fini(&net->replies);
 	net_turn_shared_fini(net);
 	net_gen_unref(net->gen);

@@ -135,6 +135,7 @@ struct ice_net {
 	bool stopped;
 	struct net_replies replies;
 	struct event *ev_replies;               /* on the main thread's base (ice_net_attach) */
+	struct event *ev_quota_flush;           /* sends the releases waiting in the ring */
 	unsigned queries_in_flight;             /* main thread */
 	struct net_query *queries;              /* those in flight (main thread) */
 	struct ice_net_quota_hooks quota_hooks; /* main thread */
