@@ -22,19 +22,9 @@
 
 #include <sys/epoll.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_flag;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static bool
 churn_slot(const struct lg_soak *s, uint64_t idx)
@@ -65,7 +55,7 @@ churn_settle(struct lg_soak *s, uint64_t idx, uint8_t before)
 	default:
 		return 0;
 	}
-	return stop_flag ? 0 : lg_cycle_restart(s->g, a, idx);
+	return lg_stop ? 0 : lg_cycle_restart(s->g, a, idx);
 }
 
 static int
@@ -221,8 +211,7 @@ lg_soak(struct lg *g)
 
 	s.g = g;
 	s.flows = g->o.flows;
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
+	lg_catch_stop();
 	/* Each slot uses only the nonce its own address was given: the server
 	 * binds nonces to the client IP, and a borrowed one would be counted
 	 * as a bad nonce, which the floods alone must move. */
@@ -248,7 +237,7 @@ lg_soak(struct lg *g)
 	s.abandon_until = s.end - g->o.abandon_end;
 	print_line(&s, "ready", now);
 	int rc = 0;
-	while (!stop_flag && now < s.end) {
+	while (!lg_stop && now < s.end) {
 		double dt = now - last;
 		last = now;
 		lg_flow_send(&s, dt);
@@ -271,7 +260,7 @@ lg_soak(struct lg *g)
 			print_line(&s, "tick", now);
 		}
 	}
-	stop_flag = 1;  /* no restarts from here on */
+	lg_stop = 1;    /* no restarts from here on */
 	drain(&s, 2.0); /* longer than a transaction's retransmissions (1.5 s) */
 	print_line(&s, "final", lg_now());
 	int held = 0;

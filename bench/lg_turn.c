@@ -2,9 +2,9 @@
  * TURN client state machine of the load generator: many allocations at once,
  * each on its own client socket (a distinct 5-tuple), driven by one epoll
  * loop with a bounded number of transactions in flight, retransmission and
- * the 401 -> nonce -> retry flow. The same machine does the Allocate +
- * Refresh(0) cycle benchmark, and speaks bench/forwarder's registration when
- * the "server" is the bare forwarder.
+ * the 401 -> nonce -> retry flow. The Allocate + Refresh(0) cycles
+ * (lg_cycle.c) and the soak drive the same machine; it also speaks
+ * bench/forwarder's registration when the "server" is the bare forwarder.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,7 +24,6 @@ enum {
 	MAX_TRIES = 6,
 	MAX_CHALLENGES = 4,
 	SETUP_WINDOW = 64,   /* transactions in flight during set-up */
-	CYCLE_IPS = 200,     /* alloc-cycle: client addresses 127.0.1.1 + 0..199 */
 	STREAM_RTO_MULT = 4, /* TCP/TLS: no retransmission; give up after 4x as long */
 };
 
@@ -275,9 +274,8 @@ on_stream_frame(void *arg, const uint8_t *buf, size_t len)
 		x->finished += lg_on_turn_resp(x->g, x->a, &r);
 }
 
-/* Read every pending answer on a's socket; returns transactions finished. */
-static int
-drain_socket(struct lg *g, struct lg_alloc *a)
+int
+lg_drain_socket(struct lg *g, struct lg_alloc *a)
 {
 	uint8_t buf[LG_PKT_MAX];
 	int finished = 0;
@@ -362,7 +360,7 @@ lg_allocs_run(struct lg *g, bool release)
 			uint64_t idx = evs[k].data.u64;
 			if (idx >= (uint64_t)g->n_al)
 				continue; /* peer socket */
-			int f = drain_socket(g, &g->al[idx]);
+			int f = lg_drain_socket(g, &g->al[idx]);
 			finished += f;
 			inflight -= f;
 		}
@@ -382,144 +380,4 @@ lg_allocs_run(struct lg *g, bool release)
 			bad++;
 	}
 	return bad;
-}
-
-/*
- * Give slot a a fresh 5-tuple and start a new client from scratch: no nonce,
- * so every cycle is the full flow a new client goes through (Allocate ->
- * 401 -> authenticated Allocate -> Refresh(0)) on both servers alike. Reusing
- * a 5-tuple at once would measure the server's delayed clean-up instead
- * (coturn answers 437 until its lifetime-0 timer has run).
- */
-int
-lg_cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
-{
-	close(a->fd);
-	/* After a wrap-around of the tuple space (long soaks) a tuple may still
-	 * be held by a long-lived slot: take the next one. */
-	a->fd = -1;
-	for (int tries = 0; a->fd < 0 && tries < 8; tries++) {
-		uint64_t k = g->tuple_ctr++;
-		uint32_t ip =
-			g->o.client_ip + (uint32_t)((k / (uint64_t)g->o.client_ports) % CYCLE_IPS);
-		a->fd = lg_udp_socket(ip, g->o.client_port + (int)(k % (uint64_t)g->o.client_ports),
-		                      &a->local);
-	}
-	if (a->fd < 0)
-		return -1;
-	if (connect(a->fd, (struct sockaddr *)&g->o.server, sizeof(g->o.server)) < 0)
-		return -1;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = idx };
-	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, a->fd, &ev) < 0)
-		return -1;
-	a->nonce[0] = 0;
-	a->state = AS_ALLOC;
-	a->tries = 0;
-	a->challenges = 0;
-	a->last_error = 0;
-	return lg_send_req(g, a, true);
-}
-
-/* Move slot i on after a response or a time-out; counts finished cycles. */
-static int
-cycle_step(struct lg *g, uint64_t i, bool starting)
-{
-	struct lg_alloc *a = &g->al[i];
-	switch (a->state) {
-	case AS_READY: /* allocated: release at once */
-		a->state = AS_FREE;
-		a->tries = 0;
-		return lg_send_req(g, a, true);
-	case AS_DONE:
-		if (a->last_error == 0)
-			g->cycles++;
-		/* fall through */
-	case AS_FAILED:
-		if (!starting) {
-			a->state = AS_IDLE;
-			return 0;
-		}
-		return lg_cycle_restart(g, a, i);
-	default:
-		return 0;
-	}
-}
-
-int
-lg_alloc_cycle(struct lg *g)
-{
-	struct epoll_event evs[256];
-	double t_start = lg_now(), t0 = t_start + g->o.warmup, t1 = t0 + g->o.duration;
-	double cpu0 = -1, cpu1 = -1, w0 = 0, w1 = 0;
-	long cyc0 = 0, cyc1 = 0, chal0 = 0, chal1 = 0, rt0 = 0, rt1 = 0, fail0 = 0, fail1 = 0;
-	bool in_window = false;
-	g->no_bind = true;
-	g->fresh_tuples = true;
-	g->tuple_ctr = (uint64_t)g->n_al;
-	for (int i = 0; i < g->n_al; i++) {
-		g->al[i].state = AS_ALLOC;
-		lg_send_req(g, &g->al[i], true);
-	}
-	for (;;) {
-		double now = lg_now();
-		if (!in_window && now >= t0) {
-			in_window = true;
-			w0 = now;
-			cpu0 = lg_proc_cpu_us(g->o.server_pid);
-			cyc0 = g->cycles;
-			chal0 = g->challenges;
-			rt0 = g->retransmits;
-			fail0 = g->failed;
-		}
-		if (in_window && now >= t1) {
-			w1 = now;
-			cpu1 = lg_proc_cpu_us(g->o.server_pid);
-			cyc1 = g->cycles;
-			chal1 = g->challenges;
-			rt1 = g->retransmits;
-			fail1 = g->failed;
-			break;
-		}
-		int n = epoll_wait(g->ep, evs, 256, 5);
-		for (int k = 0; k < n; k++) {
-			uint64_t idx = evs[k].data.u64;
-			if (idx >= (uint64_t)g->n_al)
-				continue;
-			drain_socket(g, &g->al[idx]);
-			if (cycle_step(g, idx, true) < 0)
-				return 2;
-		}
-		lg_check_timeouts(g, 0, g->n_al, lg_now());
-		for (int i = 0; i < g->n_al; i++)
-			if (g->al[i].state == AS_FAILED && cycle_step(g, (uint64_t)i, true) < 0)
-				return 2;
-	}
-	/* Let the cycles in flight finish (bounded), then release what is held. */
-	double end = lg_now() + 2.0;
-	for (bool busy = true; busy && lg_now() < end;) {
-		int n = epoll_wait(g->ep, evs, 256, 5);
-		for (int k = 0; k < n; k++) {
-			uint64_t idx = evs[k].data.u64;
-			if (idx < (uint64_t)g->n_al) {
-				drain_socket(g, &g->al[idx]);
-				cycle_step(g, idx, false);
-			}
-		}
-		lg_check_timeouts(g, 0, g->n_al, lg_now());
-		busy = false;
-		for (int i = 0; i < g->n_al; i++) {
-			cycle_step(g, (uint64_t)i, false);
-			busy |= g->al[i].state != AS_IDLE;
-		}
-	}
-	double secs = w1 - w0, cycles = (double)(cyc1 - cyc0);
-	printf("{\"mode\":\"alloc-cycle\",\"sockets\":%d,\"seconds\":%.3f,\"cycles\":%.0f,"
-	       "\"cycles_per_s\":%.1f,\"cpu_us\":%.0f,\"cpu_us_per_op\":%.3f,"
-	       "\"challenges_per_cycle\":%.3f,\"retransmits\":%ld,\"failed\":%ld,",
-	       g->n_al, secs, cycles, cycles / secs, cpu1 - cpu0,
-	       cycles > 0 && cpu0 >= 0 ? (cpu1 - cpu0) / cycles : -1.0,
-	       cycles > 0 ? (double)(chal1 - chal0) / cycles : 0.0, rt1 - rt0, fail1 - fail0);
-	lg_print_errors(g);
-	printf("}\n");
-	return cycles > 0 ? 0 : 1;
 }

@@ -7,6 +7,7 @@
  *                --active of them (default: all), release them
  *   alloc-hold   the relay set-up and release only: RSS per allocation
  *   alloc-cycle  authenticated Allocate + Refresh(0) loops on --sockets
+ *                (lg_cycle.c; paced by --churn-rate, capped by --cycles)
  *   soak         paced churn, steady flows and floods for minutes to hours
  *                (lg_soak.c), one JSON line per second
  *
@@ -24,11 +25,28 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+volatile sig_atomic_t lg_stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	lg_stop = 1;
+}
+
+void
+lg_catch_stop(void)
+{
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+}
 
 double
 lg_now(void)
@@ -330,6 +348,7 @@ enum {
 	OPT_TRANSPORT = 0x100,
 	OPT_TLS_CA,
 	OPT_RSS_WAIT,
+	OPT_CYCLES,
 };
 
 static void
@@ -345,7 +364,8 @@ usage(void)
 	        "  soak: [--flows N] [--flow-pps R] [--churn-rate R] [--flood-rate R]\n"
 	        "  [--flood-ip IP] [--abandon-end SEC] [--lifetime SEC]\n"
 	        "  relay, alloc-hold: [--transport udp|tcp|tls] [--tls-ca PEM]\n"
-	        "  [--rss-wait SEC]\n");
+	        "  [--rss-wait SEC]\n"
+	        "  alloc-cycle: [--churn-rate R] [--cycles N]\n");
 	exit(2);
 }
 
@@ -406,6 +426,7 @@ main(int argc, char **argv)
 		                            { "transport", 1, 0, OPT_TRANSPORT },
 		                            { "tls-ca", 1, 0, OPT_TLS_CA },
 		                            { "rss-wait", 1, 0, OPT_RSS_WAIT },
+		                            { "cycles", 1, 0, OPT_CYCLES },
 		                            { 0, 0, 0, 0 } };
 	if (argc < 2)
 		usage();
@@ -518,11 +539,20 @@ main(int argc, char **argv)
 		case OPT_RSS_WAIT:
 			o->release_wait = atof(optarg);
 			break;
+		case OPT_CYCLES:
+			o->max_cycles = atol(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
 	bool soak = strcmp(o->mode, "soak") == 0;
+	/* Paced cycles (churn beside another measurement) may outlast a 60 s
+	 * window: bounded by --cycles, whose count they must give. */
+	bool paced = strcmp(o->mode, "alloc-cycle") == 0 && o->churn_rate > 0;
+	if (paced && (o->churn_rate > 2000 || o->max_cycles <= 0 || o->max_cycles > 1000000 ||
+	              o->duration > 600))
+		usage();
 	if (o->abandon_end < 0)
 		o->abandon_end = o->lifetime + 10;
 	/* soak: bounded rates, so the server and the sampler keep CPU on 2 cores. */
@@ -530,11 +560,11 @@ main(int argc, char **argv)
 	             o->churn_rate < 0 || o->churn_rate > 2000 || o->flood_rate < 0 ||
 	             o->flood_rate > 1000 || o->duration > 86400 || o->lifetime < 3))
 		usage();
-	if (!o->server.sin_port || o->duration <= 0 || (o->duration > 60 && !soak) ||
-	    o->allocs < 1 || o->allocs > 15000 || o->active < 0 || o->active > o->allocs ||
-	    o->sockets < 1 || o->sockets > 1024 || o->client_ports < 1 || o->peers < 1 ||
-	    o->window < 1 || o->batch < 1 || o->batch > LG_BATCH_MAX || o->timeout <= 0 ||
-	    o->timeout > 300 || o->release_wait < 0 || o->release_wait > 10)
+	if (!o->server.sin_port || o->duration <= 0 || (o->duration > 60 && !soak && !paced) ||
+	    o->max_cycles < 0 || o->allocs < 1 || o->allocs > 15000 || o->active < 0 ||
+	    o->active > o->allocs || o->sockets < 1 || o->sockets > 1024 || o->client_ports < 1 ||
+	    o->peers < 1 || o->window < 1 || o->batch < 1 || o->batch > LG_BATCH_MAX ||
+	    o->timeout <= 0 || o->timeout > 300 || o->release_wait < 0 || o->release_wait > 10)
 		usage();
 	for (int i = 0; i < o->n_sizes; i++)
 		if (o->sizes[i] < 1 || o->sizes[i] > 1400)

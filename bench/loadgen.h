@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,9 @@ struct lg_opts {
 	double flood_rate;  /* per flood kind */
 	uint32_t flood_ip;  /* first flood source address (one per kind) */
 	double abandon_end; /* stop abandoning allocations this long before the end */
+	/* alloc-cycle: --churn-rate paces cycle starts when > 0 (else closed
+	 * loop); --cycles caps the cycles started (0: no cap). */
+	long max_cycles;
 	enum lg_transport transport;
 	const char *tls_ca; /* --tls-ca: PEM the server's certificate must chain to */
 };
@@ -120,9 +124,15 @@ struct lg {
 	long conn_closed;           /* stream connections the server closed or broke */
 	/* Setup / cycle statistics. */
 	long done, failed, retransmits, challenges, cycles;
+	long started;    /* alloc-cycle: cycles started */
 	int errors[700]; /* count per STUN error code seen */
 };
 
+/* Set once SIGTERM or SIGINT arrives, after lg_catch_stop(). */
+extern volatile sig_atomic_t lg_stop;
+/* Catch SIGTERM and SIGINT into lg_stop: the paced modes (soak, paced
+ * alloc-cycle) then wind down and print their result. */
+void lg_catch_stop(void);
 /* Monotonic seconds. */
 double lg_now(void);
 /* Server utime+stime in microseconds (all threads), or -1. */
@@ -144,6 +154,8 @@ int lg_on_turn_resp(struct lg *g, struct lg_alloc *a, const struct lg_resp *r);
 /* Retransmit transactions of al[lo..hi) older than the RTO, fail those out of
  * tries (408). Returns those failed. */
 int lg_check_timeouts(struct lg *g, int lo, int hi, double now);
+/* Read every pending answer on a's socket; returns transactions finished. */
+int lg_drain_socket(struct lg *g, struct lg_alloc *a);
 /* Give slot idx a fresh 5-tuple and start Allocate without a nonce. 0 or -1. */
 int lg_cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx);
 
@@ -152,7 +164,8 @@ int lg_allocs_open(struct lg *g, int n);
 /* Drive every allocation to READY (bind_peer) or to DONE (release). Returns allocations that
  * failed. */
 int lg_allocs_run(struct lg *g, bool release);
-/* alloc-cycle: Allocate + Refresh(0) on each client socket for the window; prints JSON. */
+/* alloc-cycle (lg_cycle.c): Allocate + Refresh(0) on each client socket for
+ * the window, closed loop or paced; ends early on SIGTERM; prints JSON. */
 int lg_alloc_cycle(struct lg *g);
 /* relay pump over the ready allocations; appends JSON windows to stdout. */
 int lg_relay_pump(struct lg *g, bool c2p, int size, bool first);
