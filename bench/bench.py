@@ -9,12 +9,15 @@ traffic pattern (flat cost: only the live state differs), then Binding,
 ChannelData and Send/Data relay at 100 and 1000 bytes both ways with 64
 allocations (icestation: ChannelData again with every bandwidth limit on,
 limits.py), ChannelData over TCP and TLS client connections, Allocate +
-Refresh(0) cycles; stop it. Then the ICE API with wrk against icestation and
-a bare evhttp handler. Every figure is the median of --runs runs with
-min-max; results go to bench/results/<stamp>.json and .md.
+Refresh(0) cycles; stop it. After icestation's: its ChannelData again under
+Allocate churn, on two more fresh servers, the cluster off then on (one
+with a redis-server of its own; churn.py). Then the ICE API with wrk
+against icestation and a bare evhttp handler. Every figure is the median of
+--runs runs with min-max; results go to bench/results/<stamp>.json and .md.
 
 Usage: bench/bench.py --build BUILD_DIR [--runs 3] [--duration 3]
-       [--servers icestation,coturn,forwarder] [--quick] [--out DIR]
+       [--servers icestation,coturn,forwarder] [--cases relay-channel,...]
+       [--no-http] [--out DIR]
 """
 import argparse
 import datetime
@@ -32,7 +35,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))  # clusterlib: redis-server
 sys.path.insert(0, HERE)
+import churn  # noqa: E402
 import limits  # noqa: E402
 import report  # noqa: E402
 from servers import (GEN_CPU, SECRET, SERVER_CPU, Coturn, Forwarder, Icestation,  # noqa: E402
@@ -62,9 +67,9 @@ CLIENT_IP, PEER_IP = "127.0.1.1", "127.0.2.1"
 TLS_CERT = ("", "")
 
 
-def loadgen(build, mode, server, pid, args, transport="udp", timeout=180):
-    """Run the generator against server; TCP clients use the listening port,
-    TLS clients the TLS port (verifying the bench certificate)."""
+def loadgen_cmd(build, mode, server, pid, args, transport="udp"):
+    """The generator's command line against server; TCP clients use the
+    listening port, TLS clients the TLS port (verifying the bench certificate)."""
     port = server.tls_port if transport == "tls" else server.port
     cmd = ["taskset", "-c", GEN_CPU, os.path.join(build, "bench", "loadgen"), mode,
            "--server", f"127.0.0.1:{port}", "--pid", str(pid),
@@ -73,19 +78,30 @@ def loadgen(build, mode, server, pid, args, transport="udp", timeout=180):
         cmd += ["--transport", transport, "--tls-ca", TLS_CERT[0]]
     if server.name == "forwarder":
         cmd.append("--forwarder")
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    out = p.stdout.strip()
+    return cmd
+
+
+def loadgen_result(returncode, stdout, stderr):
+    """The generator's JSON result, with "error" when it failed."""
+    out = stdout.strip()
     try:
         res = json.loads(out.splitlines()[-1]) if out else {}
     except json.JSONDecodeError:
         res = {"error": f"unparsable output: {out[:200]}"}
-    if p.returncode != 0 and res.get("errors") and not res.get("ready") and not res.get("cycles"):
+    if returncode != 0 and res.get("errors") and not res.get("ready") and not res.get("cycles"):
         res["error"] = ("no allocation succeeded (feature missing?): STUN errors "
                         + json.dumps(res["errors"]) + " (408 = no answer)")
-    elif p.returncode != 0:
-        res["error"] = res.get("error") or (p.stderr.strip()[-300:] or f"exit {p.returncode}")
-        res["exit"] = p.returncode
+    elif returncode != 0:
+        res["error"] = res.get("error") or (stderr.strip()[-300:] or f"exit {returncode}")
+        res["exit"] = returncode
     return res
+
+
+def loadgen(build, mode, server, pid, args, transport="udp", timeout=180):
+    """Run the generator against server and return its result."""
+    p = subprocess.run(loadgen_cmd(build, mode, server, pid, args, transport),
+                       capture_output=True, text=True, timeout=timeout)
+    return loadgen_result(p.returncode, p.stdout, p.stderr)
 
 
 def flatten(server, case, res, out):
@@ -99,6 +115,10 @@ def flatten(server, case, res, out):
             if res.get("transport", "udp") != "udp" and w["cpu_us_per_op"] > 0:
                 # CPU per MB (10^6 bytes) of payload relayed: ms.
                 out[f"{k}/cpu_ms_per_mb"] = w["cpu_us_per_op"] * 1000 / w["size"]
+        if "churn_check" in res:
+            out[f"{case}/churn_per_s"] = res["churn_check"]["churn"]["cycles_per_s"]
+            for role, ms in res["churn_check"]["thread_cpu_ms_per_s"].items():
+                out[f"{case}/{role}_cpu_ms_per_s"] = ms
         # RSS figures from relay-10k only: relay-flat runs on a server that
         # has already held and released 10k allocations.
         if case == "relay-10k":
@@ -122,6 +142,10 @@ def flatten(server, case, res, out):
 # differs from relay-channel only in the 10k live allocations behind it.
 SMALL_ALLOCS = 64
 SMALL_PATTERN = ["--window", "128", "--peers", "8", "--batch", "32"]
+SMALL_SIZES = (100, 1000)
+# relay-channel's generator arguments, but for the client address.
+SMALL = (["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN
+         + ["--sizes", ",".join(map(str, SMALL_SIZES))])
 
 
 def case_list(cls, a):
@@ -134,34 +158,54 @@ def case_list(cls, a):
     relay-10k .1-.10 (up to .15 at --big 15000), binding .20, the
     64-allocation cases .21-.25 (the budget probe of relay-channel-limited
     .26), alloc-cycle .30 up to .229 (a new 5-tuple per cycle), relay-flat
-    .230-.239 (up to .244), the start-up probe (wait_auth) .250."""
+    .230-.239 (up to .244), the start-up probe (wait_auth) .250. The churn
+    cases (churn_cases) run on servers of their own."""
     base = CLIENT_IP.rsplit(".", 1)[0]
-    small = ["--allocs", str(SMALL_ALLOCS)] + SMALL_PATTERN + ["--sizes", "100,1000"]
     cases = [("relay-10k", "relay", ["--allocs", str(a.big), "--sizes", "100", "--window", "256",
                                      "--peers", "16", "--client-ip", f"{base}.1"], "udp"),
              ("relay-flat", "relay", ["--allocs", str(a.big), "--active", str(SMALL_ALLOCS),
                                       "--sizes", "100"] + SMALL_PATTERN
               + ["--client-ip", f"{base}.230"], "udp"),
              ("binding", "binding", ["--sockets", "8", "--client-ip", f"{base}.20"], "udp"),
-             ("relay-channel", "relay", small + ["--client-ip", f"{base}.21"], "udp")]
+             ("relay-channel", "relay", SMALL + ["--client-ip", f"{base}.21"], "udp")]
     if cls.name == "icestation":
         # Right after relay-channel: the same traffic, every bandwidth limit on.
-        cases += [("relay-channel-limited", "relay", small + ["--client-ip", f"{base}.25"],
+        cases += [("relay-channel-limited", "relay", SMALL + ["--client-ip", f"{base}.25"],
                    "udp")]
     if cls.name != "forwarder":
-        cases += [("relay-indication", "relay", small + ["--indication",
+        cases += [("relay-indication", "relay", SMALL + ["--indication",
                                                          "--client-ip", f"{base}.22"], "udp"),
-                  ("relay-channel-tcp", "relay", small + ["--client-ip", f"{base}.23"], "tcp"),
-                  ("relay-channel-tls", "relay", small + ["--client-ip", f"{base}.24"], "tls"),
+                  ("relay-channel-tcp", "relay", SMALL + ["--client-ip", f"{base}.23"], "tcp"),
+                  ("relay-channel-tls", "relay", SMALL + ["--client-ip", f"{base}.24"], "tls"),
                   ("alloc-cycle", "alloc-cycle", ["--sockets", "16",
                                                   "--client-ip", f"{base}.30"], "udp")]
     return [c for c in cases if not a.cases or c[0] in a.cases]
+
+
+def churn_cases(a):
+    """(server class, [case]) for the churn cases (churn.py), each on a
+    server of its own: relay-channel's traffic from .27 (both servers are
+    fresh), the churn's cycles from .30 on like alloc-cycle's."""
+    ip = CLIENT_IP.rsplit(".", 1)[0] + ".27"
+    return [(cls, [(case, "relay", SMALL + ["--client-ip", ip], "udp")])
+            for case, cls in churn.CASES if not a.cases or case in a.cases]
 
 
 def run_case(a, srv, pid, case, mode, extra, transport):
     timing = ["--duration", str(a.duration), "--warmup", str(a.warmup), "--timeout", "60"]
     if mode == "relay":
         timing += ["--rss-wait", str(a.rss_wait)]
+    if case in dict(churn.CASES):
+        # Time bound of the churn: twice what the traffic should take (its
+        # windows, the release and RSS wait, set-up), its count bound the
+        # cycles its pace allows in that time.
+        windows = 2 * len(SMALL_SIZES) * (a.warmup + a.duration + 0.5)
+        bound = round(2 * (windows + a.rss_wait + 5))
+        base = CLIENT_IP.rsplit(".", 1)[0]
+        return churn.run(srv, lambda: loadgen(a.build, mode, srv, pid, extra + timing),
+                         loadgen_cmd(a.build, "alloc-cycle", srv, pid, churn.churn_args(bound)
+                                     + ["--client-ip", f"{base}.30"]),
+                         loadgen_result)
     if case != "relay-channel-limited":
         return loadgen(a.build, mode, srv, pid, extra + timing, transport)
     probe_ip = CLIENT_IP.rsplit(".", 1)[0] + ".26"
@@ -191,7 +235,8 @@ def wait_auth(a, srv, pid):
     raise RuntimeError(f"no authenticated Allocate succeeded in 30 s: {res.get('errors')}")
 
 
-def run_server(cls, a, run, raw):
+def run_server(cls, a, run, raw, cases=None):
+    """Start a cls server, run its cases (default: case_list), stop it."""
     srv = cls(a.build, a.relay_ports, a.workers, TLS_CERT)
     try:
         pid = srv.start()
@@ -206,7 +251,7 @@ def run_server(cls, a, run, raw):
             pass
         return
     try:
-        for case, mode, extra, transport in case_list(cls, a):
+        for case, mode, extra, transport in case_list(cls, a) if cases is None else cases:
             t = time.time()
             try:
                 res = run_case(a, srv, pid, case, mode, extra, transport)
@@ -342,6 +387,7 @@ def main():
             cls.port += a.port_offset
             cls.tls_port = cls.tls_port and cls.tls_port + a.port_offset
         Icestation.http_port += a.port_offset
+        churn.Clustered.redis_port += a.port_offset
         HTTPBASE_PORT += a.port_offset
         CLIENT_IP, PEER_IP = "127.0.3.1", "127.0.4.1"
     if a.gen_ips:
@@ -363,6 +409,9 @@ def main():
         for run in range(1, a.runs + 1):
             for s in a.servers:
                 run_server(classes[s], a, run, raw)
+                if s == "icestation":
+                    for cls, cases in churn_cases(a):
+                        run_server(cls, a, run, raw, cases)
             if not a.no_http:
                 run_http(a, run, raw)
     finally:

@@ -52,12 +52,6 @@ def printed_limits(text):
     return out
 
 
-def counters(daemon):
-    m = daemon.metrics()
-    return {k: sum(v for name, v in m.items() if name == k or name.startswith(k + "{"))
-            for k in ZERO_METRICS}
-
-
 def peak_alloc_bps(res):
     """Highest bit rate one allocation carried in a window (ChannelData header
     included), from the generator's packet rate over the allocations driven."""
@@ -77,9 +71,9 @@ def run(srv, measure, probe):
         check["print_config"] = printed_limits(srv.print_config())
         if check["print_config"] != LIMITS:
             errors.append(f"--print-config shows {check['print_config']}, set {LIMITS}")
-        before = counters(srv.d)
+        before = srv.counters(ZERO_METRICS)
         res = measure()
-        after = counters(srv.d)
+        after = srv.counters(ZERO_METRICS)
         check["counters"] = {k: after[k] - before[k] for k in ZERO_METRICS}
         if any(check["counters"].values()):
             errors.append(f"a limit was reached: {check['counters']}")

@@ -2,8 +2,9 @@
 """Summarise bench results: median and min-max per (server, metric) over the
 runs, and the markdown table with the ratios icestation/coturn and
 icestation/floor (the bare forwarder, or the bare evhttp handler for the API).
-The flat-cost ratios (10k live allocations vs 64) and the bandwidth-limit
-ratios (every limit on vs none, issue 18) are derived per run, then
+The flat-cost ratios (10k live allocations vs 64), the bandwidth-limit
+ratios (every limit on vs none, issue 18) and the cluster ratios (cluster on
+vs off, both under Allocate churn, issue 14) are derived per run, then
 summarised like the measured figures.
 
 Usage: bench/report.py bench/results/latest.json   (prints the markdown)
@@ -28,6 +29,14 @@ FLAT = (("state", "relay-flat"), ("spread", "relay-10k"))
 SIZES = (100, 1000)
 # Client transports of the ChannelData cases (issue 15): UDP is relay-channel.
 STREAMS = (("relay-channel-tcp", "TCP"), ("relay-channel-tls", "TLS"))
+# On ÷ off ratios of ChannelData CPU per packet, per direction and size, in
+# one run: (key, case with the feature on, case without, row label).
+#   limits   every bandwidth limit on, none reached ÷ relay-channel (issue 18)
+#   cluster  cluster on ÷ off, both servers under the same Allocate churn
+#            (issue 14; bench/churn.py)
+ON_OFF = (("limits", "relay-channel-limited", "relay-channel", "Bandwidth limits on ÷ off"),
+          ("cluster", "relay-channel-cluster", "relay-channel-churn",
+           "Cluster on ÷ off under Allocate churn"))
 
 
 def derive(metrics):
@@ -41,13 +50,13 @@ def derive(metrics):
             v = metrics.get(f"{case}/{d}/100/cpu_us")
             if v is not None and v > 0:
                 out[f"flat/{d}/{name}"] = v / base
-    # Bandwidth limits (issue 18): every limit on and none reached ÷ none set.
-    for d, _ in DIRS:
-        for size in SIZES:
-            off = metrics.get(f"relay-channel/{d}/{size}/cpu_us")
-            on = metrics.get(f"relay-channel-limited/{d}/{size}/cpu_us")
-            if off and on and off > 0 and on > 0:
-                out[f"limits/{d}/{size}"] = on / off
+    for key, on_case, off_case, _ in ON_OFF:
+        for d, _ in DIRS:
+            for size in SIZES:
+                off = metrics.get(f"{off_case}/{d}/{size}/cpu_us")
+                on = metrics.get(f"{on_case}/{d}/{size}/cpu_us")
+                if off and on and off > 0 and on > 0:
+                    out[f"{key}/{d}/{size}"] = on / off
     return out
 
 
@@ -74,17 +83,29 @@ def summarize(raw):
 def rows():
     r = [("binding/rate", "STUN Binding, responses/s"),
          ("binding/cpu_us", "STUN Binding, server CPU µs/response")]
+    ratios = {on_case: (key, label) for key, on_case, _, label in ON_OFF}
     for case, label in (("relay-channel", "ChannelData"),
                         ("relay-channel-limited", "ChannelData, every bandwidth limit on,"),
+                        ("relay-channel-churn", "ChannelData under Allocate churn, cluster off,"),
+                        ("relay-channel-cluster", "ChannelData under Allocate churn, cluster on,"),
                         ("relay-indication", "Send/Data ind.")):
+        if case in ("relay-channel-churn", "relay-channel-cluster"):
+            on = "on" if case == "relay-channel-cluster" else "off"
+            r.append((f"{case}/churn_per_s", f"Allocate+Refresh(0) cycles/s during ChannelData, "
+                      f"cluster {on} (paced churn)"))
+            r += [(f"{case}/{role}_cpu_ms_per_s", f"Server CPU ms/s in {what} during ChannelData "
+                   f"and churn, cluster {on}")
+                  for role, what in (("main", "the main thread (control plane)"),
+                                     ("workers", "the workers (relay path)"))]
         for size in SIZES:
             for d, dl in DIRS:
                 k = f"{case}/{d}/{size}"
                 r += [(f"{k}/pps", f"{label} {size} B {dl}, packets/s"),
                       (f"{k}/cpu_us", f"{label} {size} B {dl}, CPU µs/packet"),
                       (f"{k}/loss", f"{label} {size} B {dl}, loss")]
-        if case == "relay-channel-limited":
-            r += [(f"limits/{d}/{size}", f"Bandwidth limits on ÷ off, ChannelData {size} B {dl}, "
+        if case in ratios:
+            key, what = ratios[case]
+            r += [(f"{key}/{d}/{size}", f"{what}, ChannelData {size} B {dl}, "
                    "CPU/packet (same run)") for size in SIZES for d, dl in DIRS]
     for case, label in STREAMS:
         for size in SIZES:

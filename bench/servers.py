@@ -127,6 +127,9 @@ class Icestation:
     tls_port = 23480
     http_port = 23080
     binary_override = ""
+    # Keys a variant (bench/churn.py) adds to or changes in the bench config.
+    turn_overrides = {}
+    server_overrides = {}
 
     def __init__(self, build, ports, workers, tls):
         from icetest import Daemon  # the shared test library writes the config tree
@@ -147,19 +150,20 @@ class Icestation:
         # has none), and so is the 401 limiter (every Allocate cycle is
         # challenged from one generator address; coturn's is off by default).
         cert, key = self.tls
+        turn = {"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
+                "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
+                "max-allocations": 12000, "max-allocations-per-user": 0,
+                "allocations-per-minute-per-user": 0,
+                "challenge-rate-limit": {"responses-per-second": 0},
+                "allocation-lifetime": "600s",
+                "transports": ["udp", "tcp", "tls"],
+                "tls": {"port": self.tls_port, "cert": cert, "key": key}}
         self.d = self.Daemon(
             http_port=self.http_port, stun_port=self.port, secret=SECRET,
             workers=self.workers, binary=self.binary, log_level="info",
             stun_extra={"rate-limit": {"requests-per-second": 1000000, "burst": 1000000}},
             http_extra={"rate-limit": {"requests-per-second": 0}},
-            turn_extra={"relay-ip-range": [f"{ip}/32" for ip in RELAY_IPS],
-                        "relay-port-range": self.ports, "allowed-peer-ip": ["127.0.0.0/8"],
-                        "max-allocations": 12000, "max-allocations-per-user": 0,
-                        "allocations-per-minute-per-user": 0,
-                        "challenge-rate-limit": {"responses-per-second": 0},
-                        "allocation-lifetime": "600s",
-                        "transports": ["udp", "tcp", "tls"],
-                        "tls": {"port": self.tls_port, "cert": cert, "key": key}})
+            turn_extra=dict(turn, **self.turn_overrides), server_extra=self.server_overrides)
         self.d.start()
         pin_all_threads(self.d.proc.pid, SERVER_CPU)
         return self.d.proc.pid
@@ -177,6 +181,13 @@ class Icestation:
         if status != 200:
             raise RuntimeError(f"allocation listing after reload: {status}")
         return body.get("generation")
+
+    def counters(self, names):
+        """{name: value} from /metrics for each name; a name without labels
+        sums every labelled sample of it."""
+        m = self.d.metrics()
+        return {k: sum(v for name, v in m.items() if name == k or name.startswith(k + "{"))
+                for k in names}
 
     def print_config(self):
         """`icestation --print-config` on the tree the daemon runs."""

@@ -10,7 +10,8 @@ test_pkgs=(clang libclang-rt-14-dev curl coturn python3 python3-aioice python3-a
 	systemd golang-go golang-github-pion-turn.v2-dev
 	golang-github-pion-webrtc.v3-dev chromium iproute2 procps
 	tshark wrk util-linux redis-server python3-yaml python3-matplotlib prometheus)
-bench_pkgs=(coturn wrk util-linux procps python3)
+# redis-server: the cluster case's own Redis (bench/churn.py).
+bench_pkgs=(coturn wrk util-linux procps python3 redis-server)
 soak_pkgs=(python3 python3-matplotlib openssl procps)
 # make deb: debhelper builds the package, lintian checks it, man-db renders
 # the man page for lintian and systemd-analyze verify.

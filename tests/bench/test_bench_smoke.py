@@ -12,7 +12,11 @@ markdown are well formed. The ChannelData cases over TCP and TLS clients
 (the TLS one verifying the bench's own certificate) relay both ways with no
 connection lost; the bandwidth-limit case ran with every limit in force
 (checked by --print-config, /metrics and a budget probe, bench/limits.py)
-and its on/off ratios are derived. No timing assertions: the bench is a
+and its on/off ratios are derived; the churn cases (bench/churn.py) relayed
+under paced Allocate churn with the cluster off and on (the latter on its
+own redis-server, port 23990), the churn lasting the whole traffic and, with
+the cluster on, Redis answering the Allocates' quota requests meanwhile,
+and their on/off ratios are derived. No timing assertions: the bench is a
 benchmark, not a test.
 """
 import json
@@ -22,7 +26,8 @@ import sys
 import tempfile
 
 ICESTATION_CASES = ["binding", "relay-channel", "relay-indication", "alloc-cycle", "relay-10k",
-                    "relay-flat", "relay-channel-limited", "relay-channel-tcp", "relay-channel-tls"]
+                    "relay-flat", "relay-channel-limited", "relay-channel-tcp", "relay-channel-tls",
+                    "relay-channel-churn", "relay-channel-cluster"]
 STREAM_CASES = {"relay-channel-tcp": "tcp", "relay-channel-tls": "tls"}
 FORWARDER_CASES = ["binding", "relay-channel", "relay-10k", "relay-flat"]
 BIG = 200
@@ -39,6 +44,23 @@ def check_limits(check):
     assert all(v > 0 for v in check["print_config"].values()), check
     assert not any(check["counters"].values()), check
     assert check["probe"]["ready"] == 0 and "486" in check["probe"]["errors"], check
+
+
+def check_churn(case, check):
+    """A churn case ran as bench/churn.py requires: the churn was still
+    cycling when the traffic ended and no cycle failed; no quota refused an
+    Allocate; with the cluster on, Redis was up and answered every
+    Allocate's quota request (none asked with it off)."""
+    churn, delta = check["churn"], check["during_traffic"]
+    assert churn["ended"] == "signal" and churn["cycles"] > 0 and churn["failed"] == 0, check
+    assert delta["icestation_turn_allocations_created_total"] > 0, check
+    assert delta["icestation_turn_quota_rejected_total"] == 0, check
+    asked = delta['icestation_turn_cluster_quota_total{result="asked"}']
+    ok = delta['icestation_cluster_quota_total{result="ok"}']
+    if case == "relay-channel-cluster":
+        assert check["redis_up"] == 1 and asked > 0 and ok > 0, check
+    else:
+        assert check["redis_up"] == 0 and asked == 0 and ok == 0, check
 
 
 def main():
@@ -89,6 +111,8 @@ def main():
                     assert (case == "relay-channel-tls") == ("tls_version" in res), res
                 if case == "relay-channel-limited":
                     check_limits(res["limits_check"])
+                if case in ("relay-channel-churn", "relay-channel-cluster"):
+                    check_churn(case, res["churn_check"])
                 if case == "relay-flat":  # RSS rows come from relay-10k alone
                     assert not any(k.startswith("alloc/") for k in r["metrics"]), r["metrics"]
                     assert {(w["dir"], w["size"]) for w in res["windows"]} == {
@@ -96,6 +120,7 @@ def main():
     ice_sum = doc["summary"].get("icestation", {})
     for key in ("relay-channel-tcp/c2p/100/cpu_ms_per_mb", "relay-channel-tls/p2c/1000/cpu_ms_per_mb",
                 "relay-channel-limited/c2p/1000/cpu_us", "limits/c2p/100", "limits/p2c/1000",
+                "relay-channel-cluster/p2c/100/cpu_us", "cluster/c2p/100", "cluster/p2c/1000",
                 "binding/rate", "relay-channel/c2p/100/pps", "relay-channel/p2c/1000/pps",
                 "relay-indication/c2p/100/pps", "relay-indication/p2c/1000/pps", "cycle/rate",
                 "alloc/rss_per_alloc_kib", "relay-flat/c2p/100/pps", "relay-flat/p2c/100/pps"):
@@ -114,6 +139,8 @@ def main():
         in md, md
     assert "| Flat cost peer→client, CPU/packet: 10k live, 64 active ÷ 64 live" in md, md
     assert "| Bandwidth limits on ÷ off, ChannelData 100 B client→peer, CPU/packet" in md, md
+    assert ("| Cluster on ÷ off under Allocate churn, ChannelData 1000 B peer→client, "
+            "CPU/packet") in md, md
     assert "| ChannelData over TLS 1000 B peer→client, CPU ms/MB of payload |" in md, md
     print("bench_smoke: ok", file=sys.stderr)
     return 0
