@@ -238,12 +238,12 @@ def check_report(server, rep, stderr):
           f"connect {rep['connectMs']} ms, blob {rep['blobMs']} ms")
 
 
-def check_capture(cap):
+def check_capture(cap, what="the browser run"):
     pkts = cap.packets()
     lo = [p for p in pkts if p[0] == "lo"]
     outside = [p for p in pkts if p[0] != "lo"]
     assert lo, f"positive control failed: no TURN packet captured on lo (port {cap.turn_port})"
-    assert not outside, "packets left loopback during the browser run:\n" + \
+    assert not outside, f"packets left loopback during {what}:\n" + \
         "\n".join(f"{i}: {s}" for i, s in outside[:50])
     print(f"ok capture: {len(lo)} TURN packets on lo, 0 on {', '.join(cap.ifaces) or '(none)'}")
 

@@ -8,6 +8,9 @@ then runs two PeerConnections with ICE transport policy "relay" and the ICE
 servers the ICE API hands out, restricted to TURN over UDP, then over TCP.
 Each run must select a relay/relay pair through the server's relay range,
 carry 100 numbered DataChannel messages in order and a 1 MiB blob intact.
+tshark watches both runs as in test_chromium.py: TURN packets on lo, and
+nothing on any other interface (pion/ice's mDNS, on by default, once sent
+IGMP joins out of eth0; main.go turns it off).
 
 Usage: test_pion_webrtc.py --server coturn|icestation
 Env:   INTEROP_BUILD_DIR (where the binary and Go caches go; default a temp dir)
@@ -23,6 +26,7 @@ import tempfile
 import time
 
 import servers
+from test_chromium import Capture, check_capture
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEBRTC = "/usr/share/gocode/src/github.com/pion/webrtc"
@@ -91,9 +95,12 @@ def main():
         os.makedirs(build_dir, exist_ok=True)
         binary = build(build_dir, cache)
         print(f"built {binary} in {time.monotonic() - t0:.1f}s")
-        with servers.make("pionwebrtc", opts.server) as server:
+        with servers.make("pionwebrtc", opts.server) as server, \
+                Capture(server.port, build_dir) as cap:
             for transport in ("udp", "tcp"):
                 run(binary, server, transport)
+            cap.stop()
+            check_capture(cap, "the pion/webrtc runs")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
