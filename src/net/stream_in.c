@@ -18,30 +18,7 @@
 #include "icestation/log.h"
 
 #include "net_internal.h"
-
-/*
- * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
- * padded to 4 on a stream), 0 if fewer than 4 bytes are in, or -1 if the
- * stream is neither (garbage, or a STUN length that is not a multiple of 4).
- * Needed before the frame is complete, to size the buffer and enforce the cap.
- */
-static long
-frame_claim(const uint8_t *p, size_t len)
-{
-	size_t n;
-
-	if (len < 4)
-		return 0;
-	n = (size_t)(p[2] << 8 | p[3]);
-	switch (stun_demux(p, len)) {
-	case STUN_DEMUX_STUN:
-		return n % 4 == 0 ? (long)(STUN_HEADER_LEN + n) : -1;
-	case STUN_DEMUX_CHANNELDATA:
-		return (long)channeldata_frame_len(n, true);
-	default:
-		return -1;
-	}
-}
+#include "stream_frame.h"
 
 /*
  * Over its bandwidth (turn said wait) or a request over the per-IP rate
@@ -77,40 +54,32 @@ conn_frames(struct net_conn *c)
 		.l = c->l,
 		.conn = c,
 	};
-	size_t off = 0;
+	enum stream_cut cut;
+	size_t n, off = 0;
 	bool completed = false;
-	long claim, wait = 0;
-	int n;
+	long wait = 0;
 
-	while (!c->dead && c->in_len - off >= 4) {
-		claim = frame_claim(c->in + off, c->in_len - off);
-		if (claim < 0) {
-			stream_kill(c, ICE_M_NET_TCP_CLOSED_BAD_FRAME);
-			return false;
-		}
-		if ((size_t)claim > c->l->tcp_frame_max) {
-			stream_kill(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
-			return false;
-		}
-		if ((size_t)claim > c->in_len - off)
+	while (!c->dead) {
+		cut = stream_frame_cut(c->in + off, c->in_len - off, c->l->tcp_frame_max, &n);
+		if (cut == STREAM_CUT_MORE)
 			break;
-		/* The codec frames it too: a disagreement means garbage. */
-		n = stun_stream_frame_len(c->in + off, (size_t)claim);
-		if (n != claim) {
-			stream_kill(c, ICE_M_NET_TCP_CLOSED_BAD_FRAME);
+		if (cut != STREAM_CUT_FRAME) {
+			stream_kill(c, cut == STREAM_CUT_OVERSIZED
+			                       ? ICE_M_NET_TCP_CLOSED_OVERSIZED
+			                       : ICE_M_NET_TCP_CLOSED_BAD_FRAME);
 			return false;
 		}
-		wait = net_dispatch(c->w, &pkt, c->in + off, (size_t)n);
+		wait = net_dispatch(c->w, &pkt, c->in + off, n);
 		if (wait > 0)
 			break;
 		if (c->takeover != NET_TAKE_NONE) {
 			/* RFC 6062: no more frames here. A handover leaves the
 			 * ConnectionBind in for the worker that takes it. */
 			if (c->takeover == NET_TAKE_BIND)
-				off += (size_t)n;
+				off += n;
 			break;
 		}
-		off += (size_t)n;
+		off += n;
 		completed = true;
 	}
 	/* Datagrams to peers point into c->in: out before it moves. */
@@ -124,9 +93,10 @@ conn_frames(struct net_conn *c)
 	/* A whole frame came: a client, not a flood's half-open connection. */
 	if (completed && c->capn.state == ICE_CONNCAP_PENDING)
 		ice_conncap_served(c->w->cap, &c->capn);
-	if (off > 0) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
+	/* The rest to the front, with room for the whole of its first frame. */
+	if (stream_frame_keep(&c->in, &c->in_len, &c->in_cap, off, c->l->tcp_frame_max) < 0) {
+		stream_kill(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
+		return false;
 	}
 	if (wait > 0) {
 		c->frame_start = 0;
@@ -139,25 +109,6 @@ conn_frames(struct net_conn *c)
 	return true;
 }
 
-/* Make room for the frame being received (up to the listener's maximum). */
-static bool
-conn_grow(struct net_conn *c)
-{
-	long claim = frame_claim(c->in, c->in_len);
-	uint8_t *p;
-
-	if (claim <= 0 || (size_t)claim <= c->in_cap)
-		return true;
-	if ((size_t)claim > c->l->tcp_frame_max)
-		return false;
-	p = realloc(c->in, (size_t)claim);
-	if (p == NULL)
-		return false;
-	c->in = p;
-	c->in_cap = (size_t)claim;
-	return true;
-}
-
 /* One read into buf[0..len) (len > 0): see net_sock_read. */
 static ssize_t
 conn_read(struct net_conn *c, uint8_t *buf, size_t len)
@@ -165,8 +116,8 @@ conn_read(struct net_conn *c, uint8_t *buf, size_t len)
 	return net_sock_read(c->fd, c->ssl, buf, len, &c->tls_want_write);
 }
 
-/* Dispatch the frames in c->in, then make room for the rest of a partial
- * one. Returns false if c was closed or is closing. */
+/* Dispatch the frames in c->in (conn_frames also makes room for the rest of
+ * a partial one). Returns false if c was closed or is closing. */
 static bool
 conn_take(struct net_conn *c)
 {
@@ -176,10 +127,6 @@ conn_take(struct net_conn *c)
 		/* frames before the bad one may have queued sends */
 		net_batch_flush(&w->batch);
 		return false; /* conn_kill scheduled the close */
-	}
-	if (!conn_grow(c)) {
-		stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
-		return false;
 	}
 	return true;
 }
@@ -204,9 +151,10 @@ conn_input(struct net_conn *c)
 	if (c->paused)
 		return true; /* stream_on_resume reads on */
 	do {
-		/* conn_frames and conn_grow leave room for the rest of a
-		 * partial frame; a full buffer here would make recv return 0
-		 * and look like a hang-up, so refuse it as the oversize it is. */
+		/* conn_frames leaves room for the rest of a partial frame
+		 * (stream_frame_keep); a full buffer here would make recv
+		 * return 0 and look like a hang-up, so refuse it as the
+		 * oversize it is. */
 		if (c->in_len == c->in_cap) {
 			stream_close(c, ICE_M_NET_TCP_CLOSED_OVERSIZED);
 			return false;
