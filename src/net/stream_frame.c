@@ -13,50 +13,43 @@
 #include "icestation/stun.h"
 
 /*
- * Length the frame at p claims (STUN: 20 + length; ChannelData: 4 + length
- * padded to 4 on a stream), 0 if fewer than 4 bytes are in, or -1 if the
- * stream is neither (garbage, or a STUN length that is not a multiple of 4).
- * Needed before the frame is complete, to size the buffer and enforce the cap.
+ * Each rule is applied as soon as the bytes it reads are in, so a stream
+ * that cannot be a client's is closed at the byte that shows it: the first
+ * (RFC 7983: neither STUN nor ChannelData), the fourth (the length: a STUN
+ * one not a multiple of 4, or any frame over the listener's maximum or, for
+ * STUN, over a message's 65535 bytes), the eighth (STUN's magic cookie).
+ * Waiting for the whole claimed length instead let a garbage header hold up
+ * to 64 KiB of buffer until the frame deadline.
  */
-static long
-frame_claim(const uint8_t *p, size_t len)
-{
-	size_t n;
-
-	if (len < 4)
-		return 0;
-	n = ice_ld_be16(p + 2);
-	switch (stun_demux(p, len)) {
-	case STUN_DEMUX_STUN:
-		return n % 4 == 0 ? (long)(STUN_HEADER_LEN + n) : -1;
-	case STUN_DEMUX_CHANNELDATA:
-		return (long)channeldata_frame_len(n, true);
-	default:
-		return -1;
-	}
-}
-
 enum stream_cut
 stream_frame_cut(const uint8_t *buf, size_t len, size_t max, size_t *frame_len)
 {
-	long claim = frame_claim(buf, len);
+	enum stun_demux kind;
+	size_t claim;
 
 	*frame_len = 0;
-	if (claim < 0)
+	if (len == 0)
+		return STREAM_CUT_MORE;
+	kind = stun_demux(buf, len);
+	if (kind == STUN_DEMUX_OTHER)
 		return STREAM_CUT_BAD;
-	if (claim == 0)
+	if (len < 4)
 		return STREAM_CUT_MORE;
-	if ((size_t)claim > max)
-		return STREAM_CUT_OVERSIZED;
-	if ((size_t)claim > len) {
-		*frame_len = (size_t)claim;
-		return STREAM_CUT_MORE;
+	if (kind == STUN_DEMUX_STUN) {
+		if (ice_ld_be16(buf + 2) % 4 != 0)
+			return STREAM_CUT_BAD;
+		claim = STUN_HEADER_LEN + (size_t)ice_ld_be16(buf + 2);
+		if (claim > max || claim > STUN_MAX_MSG_LEN)
+			return STREAM_CUT_OVERSIZED;
+		if (len >= 8 && ice_ld_be32(buf + 4) != STUN_MAGIC_COOKIE)
+			return STREAM_CUT_BAD;
+	} else {
+		claim = channeldata_frame_len(ice_ld_be16(buf + 2), true);
+		if (claim > max)
+			return STREAM_CUT_OVERSIZED;
 	}
-	/* The codec frames it too: a disagreement means garbage. */
-	if (stun_stream_frame_len(buf, (size_t)claim) != claim)
-		return STREAM_CUT_BAD;
-	*frame_len = (size_t)claim;
-	return STREAM_CUT_FRAME;
+	*frame_len = claim;
+	return claim <= len ? STREAM_CUT_FRAME : STREAM_CUT_MORE;
 }
 
 int

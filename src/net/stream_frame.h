@@ -28,8 +28,11 @@ enum stream_cut {
  * What buf[0..len), the unread front of a stream, starts with, on a
  * listener that takes frames of at most max bytes. *frame_len is the
  * frame's whole length: for FRAME, and for MORE once its 4-byte header is
- * in (0 before). A STUN message's length must be a multiple of 4
- * and its cookie right; a ChannelData frame counts its padding. Never reads
+ * in (0 before). A STUN message's length must be a multiple of 4, its
+ * cookie right and its size at most 65535; a ChannelData frame counts its
+ * padding. Decides at the byte that shows it (the first, fourth or eighth),
+ * not once the claimed length has come. A frame it passes is one
+ * stun_stream_frame_len cuts the same (the fuzzer checks it). Never reads
  * past len; borrows buf for the call.
  */
 enum stream_cut stream_frame_cut(const uint8_t *buf, size_t len, size_t max, size_t *frame_len);

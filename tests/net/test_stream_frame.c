@@ -82,6 +82,16 @@ test_stun(void)
 	cut_case("length not a multiple of 4", b, 4, TURN_MAX, STREAM_CUT_BAD, 0);
 	stun_hdr(b, 0x0001, 0, 0xdeadbeef);
 	cut_case("wrong cookie, whole", b, 20, TURN_MAX, STREAM_CUT_BAD, 0);
+	/* Decided at the eighth byte, not once 20 + 64 bytes have come. */
+	stun_hdr(b, 0x0001, 64, 0xdeadbeef);
+	cut_case("wrong cookie, 8 bytes in", b, 8, TURN_MAX, STREAM_CUT_BAD, 0);
+	cut_case("cookie not in yet", b, 7, TURN_MAX, STREAM_CUT_MORE, 84);
+	/* 20 + 65532 is over a message's 65535 bytes: too long at the fourth
+	 * byte, although a TURN listener takes 20 + 65535. */
+	stun_hdr(b, 0x0001, 65532, STUN_MAGIC_COOKIE);
+	cut_case("over 65535", b, 4, TURN_MAX, STREAM_CUT_OVERSIZED, 0);
+	stun_hdr(b, 0x0001, 65512, STUN_MAGIC_COOKIE);
+	cut_case("65532, the largest", b, 8, TURN_MAX, STREAM_CUT_MORE, 65532);
 	/* A STUN-only listener takes 4096 bytes: 20 + 4080 is too long. */
 	stun_hdr(b, 0x0001, 4080, STUN_MAGIC_COOKIE);
 	cut_case("over a STUN listener's max", b, 4, STUN_MAX, STREAM_CUT_OVERSIZED, 0);
@@ -112,6 +122,10 @@ test_garbage(void)
 	static const uint8_t http[] = { 'G', 'E', 'T', ' ' };
 
 	cut_case("TLS on the TCP port", tls, sizeof(tls), TURN_MAX, STREAM_CUT_BAD, 0);
+	/* The first byte decides: no need to wait for a header. */
+	cut_case("TLS, first byte alone", tls, 1, TURN_MAX, STREAM_CUT_BAD, 0);
+	cut_case("ChannelData, first byte alone", (const uint8_t *)"\x40", 1, TURN_MAX,
+	         STREAM_CUT_MORE, 0);
 	cut_case("RTP", rtp, sizeof(rtp), TURN_MAX, STREAM_CUT_BAD, 0);
 	/* 'G' is 71: RFC 5766's channel range (0x4000-0x7FFF) takes 64-127,
 	 * so "GET " frames as channel 0x4745 with 0x5420 bytes: a TURN

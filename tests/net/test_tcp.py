@@ -100,6 +100,15 @@ def check_limits(d, port):
     # A STUN length that is not a multiple of 4.
     closes_with(d, TCP_KEY.format("closed_bad_frame"),
                 lambda s: s.sendall(struct.pack("!HHI", 1, 5, 0x2112A442) + b"\0" * 12), 5, port=port)
+    # Refused at the byte that shows it, not once the claimed length came or
+    # the frame deadline (IDLE_S) passed: a lone garbage byte; a wrong cookie
+    # (the eighth byte) under a 64 KB length; a STUN length over a
+    # message's 65535 bytes, although this TURN port takes 20 + 65535.
+    for key, junk in (("closed_bad_frame", b"\x80"),
+                      ("closed_bad_frame", struct.pack("!HHI", 1, 65000, 0xdeadbeef)),
+                      ("closed_oversized", struct.pack("!HHI", 1, 65532, 0x2112A442))):
+        elapsed = closes_with(d, TCP_KEY.format(key), lambda s: s.sendall(junk), 5, port=port)
+        assert elapsed < 1.5, (key, junk, elapsed)
 
     # One byte a second: never idle, but the frame never completes in time.
     def trickle(s):
@@ -118,8 +127,10 @@ def check_limits(d, port):
     elapsed = closes_with(d, TCP_KEY.format("closed_slow_frame"), trickle, 15, port=port)
     print("trickler closed after", round(elapsed, 1), "s")
 
-    # A frame that claims 64 KiB, then nothing.
-    hdr = struct.pack("!HHI", 0x0016, 65532, 0x2112A442) + b"\1" * 12
+    # A frame that claims 64 KiB, then nothing: 20 + 65512 bytes, the
+    # largest STUN message (65535 bytes at most; more is refused at once,
+    # check_limits).
+    hdr = struct.pack("!HHI", 0x0016, 65512, 0x2112A442) + b"\1" * 12
     elapsed = closes_with(d, TCP_KEY.format("closed_slow_frame"),
                           lambda s: s.sendall(hdr + b"\0" * 1000), IDLE_S + 5, port=port)
     assert elapsed >= IDLE_S - 0.5, elapsed
