@@ -44,6 +44,8 @@ enum {
 	/* max-tcp-connections-per-allocation when unset (RFC 6062 relays) */
 	ICE_CONFIG_TCP_CONNECTIONS_DEFAULT = 16,
 	ICE_CONFIG_ERRLEN = 512,
+	/* Room for every restart-only key's name (ice_config_reload_keep). */
+	ICE_CONFIG_RESTART_LEN = 1024,
 };
 
 /* How a TURN password derives from its REST username (credential-format). The
@@ -343,6 +345,22 @@ const struct ice_addr *ice_public_ip_of(const struct ice_public_ip *p, int famil
  */
 void ice_public_ip_pair(const struct ice_addr *followed, const struct ice_public_ip *p,
                         struct ice_addr out[2]);
+
+/*
+ * A reload's decision, before anything changes (src/main/reload.c;
+ * docs/operations.md, "Reload"): next is a snapshot just loaded, cur the
+ * one in force. Every restart-only key (listen addresses, ports,
+ * transports, TLS and HTTPS on/off, workers, relay-ip-range, userhash, the
+ * HTTP and admin listeners, the cluster section) gets cur's value in next,
+ * since the sockets, threads and tables it describes stay as they are;
+ * next->generation becomes cur's + 1. The keys that differed are named in
+ * changed[0..len) (", "-separated, NUL-terminated, "" when none; a name
+ * that does not fit is left out: ICE_CONFIG_RESTART_LEN holds them all).
+ * Borrows cur; next stays the caller's. Returns how many keys differed
+ * (>= 0), or -ENOMEM with next half-kept: drop it and keep cur.
+ */
+int ice_config_reload_keep(const struct ice_config *cur, struct ice_config *next, char *changed,
+                           size_t len);
 
 /*
  * Print the effective configuration as YAML to fp, secrets and bearer tokens
