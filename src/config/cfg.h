@@ -272,6 +272,9 @@ int cfg_cluster_finish(struct cfg_ctx *ctx);
 
 /* Free what ice_config_cluster owns (the password wiped). */
 void cfg_cluster_free(struct ice_config_cluster *cl);
+/* Free what a section owns (secrets and tokens wiped), leaving it empty. */
+void cfg_turn_free(struct ice_config_turn *t);
+void cfg_admin_free(struct ice_config_admin *a);
 
 /* credential-format: coturn | hex-sha256. */
 int cfg_sp_credential_format(struct cfg_ctx *ctx, const struct cfg_node *v, const char *path);

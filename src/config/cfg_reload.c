@@ -3,7 +3,8 @@
  * sockets or threads (listen addresses, ports, transports, workers,
  * relay-ip-range, the HTTP and admin listeners, the cluster section)
  * cannot change while running, so the snapshot a reload puts in force keeps
- * their running values and names each that changed; everything else comes
+ * their running values and names each that changed; a section switched on
+ * or off keeps its settings whole (keep_switched); everything else comes
  * from the new tree. Pure: src/main/reload.c calls it between loading the
  * tree and swapping it in, fuzz/fuzz_reload.c on sequences of trees.
  */
@@ -13,6 +14,8 @@
 #include <string.h>
 
 #include "icestation/config.h"
+
+#include "cfg.h"
 
 /* The keys that changed: their names in text[0..len), and how many. */
 struct restart_list {
@@ -178,15 +181,132 @@ keep_restart_only(struct restart_list *r, const struct ice_config *o, struct ice
 	return keep_cluster(r, &o->cluster, &n->cluster);
 }
 
+static int
+dup_str(char **dst, const char *src)
+{
+	*dst = src != NULL ? strdup(src) : NULL;
+	return src != NULL && *dst == NULL ? -ENOMEM : 0;
+}
+
+/* *n becomes a copy of *o, strings and all; on -ENOMEM *n is untouched. */
+static int
+copy_turn(struct ice_config_turn *n, const struct ice_config_turn *o)
+{
+	struct ice_config_turn t = *o;
+	int rc = 0;
+
+	/* Nothing of o's shared: each string t's own, or NULL. */
+	t.realm = t.auth_secret_file = t.tls.cert = t.tls.key = t.tls.server_name = NULL;
+	memset(t.auth_secrets, 0, sizeof(t.auth_secrets));
+	memset(t.fallback_stun_servers, 0, sizeof(t.fallback_stun_servers));
+	if (dup_str(&t.realm, o->realm) < 0 ||
+	    dup_str(&t.auth_secret_file, o->auth_secret_file) < 0 ||
+	    dup_str(&t.tls.cert, o->tls.cert) < 0 || dup_str(&t.tls.key, o->tls.key) < 0 ||
+	    dup_str(&t.tls.server_name, o->tls.server_name) < 0)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < o->n_auth_secrets && rc == 0; i++) {
+		/* A secret from a file may hold any byte: copied by length. */
+		t.auth_secrets[i] = malloc(o->auth_secret_lens[i] + 1);
+		if (t.auth_secrets[i] == NULL)
+			rc = -ENOMEM;
+		else
+			memcpy(t.auth_secrets[i], o->auth_secrets[i], o->auth_secret_lens[i] + 1);
+	}
+	for (size_t i = 0; i < o->n_fallback_stun_servers && rc == 0; i++)
+		rc = dup_str(&t.fallback_stun_servers[i], o->fallback_stun_servers[i]);
+	if (rc < 0) {
+		cfg_turn_free(&t);
+		return rc;
+	}
+	cfg_turn_free(n);
+	*n = t;
+	return 0;
+}
+
+/* The same for the admin section. */
+static int
+copy_admin(struct ice_config_admin *n, const struct ice_config_admin *o)
+{
+	struct ice_config_admin a = *o;
+	int rc;
+
+	memset(a.bearer_tokens, 0, sizeof(a.bearer_tokens));
+	rc = dup_str(&a.unix_path, o->unix_path);
+	for (size_t i = 0; i < o->n_bearer_tokens && rc == 0; i++)
+		rc = dup_str(&a.bearer_tokens[i], o->bearer_tokens[i]);
+	if (rc < 0) {
+		cfg_admin_free(&a);
+		return rc;
+	}
+	cfg_admin_free(n);
+	*n = a;
+	return 0;
+}
+
+/* The sections whose on/off (or listener) the new tree changes. */
+struct switched {
+	bool turn, stun, turn_tls, https, admin;
+};
+
+static void
+switched_of(struct switched *sw, const struct ice_config *o, const struct ice_config *n)
+{
+	sw->turn = o->turn.enabled != n->turn.enabled;
+	sw->stun = o->stun.enabled != n->stun.enabled;
+	sw->turn_tls = o->turn.tls.enabled != n->turn.tls.enabled;
+	sw->https = o->http.tls_enabled != n->http.tls_enabled;
+	sw->admin = o->admin.enabled != n->admin.enabled ||
+	            !ice_addr_equal(&o->admin.listen, &n->admin.listen) ||
+	            str_differ(o->admin.unix_path, n->admin.unix_path);
+}
+
+/*
+ * What a kept switch needs stays with it. Switching TURN, STUN, TURN's TLS,
+ * HTTPS or the admin API's listener on or off needs a restart, so until
+ * then the section runs as it does, with its running settings whole: the
+ * new tree's are those of a section that is off there, which the loader
+ * never checked (TURN off: no realm, no secret; STUN off: no public IP),
+ * or they lack what the running listener needs (TLS or HTTPS off: no
+ * certificate; the admin API off or on a unix socket: no bearer token for
+ * its TCP listener). Taking them left a TURN that refused every client, an
+ * admin API that refused every request. -ENOMEM if a copy fails.
+ */
+static int
+keep_switched(const struct switched *sw, const struct ice_config *o, struct ice_config *n)
+{
+	if (sw->turn) {
+		if (copy_turn(&n->turn, &o->turn) < 0)
+			return -ENOMEM;
+	} else if (sw->turn_tls) {
+		if (keep_str(NULL, NULL, o->turn.tls.cert, &n->turn.tls.cert) < 0 ||
+		    keep_str(NULL, NULL, o->turn.tls.key, &n->turn.tls.key) < 0 ||
+		    keep_str(NULL, NULL, o->turn.tls.server_name, &n->turn.tls.server_name) < 0)
+			return -ENOMEM;
+	}
+	if (sw->stun)
+		n->stun = o->stun;
+	if (sw->https) {
+		if (keep_str(NULL, NULL, o->http.tls_cert, &n->http.tls_cert) < 0 ||
+		    keep_str(NULL, NULL, o->http.tls_key, &n->http.tls_key) < 0)
+			return -ENOMEM;
+		n->http.tls_check_interval_s = o->http.tls_check_interval_s;
+	}
+	if (sw->admin && copy_admin(&n->admin, &o->admin) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int
 ice_config_reload_keep(const struct ice_config *cur, struct ice_config *next, char *changed,
                        size_t len)
 {
 	struct restart_list r = { .text = changed, .len = len };
+	struct switched sw;
 
 	if (len > 0)
 		changed[0] = '\0';
-	if (keep_restart_only(&r, cur, next) < 0)
+	switched_of(&sw, cur, next); /* before the keys are kept */
+	if (keep_restart_only(&r, cur, next) < 0 || keep_switched(&sw, cur, next) < 0)
 		return -ENOMEM;
 	next->generation = cur->generation + 1;
 	return r.n;

@@ -187,22 +187,19 @@ ice_config_free(struct ice_config *cfg)
 }
 
 void
-ice_config_unref(struct ice_config *cfg)
+cfg_admin_free(struct ice_config_admin *a)
 {
-	struct ice_config_turn *t;
+	free(a->unix_path);
+	a->unix_path = NULL;
+	free_list(a->bearer_tokens, a->n_bearer_tokens, true);
+	a->n_bearer_tokens = 0;
+}
+
+void
+cfg_turn_free(struct ice_config_turn *t)
+{
 	size_t i;
 
-	/* acq_rel: every thread's reads of the snapshot happen before its free. */
-	if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	t = &cfg->turn;
-	free(cfg->path);
-	free(cfg->state_dir);
-	free(cfg->admin.unix_path);
-	free_list(cfg->admin.bearer_tokens, cfg->admin.n_bearer_tokens, true);
-	free_list(cfg->http.bearer_tokens, cfg->http.n_bearer_tokens, true);
-	free(cfg->http.identity_header);
-	free_list(cfg->http.cors_origins, cfg->http.n_cors_origins, false);
 	free(t->realm);
 	for (i = 0; i < t->n_auth_secrets && i < ICE_CONFIG_MAX_SECRETS; i++) {
 		if (t->auth_secrets[i] != NULL)
@@ -213,9 +210,25 @@ ice_config_unref(struct ice_config *cfg)
 	free(t->tls.cert);
 	free(t->tls.key);
 	free(t->tls.server_name);
+	free_list(t->fallback_stun_servers, t->n_fallback_stun_servers, false);
+	explicit_bzero(t, sizeof(*t));
+}
+
+void
+ice_config_unref(struct ice_config *cfg)
+{
+	/* acq_rel: every thread's reads of the snapshot happen before its free. */
+	if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(cfg->path);
+	free(cfg->state_dir);
+	cfg_admin_free(&cfg->admin);
+	free_list(cfg->http.bearer_tokens, cfg->http.n_bearer_tokens, true);
+	free(cfg->http.identity_header);
+	free_list(cfg->http.cors_origins, cfg->http.n_cors_origins, false);
+	cfg_turn_free(&cfg->turn);
 	free(cfg->http.tls_cert);
 	free(cfg->http.tls_key);
-	free_list(t->fallback_stun_servers, t->n_fallback_stun_servers, false);
 	cfg_cluster_free(&cfg->cluster);
 	explicit_bzero(cfg, sizeof(*cfg));
 	free(cfg);
