@@ -135,72 +135,52 @@ test_garbage(void)
 	cut_case("HTTP on STUN", http, sizeof(http), STUN_MAX, STREAM_CUT_OVERSIZED, 0);
 }
 
-/* A malloc'ed buffer of cap bytes holding bytes[0..len). */
-static uint8_t *
-buf_of(const uint8_t *bytes, size_t len, size_t cap)
+/*
+ * stream_frame_keep on a malloc'ed buffer of cap bytes holding
+ * bytes[0..len), off of them handed on: the rest must be at the front
+ * (bytes[off..len)) and the buffer want_cap bytes.
+ */
+static void
+keep_case(const char *name, const uint8_t *bytes, size_t len, size_t cap, size_t off, size_t max,
+          size_t want_cap)
 {
 	uint8_t *p = malloc(cap);
+	size_t n = len, c = cap;
 
 	REQUIRE(p != NULL);
 	memcpy(p, bytes, len);
-	return p;
+	CHECK_EQ_INT(stream_frame_keep(&p, &n, &c, off, max), 0);
+	if (n != len - off || c != want_cap || memcmp(p, bytes + off, n) != 0)
+		fprintf(stderr, "%s: len %zu cap %zu, want %zu %zu\n", name, n, c, len - off,
+		        want_cap);
+	CHECK_EQ_INT(n, len - off);
+	CHECK_EQ_INT(c, want_cap);
+	CHECK(memcmp(p, bytes + off, n) == 0);
+	free(p);
 }
 
 static void
 test_keep(void)
 {
-	uint8_t b[64] = { 0 }, *p;
-	size_t len, cap;
+	uint8_t b[64] = { 0 }, big[8];
 
-	/* Two frames handed on (20 + 12), the next one's header in: moved to
-	 * the front, and the buffer grown to its whole length. */
+	/* A Binding (20), ChannelData (12), the header of a 3000-byte one. */
 	stun_hdr(b, 0x0001, 0, STUN_MAGIC_COOKIE);
 	cd_hdr(b + 20, 0x4000, 5);
 	cd_hdr(b + 32, 0x4002, 3000);
 	memset(b + 36, 0xab, 4);
-	len = 40;
-	cap = 48;
-	p = buf_of(b, len, cap);
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 32, TURN_MAX), 0);
-	CHECK_EQ_INT(len, 8);
-	CHECK_EQ_INT(cap, 3004);
-	CHECK(memcmp(p, b + 32, 8) == 0);
-	/* Again with nothing handed on: already room, nothing moves. */
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 0, TURN_MAX), 0);
-	CHECK_EQ_INT(len, 8);
-	CHECK_EQ_INT(cap, 3004);
-	free(p);
-
+	/* Two frames handed on: the rest moved, the buffer grown to its
+	 * whole length; with room already, nothing grows. */
+	keep_case("grown for the next", b, 40, 48, 32, TURN_MAX, 3004);
+	keep_case("already room", b + 32, 8, 3004, 0, TURN_MAX, 3004);
 	/* Fewer than 4 bytes left: the length is not known, no growth. */
-	len = 22;
-	cap = 22;
-	p = buf_of(b, len, cap);
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 20, TURN_MAX), 0);
-	CHECK_EQ_INT(len, 2);
-	CHECK_EQ_INT(cap, 22);
-	CHECK(memcmp(p, b + 20, 2) == 0);
-	/* Everything handed on. */
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 2, TURN_MAX), 0);
-	CHECK_EQ_INT(len, 0);
-	free(p);
-
+	keep_case("length not in", b, 22, 22, 20, TURN_MAX, 22);
+	keep_case("all handed on", b, 32, 32, 32, TURN_MAX, 32);
 	/* A whole frame held at the front (a pause) that fits: unchanged. */
-	len = 32;
-	cap = 32;
-	p = buf_of(b, len, cap);
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 0, TURN_MAX), 0);
-	CHECK_EQ_INT(len, 32);
-	CHECK_EQ_INT(cap, 32);
-	free(p);
-
+	keep_case("held frame", b, 32, 32, 0, TURN_MAX, 32);
 	/* A frame over the listener's maximum is never grown for. */
-	cd_hdr(b, 0x4000, 5000);
-	len = 4;
-	cap = 16;
-	p = buf_of(b, len, cap);
-	CHECK_EQ_INT(stream_frame_keep(&p, &len, &cap, 0, STUN_MAX), 0);
-	CHECK_EQ_INT(cap, 16);
-	free(p);
+	cd_hdr(big, 0x4000, 5000);
+	keep_case("over the maximum", big, 4, 16, 0, STUN_MAX, 16);
 }
 
 int
