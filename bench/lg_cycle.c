@@ -41,9 +41,12 @@ lg_cycle_restart(struct lg *g, struct lg_alloc *a, uint64_t idx)
 {
 	close(a->fd);
 	/* After a wrap-around of the tuple space (long soaks) a tuple may still
-	 * be held by a long-lived slot: take the next one. */
+	 * be held by a long-lived slot: take the next one. At most n_al tuples
+	 * are held, so n_al + 1 in a row find a free one (8 did not: the soak's
+	 * 32 steady flows hold 32 in a row, and 60-minute soaks wrapped into
+	 * them after about 158,000 operations and stopped). */
 	a->fd = -1;
-	for (int tries = 0; a->fd < 0 && tries < 8; tries++) {
+	for (int tries = 0; a->fd < 0 && tries <= g->n_al; tries++) {
 		uint64_t k = g->tuple_ctr++;
 		uint32_t ip =
 			g->o.client_ip + (uint32_t)((k / (uint64_t)g->o.client_ports) % CYCLE_IPS);
