@@ -117,6 +117,19 @@ def drain_at_end(d):
     300 with alternate-server) and the daemon, holding no allocation, must
     exit 0 by itself. Returns (verdict, exit code or None)."""
     os.kill(d.proc.pid, signal.SIGUSR1)
+    # kill() returns before the daemon has read the signal and told its
+    # workers: an Allocate sent at once can (and in one CI run did) arrive
+    # first and be served, and the drain then rightly waits for it. The
+    # refusal is judged once the daemon says it drains and its workers have
+    # it: the admin drain is a no-op then, answered after a mailbox round
+    # trip to every worker ("applied").
+    deadline = time.monotonic() + 10
+    try:
+        while d.metrics().get("icestation_draining", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        d.admin("POST", "/admin/v1/drain")
+    except OSError:
+        pass  # already gone: judged below as "no answer"
     c = TurnClient(("127.0.0.1", d.turn_port), *rest_cred(SECRET, "did:peers:soak-late"))
     refused = None
     try:
