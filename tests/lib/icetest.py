@@ -67,10 +67,12 @@ class Daemon:
                  secret="s3cret", workers=1, stun=True, turn=True, realm="icestation.test",
                  public_ip="127.0.0.1", stun_extra=None, turn_extra=None, http_extra=None,
                  env=None, log_level="info", http_listen=None, binary=None,
-                 server_extra=None, admin=None, logger_extra=None, wrapper=None):
+                 server_extra=None, admin=None, logger_extra=None, wrapper=None, pass_fds=()):
         self.binary = binary or os.environ.get("ICESTATION_BIN", "build/icestation")
         # A command the daemon runs under (systemd-socket-activate, ...).
         self.wrapper = list(wrapper or [])
+        # Descriptors the wrapper hands on (a test playing systemd's part).
+        self.pass_fds = tuple(pass_fds)
         self.http_port = http_port
         self.stun_port = stun_port
         self.turn_port = turn_port if turn_port is not None else stun_port
@@ -149,7 +151,7 @@ class Daemon:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([*self.wrapper, self.binary, "-c", self.config_path], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, pass_fds=self.pass_fds)
 
         def ready():
             if self.proc.poll() is not None:
